@@ -1,0 +1,92 @@
+import { fileURLToPath } from "node:url";
+import cors from "cors";
+import express, { type RequestHandler } from "express";
+import session from "express-session";
+import type { Dispatcher } from "undici";
+import { asRoutes } from "./as/routes.js";
+import { gatewayUrls, resourceMetadataUrl } from "./as/metadata.js";
+import type { Clock } from "./clock.js";
+import type { Config } from "./config.js";
+import { randomToken, type Keys } from "./crypto.js";
+import { errorMiddleware, OAuthError } from "./errors.js";
+import { accessLog, type Logger } from "./log.js";
+import { loginRoutes } from "./login/routes.js";
+import { mcpProxy } from "./rs/proxy.js";
+import { StoreSessions } from "./store/sessions.js";
+import type { Store } from "./store/store.js";
+import type { Upstream } from "./upstream/client.js";
+
+export interface AppDeps {
+  config: Readonly<Config>;
+  store: Store;
+  keys: Keys;
+  upstream: Upstream;
+  dispatcher: Dispatcher;
+  clock: Clock;
+  log: Logger;
+}
+
+const SESSION_TTL = 8 * 3600;
+const viewsDir = fileURLToPath(new URL("../views", import.meta.url));
+
+/** The whole route table. No global body parser: /mcp streams. */
+export function createApp(deps: AppDeps): express.Express {
+  const { config, store, keys, upstream, clock, log } = deps;
+  const urls = gatewayUrls(config.publicUrl);
+  const https = urls.issuer.startsWith("https:");
+  const tokenContext = { keys, store, clock, issuer: urls.issuer, accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl };
+  const scopes = () => upstream.advertisedScopes();
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("view engine", "ejs");
+  app.set("views", viewsDir);
+  app.set("query parser", "simple");
+  app.use(accessLog(log));
+
+  const corsFor = cors({ origin: "*", methods: ["GET", "POST", "DELETE", "OPTIONS"], exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"], maxAge: 86400 });
+  const page = pageHeaders();
+  const sessions = session({
+    name: https ? "__Host-mcp-gateway" : "mcp-gateway",
+    secret: keys.all.map((k) => Buffer.from(k.signing).toString("base64url")),
+    store: new StoreSessions(store, SESSION_TTL),
+    resave: false,
+    saveUninitialized: false,
+    proxy: https,
+    cookie: { httpOnly: true, sameSite: "lax", secure: https, path: "/", maxAge: SESSION_TTL * 1000 },
+  });
+
+  app.use(asRoutes({ ...tokenContext, urls, defaultScope: config.upstream.scope, upstream, resource: urls.resource, cors: corsFor, page }));
+  app.use(["/login", "/upstream/callback"], page, sessions);
+  app.use(loginRoutes({ store, clock, keys, urls, upstream, login: config.login }));
+
+  const proxy = mcpProxy({ ...tokenContext, resource: urls.resource, resourceMetadataUrl: resourceMetadataUrl(urls), scopes, dispatcher: deps.dispatcher, target: () => upstream.mcpUrl, log });
+  app.options("/mcp", corsFor);
+  app.post("/mcp", corsFor, proxy);
+  app.get("/mcp", corsFor, proxy);
+  app.delete("/mcp", corsFor, proxy);
+
+  app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
+  app.use(() => {
+    throw new OAuthError("invalid_request", "No such endpoint.", 404);
+  });
+  app.use(errorMiddleware(log));
+  return app;
+}
+
+/** Pages humans see: strict CSP with a per-response nonce, no framing, no referrer, no caching. */
+function pageHeaders(): RequestHandler {
+  return (_req, res, next) => {
+    const nonce = randomToken(16);
+    res.locals.page = true;
+    res.locals.nonce = nonce;
+    res.set({
+      "Content-Security-Policy": `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'; base-uri 'none'`,
+      "X-Frame-Options": "DENY",
+      "Referrer-Policy": "no-referrer",
+      "X-Content-Type-Options": "nosniff",
+      "Cache-Control": "no-store",
+    });
+    next();
+  };
+}

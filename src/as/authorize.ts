@@ -1,0 +1,111 @@
+import type { Clock } from "../clock.js";
+import { nowSeconds } from "../clock.js";
+import { randomToken } from "../crypto.js";
+import { OAuthError, type OAuthErrorCode } from "../errors.js";
+import { keys, type Store } from "../store/store.js";
+import { getClient, optionalParam, redirectUriMatches } from "./clients.js";
+import type { GatewayUrls } from "./metadata.js";
+
+/** A verified authorization request waiting for the human step (stored under `authreq:`). */
+export interface AuthorizationRequest {
+  id: string;
+  clientId: string;
+  redirectUri: string;
+  /** RFC 6749 §4.1.3: when the request named redirect_uri, the token request must repeat it. */
+  redirectUriGiven: boolean;
+  state?: string;
+  codeChallenge: string;
+  /** What to ask the upstream for; undefined asks for the upstream's default. */
+  scope?: string;
+  resource: string;
+  createdAt: number;
+}
+
+export const AUTHORIZATION_REQUEST_TTL = 600;
+
+export interface AuthorizeDeps {
+  store: Store;
+  clock: Clock;
+  urls: GatewayUrls;
+  /** `--upstream-scope`, used when the client asks for no scope. */
+  defaultScope: string | undefined;
+}
+
+/**
+ * GET /authorize in two phases (OAuth 2.1 §4.1.2.1). Until client and redirect URI are verified,
+ * errors are thrown and shown locally; after that they go back to the client as a redirect.
+ */
+export async function authorize(query: Record<string, unknown>, deps: AuthorizeDeps): Promise<{ redirectTo: string }> {
+  const clientId = optionalParam(query, "client_id");
+  if (!clientId) throw new OAuthError("invalid_request", "The request has no client_id.");
+  const client = await getClient(deps.store, clientId);
+  if (!client) throw new OAuthError("invalid_client", "The client is not registered with this gateway. Register it again from your MCP client.");
+  const requested = optionalParam(query, "redirect_uri");
+  // OAuth 2.1 §2.3.2: without redirect_uri, only a client with exactly one registered URI is unambiguous
+  if (!requested && client.redirect_uris.length !== 1) throw new OAuthError("invalid_request", "The request has no redirect_uri and the client registered several.");
+  const redirectUri = requested ?? client.redirect_uris[0]!;
+  // RFC 6749 §4.1.2.1: never redirect to an unverified redirect_uri
+  if (!client.redirect_uris.some((r) => redirectUriMatches(r, redirectUri)))
+    throw new OAuthError("invalid_request", "The redirect_uri is not one this client registered.");
+
+  let state: string | undefined;
+  const fail = (code: OAuthErrorCode, description: string) => ({
+    redirectTo: authorizationResponse(redirectUri, { error: code, error_description: description, state, iss: deps.urls.issuer }),
+  });
+  try {
+    state = optionalParam(query, "state");
+  } catch {
+    return fail("invalid_request", "Parameter state must be given once.");
+  }
+  try {
+    if (optionalParam(query, "response_type") !== "code") return fail("unsupported_response_type", "Only response_type=code is supported.");
+    const codeChallenge = optionalParam(query, "code_challenge");
+    // OAuth 2.1 §4.1.2.1 and MCP Authorization §Authorization Code Protection: PKCE S256 is required
+    if (!codeChallenge) return fail("invalid_request", "PKCE is required: send code_challenge and code_challenge_method=S256.");
+    if (optionalParam(query, "code_challenge_method") !== "S256") return fail("invalid_request", "Only code_challenge_method=S256 is supported.");
+    if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge)) return fail("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
+    const resource = optionalParam(query, "resource");
+    if (resource !== undefined && canonicalResource(resource) !== deps.urls.resource)
+      return fail("invalid_target", `This gateway protects only ${deps.urls.resource}.`);
+    const scope = optionalParam(query, "scope") ?? deps.defaultScope;
+    if (scope !== undefined && !isScope(scope)) return fail("invalid_scope", "The scope is malformed.");
+
+    const request: AuthorizationRequest = {
+      id: randomToken(16),
+      clientId,
+      redirectUri,
+      redirectUriGiven: requested !== undefined,
+      ...(state === undefined ? {} : { state }),
+      codeChallenge,
+      ...(scope === undefined ? {} : { scope }),
+      resource: deps.urls.resource,
+      createdAt: nowSeconds(deps.clock),
+    };
+    await deps.store.put(keys.authorizationRequest(request.id), request, AUTHORIZATION_REQUEST_TTL);
+    return { redirectTo: `/login?request=${encodeURIComponent(request.id)}` };
+  } catch (error) {
+    if (error instanceof OAuthError && error.status < 500) return fail(error.code, error.description);
+    throw error;
+  }
+}
+
+/** RFC 6749 §4.1.2 with RFC 9207 `iss`: the response parameters appended to the redirect URI's query. */
+export function authorizationResponse(redirectUri: string, params: Record<string, string | undefined>): string {
+  const url = new URL(redirectUri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
+  return url.href;
+}
+
+/** MCP §Canonical Server URI: scheme and host are case-insensitive; a trailing slash is tolerated. */
+export function canonicalResource(value: string): string | undefined {
+  try {
+    const u = new URL(value);
+    if (u.hash || value.includes("#") || u.search) return undefined;
+    return `${u.origin}${u.pathname.replace(/\/$/, "")}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** RFC 6749 §3.3: scope = scope-token *( SP scope-token ), scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
+export const isScope = (scope: string): boolean => scope.length <= 2000 && /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope);

@@ -1,0 +1,198 @@
+import type { Clock } from "../clock.js";
+import { nowSeconds } from "../clock.js";
+import { randomToken, safeEqual, sha256 } from "../crypto.js";
+import { OAuthError, challenge } from "../errors.js";
+import { keys, type Store } from "../store/store.js";
+
+export type TokenEndpointAuthMethod = "none" | "client_secret_post" | "client_secret_basic";
+const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ["none", "client_secret_post", "client_secret_basic"];
+const GRANT_TYPES = ["authorization_code", "refresh_token"] as const;
+
+/** RFC 7591 §2 client metadata as registered, plus what the server provisioned. */
+export interface ClientRecord {
+  client_id: string;
+  client_id_issued_at: number;
+  /** Stored as a hash; the secret itself is shown once, in the registration response. */
+  client_secret_hash?: string;
+  client_secret_expires_at?: number;
+  redirect_uris: string[];
+  token_endpoint_auth_method: TokenEndpointAuthMethod;
+  grant_types: string[];
+  response_types: string[];
+  client_name?: string;
+  client_uri?: string;
+  logo_uri?: string;
+  scope?: string;
+  software_id?: string;
+  software_version?: string;
+}
+
+/** Registered clients live long; a later issue adds expiry of clients never used. */
+export const CLIENT_TTL_SECONDS = 365 * 24 * 3600;
+const OPTIONAL_STRINGS = ["client_name", "client_uri", "logo_uri", "scope", "software_id", "software_version"] as const;
+
+/** RFC 7591 §3.1: validate metadata, provision id (and secret), store; the response of §3.2.1. */
+export async function registerClient(body: unknown, store: Store, clock: Clock): Promise<Record<string, unknown>> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw metadataError("The registration request must be a JSON object.");
+  const m = body as Record<string, unknown>;
+  const redirectUris = validateRedirectUris(m.redirect_uris);
+  const method = m.token_endpoint_auth_method ?? "client_secret_basic"; // RFC 7591 §2 default
+  if (!AUTH_METHODS.includes(method as TokenEndpointAuthMethod))
+    throw metadataError(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(", ")}.`);
+  // Provisioned default: MCP clients need refresh; RFC 7591 §3.2.1 lets us say what we registered.
+  const grantTypes = stringList(m.grant_types, "grant_types") ?? [...GRANT_TYPES];
+  const unsupportedGrant = grantTypes.find((g) => !(GRANT_TYPES as readonly string[]).includes(g));
+  if (unsupportedGrant) throw metadataError(`grant_type "${unsupportedGrant}" is not supported; use authorization_code and refresh_token.`);
+  if (!grantTypes.includes("authorization_code")) throw metadataError("grant_types must include authorization_code.");
+  const responseTypes = stringList(m.response_types, "response_types") ?? ["code"];
+  if (responseTypes.some((r) => r !== "code")) throw metadataError('response_types must be ["code"].');
+
+  const client: ClientRecord = {
+    client_id: randomToken(16),
+    client_id_issued_at: nowSeconds(clock),
+    redirect_uris: redirectUris,
+    token_endpoint_auth_method: method as TokenEndpointAuthMethod,
+    grant_types: grantTypes,
+    response_types: responseTypes,
+  };
+  for (const field of OPTIONAL_STRINGS) {
+    const v = m[field];
+    if (v === undefined) continue;
+    if (typeof v !== "string" || v.length > 1000) throw metadataError(`${field} must be a string of at most 1000 characters.`);
+    client[field] = v;
+  }
+  let secret: string | undefined;
+  if (client.token_endpoint_auth_method !== "none") {
+    secret = randomToken(32);
+    client.client_secret_hash = sha256(secret);
+    client.client_secret_expires_at = 0; // RFC 7591 §3.2.1: 0 = never expires
+  }
+  await store.put(keys.client(client.client_id), client, CLIENT_TTL_SECONDS);
+  return clientInformation(client, secret);
+}
+
+/** The RFC 7591 §3.2.1 view of a client: never the hash. */
+export function clientInformation(client: ClientRecord, secret?: string): Record<string, unknown> {
+  const { client_secret_hash: _, ...visible } = client;
+  return secret === undefined ? visible : { ...visible, client_secret: secret };
+}
+
+export const getClient = (store: Store, clientId: string): Promise<ClientRecord | undefined> =>
+  clientId.length > 0 && clientId.length <= 200 ? store.get<ClientRecord>(keys.client(clientId)) : Promise.resolve(undefined);
+
+function validateRedirectUris(value: unknown): string[] {
+  const uris = stringList(value, "redirect_uris");
+  if (!uris || uris.length === 0) throw metadataError("redirect_uris is required: give at least one redirect URI.");
+  if (uris.length > 20) throw metadataError("redirect_uris may hold at most 20 URIs.");
+  for (const uri of uris) {
+    const problem = redirectUriProblem(uri);
+    if (problem) throw new OAuthError("invalid_redirect_uri", `Redirect URI "${uri.slice(0, 200)}" ${problem}.`);
+  }
+  return uris;
+}
+
+const FORBIDDEN_SCHEMES = new Set(["javascript:", "data:", "file:", "vbscript:", "blob:", "about:", "ftp:", "ws:", "wss:"]);
+
+/** OAuth 2.1 §2.3 and RFC 8252 §7: absolute, no fragment; https, loopback http, or a private-use scheme. */
+export function redirectUriProblem(uri: string): string | undefined {
+  if (uri.length > 2000) return "is too long";
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    return "is not an absolute URI";
+  }
+  if (u.hash || uri.includes("#")) return "must not contain a fragment";
+  if (uri.includes("*")) return "must not contain a wildcard";
+  if (FORBIDDEN_SCHEMES.has(u.protocol)) return `must not use the ${u.protocol} scheme`;
+  if (u.protocol === "http:" && !isLoopbackRedirectHost(u.hostname)) return "must use https unless it is a loopback address";
+  if ((u.protocol === "http:" || u.protocol === "https:") && !u.hostname) return "has no host";
+  return undefined;
+}
+
+const isLoopbackRedirectHost = (hostname: string) => hostname === "localhost" || hostname === "127.0.0.1" || hostname === "[::1]";
+
+/**
+ * OAuth 2.1 §4.1.1 / RFC 8252 §7.3: exact string match, except that a loopback redirect URI
+ * matches on any port.
+ */
+export function redirectUriMatches(registered: string, requested: string): boolean {
+  if (registered === requested) return true;
+  let r: URL, q: URL;
+  try {
+    r = new URL(registered);
+    q = new URL(requested);
+  } catch {
+    return false;
+  }
+  if (r.protocol !== "http:" || !isLoopbackRedirectHost(r.hostname)) return false;
+  const withoutPort = (u: URL) => `${u.protocol}//${u.hostname}${u.pathname}${u.search}`;
+  return q.protocol === "http:" && q.hostname === r.hostname && withoutPort(q) === withoutPort(r) && requested.startsWith(`http://${q.host}`) && !q.hash;
+}
+
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret?: string;
+  method: TokenEndpointAuthMethod;
+}
+
+/** RFC 6749 §2.3.1: Basic (form-urlencoded id and secret) or body; never both (OAuth 2.1 §2.4). */
+export function readClientCredentials(authorization: string | undefined, body: Record<string, unknown>): ClientCredentials {
+  const bodyId = optionalParam(body, "client_id");
+  const bodySecret = optionalParam(body, "client_secret");
+  if (authorization !== undefined && /^basic /i.test(authorization)) {
+    if (bodySecret !== undefined) throw new OAuthError("invalid_request", "Use one client authentication method: the Authorization header or client_secret in the body, not both.");
+    const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon < 0) throw invalidClient("The Basic credentials are malformed.", true);
+    const decode = (s: string) => {
+      try {
+        return decodeURIComponent(s.replace(/\+/g, " "));
+      } catch {
+        throw invalidClient("The Basic credentials are malformed.", true);
+      }
+    };
+    const clientId = decode(decoded.slice(0, colon));
+    if (bodyId !== undefined && bodyId !== clientId) throw new OAuthError("invalid_request", "client_id in the body differs from the one in the Authorization header.");
+    return { clientId, clientSecret: decode(decoded.slice(colon + 1)), method: "client_secret_basic" };
+  }
+  if (bodyId === undefined) throw new OAuthError("invalid_client", "Client authentication is required: send client_id (and client_secret for a confidential client).", 401, { "WWW-Authenticate": challenge("Basic", { realm: "mcp-oauth-gateway" }) });
+  return bodySecret === undefined ? { clientId: bodyId, method: "none" } : { clientId: bodyId, clientSecret: bodySecret, method: "client_secret_post" };
+}
+
+/** Authenticate a client at the token endpoint. Confidential clients may use either secret method. */
+export async function authenticateClient(store: Store, creds: ClientCredentials): Promise<ClientRecord> {
+  const basic = creds.method === "client_secret_basic";
+  const client = await getClient(store, creds.clientId);
+  if (!client) throw invalidClient("The client is unknown: register again.", basic);
+  if (client.token_endpoint_auth_method === "none") {
+    if (creds.method !== "none") throw invalidClient("This is a public client: it has no secret to send.", basic);
+    return client;
+  }
+  if (creds.clientSecret === undefined || !client.client_secret_hash || !safeEqual(sha256(creds.clientSecret), client.client_secret_hash))
+    throw invalidClient("The client credentials are wrong.", basic);
+  return client;
+}
+
+/** RFC 6749 §5.2: 401 with a challenge when the client used the Authorization header. */
+function invalidClient(description: string, basic: boolean): OAuthError {
+  return basic
+    ? new OAuthError("invalid_client", description, 401, { "WWW-Authenticate": challenge("Basic", { realm: "mcp-oauth-gateway" }) })
+    : new OAuthError("invalid_client", description, 400);
+}
+
+/** A single-valued string parameter; RFC 6749 §3.1: parameters MUST NOT be repeated. */
+export function optionalParam(params: Record<string, unknown>, name: string): string | undefined {
+  const v = params[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") throw new OAuthError("invalid_request", `Parameter ${name} must be given once, as a string.`);
+  return v === "" ? undefined : v;
+}
+
+function stringList(value: unknown, field: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw metadataError(`${field} must be an array of strings.`);
+  return value as string[];
+}
+
+const metadataError = (description: string) => new OAuthError("invalid_client_metadata", description);

@@ -1,0 +1,43 @@
+/**
+ * Discovery documents: pure functions of the gateway's URLs and the scopes it advertises.
+ * An endpoint appears here only when the app mounts it.
+ */
+export interface GatewayUrls {
+  /** Issuer: the public URL, byte-identical wherever it appears (RFC 8414 §3.3, RFC 9207). */
+  issuer: string;
+  /** The protected resource, `<issuer>/mcp` (RFC 8707, RFC 9728 §3.3). */
+  resource: string;
+}
+
+export const gatewayUrls = (publicUrl: string): GatewayUrls => ({ issuer: publicUrl, resource: `${publicUrl}/mcp` });
+
+export const resourceMetadataUrl = (urls: GatewayUrls): string => `${urls.issuer}/.well-known/oauth-protected-resource/mcp`;
+
+/** RFC 8414 §2 */
+export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly string[] | undefined) {
+  return {
+    issuer: urls.issuer,
+    authorization_endpoint: `${urls.issuer}/authorize`,
+    token_endpoint: `${urls.issuer}/token`,
+    registration_endpoint: `${urls.issuer}/register`,
+    ...(scopes?.length ? { scopes_supported: scopes } : {}),
+    response_types_supported: ["code"],
+    response_modes_supported: ["query"],
+    grant_types_supported: ["authorization_code", "refresh_token"],
+    token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
+    code_challenge_methods_supported: ["S256"],
+    authorization_response_iss_parameter_supported: true, // RFC 9207 §3
+    service_documentation: "https://www.npmjs.com/package/mcp-oauth-gateway",
+  };
+}
+
+/** RFC 9728 §2 */
+export function protectedResourceMetadata(urls: GatewayUrls, scopes: readonly string[] | undefined) {
+  return {
+    resource: urls.resource,
+    authorization_servers: [urls.issuer],
+    ...(scopes?.length ? { scopes_supported: scopes } : {}),
+    bearer_methods_supported: ["header"],
+    resource_name: "MCP OAuth Gateway",
+  };
+}

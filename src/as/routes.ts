@@ -1,0 +1,45 @@
+import express, { Router, type RequestHandler } from "express";
+import { OAuthError } from "../errors.js";
+import type { Upstream } from "../upstream/client.js";
+import { authorize, type AuthorizeDeps } from "./authorize.js";
+import { readClientCredentials, registerClient } from "./clients.js";
+import { authorizationServerMetadata, protectedResourceMetadata } from "./metadata.js";
+import { token, type TokenDeps } from "./token.js";
+
+export interface AsDeps extends AuthorizeDeps, TokenDeps {
+  upstream: Upstream;
+  /** CORS for endpoints browser-based clients call (never /authorize: RFC 9700 §2.6). */
+  cors: RequestHandler;
+  page: RequestHandler;
+}
+
+const noStore = { "Cache-Control": "no-store", Pragma: "no-cache" };
+
+/** The authorization server toward MCP clients: discovery, registration, authorization, token. */
+export function asRoutes(deps: AsDeps): Router {
+  const router = Router();
+  const scopes = () => deps.upstream.advertisedScopes();
+
+  const prm: RequestHandler = async (_req, res) => void res.json(protectedResourceMetadata(deps.urls, await scopes()));
+  const asm: RequestHandler = async (_req, res) => void res.json(authorizationServerMetadata(deps.urls, await scopes()));
+  for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]) router.options(path, deps.cors).get(path, deps.cors, prm);
+  for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) router.options(path, deps.cors).get(path, deps.cors, asm);
+
+  const json = express.json({ limit: "64kb" });
+  const jsonBody: RequestHandler = (req, res, next) =>
+    json(req, res, (error?: unknown) => next(error ? new OAuthError("invalid_client_metadata", "The registration request is not valid JSON.") : undefined));
+  router.options("/register", deps.cors).post("/register", deps.cors, jsonBody, async (req, res) => {
+    res.status(201).set(noStore).json(await registerClient(req.body, deps.store, deps.clock));
+  });
+
+  router.get("/authorize", deps.page, async (req, res) => {
+    res.redirect(302, (await authorize(req.query, deps)).redirectTo);
+  });
+
+  const form = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 50 });
+  router.options("/token", deps.cors).post("/token", deps.cors, form, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    res.set(noStore).json(await token(body, readClientCredentials(req.headers.authorization, body), deps));
+  });
+  return router;
+}

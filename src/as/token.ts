@@ -1,0 +1,107 @@
+import { nowSeconds } from "../clock.js";
+import { randomToken, s256, safeEqual, sha256, unseal } from "../crypto.js";
+import { OAuthError } from "../errors.js";
+import { keys } from "../store/store.js";
+import { issueTokens, redeemRefreshToken, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
+import type { Upstream } from "../upstream/client.js";
+import { refreshFailure, UpstreamError } from "../upstream/errors.js";
+import { canonicalResource } from "./authorize.js";
+import { authenticateClient, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
+
+/** A gateway authorization code's record (stored under `code:<hash>`), minted at /upstream/callback. */
+export interface CodeRecord {
+  clientId: string;
+  redirectUri: string;
+  redirectUriGiven: boolean;
+  codeChallenge: string;
+  resource: string;
+  scope: string;
+  sub: string;
+  /** The upstream tokens, sealed and bound to the code's hash. */
+  sealedUpstream: string;
+}
+
+export const CODE_TTL = 60;
+
+export interface TokenDeps extends TokenContext {
+  upstream: Upstream;
+  resource: string;
+}
+
+/** Refresh the upstream token when it has less than this many seconds left. */
+const UPSTREAM_REFRESH_MARGIN = 120;
+
+/** POST /token (RFC 6749 §3.2, §4.1.3, §6). */
+export async function token(body: Record<string, unknown>, credentials: ClientCredentials, deps: TokenDeps): Promise<TokenResponse> {
+  const grantType = optionalParam(body, "grant_type");
+  if (!grantType) throw new OAuthError("invalid_request", "grant_type is required.");
+  if (grantType !== "authorization_code" && grantType !== "refresh_token")
+    throw new OAuthError("unsupported_grant_type", "Only authorization_code and refresh_token are supported.");
+  const client = await authenticateClient(deps.store, credentials);
+  if (!client.grant_types.includes(grantType)) throw new OAuthError("unauthorized_client", `This client did not register the ${grantType} grant.`);
+  return grantType === "authorization_code" ? authorizationCodeGrant(body, client, deps) : refreshTokenGrant(body, client, deps);
+}
+
+async function authorizationCodeGrant(body: Record<string, unknown>, client: ClientRecord, deps: TokenDeps): Promise<TokenResponse> {
+  const code = optionalParam(body, "code");
+  if (!code) throw new OAuthError("invalid_request", "code is required.");
+  const redirectUri = optionalParam(body, "redirect_uri");
+  const verifier = optionalParam(body, "code_verifier");
+  const resource = optionalParam(body, "resource");
+  const codeHash = sha256(code);
+  const record = await deps.store.take<CodeRecord>(keys.code(codeHash));
+  if (!record) {
+    // OAuth 2.1 §4.1.3: a replayed code revokes the tokens it issued
+    const used = await deps.store.get<{ grantId: string }>(keys.usedCode(codeHash));
+    if (used) await revokeGrant(deps, used.grantId);
+    throw new OAuthError("invalid_grant", "The authorization code is invalid, expired or already used.");
+  }
+  const grantId = randomToken(16);
+  await deps.store.put(keys.usedCode(codeHash), { grantId }, deps.refreshTokenTtl);
+  if (record.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The authorization code was issued to another client.");
+  if ((record.redirectUriGiven || redirectUri !== undefined) && redirectUri !== record.redirectUri)
+    throw new OAuthError("invalid_grant", "redirect_uri differs from the one in the authorization request.");
+  if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE).");
+  // RFC 7636 §4.6
+  if (!safeEqual(s256(verifier), record.codeChallenge)) throw new OAuthError("invalid_grant", "The code_verifier does not match the code_challenge.");
+  if (resource !== undefined && canonicalResource(resource) !== record.resource) throw new OAuthError("invalid_target", `This gateway protects only ${record.resource}.`);
+
+  const upstream = await unseal<UpstreamTokens>(deps.keys, record.sealedUpstream, codeHash);
+  const grant = { grantId, clientId: client.client_id, sub: record.sub, scope: record.scope, resource: record.resource };
+  return issueTokens(deps, grant, upstream, { refresh: client.grant_types.includes("refresh_token") });
+}
+
+async function refreshTokenGrant(body: Record<string, unknown>, client: ClientRecord, deps: TokenDeps): Promise<TokenResponse> {
+  const presented = optionalParam(body, "refresh_token");
+  if (!presented) throw new OAuthError("invalid_request", "refresh_token is required.");
+  const { record, upstream, restore } = await redeemRefreshToken(deps, presented);
+  if (record.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The refresh token was issued to another client.");
+  const scope = optionalParam(body, "scope");
+  const resource = optionalParam(body, "resource");
+  // RFC 6749 §6: a refresh may narrow the scope, never widen it
+  const granted = new Set(record.scope.split(" "));
+  if (scope !== undefined && !scope.split(" ").every((s) => granted.has(s))) {
+    await restore();
+    throw new OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.");
+  }
+  if (resource !== undefined && canonicalResource(resource) !== record.resource) {
+    await restore();
+    throw new OAuthError("invalid_target", `This gateway protects only ${record.resource}.`);
+  }
+  const fresh = await freshUpstream(upstream, deps, record.grantId, restore);
+  return issueTokens(deps, record, fresh, { refresh: true, ...(scope === undefined ? {} : { accessScope: scope }) });
+}
+
+/** Use the upstream token while it lasts; refresh it upstream when it is about to expire. */
+async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grantId: string, restore: () => Promise<void>): Promise<UpstreamTokens> {
+  const left = upstream.expires_at === undefined ? Infinity : upstream.expires_at - nowSeconds(deps.clock);
+  if (left > UPSTREAM_REFRESH_MARGIN) return upstream;
+  try {
+    return await deps.upstream.refresh(upstream);
+  } catch (error) {
+    const failure = error instanceof UpstreamError ? error : new UpstreamError(false, undefined, String(error));
+    if (failure.definitive) await revokeGrant(deps, grantId);
+    else await restore();
+    throw refreshFailure(failure);
+  }
+}

@@ -1,0 +1,218 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { parseArgs, parseEnv } from "node:util";
+
+/** What to ask the upstream for and how to reach it. Passed around as a value, never a global. */
+export interface UpstreamConfig {
+  /** The upstream MCP endpoint (`--upstream-rs`). */
+  resource: string;
+  issuer?: string;
+  clientId?: string;
+  clientSecret?: string;
+  authorizationEndpoint?: string;
+  tokenEndpoint?: string;
+  /** Space-separated scopes asked for when the client asks for none. */
+  scope?: string;
+}
+
+export interface Config {
+  command: "serve" | "demo" | "help" | "version";
+  port: number;
+  host: string;
+  /** The gateway's external base URL, no trailing slash. Also the issuer, byte for byte. */
+  publicUrl: string;
+  upstream: UpstreamConfig;
+  login: { username: string; password: string; passwordSource: "environment" | "generated" };
+  /** Master secret for signing and sealing keys; undefined means generate one and keep it in the store. */
+  secret?: string;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+interface Option {
+  flag: string;
+  env: string;
+  help: string;
+  default?: string;
+  /** Only from the environment: never on a command line, where `ps` would show it. */
+  secret?: boolean;
+}
+
+const OPTIONS: readonly Option[] = [
+  { flag: "port", env: "MCP_GATEWAY_PORT", default: "8002", help: "port to listen on" },
+  { flag: "host", env: "MCP_GATEWAY_HOST", default: "127.0.0.1", help: "address to listen on" },
+  { flag: "public-url", env: "MCP_GATEWAY_PUBLIC_URL", default: "http://localhost:<port>", help: "external base URL and issuer (https behind a TLS proxy)" },
+  { flag: "upstream-rs", env: "MCP_GATEWAY_UPSTREAM_RS", help: "upstream MCP endpoint URL (required unless `demo`)" },
+  { flag: "upstream-as", env: "MCP_GATEWAY_UPSTREAM_AS", help: "upstream issuer; discovered from the upstream's RFC 9728 metadata when omitted" },
+  { flag: "upstream-client-id", env: "MCP_GATEWAY_UPSTREAM_CLIENT_ID", help: "pre-registered upstream client id; omitted: register dynamically if the upstream allows" },
+  { flag: "upstream-client-secret", env: "MCP_GATEWAY_UPSTREAM_CLIENT_SECRET", help: "secret of the pre-registered upstream client" },
+  { flag: "upstream-authorize-endpoint", env: "MCP_GATEWAY_UPSTREAM_AUTHORIZE_ENDPOINT", help: "upstream authorization endpoint (skips discovery; needs --upstream-token-endpoint)" },
+  { flag: "upstream-token-endpoint", env: "MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT", help: "upstream token endpoint (skips discovery; needs --upstream-authorize-endpoint)" },
+  { flag: "upstream-scope", env: "MCP_GATEWAY_UPSTREAM_SCOPE", help: "scopes asked of the upstream when the client asks for none (space or comma separated)" },
+  { flag: "access-token-ttl", env: "MCP_GATEWAY_ACCESS_TOKEN_TTL", default: "3600", help: "gateway access token lifetime in seconds (capped by the upstream token's)" },
+  { flag: "refresh-token-ttl", env: "MCP_GATEWAY_REFRESH_TOKEN_TTL", default: "2592000", help: "gateway refresh token lifetime in seconds (30 days)" },
+  { flag: "env-file", env: "MCP_GATEWAY_ENV_FILE", default: ".env", help: "file of MCP_GATEWAY_* variables to read (missing file is fine)" },
+  { flag: "username", env: "MCP_GATEWAY_USERNAME", default: "admin", help: "gateway login name" },
+  { flag: "password", env: "MCP_GATEWAY_PASSWORD", secret: true, help: "gateway login password; unset: a strong one is generated and printed once" },
+  { flag: "secret", env: "MCP_GATEWAY_SECRET", secret: true, help: "master secret for token keys (≥32 chars); unset: generated and kept in the store" },
+];
+
+export function helpText(): string {
+  const rows = OPTIONS.map((o) => {
+    const name = o.secret ? `(env only)` : `--${o.flag} <value>`;
+    const dflt = o.default ? ` [default: ${o.default}]` : "";
+    return `  ${name.padEnd(38)} ${o.env}\n      ${o.help}${dflt}`;
+  });
+  return [
+    "Usage: mcp-oauth-gateway [demo] [options]",
+    "",
+    "  (no command)   run the gateway in front of --upstream-rs",
+    "  demo           run the gateway in front of a bundled offline GitHub simulator",
+    "",
+    "Options (flag, environment variable; flags win over the environment, which wins over the env file):",
+    ...rows,
+    `  ${"--help".padEnd(38)} show this help`,
+    `  ${"--version".padEnd(38)} show the version`,
+  ].join("\n");
+}
+
+/** Parse argv, environment and env file once; throw ConfigError naming the flag and the fix. */
+export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Readonly<Config> {
+  const { values, positionals } = parseCommandLine(argv);
+  if (values.help) return freeze({ command: "help" });
+  if (values.version) return freeze({ command: "version" });
+  const command = positionals[0] ?? "serve";
+  if (command !== "serve" && command !== "demo") throw new ConfigError(`unknown command "${command}": use "demo" or no command (see --help)`);
+  if (positionals.length > 1) throw new ConfigError(`unexpected argument "${positionals[1]}" (see --help)`);
+
+  const envFile = (values["env-file"] as string | undefined) ?? env.MCP_GATEWAY_ENV_FILE ?? ".env";
+  const fromFile = readEnvFile(envFile, values["env-file"] !== undefined || env.MCP_GATEWAY_ENV_FILE !== undefined);
+  const read = (flag: string): string | undefined => {
+    const option = OPTIONS.find((o) => o.flag === flag)!;
+    const v = (option.secret ? undefined : (values[flag] as string | undefined)) ?? env[option.env] ?? fromFile[option.env] ?? undefined;
+    return v === "" ? undefined : v;
+  };
+
+  const port = integer("port", read("port") ?? "8002", 0, 65535);
+  const host = read("host") ?? "127.0.0.1";
+  const publicUrl = parsePublicUrl(read("public-url") ?? `http://localhost:${port}`);
+  const upstream = parseUpstream(read, command === "demo");
+  const password = read("password");
+  const secret = read("secret");
+  if (secret !== undefined && secret.length < 32) throw new ConfigError("MCP_GATEWAY_SECRET is too short: use at least 32 random characters (e.g. `openssl rand -base64 32`)");
+
+  return freeze({
+    command,
+    port,
+    host,
+    publicUrl,
+    upstream,
+    login: {
+      username: read("username") ?? "admin",
+      password: password ?? randomBytes(18).toString("base64url"),
+      passwordSource: password === undefined ? "generated" : "environment",
+    },
+    ...(secret === undefined ? {} : { secret }),
+    accessTokenTtl: integer("access-token-ttl", read("access-token-ttl") ?? "3600", 60, 86_400),
+    refreshTokenTtl: integer("refresh-token-ttl", read("refresh-token-ttl") ?? "2592000", 300, 31_536_000),
+  });
+}
+
+interface CommandLine {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+function parseCommandLine(argv: readonly string[]): CommandLine {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    ...Object.fromEntries(OPTIONS.filter((o) => !o.secret).map((o) => [o.flag, { type: "string" as const }])),
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean" },
+  };
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true }) as CommandLine;
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify.*$/s, "");
+    const secretFlag = OPTIONS.find((o) => o.secret && argv.some((a) => a.startsWith(`--${o.flag}`)));
+    if (secretFlag) throw new ConfigError(`--${secretFlag.flag} is not a flag: set ${secretFlag.env} in the environment or the env file, where \`ps\` cannot see it`);
+    throw new ConfigError(`${message} (see --help)`);
+  }
+}
+
+function readEnvFile(path: string, explicit: boolean): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    if (explicit) throw new ConfigError(`--env-file ${path} cannot be read: give a readable file or drop the flag`);
+    return {};
+  }
+  return parseEnv(text) as Record<string, string>;
+}
+
+function integer(flag: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new ConfigError(`--${flag} "${raw}" is not valid: give a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function url(flag: string, raw: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`--${flag} "${raw}" is not a URL: give an absolute http(s) URL such as https://example.com/mcp/`);
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new ConfigError(`--${flag} must be an http(s) URL, not ${parsed.protocol}`);
+  if (parsed.hash) throw new ConfigError(`--${flag} must not have a #fragment`);
+  return parsed;
+}
+
+export const isLoopbackHost = (hostname: string): boolean =>
+  hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
+
+function parsePublicUrl(raw: string): string {
+  const u = url("public-url", raw);
+  if (u.pathname !== "/" || u.search) throw new ConfigError(`--public-url must be an origin without a path or query (got "${raw}"): serve the gateway at the root of its host`);
+  // MCP Authorization §Communication Security: every authorization endpoint is https, loopback excepted
+  if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) throw new ConfigError(`--public-url "${raw}" must use https unless it is a loopback address: put the gateway behind a TLS proxy and give its https URL`);
+  return u.origin;
+}
+
+function parseUpstream(read: (flag: string) => string | undefined, demo: boolean): UpstreamConfig {
+  const rs = read("upstream-rs");
+  if (rs === undefined && !demo) throw new ConfigError("--upstream-rs is required: give the upstream MCP endpoint, e.g. --upstream-rs https://api.githubcopilot.com/mcp/ (or run `mcp-oauth-gateway demo`)");
+  const optionalUrl = (flag: string) => {
+    const v = read(flag);
+    return v === undefined ? undefined : url(flag, v).href;
+  };
+  const authorizationEndpoint = optionalUrl("upstream-authorize-endpoint");
+  const tokenEndpoint = optionalUrl("upstream-token-endpoint");
+  if ((authorizationEndpoint === undefined) !== (tokenEndpoint === undefined))
+    throw new ConfigError("--upstream-authorize-endpoint and --upstream-token-endpoint go together: give both to skip discovery, or neither");
+  const clientId = read("upstream-client-id");
+  const clientSecret = read("upstream-client-secret");
+  if (clientSecret !== undefined && clientId === undefined) throw new ConfigError("--upstream-client-secret needs --upstream-client-id: give the id of the client the secret belongs to");
+  const scope = read("upstream-scope")?.split(/[\s,]+/).filter(Boolean).join(" ");
+  const config: UpstreamConfig = { resource: rs === undefined ? "" : url("upstream-rs", rs).href };
+  const issuer = optionalUrl("upstream-as");
+  return Object.assign(
+    config,
+    issuer && { issuer },
+    clientId && { clientId },
+    clientSecret && { clientSecret },
+    authorizationEndpoint && { authorizationEndpoint },
+    tokenEndpoint && { tokenEndpoint },
+    scope && { scope },
+  );
+}
+
+function freeze<T extends Partial<Config>>(config: T): Readonly<Config> {
+  if (config.upstream) Object.freeze(config.upstream);
+  if (config.login) Object.freeze(config.login);
+  return Object.freeze(config) as unknown as Readonly<Config>;
+}

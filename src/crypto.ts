@@ -1,0 +1,113 @@
+import { createHash, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { CompactEncrypt, SignJWT, compactDecrypt, jwtVerify, type JWTPayload } from "jose";
+import type { Clock } from "./clock.js";
+
+/** Keys derived from one master secret. `kid` names the secret so rotated-out keys still verify. */
+export interface KeySet {
+  kid: string;
+  signing: Uint8Array;
+  sealing: Uint8Array;
+}
+
+export interface Keys {
+  current: KeySet;
+  /** The current set first, then the previous ones, accepted for verification only. */
+  all: readonly KeySet[];
+}
+
+const derive = (secret: string, purpose: string): Uint8Array =>
+  new Uint8Array(hkdfSync("sha256", secret, "mcp-oauth-gateway", purpose, 32));
+
+export function deriveKeys(secret: string, previous: readonly string[] = []): Keys {
+  const all = [secret, ...previous].map((s) => ({
+    kid: sha256(`kid:${s}`).slice(0, 8),
+    signing: derive(s, "jwt-signing-hs256"),
+    sealing: derive(s, "jwe-sealing-a256gcm"),
+  }));
+  return { current: all[0]!, all };
+}
+
+export const randomToken = (bytes = 32): string => randomBytes(bytes).toString("base64url");
+
+export const sha256 = (value: string): string => createHash("sha256").update(value).digest("base64url");
+
+/** RFC 7636 §4.2: BASE64URL-ENCODE(SHA256(ASCII(code_verifier))). */
+export const s256 = (verifier: string): string => sha256(verifier);
+
+/** Constant-time comparison of two strings of any length. */
+export function safeEqual(a: string, b: string): boolean {
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+/** Claims of the gateway half (G) of an access token. */
+export interface AccessTokenClaims {
+  sub: string;
+  client_id: string;
+  scope: string;
+  /** Grant id: every token of one authorization shares it; revocation is by grant. */
+  gid: string;
+  jti: string;
+}
+
+export async function signAccessToken(
+  keys: Keys,
+  claims: AccessTokenClaims,
+  opts: { issuer: string; audience: string; expiresAt: number; clock: Clock },
+): Promise<string> {
+  const { kid, signing } = keys.current;
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: "HS256", typ: "at+jwt", kid }) // RFC 9068 §2.1
+    .setIssuer(opts.issuer)
+    .setAudience(opts.audience)
+    .setIssuedAt(Math.floor(opts.clock.now() / 1000))
+    .setExpirationTime(opts.expiresAt)
+    .sign(signing);
+}
+
+/** Throws (a jose error) unless the token is ours, unexpired, for this audience, and well-formed. */
+export async function verifyAccessToken(
+  keys: Keys,
+  token: string,
+  opts: { issuer: string; audience: string; clock: Clock },
+): Promise<AccessTokenClaims & JWTPayload> {
+  const { payload } = await jwtVerify(token, ({ kid }) => keyFor(keys, kid).signing, {
+    algorithms: ["HS256"],
+    typ: "at+jwt",
+    issuer: opts.issuer,
+    audience: opts.audience,
+    currentDate: new Date(opts.clock.now()),
+    requiredClaims: ["exp", "sub", "jti"],
+  });
+  for (const claim of ["client_id", "scope", "gid", "jti", "sub"] as const)
+    if (typeof payload[claim] !== "string") throw new TypeError(`access token without ${claim}`);
+  return payload as AccessTokenClaims & JWTPayload;
+}
+
+/**
+ * Seal a value with authenticated encryption (JWE dir + A256GCM). `binding` goes into the protected
+ * header, which is the AEAD's additional data: a sealed half only opens together with the gateway
+ * half it was issued with.
+ */
+export async function seal(keys: Keys, value: unknown, binding: string): Promise<string> {
+  const { kid, sealing } = keys.current;
+  return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(value)))
+    .setProtectedHeader({ alg: "dir", enc: "A256GCM", kid, bnd: binding })
+    .encrypt(sealing);
+}
+
+export async function unseal<T>(keys: Keys, jwe: string, binding: string): Promise<T> {
+  const { plaintext, protectedHeader } = await compactDecrypt(jwe, ({ kid }) => keyFor(keys, kid).sealing, {
+    keyManagementAlgorithms: ["dir"],
+    contentEncryptionAlgorithms: ["A256GCM"],
+  });
+  if (protectedHeader.bnd !== binding) throw new TypeError("sealed value bound to another token");
+  return JSON.parse(new TextDecoder().decode(plaintext)) as T;
+}
+
+function keyFor(keys: Keys, kid: string | undefined): KeySet {
+  const found = keys.all.find((k) => k.kid === kid);
+  if (!found) throw new TypeError("unknown key id");
+  return found;
+}

@@ -1,0 +1,83 @@
+import type { ErrorRequestHandler } from "express";
+
+/** Error codes of RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7591 §3.2.2, RFC 8707 §2 and RFC 7009 §2.2.1. */
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "unauthorized_client"
+  | "unsupported_grant_type"
+  | "unsupported_response_type"
+  | "invalid_scope"
+  | "access_denied"
+  | "server_error"
+  | "temporarily_unavailable"
+  | "invalid_token"
+  | "insufficient_scope"
+  | "invalid_redirect_uri"
+  | "invalid_client_metadata"
+  | "invalid_target"
+  | "unsupported_token_type";
+
+/** The one error type. Handlers throw it; the error middleware writes it. */
+export class OAuthError extends Error {
+  override name = "OAuthError";
+  constructor(
+    readonly code: OAuthErrorCode,
+    readonly description: string,
+    readonly status = 400,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(`${code}: ${description}`);
+  }
+
+  toJSON(): { error: OAuthErrorCode; error_description: string } {
+    return { error: this.code, error_description: this.description };
+  }
+}
+
+/** Quote a value for an RFC 9110 §5.6.4 quoted-string (auth-param values in WWW-Authenticate). */
+export const quote = (value: string): string => `"${value.replace(/[\\"]/g, "\\$&").replace(/[\r\n]/g, " ")}"`;
+
+export const challenge = (scheme: "Bearer" | "Basic", params: Record<string, string | undefined>): string =>
+  `${scheme} ${Object.entries(params)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([k, v]) => `${k}=${quote(v)}`)
+    .join(", ")}`.trimEnd();
+
+export interface ErrorLog {
+  error(message: string, detail?: unknown): void;
+}
+
+/**
+ * The one error middleware. JSON (RFC 6749 §5.2) unless the route marked itself a browser page
+ * (`res.locals.page`), then an HTML page. Anything that is not an OAuthError is a generic
+ * server_error on the wire; its cause goes to the log only.
+ */
+export function errorMiddleware(log: ErrorLog): ErrorRequestHandler {
+  return (error: unknown, _req, res, next) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const known = asOAuthError(error);
+    if (!known) log.error("unexpected error", error);
+    const e = known ?? new OAuthError("server_error", "The gateway hit an unexpected error; the details are in its log.", 500);
+    res.status(e.status).set({ "Cache-Control": "no-store", Pragma: "no-cache", ...e.headers });
+    if (res.locals.page) res.render("error", { error: e.code, description: e.description });
+    else res.json(e.toJSON());
+    void next;
+  };
+}
+
+/** Errors other layers raise that have a fixed OAuth meaning. */
+function asOAuthError(error: unknown): OAuthError | undefined {
+  if (error instanceof OAuthError) return error;
+  const e = error as { type?: string; status?: number; statusCode?: number; expose?: boolean; message?: string };
+  // body-parser: malformed or oversized bodies are the client's fault (RFC 6749 §5.2 invalid_request)
+  if (e?.expose && typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+    const description = e.type === "entity.too.large" ? "The request body is too large." : e.type === "entity.parse.failed" ? "The request body could not be parsed." : (e.message ?? "Bad request.");
+    return new OAuthError("invalid_request", description, e.status === 413 ? 413 : 400);
+  }
+  return undefined;
+}

@@ -1,0 +1,74 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createApp } from "./app.js";
+import { systemClock, type Clock } from "./clock.js";
+import type { Config } from "./config.js";
+import { deriveKeys, randomToken, type Keys } from "./crypto.js";
+import { createLogger, type Logger } from "./log.js";
+import { MemoryStore } from "./store/memory.js";
+import { keys as storeKeys, type Store } from "./store/store.js";
+import { Upstream } from "./upstream/client.js";
+import { createDispatcher, oauthFetch } from "./upstream/http.js";
+
+export interface Gateway {
+  /** Where the server listens, e.g. http://127.0.0.1:8002 */
+  listenUrl: string;
+  /** The public URL in effect (with the real port when port 0 was asked for). */
+  publicUrl: string;
+  store: Store;
+  upstream: Upstream;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  clock?: Clock;
+  store?: Store;
+  log?: Logger;
+}
+
+const TEN_YEARS = 10 * 365 * 24 * 3600;
+
+/** The master secret: configured, else generated once and kept in the store for every instance. */
+export async function loadKeys(config: Pick<Config, "secret">, store: Store): Promise<{ keys: Keys; source: "environment" | "store" }> {
+  if (config.secret) return { keys: deriveKeys(config.secret), source: "environment" };
+  await store.add(storeKeys.masterSecret(), randomToken(32), TEN_YEARS);
+  const secret = await store.get<string>(storeKeys.masterSecret());
+  if (!secret) throw new Error("the store lost the master secret it was just given");
+  return { keys: deriveKeys(secret), source: "store" };
+}
+
+/**
+ * Wire the parts together and listen: the only place with side effects besides main. A public URL
+ * with port 0 (tests, the demo) takes the port the server was given.
+ */
+export async function startGateway(given: Readonly<Config>, options: GatewayOptions = {}): Promise<Gateway> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(given.port, given.host, () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  const publicUrl = new URL(given.publicUrl);
+  if (publicUrl.port === "0") publicUrl.port = String(port);
+  const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
+
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? createLogger();
+  const store = options.store ?? new MemoryStore(clock);
+  const { keys } = await loadKeys(config, store);
+  const dispatcher = createDispatcher();
+  const upstream = new Upstream(config.upstream, { store, clock, fetch: oauthFetch(dispatcher), callbackUrl: `${config.publicUrl}/upstream/callback` });
+  server.on("request", createApp({ config, store, keys, upstream, dispatcher, clock, log }));
+  server.requestTimeout = 0; // event streams may stay open for hours
+  server.headersTimeout = 30_000;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  return {
+    listenUrl: `http://${host}:${port}`,
+    publicUrl: config.publicUrl,
+    store,
+    upstream,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await dispatcher.close();
+      if (!options.store) await store.close();
+    },
+  };
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { ConfigError, helpText, loadConfig, type Config } from "./config.js";
+import { startDemo } from "./demo.js";
+import { startGateway, type Gateway } from "./gateway.js";
+import { createLogger } from "./log.js";
+
+const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+async function main(): Promise<void> {
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`mcp-oauth-gateway: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (config.command === "help") return void process.stdout.write(`${helpText()}\n`);
+  if (config.command === "version") return void process.stdout.write(`${version}\n`);
+
+  const log = createLogger();
+  const running: { close(): Promise<void> } = config.command === "demo" ? await startDemo(config, { log, print }) : await serve(config, log);
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      log.info(`${signal}: shutting down`);
+      void running.close().finally(() => process.exit(0));
+    });
+}
+
+async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogger>): Promise<Gateway> {
+  const gateway = await startGateway(config, { log });
+  print(startupBanner(config, gateway));
+  gateway.upstream.resolve().then(
+    (u) => log.info(`upstream authorization server: ${u.as.issuer}`),
+    (error: unknown) => log.warn(`upstream discovery failed, will retry on first use: ${(error as Error).message}`),
+  );
+  return gateway;
+}
+
+/** What an operator needs on start: the URL for clients, the callback to register upstream, the login. */
+export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl">): string {
+  const password = config.login.passwordSource === "generated" ? `${config.login.password}   (generated for this run: set MCP_GATEWAY_PASSWORD to choose one)` : "(from MCP_GATEWAY_PASSWORD)";
+  return [
+    `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
+    `  MCP URL for clients:    ${gateway.publicUrl}/mcp`,
+    `  Upstream callback URL:  ${gateway.publicUrl}/upstream/callback   (register it at the upstream, e.g. as a GitHub OAuth App's "Authorization callback URL")`,
+    `  Upstream MCP server:    ${config.upstream.resource}`,
+    `  Gateway login:          ${config.login.username}`,
+    `  Gateway password:       ${password}`,
+  ].join("\n");
+}
+
+const print = (text: string) => process.stdout.write(`${text}\n`);
+
+main().catch((error: unknown) => {
+  process.stderr.write(`mcp-oauth-gateway: ${(error as Error).message}\n`);
+  process.exit(1);
+});

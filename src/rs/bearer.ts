@@ -1,0 +1,42 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { challenge, OAuthError } from "../errors.js";
+import { validateAccessToken, type TokenContext, type ValidatedAccess } from "../tokens.js";
+
+export interface BearerDeps extends TokenContext {
+  resource: string;
+  resourceMetadataUrl: string;
+  /** Advertised in every challenge (MCP Authorization §Scope Selection Strategy). */
+  scopes: () => Promise<string[] | undefined>;
+}
+
+/** The RFC 6750 §3 / RFC 9728 §5.1 challenge for /mcp. */
+export async function bearerChallenge(deps: BearerDeps, error?: { code: string; description: string; scope?: string }): Promise<string> {
+  const scope = error?.scope ?? (await deps.scopes())?.join(" ");
+  return challenge("Bearer", {
+    ...(error ? { error: error.code, error_description: error.description } : {}),
+    ...(scope ? { scope } : {}),
+    resource_metadata: deps.resourceMetadataUrl,
+  });
+}
+
+/**
+ * Authenticate one /mcp request from its Authorization header only (RFC 6750 §2.1; MCP forbids the
+ * query string). No token: 401 without an error code (RFC 6750 §3.1). Bad token: 401 invalid_token.
+ */
+export async function authenticate(headers: IncomingHttpHeaders, deps: BearerDeps): Promise<ValidatedAccess> {
+  const header = headers.authorization;
+  const match = header === undefined ? undefined : /^Bearer +([\x21-\x7E]+) *$/i.exec(header);
+  if (!match) {
+    const malformed = header !== undefined && /^bearer\b/i.test(header);
+    const error = malformed ? { code: "invalid_request", description: "The Authorization header is malformed." } : undefined;
+    throw new OAuthError(malformed ? "invalid_request" : "invalid_token", error?.description ?? "An access token is required.", malformed ? 400 : 401, {
+      "WWW-Authenticate": await bearerChallenge(deps, error),
+    });
+  }
+  try {
+    return await validateAccessToken(deps, match[1]!, deps.resource);
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error;
+    throw new OAuthError(error.code, error.description, 401, { "WWW-Authenticate": await bearerChallenge(deps, { code: error.code, description: error.description }) });
+  }
+}

@@ -1,0 +1,49 @@
+import type { IncomingHttpHeaders } from "node:http";
+
+/** RFC 9110 §7.6.1: connection-specific, meaningful for one hop only. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"]);
+
+/** Never forwarded upstream, beyond hop-by-hop. */
+const NOT_FORWARDED_UPSTREAM = new Set([
+  "authorization", // MCP Authorization §Token Passthrough: the client's token never leaves the gateway
+  "cookie", // the gateway's own session cookie
+  "host", // the dispatcher sets the upstream's
+  "origin", // the browser origin is the client's business with the gateway, not the upstream's
+  "referer",
+  "accept-encoding", // event streams must arrive uncompressed to be relayed event by event
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+]);
+
+/** Never passed back to the client, beyond hop-by-hop. */
+const NOT_RETURNED = new Set([
+  "set-cookie", // an upstream cookie would land on the gateway's origin
+  "www-authenticate", // rewritten: the upstream's challenge names the upstream's authorization server
+  "content-length", // the body is re-framed by this hop
+]);
+
+const connectionNominated = (headers: Record<string, unknown>): Set<string> =>
+  new Set(String(headers.connection ?? "").toLowerCase().split(",").map((s) => s.trim()).filter(Boolean));
+
+export function requestHeadersForUpstream(incoming: IncomingHttpHeaders, upstreamAccessToken: string): Record<string, string> {
+  const nominated = connectionNominated(incoming);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || NOT_FORWARDED_UPSTREAM.has(name) || nominated.has(name)) continue;
+    out[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  out.authorization = `Bearer ${upstreamAccessToken}`;
+  return out;
+}
+
+export function responseHeadersForClient(upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const nominated = connectionNominated(upstream);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || NOT_RETURNED.has(name) || nominated.has(name) || name.startsWith("access-control-")) continue;
+    out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,83 @@
+import { pipeline } from "node:stream/promises";
+import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
+import type { Request, Response } from "express";
+import { request as undiciRequest, type Dispatcher } from "undici";
+import { OAuthError } from "../errors.js";
+import type { ErrorLog } from "../errors.js";
+import { authenticate, bearerChallenge, type BearerDeps } from "./bearer.js";
+import { requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
+
+export interface ProxyDeps extends BearerDeps {
+  dispatcher: Dispatcher;
+  /** The upstream MCP endpoint. */
+  target: () => string;
+  log: ErrorLog;
+}
+
+/**
+ * POST|GET|DELETE /mcp (DESIGN §5): authenticate, then relay the request and the response as
+ * streams, byte for byte, with the upstream half of the token in place of the client's.
+ */
+export function mcpProxy(deps: ProxyDeps) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const { upstreamAccessToken } = await authenticate(req.headers, deps);
+    const abort = new AbortController();
+    // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.
+    res.on("close", () => abort.abort());
+    const hasBody = req.method === "POST";
+
+    let upstream: Dispatcher.ResponseData;
+    try {
+      upstream = await undiciRequest(deps.target(), {
+        method: req.method as Dispatcher.HttpMethod,
+        headers: requestHeadersForUpstream(req.headers, upstreamAccessToken),
+        body: hasBody ? req : null,
+        dispatcher: deps.dispatcher,
+        signal: abort.signal,
+      });
+    } catch (error) {
+      if (abort.signal.aborted) return;
+      deps.log.error("upstream MCP request failed", error);
+      return badGateway(res);
+    }
+
+    if (upstream.statusCode === 401) {
+      await upstream.body.dump();
+      // The upstream's challenge would send the client to the upstream's authorization server.
+      throw await rewritten(deps, 401, { code: "invalid_token", description: "The upstream rejected the access token; refresh it or authorize again." });
+    }
+    if (upstream.statusCode === 403) {
+      const challenge = upstreamChallenge(upstream.headers);
+      if (challenge.error === "insufficient_scope") {
+        await upstream.body.dump();
+        throw await rewritten(deps, 403, { code: "insufficient_scope", description: "The upstream needs more scope for this operation.", ...(challenge.scope ? { scope: challenge.scope } : {}) });
+      }
+    }
+
+    res.status(upstream.statusCode);
+    res.set(responseHeadersForClient(upstream.headers));
+    if (String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream")) res.set("X-Accel-Buffering", "no");
+    res.flushHeaders();
+    try {
+      await pipeline(upstream.body, res);
+    } catch {
+      // One side went away mid-stream; the close handler has already stopped the other.
+      res.destroy();
+    }
+  };
+}
+
+async function rewritten(deps: BearerDeps, status: number, error: { code: "invalid_token" | "insufficient_scope"; description: string; scope?: string }): Promise<OAuthError> {
+  return new OAuthError(error.code, error.description, status, { "WWW-Authenticate": await bearerChallenge(deps, error) });
+}
+
+function upstreamChallenge(headers: Record<string, string | string[] | undefined>) {
+  const value = headers["www-authenticate"];
+  const response = new globalThis.Response(null, { headers: value ? { "www-authenticate": Array.isArray(value) ? value.join(", ") : value } : {} });
+  return extractWWWAuthenticateParams(response);
+}
+
+function badGateway(res: Response): void {
+  if (res.headersSent) return void res.destroy();
+  res.status(502).json({ jsonrpc: "2.0", id: null, error: { code: -32603, message: "The upstream MCP server could not be reached." } });
+}

@@ -1,0 +1,33 @@
+import session from "express-session";
+import { keys, type Store } from "./store.js";
+
+/** express-session on top of the gateway's one Store, so browser sessions live wherever the rest does. */
+export class StoreSessions extends session.Store {
+  constructor(
+    private readonly store: Store,
+    private readonly ttlSeconds: number,
+  ) {
+    super();
+  }
+
+  override get(sid: string, done: (error: unknown, session?: session.SessionData | null) => void): void {
+    this.store.get<session.SessionData>(keys.session(sid)).then((s) => done(null, s ?? null), done);
+  }
+
+  override set(sid: string, data: session.SessionData, done?: (error?: unknown) => void): void {
+    this.store.put(keys.session(sid), data, this.#ttl(data)).then(() => done?.(), (e: unknown) => done?.(e));
+  }
+
+  override destroy(sid: string, done?: (error?: unknown) => void): void {
+    this.store.delete(keys.session(sid)).then(() => done?.(), (e: unknown) => done?.(e));
+  }
+
+  override touch(sid: string, data: session.SessionData, done?: () => void): void {
+    this.set(sid, data, () => done?.());
+  }
+
+  #ttl(data: session.SessionData): number {
+    const maxAge = data.cookie?.maxAge;
+    return typeof maxAge === "number" && maxAge > 0 ? Math.ceil(maxAge / 1000) : this.ttlSeconds;
+  }
+}

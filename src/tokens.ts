@@ -1,0 +1,134 @@
+import type { Clock } from "./clock.js";
+import { nowSeconds } from "./clock.js";
+import { randomToken, seal, sha256, signAccessToken, unseal, verifyAccessToken, type AccessTokenClaims, type Keys } from "./crypto.js";
+import { OAuthError } from "./errors.js";
+import { keys as storeKeys, type Store } from "./store/store.js";
+
+/**
+ * The token format of DESIGN §3: `access_token = G "~" U`, `refresh_token = R "~" V`.
+ * G is a JWT we sign; U and V are upstream tokens sealed under a gateway key and bound to G's jti
+ * and to R's hash respectively; R is opaque and stored only as its hash.
+ */
+export const SEPARATOR = "~";
+
+/** What the upstream gave us, with absolute expiry times (seconds since the epoch). */
+export interface UpstreamTokens {
+  access_token: string;
+  expires_at?: number;
+  refresh_token?: string;
+  refresh_expires_at?: number;
+  scope?: string;
+}
+
+/** One authorization: a user's approval of a client, as every token minted from it remembers it. */
+export interface Grant {
+  grantId: string;
+  clientId: string;
+  sub: string;
+  scope: string;
+  resource: string;
+}
+
+export interface RefreshTokenRecord extends Grant {
+  issuedAt: number;
+}
+
+/** RFC 6749 §5.1 */
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token?: string;
+  scope: string;
+}
+
+export interface TokenContext {
+  keys: Keys;
+  store: Store;
+  clock: Clock;
+  issuer: string;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+}
+
+export async function issueTokens(
+  ctx: TokenContext,
+  grant: Grant,
+  upstream: UpstreamTokens,
+  opts: { refresh: boolean; accessScope?: string },
+): Promise<TokenResponse> {
+  const scope = opts.accessScope ?? grant.scope;
+  const now = nowSeconds(ctx.clock);
+  const upstreamLeft = upstream.expires_at === undefined ? Infinity : upstream.expires_at - now;
+  const expiresIn = Math.max(1, Math.min(ctx.accessTokenTtl, upstreamLeft));
+  const jti = randomToken(16);
+  const claims: AccessTokenClaims = { sub: grant.sub, client_id: grant.clientId, scope, gid: grant.grantId, jti };
+  const g = await signAccessToken(ctx.keys, claims, { issuer: ctx.issuer, audience: grant.resource, expiresAt: now + expiresIn, clock: ctx.clock });
+  const u = await seal(ctx.keys, { access_token: upstream.access_token }, jti);
+  const response: TokenResponse = { access_token: g + SEPARATOR + u, token_type: "Bearer", expires_in: expiresIn, scope };
+  if (!opts.refresh) return response;
+
+  const r = randomToken(32);
+  const rHash = sha256(r);
+  const refreshLeft = upstream.refresh_expires_at === undefined ? Infinity : upstream.refresh_expires_at - now;
+  const record: RefreshTokenRecord = { grantId: grant.grantId, clientId: grant.clientId, sub: grant.sub, scope: grant.scope, resource: grant.resource, issuedAt: now };
+  await ctx.store.put(storeKeys.refreshToken(rHash), record, Math.max(1, Math.min(ctx.refreshTokenTtl, refreshLeft)));
+  response.refresh_token = r + SEPARATOR + (await seal(ctx.keys, upstream, rHash));
+  return response;
+}
+
+const split = (token: string): [string, string] | undefined => {
+  const parts = token.split(SEPARATOR);
+  return parts.length === 2 && parts[0] && parts[1] ? [parts[0], parts[1]] : undefined;
+};
+
+export interface ValidatedAccess {
+  claims: AccessTokenClaims;
+  upstreamAccessToken: string;
+}
+
+/** Throws OAuthError invalid_token (401) for anything but a live token of ours for `audience`. */
+export async function validateAccessToken(ctx: TokenContext, token: string, audience: string): Promise<ValidatedAccess> {
+  const halves = split(token);
+  if (!halves) throw invalidToken("The access token is not a token this gateway issued.");
+  let claims: AccessTokenClaims;
+  try {
+    claims = await verifyAccessToken(ctx.keys, halves[0], { issuer: ctx.issuer, audience, clock: ctx.clock });
+  } catch (error) {
+    const expired = (error as { code?: string }).code === "ERR_JWT_EXPIRED";
+    throw invalidToken(expired ? "The access token has expired." : "The access token is invalid.");
+  }
+  if (await ctx.store.get(storeKeys.revokedGrant(claims.gid))) throw invalidToken("The access token has been revoked.");
+  try {
+    const { access_token } = await unseal<{ access_token: string }>(ctx.keys, halves[1], claims.jti);
+    return { claims, upstreamAccessToken: access_token };
+  } catch {
+    throw invalidToken("The access token is invalid.");
+  }
+}
+
+/**
+ * Redeem a refresh token: atomically take its record (single use) and open its sealed upstream half.
+ * Throws invalid_grant for anything unknown, used, revoked or tampered with.
+ */
+export async function redeemRefreshToken(ctx: TokenContext, token: string): Promise<{ record: RefreshTokenRecord; upstream: UpstreamTokens; restore: () => Promise<void> }> {
+  const halves = split(token);
+  if (!halves) throw new OAuthError("invalid_grant", "The refresh token is not one this gateway issued.");
+  const rHash = sha256(halves[0]);
+  const key = storeKeys.refreshToken(rHash);
+  const record = await ctx.store.take<RefreshTokenRecord>(key);
+  if (!record) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
+  const restore = () => ctx.store.put(key, record, ctx.refreshTokenTtl);
+  if (await ctx.store.get(storeKeys.revokedGrant(record.grantId))) throw new OAuthError("invalid_grant", "The grant has been revoked.");
+  try {
+    return { record, upstream: await unseal<UpstreamTokens>(ctx.keys, halves[1], rHash), restore };
+  } catch {
+    throw new OAuthError("invalid_grant", "The refresh token is invalid.");
+  }
+}
+
+export async function revokeGrant(ctx: TokenContext, grantId: string): Promise<void> {
+  await ctx.store.put(storeKeys.revokedGrant(grantId), { revokedAt: nowSeconds(ctx.clock) }, ctx.refreshTokenTtl);
+}
+
+const invalidToken = (description: string) => new OAuthError("invalid_token", description, 401);

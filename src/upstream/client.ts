@@ -1,0 +1,161 @@
+import * as oauth from "oauth4webapi";
+import type { Clock } from "../clock.js";
+import { nowSeconds } from "../clock.js";
+import type { UpstreamConfig } from "../config.js";
+import { keys, type Store } from "../store/store.js";
+import type { UpstreamTokens } from "../tokens.js";
+import { discoverUpstream, type UpstreamMetadata } from "./discovery.js";
+import { classify, UpstreamError } from "./errors.js";
+import type { Fetch } from "./http.js";
+import { standardUpstream } from "./quirks.js";
+
+interface Resolved extends UpstreamMetadata {
+  client: oauth.Client;
+  clientAuth: oauth.ClientAuth;
+}
+
+export interface UpstreamDeps {
+  store: Store;
+  clock: Clock;
+  fetch: Fetch;
+  /** The gateway's callback, registered at the upstream: `<public-url>/upstream/callback`. */
+  callbackUrl: string;
+}
+
+/**
+ * The gateway as an ordinary OAuth client of one upstream (oauth4webapi only). A value, not a
+ * global: a later issue mounts several. Discovery and registration happen once, on first use, and
+ * are retried on the next use if they failed.
+ */
+export class Upstream {
+  readonly #deps: UpstreamDeps;
+  readonly #fetch: Fetch;
+  readonly #options: { [oauth.customFetch]: Fetch; [oauth.allowInsecureRequests]: boolean };
+  #resolved?: Promise<Resolved>;
+  #tokenEndpoint?: string;
+  readonly #refreshing = new Map<string, Promise<UpstreamTokens>>();
+
+  constructor(
+    readonly config: UpstreamConfig,
+    deps: UpstreamDeps,
+  ) {
+    this.#deps = deps;
+    this.#tokenEndpoint = config.tokenEndpoint;
+    this.#fetch = standardUpstream(deps.fetch, () => this.#tokenEndpoint);
+    this.#options = { [oauth.customFetch]: this.#fetch, [oauth.allowInsecureRequests]: new URL(config.resource).protocol === "http:" };
+  }
+
+  /** The upstream MCP endpoint the proxy forwards to. */
+  get mcpUrl(): string {
+    return this.config.resource;
+  }
+
+  resolve(): Promise<Resolved> {
+    this.#resolved ??= this.#resolve().catch((error: unknown) => {
+      this.#resolved = undefined;
+      throw error;
+    });
+    return this.#resolved;
+  }
+
+  /** Scopes to advertise to clients: `--upstream-scope`, else the upstream's own `scopes_supported`. */
+  async advertisedScopes(): Promise<string[] | undefined> {
+    if (this.config.scope) return this.config.scope.split(" ");
+    return (await this.resolve().catch(() => undefined))?.scopesSupported;
+  }
+
+  async authorizationUrl(p: { scope: string | undefined; state: string; codeVerifier: string }): Promise<string> {
+    const { as, client, resource } = await this.resolve();
+    const url = new URL(as.authorization_endpoint!);
+    const params: Record<string, string> = {
+      client_id: client.client_id,
+      redirect_uri: this.#deps.callbackUrl,
+      response_type: "code",
+      state: p.state,
+      code_challenge: await oauth.calculatePKCECodeChallenge(p.codeVerifier),
+      code_challenge_method: "S256",
+      resource, // MCP Authorization §Resource Parameter: sent whether or not the upstream supports it
+    };
+    const scope = p.scope ?? this.config.scope;
+    if (scope) params.scope = scope;
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    return url.href;
+  }
+
+  /** Validate the callback (state, error, iss) and redeem the code. */
+  async exchangeCode(callback: URL, expectedState: string, codeVerifier: string): Promise<UpstreamTokens> {
+    const { as, client, clientAuth, resource } = await this.resolve();
+    try {
+      const params = oauth.validateAuthResponse(as, client, callback, expectedState);
+      const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, this.#deps.callbackUrl, codeVerifier, {
+        ...this.#options,
+        additionalParameters: { resource },
+      });
+      return this.#tokens(await oauth.processAuthorizationCodeResponse(as, client, response));
+    } catch (error) {
+      throw classify(error, "upstream code exchange");
+    }
+  }
+
+  /** Refresh upstream tokens, once at a time per refresh token: GitHub App refresh tokens are single-use. */
+  refresh(current: UpstreamTokens): Promise<UpstreamTokens> {
+    const token = current.refresh_token;
+    if (!token) return Promise.reject(new UpstreamError(true, "invalid_grant", "the upstream issued no refresh token"));
+    let pending = this.#refreshing.get(token);
+    if (!pending) {
+      pending = this.#refresh(token, current).finally(() => this.#refreshing.delete(token));
+      this.#refreshing.set(token, pending);
+    }
+    return pending;
+  }
+
+  async #refresh(token: string, current: UpstreamTokens): Promise<UpstreamTokens> {
+    const { as, client, clientAuth, resource } = await this.resolve();
+    try {
+      const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, token, { ...this.#options, additionalParameters: { resource } });
+      const next = this.#tokens(await oauth.processRefreshTokenResponse(as, client, response));
+      // RFC 6749 §6: the upstream may keep the refresh token it had
+      return next.refresh_token ? next : { ...next, refresh_token: token, ...(current.refresh_expires_at ? { refresh_expires_at: current.refresh_expires_at } : {}) };
+    } catch (error) {
+      throw classify(error, "upstream refresh");
+    }
+  }
+
+  #tokens(r: oauth.TokenEndpointResponse): UpstreamTokens {
+    const now = nowSeconds(this.#deps.clock);
+    const refreshExpiresIn = r.refresh_token_expires_in; // GitHub Apps: not in RFC 6749, but definite
+    return {
+      access_token: r.access_token,
+      ...(typeof r.expires_in === "number" ? { expires_at: now + r.expires_in } : {}),
+      ...(r.refresh_token ? { refresh_token: r.refresh_token } : {}),
+      ...(typeof refreshExpiresIn === "number" ? { refresh_expires_at: now + refreshExpiresIn } : {}),
+      ...(typeof r.scope === "string" ? { scope: r.scope } : {}),
+    };
+  }
+
+  async #resolve(): Promise<Resolved> {
+    const metadata = await discoverUpstream(this.config, { fetch: this.#fetch, allowHttp: this.#options[oauth.allowInsecureRequests] });
+    this.#tokenEndpoint = metadata.as.token_endpoint;
+    const { client, secret } = await this.#client(metadata.as);
+    return { ...metadata, client, clientAuth: secret === undefined ? oauth.None() : oauth.ClientSecretPost(secret) };
+  }
+
+  /** The pre-registered client, else one registered dynamically (RFC 7591) and kept in the store. */
+  async #client(as: oauth.AuthorizationServer): Promise<{ client: oauth.Client; secret?: string }> {
+    if (this.config.clientId) return { client: { client_id: this.config.clientId }, ...(this.config.clientSecret ? { secret: this.config.clientSecret } : {}) };
+    const key = keys.upstreamRegistration(`${as.issuer} ${this.#deps.callbackUrl}`);
+    const stored = await this.#deps.store.get<{ client_id: string; client_secret?: string }>(key);
+    if (stored) return { client: { client_id: stored.client_id }, ...(stored.client_secret ? { secret: stored.client_secret } : {}) };
+    if (!as.registration_endpoint)
+      throw new Error(`the upstream ${as.issuer} offers no dynamic client registration: register an OAuth app there with callback ${this.#deps.callbackUrl} and give --upstream-client-id and --upstream-client-secret`);
+    const response = await oauth.dynamicClientRegistrationRequest(
+      as,
+      { redirect_uris: [this.#deps.callbackUrl], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "client_secret_post", client_name: "MCP OAuth Gateway" },
+      this.#options,
+    );
+    const registered = await oauth.processDynamicClientRegistrationResponse(response);
+    const record = { client_id: registered.client_id, ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}) };
+    await this.#deps.store.put(key, record, 10 * 365 * 24 * 3600);
+    return { client: { client_id: record.client_id }, ...(record.client_secret ? { secret: record.client_secret } : {}) };
+  }
+}

@@ -1,0 +1,106 @@
+import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
+import * as oauth from "oauth4webapi";
+import type { UpstreamConfig } from "../config.js";
+import type { Fetch } from "./http.js";
+
+/** What discovery learns about the upstream. */
+export interface UpstreamMetadata {
+  as: oauth.AuthorizationServer;
+  /** The upstream's RFC 9728 `resource`, sent as RFC 8707 `resource` in its authorize and token requests. */
+  resource: string;
+  scopesSupported?: string[];
+}
+
+export interface DiscoveryOptions {
+  fetch: Fetch;
+  allowHttp: boolean;
+}
+
+const requestOptions = (o: DiscoveryOptions) => ({ [oauth.customFetch]: o.fetch, [oauth.allowInsecureRequests]: o.allowHttp });
+
+/**
+ * `--upstream-rs` → RFC 9728 metadata (the 401's `resource_metadata`, else the path-inserted URL,
+ * else the root one) → `authorization_servers[0]` → RFC 8414 metadata with path insertion, then
+ * OIDC discovery. Explicit endpoint flags skip all of it.
+ */
+export async function discoverUpstream(config: UpstreamConfig, o: DiscoveryOptions): Promise<UpstreamMetadata> {
+  if (config.authorizationEndpoint && config.tokenEndpoint) {
+    const issuer = config.issuer ?? new URL(config.authorizationEndpoint).origin;
+    return { as: { issuer, authorization_endpoint: config.authorizationEndpoint, token_endpoint: config.tokenEndpoint }, resource: config.resource };
+  }
+  const prm = await findResourceMetadata(config.resource, o);
+  const issuer = config.issuer ?? prm?.authorization_servers?.[0];
+  if (!issuer)
+    throw new Error(`${config.resource} publishes no RFC 9728 metadata naming its authorization server: give --upstream-as, or --upstream-authorize-endpoint and --upstream-token-endpoint`);
+  return {
+    as: await findAuthorizationServer(issuer, o),
+    resource: prm?.resource ?? config.resource,
+    ...(prm?.scopes_supported ? { scopesSupported: prm.scopes_supported } : {}),
+  };
+}
+
+async function findResourceMetadata(resource: string, o: DiscoveryOptions): Promise<oauth.ResourceServer | undefined> {
+  const rs = new URL(resource);
+  const candidates: URL[] = [];
+  const advertised = await advertisedMetadataUrl(rs, o);
+  // RFC 9728 §7.7 / checklist G8: only follow a metadata URL on the upstream's own origin
+  if (advertised && advertised.origin === rs.origin) candidates.push(advertised);
+  candidates.push(new URL(`/.well-known/oauth-protected-resource${rs.pathname.replace(/^\/$/, "")}`, rs.origin));
+  candidates.push(new URL("/.well-known/oauth-protected-resource", rs.origin));
+  for (const url of candidates) {
+    const response = await o.fetch(url.href, { method: "GET", headers: { accept: "application/json" } }).catch(() => undefined);
+    if (!response?.ok) continue;
+    const metadata = await acceptResourceMetadata(rs, url, response);
+    if (metadata) return metadata;
+  }
+  return undefined;
+}
+
+/** Ask the resource itself: an unauthenticated request earns a 401 naming its metadata (RFC 9728 §5.1). */
+async function advertisedMetadataUrl(rs: URL, o: DiscoveryOptions): Promise<URL | undefined> {
+  try {
+    const response = await o.fetch(rs.href, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" }),
+    });
+    await response.body?.cancel();
+    return extractWWWAuthenticateParams(response).resourceMetadataUrl;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * RFC 9728 §3.3: the `resource` must be the one we asked about. Tolerate a trailing-slash
+ * difference (GitHub has served `…/mcp` for `…/mcp/`), and the root document describing the origin.
+ */
+async function acceptResourceMetadata(rs: URL, from: URL, response: Response): Promise<oauth.ResourceServer | undefined> {
+  const expected = from.pathname === "/.well-known/oauth-protected-resource" ? [new URL(rs.origin)] : [rs, toggleSlash(rs)];
+  for (const candidate of expected) {
+    try {
+      return await oauth.processResourceDiscoveryResponse(candidate, response.clone());
+    } catch {
+      /* try the next spelling */
+    }
+  }
+  return undefined;
+}
+
+const toggleSlash = (u: URL) => new URL(u.href.endsWith("/") ? u.href.slice(0, -1) : `${u.href}/`);
+
+async function findAuthorizationServer(issuer: string, o: DiscoveryOptions): Promise<oauth.AuthorizationServer> {
+  const url = new URL(issuer);
+  const failures: string[] = [];
+  for (const algorithm of ["oauth2", "oidc"] as const) {
+    try {
+      const response = await oauth.discoveryRequest(url, { algorithm, ...requestOptions(o) });
+      const as = await oauth.processDiscoveryResponse(url, response);
+      if (as.authorization_endpoint && as.token_endpoint) return as;
+      failures.push(`${algorithm}: no authorization or token endpoint`);
+    } catch (error) {
+      failures.push(`${algorithm}: ${(error as Error).message}`);
+    }
+  }
+  throw new Error(`cannot discover the upstream authorization server ${issuer} (${failures.join("; ")}): give --upstream-authorize-endpoint and --upstream-token-endpoint`);
+}
