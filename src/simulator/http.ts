@@ -77,10 +77,10 @@ async function serve(opts: ListenOptions, req: IncomingMessage, res: ServerRespo
   const url = new URL(path, `http://${headers.host ?? "localhost"}`);
   const result = await opts.handler()({ method: req.method ?? "GET", url, headers, body });
   if (typeof result === "function") return result(req, res);
-  const body = result.body ?? "";
-  const length = result.status === 204 ? {} : { "content-length": String(Buffer.byteLength(body)) };
+  const payload = result.body ?? "";
+  const length = result.status === 204 ? {} : { "content-length": String(Buffer.byteLength(payload)) };
   res.writeHead(result.status, { ...result.headers, ...length });
-  res.end(req.method === "HEAD" ? undefined : body);
+  res.end(req.method === "HEAD" ? undefined : payload);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

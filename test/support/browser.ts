@@ -1,0 +1,66 @@
+import { fetch } from "undici";
+
+/**
+ * A scripted browser for the human step: keeps cookies per host, follows redirects by hand, and
+ * fills in Screen 1 when it meets it. A real browser drives the same pages in a later suite.
+ */
+export class TestBrowser {
+  readonly #cookies = new Map<string, Map<string, string>>();
+  /** Every URL this browser was sent to, in order. */
+  readonly visited: string[] = [];
+
+  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}) {
+    const target = new URL(url);
+    this.visited.push(target.href);
+    const headers: Record<string, string> = {};
+    const jar = this.#cookies.get(target.host);
+    if (jar?.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    let body: string | undefined;
+    if (init.form) {
+      headers["content-type"] = "application/x-www-form-urlencoded";
+      body = new URLSearchParams(init.form).toString();
+    }
+    const response = await fetch(target, { method: init.method ?? (body ? "POST" : "GET"), headers, body, redirect: "manual" });
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair] = cookie.split(";");
+      const eq = pair!.indexOf("=");
+      const cookies = this.#cookies.get(target.host) ?? new Map<string, string>();
+      cookies.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim());
+      this.#cookies.set(target.host, cookies);
+    }
+    const location = response.headers.get("location");
+    return { status: response.status, location: location ? new URL(location, target).href : undefined, text: await response.text(), headers: response.headers };
+  }
+
+  /**
+   * Walk from the client's authorization URL to the redirect back to the client, signing in and
+   * deciding on Screen 1. Returns the URL the client would receive.
+   */
+  async authorize(authorizationUrl: string, opts: { redirectUri: string; username: string; password: string; decision?: "approve" | "deny" }): Promise<URL> {
+    let url = authorizationUrl;
+    for (let hop = 0; hop < 12; hop++) {
+      if (url.startsWith(opts.redirectUri)) return new URL(url);
+      const page = await this.request(url);
+      if (page.location) {
+        url = page.location;
+        continue;
+      }
+      const form = loginForm(page.text);
+      if (page.status !== 200 || !form) throw new Error(`stuck at ${url}: HTTP ${page.status}\n${page.text.slice(0, 500)}`);
+      const answer = await this.request(new URL("/login", url).href, {
+        form: { ...form, ...(page.text.includes('name="password"') ? { username: opts.username, password: opts.password } : {}), decision: opts.decision ?? "approve" },
+      });
+      if (!answer.location) throw new Error(`login refused: HTTP ${answer.status}\n${answer.text.slice(0, 500)}`);
+      url = answer.location;
+    }
+    throw new Error("too many redirects");
+  }
+}
+
+/** The hidden inputs of Screen 1, or undefined when the page is not Screen 1. */
+export function loginForm(html: string): Record<string, string> | undefined {
+  if (!html.includes('name="decision"')) return undefined;
+  const hidden: Record<string, string> = {};
+  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) hidden[m[1]!] = m[2]!;
+  return hidden;
+}

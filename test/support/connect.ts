@@ -1,0 +1,29 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { TestBrowser } from "./browser.js";
+import { RecordingOAuthProvider } from "./oauth-client.js";
+import { LOGIN } from "./stack.js";
+
+/**
+ * What a real MCP client does against a URL it knows nothing else about: connect, get 401, discover,
+ * register, send the user through the browser, finish with the code, connect again.
+ */
+export async function connectWithOAuth(mcpUrl: string, opts: { provider?: RecordingOAuthProvider; browser?: TestBrowser } = {}) {
+  const provider = opts.provider ?? new RecordingOAuthProvider();
+  const browser = opts.browser ?? new TestBrowser();
+  const client = new Client({ name: "e2e", version: "1.0.0" });
+  const first = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
+  const refused = await client.connect(first).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (!(refused instanceof UnauthorizedError)) throw new Error(`expected the first connect to need authorization, got ${String(refused)}`);
+  const redirect = await browser.authorize(provider.authorizationUrl!.href, { redirectUri: provider.redirectUrl, ...LOGIN });
+  const code = redirect.searchParams.get("code");
+  if (!code) throw new Error(`no code in ${redirect.href}`);
+  await first.finishAuth(code);
+  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
+  await client.connect(transport);
+  return { client, provider, browser, redirect, transport };
+}

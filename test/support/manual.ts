@@ -1,0 +1,70 @@
+import { createHash, randomBytes } from "node:crypto";
+import { TestBrowser } from "./browser.js";
+import { LOGIN } from "./stack.js";
+
+export const REDIRECT_URI = "http://127.0.0.1:33418/callback";
+
+export async function register(gatewayUrl: string, metadata: Record<string, unknown> = {}) {
+  const response = await fetch(`${gatewayUrl}/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: "none", client_name: "manual client", ...metadata }),
+  });
+  if (response.status !== 201) throw new Error(`registration failed: ${response.status} ${await response.text()}`);
+  return (await response.json()) as { client_id: string; client_secret?: string };
+}
+
+export function pkce() {
+  const verifier = randomBytes(32).toString("base64url");
+  return { verifier, challenge: createHash("sha256").update(verifier).digest("base64url") };
+}
+
+export function authorizeUrl(gatewayUrl: string, params: Record<string, string>): string {
+  const url = new URL(`${gatewayUrl}/authorize`);
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  return url.href;
+}
+
+/** Register a public client and take it through the browser step by hand: returns a fresh gateway code. */
+export async function obtainCode(gatewayUrl: string, opts: { clientId?: string; scope?: string; browser?: TestBrowser } = {}) {
+  const clientId = opts.clientId ?? (await register(gatewayUrl)).client_id;
+  const { verifier, challenge } = pkce();
+  const url = authorizeUrl(gatewayUrl, {
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT_URI,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state: "xyz",
+    resource: `${gatewayUrl}/mcp`,
+    ...(opts.scope ? { scope: opts.scope } : {}),
+  });
+  const redirect = await (opts.browser ?? new TestBrowser()).authorize(url, { redirectUri: REDIRECT_URI, ...LOGIN });
+  return { clientId, verifier, code: redirect.searchParams.get("code")!, redirect };
+}
+
+export async function tokenRequest(gatewayUrl: string, form: Record<string, string>, headers: Record<string, string> = {}) {
+  const response = await fetch(`${gatewayUrl}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(form).toString(),
+  });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, string> };
+}
+
+export async function redeem(gatewayUrl: string, c: { clientId: string; code: string; verifier: string }) {
+  return tokenRequest(gatewayUrl, { grant_type: "authorization_code", code: c.code, code_verifier: c.verifier, client_id: c.clientId, redirect_uri: REDIRECT_URI });
+}
+
+/** A raw MCP initialize POST with the given Authorization header value. */
+export async function mcpInitialize(mcpUrl: string, authorization?: string) {
+  return fetch(mcpUrl, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      ...(authorization ? { authorization } : {}),
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
+  });
+}

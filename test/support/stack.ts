@@ -1,0 +1,45 @@
+import { ManualClock } from "../../src/clock.js";
+import { loadConfig } from "../../src/config.js";
+import { startGateway, type Gateway } from "../../src/gateway.js";
+import { silentLogger, type Logger } from "../../src/log.js";
+import { DEFAULT_APPS, startSimulator, type SimApp, type Simulator, type SimulatorOptions } from "../../src/simulator/index.js";
+
+export const LOGIN = { username: "alice", password: "correct horse battery staple" };
+
+export interface Stack {
+  clock: ManualClock;
+  simulator: Simulator;
+  gateway: Gateway;
+  app: SimApp;
+  /** `<gateway>/mcp` */
+  mcpUrl: string;
+  close(): Promise<void>;
+}
+
+/** The GitHub simulator and a gateway in front of it, both on ephemeral loopback ports, one clock. */
+export async function startStack(opts: { mode?: SimApp["kind"]; args?: string[]; simulator?: SimulatorOptions; log?: Logger } = {}): Promise<Stack> {
+  const clock = new ManualClock();
+  const app = DEFAULT_APPS.find((a) => a.kind === (opts.mode ?? "oauth_app"))!;
+  const simulator = await startSimulator({ clock, ...opts.simulator });
+  const config = loadConfig(
+    ["--port", "0", "--public-url", "http://127.0.0.1:0", "--upstream-rs", simulator.mcpUrl, "--upstream-client-id", app.clientId, ...(opts.args ?? [])],
+    {
+      MCP_GATEWAY_ENV_FILE: "/dev/null",
+      MCP_GATEWAY_USERNAME: LOGIN.username,
+      MCP_GATEWAY_PASSWORD: LOGIN.password,
+      MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
+    },
+  );
+  const gateway = await startGateway(config, { clock, log: opts.log ?? silentLogger });
+  return {
+    clock,
+    simulator,
+    gateway,
+    app,
+    mcpUrl: `${gateway.publicUrl}/mcp`,
+    close: async () => {
+      await gateway.close();
+      await simulator.close();
+    },
+  };
+}
