@@ -48,7 +48,7 @@ export function createApp(deps: AppDeps): express.Express {
   const page = pageHeaders();
   const sessions = session({
     name: https ? "__Host-mcp-gateway" : "mcp-gateway",
-    secret: keys.all.map((k) => Buffer.from(k.signing).toString("base64url")),
+    secret: keys.all.map((k) => k.cookie),
     store: new StoreSessions(store, SESSION_TTL),
     resave: false,
     saveUninitialized: false,

@@ -134,7 +134,8 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
     version: { type: "boolean" },
   };
   try {
-    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true }) as CommandLine;
+    const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    return { values, positionals };
   } catch (error) {
     const message = (error as Error).message.replace(/\. To specify.*$/s, "");
     const secretFlag = OPTIONS.find((o) => o.secret && argv.some((a) => a.startsWith(`--${o.flag}`)));
@@ -198,17 +199,12 @@ function parseUpstream(read: (flag: string) => string | undefined, demo: boolean
   const clientSecret = read("upstream-client-secret");
   if (clientSecret !== undefined && clientId === undefined) throw new ConfigError("--upstream-client-secret needs --upstream-client-id: give the id of the client the secret belongs to");
   const scope = read("upstream-scope")?.split(/[\s,]+/).filter(Boolean).join(" ");
-  const config: UpstreamConfig = { resource: rs === undefined ? "" : url("upstream-rs", rs).href };
   const issuer = optionalUrl("upstream-as");
-  return Object.assign(
-    config,
-    issuer && { issuer },
-    clientId && { clientId },
-    clientSecret && { clientSecret },
-    authorizationEndpoint && { authorizationEndpoint },
-    tokenEndpoint && { tokenEndpoint },
-    scope && { scope },
-  );
+  const optional = { issuer, clientId, clientSecret, authorizationEndpoint, tokenEndpoint, scope };
+  return {
+    resource: rs === undefined ? "" : url("upstream-rs", rs).href,
+    ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v)),
+  };
 }
 
 function freeze<T extends Partial<Config>>(config: T): Readonly<Config> {

@@ -7,6 +7,8 @@ export interface KeySet {
   kid: string;
   signing: Uint8Array;
   sealing: Uint8Array;
+  /** express-session's cookie signing secret. */
+  cookie: string;
 }
 
 export interface Keys {
@@ -23,6 +25,7 @@ export function deriveKeys(secret: string, previous: readonly string[] = []): Ke
     kid: sha256(`kid:${s}`).slice(0, 8),
     signing: derive(s, "jwt-signing-hs256"),
     sealing: derive(s, "jwe-sealing-a256gcm"),
+    cookie: Buffer.from(derive(s, "session-cookie-hmac")).toString("base64url"),
   }));
   return { current: all[0]!, all };
 }

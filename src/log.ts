@@ -21,7 +21,7 @@ export const redact = (line: string): string => SECRETS.reduce((s, [re, replacem
 
 const describe = (detail: unknown): string => {
   if (detail instanceof Error) return `${detail.name}: ${detail.message}${detail.cause instanceof Error ? ` (cause: ${detail.cause.message})` : ""}`;
-  return detail === undefined ? "" : String(detail);
+  return detail === undefined ? "" : typeof detail === "string" ? detail : JSON.stringify(detail);
 };
 
 export function createLogger(write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Logger {

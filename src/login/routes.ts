@@ -56,8 +56,8 @@ function render(req: Request, res: Response, status: number, view: ConsentView, 
 /** A new session id on sign-in (no session fixation), keeping the pending CSRF tokens. */
 async function signIn(req: Request, user: string): Promise<void> {
   const csrf = req.session.csrf;
-  await new Promise<void>((resolve, reject) => req.session.regenerate((e: unknown) => (e ? reject(e) : resolve())));
+  await new Promise<void>((resolve, reject) => req.session.regenerate((e?: Error) => (e ? reject(e) : resolve())));
   req.session.user = user;
   if (csrf) req.session.csrf = csrf;
-  await new Promise<void>((resolve, reject) => req.session.save((e: unknown) => (e ? reject(e) : resolve())));
+  await new Promise<void>((resolve, reject) => req.session.save((e?: Error) => (e ? reject(e) : resolve())));
 }

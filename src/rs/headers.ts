@@ -25,7 +25,7 @@ const NOT_RETURNED = new Set([
 ]);
 
 const connectionNominated = (headers: Record<string, unknown>): Set<string> =>
-  new Set(String(headers.connection ?? "").toLowerCase().split(",").map((s) => s.trim()).filter(Boolean));
+  new Set((typeof headers.connection === "string" ? headers.connection : "").toLowerCase().split(",").map((s) => s.trim()).filter(Boolean));
 
 export function requestHeadersForUpstream(incoming: IncomingHttpHeaders, upstreamAccessToken: string): Record<string, string> {
   const nominated = connectionNominated(incoming);

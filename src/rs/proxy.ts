@@ -29,7 +29,7 @@ export function mcpProxy(deps: ProxyDeps) {
     let upstream: Dispatcher.ResponseData;
     try {
       upstream = await undiciRequest(deps.target(), {
-        method: req.method as Dispatcher.HttpMethod,
+        method: req.method,
         headers: requestHeadersForUpstream(req.headers, upstreamAccessToken),
         body: hasBody ? req : null,
         dispatcher: deps.dispatcher,

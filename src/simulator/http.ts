@@ -148,5 +148,4 @@ export function bodyParams(req: SimRequest): Map<string, string> | null {
   return new Map(new URLSearchParams(req.body));
 }
 
-export const escapeHtml = (value: string): string =>
-  value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const escapeHtml = (value: string): string => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

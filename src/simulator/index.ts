@@ -35,10 +35,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const clock = opts.clock ?? systemClock;
   const apps = opts.apps ?? DEFAULT_APPS.map((a) => ({ ...a }));
   const users = opts.users ?? DEFAULT_USERS.map((u) => ({ ...u }));
-  const browserUser = users.find((u) => u.id === opts.browserUser) ?? users[0];
-  if (!browserUser || (opts.browserUser !== undefined && browserUser.id !== opts.browserUser)) {
-    throw new Error(`simulator: browserUser ${String(opts.browserUser)} is not one of the configured users`);
-  }
+  const browserUser = opts.browserUser === undefined ? users[0] : users.find((u) => u.id === opts.browserUser);
+  if (!browserUser) throw new Error(`simulator: needs at least one user, and browserUser (${String(opts.browserUser)}) must be one of them`);
   const quirks = { ...DEFAULT_QUIRKS, ...opts.quirks };
   const faults = { tokenEndpoint5xx: 0, latencyMs: 0, ...opts.faults };
   const requests: RecordedRequest[] = [];

@@ -14,22 +14,9 @@ const CHILDREN: Record<string, string[]> = {
   "write:packages": ["read:packages"],
 };
 
-const LEAVES = [
-  "admin:org_hook",
-  "gist",
-  "notifications",
-  "delete_repo",
-  "delete:packages",
-  "codespace",
-  "workflow",
-  "read:audit_log",
-];
+const LEAVES = ["admin:org_hook", "gist", "notifications", "delete_repo", "delete:packages", "codespace", "workflow", "read:audit_log"];
 
-export const KNOWN_SCOPES: ReadonlySet<string> = new Set([
-  ...Object.keys(CHILDREN),
-  ...Object.values(CHILDREN).flat(),
-  ...LEAVES,
-]);
+export const KNOWN_SCOPES: ReadonlySet<string> = new Set([...Object.keys(CHILDREN), ...Object.values(CHILDREN).flat(), ...LEAVES]);
 
 /** `scope` request parameter: GitHub splits on spaces and commas alike. */
 export function parseScopeParam(raw: string): string[] {
@@ -51,9 +38,7 @@ export function expandScopes(scopes: Iterable<string>): Set<string> {
 /** Docs: "requesting user,gist,user:email results in a token with user and gist scopes only". */
 export function normalizeScopes(requested: Iterable<string>): string[] {
   const known = [...new Set(requested)].filter((s) => KNOWN_SCOPES.has(s));
-  return known
-    .filter((s) => !known.some((other) => other !== s && expandScopes([other]).has(s)))
-    .sort();
+  return known.filter((s) => !known.some((other) => other !== s && expandScopes([other]).has(s))).sort();
 }
 
 export const coversScopes = (granted: Iterable<string>, needed: Iterable<string>): boolean => {

@@ -156,8 +156,7 @@ export class GrantStore {
   }
 
   revokeGrant(clientId: string, userId?: number): void {
-    const matches = (r: { clientId: string; userId: number }): boolean =>
-      r.clientId === clientId && (userId === undefined || r.userId === userId);
+    const matches = (r: { clientId: string; userId: number }): boolean => r.clientId === clientId && (userId === undefined || r.userId === userId);
     for (const [token, record] of this.#access) if (matches(record)) this.#access.delete(token);
     for (const [token, record] of this.#refresh) if (matches(record)) this.#refresh.delete(token);
     for (const [code, record] of this.#codes) if (matches(record)) this.#codes.delete(code);

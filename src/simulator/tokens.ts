@@ -26,5 +26,4 @@ export const randomHex = (bytes: number): string => randomBytes(bytes).toString(
 
 export const sha256Hex = (value: string): string => createHash("sha256").update(value).digest("hex");
 
-export const sha256Base64url = (value: string): string =>
-  createHash("sha256").update(value).digest("base64url");
+export const sha256Base64url = (value: string): string => createHash("sha256").update(value).digest("base64url");

@@ -21,9 +21,11 @@ export type Fetch = (url: string, init: RequestInit) => Promise<Response>;
 export function oauthFetch(dispatcher: Agent, timeoutMs = 15_000): Fetch {
   return (url, init) =>
     undiciFetch(url, {
-      ...(init as object),
+      method: init.method,
+      headers: init.headers as Record<string, string>,
+      body: init.body as string | URLSearchParams | null | undefined,
       dispatcher,
       redirect: "manual", // RFC 9700 §4.11: never follow redirects with credentials
       signal: init.signal ?? AbortSignal.timeout(timeoutMs),
-    }) as unknown as Promise<Response>;
+    });
 }

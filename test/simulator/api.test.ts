@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { GITHUB_APP, OAUTH_APP, login, mcpPost, secretOf } from "./helpers.js";
@@ -29,10 +30,21 @@ describe("api.github.com (spec S2)", () => {
     fetch(`${sim.apiOrigin}${path}`, { headers: { ...headers, ...(token && { authorization: `Bearer ${token}` }) } });
 
   it("QUIRK: refuses requests without User-Agent with a 403 HTML body", async () => {
-    const res = await get("/user", undefined, {});
-    expect(res.status).toBe(403);
-    expect(res.headers.get("content-type")).toBe("text/html");
-    expect(await res.text()).toContain("Please make sure your request has a User-Agent header.");
+    const token = (await login(sim, OAUTH_APP)).access_token as string;
+    // fetch always sends "user-agent: node" unless told otherwise, so send none with node:http.
+    const res = await new Promise<{ status?: number; type?: string; body: string }>((resolve, reject) => {
+      const req = request(`${sim.apiOrigin}/user`, { headers: { authorization: `Bearer ${token}` } }, (r) => {
+        let body = "";
+        r.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        r.on("end", () => resolve({ status: r.statusCode, type: r.headers["content-type"], body }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(res).toMatchObject({ status: 403, type: "text/html" });
+    expect(res.body).toContain("Please make sure your request has a User-Agent header.");
+    expect((await get("/user", token, { "user-agent": "" })).status).toBe(403);
+    expect((await get("/user", token)).status).toBe(200);
   });
 
   it("GET /user: public fields only without user/read:user, private ones with it", async () => {

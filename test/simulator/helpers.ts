@@ -16,15 +16,10 @@ export function authorizeUrl(sim: Simulator, params: Record<string, string>): st
 }
 
 /** GET /login/oauth/authorize without following the redirect. */
-export const authorizeRequest = (sim: Simulator, params: Record<string, string>): Promise<Response> =>
-  fetch(authorizeUrl(sim, params), { redirect: "manual" });
+export const authorizeRequest = (sim: Simulator, params: Record<string, string>): Promise<Response> => fetch(authorizeUrl(sim, params), { redirect: "manual" });
 
 /** Runs authorize (auto-approve) and returns the code from the redirect. */
-export async function getCode(
-  sim: Simulator,
-  app: SimApp,
-  extra: Record<string, string> = {},
-): Promise<{ code: string; verifier: string }> {
+export async function getCode(sim: Simulator, app: SimApp, extra: Record<string, string> = {}): Promise<{ code: string; verifier: string }> {
   const { verifier, challenge } = pkcePair();
   const res = await authorizeRequest(sim, {
     client_id: app.clientId,

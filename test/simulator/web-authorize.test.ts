@@ -37,16 +37,14 @@ describe("GET /login/oauth/authorize (spec S1.3)", () => {
     }
   });
 
-  it.each([
-    "http://example.com/path",
-    "http://example.com/path/subdir/other",
-    "http://oauth.example.com/path",
-    "http://oauth.example.com/path/subdir/other",
-  ])("OAuth App accepts %s for callback http://example.com/path", async (redirectUri) => {
-    const res = await authorizeRequest(sim, { client_id: WEB_APP.clientId, redirect_uri: redirectUri });
-    expect(res.status).toBe(302);
-    expect(locationOf(res)?.href.startsWith(`${redirectUri}?code=`)).toBe(true);
-  });
+  it.each(["http://example.com/path", "http://example.com/path/subdir/other", "http://oauth.example.com/path", "http://oauth.example.com/path/subdir/other"])(
+    "OAuth App accepts %s for callback http://example.com/path",
+    async (redirectUri) => {
+      const res = await authorizeRequest(sim, { client_id: WEB_APP.clientId, redirect_uri: redirectUri });
+      expect(res.status).toBe(302);
+      expect(locationOf(res)?.href.startsWith(`${redirectUri}?code=`)).toBe(true);
+    },
+  );
 
   it.each([
     "http://example.com/bar",

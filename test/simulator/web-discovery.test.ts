@@ -20,22 +20,20 @@ describe("github.com discovery (spec S1.1, S1.2)", () => {
       token_endpoint: `${sim.webOrigin}/login/oauth/access_token`,
       response_types_supported: ["code"],
       grant_types_supported: ["authorization_code", "refresh_token"],
-      service_documentation:
-        "https://docs.github.com/apps/creating-github-apps/registering-a-github-app/registering-a-github-app",
+      service_documentation: "https://docs.github.com/apps/creating-github-apps/registering-a-github-app/registering-a-github-app",
       code_challenge_methods_supported: ["S256"],
     });
     expect(body).not.toHaveProperty("registration_endpoint");
   });
 
-  it.each([
-    "/login/oauth/.well-known/oauth-authorization-server",
-    "/.well-known/oauth-authorization-server",
-    "/.well-known/openid-configuration",
-  ])("QUIRK: %s is a 404 HTML page", async (path) => {
-    const res = await fetch(`${sim.webOrigin}${path}`);
-    expect(res.status).toBe(404);
-    expect(res.headers.get("content-type")).toContain("text/html");
-  });
+  it.each(["/login/oauth/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])(
+    "QUIRK: %s is a 404 HTML page",
+    async (path) => {
+      const res = await fetch(`${sim.webOrigin}${path}`);
+      expect(res.status).toBe(404);
+      expect(res.headers.get("content-type")).toContain("text/html");
+    },
+  );
 
   it("serves a useless OIDC document under /login/oauth (no authorize/token/userinfo)", async () => {
     const res = await fetch(`${sim.webOrigin}/login/oauth/.well-known/openid-configuration`);

@@ -7,8 +7,7 @@ import { simpleUserJson } from "./user.js";
 
 const DOCS = "https://docs.github.com/rest/apps/oauth-applications";
 
-const notFound = (): SimResponse =>
-  json(404, { message: "Not Found", documentation_url: DOCS, status: "404" });
+const notFound = (): SimResponse => json(404, { message: "Not Found", documentation_url: DOCS, status: "404" });
 
 const validationFailed = (): SimResponse =>
   json(422, {

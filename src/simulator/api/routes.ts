@@ -15,8 +15,7 @@ const DOCS = "https://docs.github.com/rest";
 const NO_USER_AGENT =
   "Request forbidden by administrative rules.\nPlease make sure your request has a User-Agent header.\nCheck https://developer.github.com for other possible causes.\n";
 
-const message = (status: number, text: string, docs = DOCS): SimResponse =>
-  json(status, { message: text, documentation_url: docs, status: String(status) });
+const message = (status: number, text: string, docs = DOCS): SimResponse => json(status, { message: text, documentation_url: docs, status: String(status) });
 
 type Caller = { token: AccessTokenRecord } | { token: undefined } | "bad";
 
@@ -78,9 +77,16 @@ function route(req: SimRequest, token: AccessTokenRecord | undefined, ctx: SimCo
     return accepted(json(200, userEmails(user)), "user, user:email");
   }
   if (path === "/user/orgs") {
-    if (!has("read:org", "user")) return accepted(message(403, "You need at least read:org scope or user scope to list your organizations."), "admin:org, read:org, repo, user, write:org");
+    if (!has("read:org", "user"))
+      return accepted(message(403, "You need at least read:org scope or user scope to list your organizations."), "admin:org, read:org, repo, user, write:org");
     const visible = (user.orgs ?? []).filter((o) => o.state === "active" && !o.oauthAppRestricted?.includes(token.clientId));
-    return accepted(json(200, visible.map((o) => orgJson(o, ctx))), "admin:org, read:org, repo, user, write:org");
+    return accepted(
+      json(
+        200,
+        visible.map((o) => orgJson(o, ctx)),
+      ),
+      "admin:org, read:org, repo, user, write:org",
+    );
   }
   const membership = /^\/user\/memberships\/orgs\/([^/]+)$/.exec(path);
   if (membership) {

@@ -12,8 +12,7 @@ const KNOWN_FORMAT = /^(?:ghp_|github_pat_|gho_|ghu_|ghs_)[A-Za-z0-9_]+$|^[0-9a-
 /** Go's %q for the ASCII values used here. */
 const quote = (value: string): string => JSON.stringify(value);
 
-export const bearerChallenge = (params: Array<[string, string]>): string =>
-  `Bearer ${params.map(([k, v]) => `${k}=${quote(v)}`).join(", ")}`;
+export const bearerChallenge = (params: Array<[string, string]>): string => `Bearer ${params.map(([k, v]) => `${k}=${quote(v)}`).join(", ")}`;
 
 /** Spec S3.3: hosted behaviour validates the token before any transport rule. */
 export function authGate(header: string | undefined, route: McpRoute, ctx: SimContext): GateResult {
@@ -48,12 +47,7 @@ const unauthorized = (resourceMetadata: string, error: string, description: stri
  * github-mcp-server middleware/scope_challenge.go: only OAuth App (gho_) tokens, only tools/call;
  * scope lists the token's scopes followed by the missing ones.
  */
-export function scopeChallenge(
-  token: AccessTokenRecord | undefined,
-  requiredScopes: string[],
-  route: McpRoute,
-  ctx: SimContext,
-): SimResponse | undefined {
+export function scopeChallenge(token: AccessTokenRecord | undefined, requiredScopes: string[], route: McpRoute, ctx: SimContext): SimResponse | undefined {
   if (token?.kind !== "oauth_app") return undefined;
   const missing = requiredScopes.filter((s) => !coversScopes(token.scopes, [s]));
   if (missing.length === 0) return undefined;

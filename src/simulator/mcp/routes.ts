@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js";
 import type { SimContext } from "../context.js";
@@ -23,7 +24,20 @@ const CORS_HEADERS = {
 /** go-sdk v1.7.0 streamable.go */
 const PROTOCOL_VERSIONS = ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
-const SCOPES_SUPPORTED = ["repo", "read:org", "read:user", "user:email", "read:packages", "write:packages", "read:project", "project", "gist", "notifications", "workflow", "codespace"];
+const SCOPES_SUPPORTED = [
+  "repo",
+  "read:org",
+  "read:user",
+  "user:email",
+  "read:packages",
+  "write:packages",
+  "read:project",
+  "project",
+  "gist",
+  "notifications",
+  "workflow",
+  "codespace",
+];
 
 const notFound = (): SimResponse => text(404, "404 page not found\n");
 
@@ -114,7 +128,7 @@ function handOver(payload: unknown, tools: SimTool[], tc: Parameters<typeof crea
     // Hosted server 2026-04 (spec S3.4): a session id nobody has to send back.
     if (legacySession) res.setHeader("mcp-session-id", randomUUID());
     const version = req.headers["mcp-protocol-version"];
-    if (typeof version === "string" && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) delete req.headers["mcp-protocol-version"];
+    if (typeof version === "string" && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) dropHeader(req, "mcp-protocol-version");
     await server.connect(transport);
     await transport.handleRequest(req, res, payload);
   };
@@ -127,4 +141,12 @@ function decorate(result: SimResponse | Takeover): SimResponse | Takeover {
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     return result(req, res);
   };
+}
+
+/** Versions go-sdk accepts but the TS SDK does not are served as the default version. */
+function dropHeader(req: IncomingMessage, name: string): void {
+  delete req.headers[name];
+  for (let i = req.rawHeaders.length - 2; i >= 0; i -= 2) {
+    if (req.rawHeaders[i]?.toLowerCase() === name) req.rawHeaders.splice(i, 2);
+  }
 }

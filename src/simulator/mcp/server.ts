@@ -7,8 +7,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import type { SimTool, ToolContext } from "./tools.js";
 
-const INSTRUCTIONS =
-  "The GitHub MCP Server provides tools to interact with GitHub platform. (Offline simulator: data is fake.)";
+const INSTRUCTIONS = "The GitHub MCP Server provides tools to interact with GitHub platform. (Offline simulator: data is fake.)";
 
 /** A fresh server per request, as github-mcp-server's stateless handler does. */
 export function createMcpServer(tools: SimTool[], tc: ToolContext): McpServer {

@@ -4,11 +4,13 @@ import { TOOLS, type SimTool } from "./tools.js";
 const FALSY = new Set(["", "false", "f", "no", "n", "0", "off"]);
 
 /** github-mcp-server headers/parse.go: relaxed booleans. */
-const relaxedBool = (value: string | undefined): boolean =>
-  value !== undefined && !FALSY.has(value.trim().toLowerCase());
+const relaxedBool = (value: string | undefined): boolean => value !== undefined && !FALSY.has(value.trim().toLowerCase());
 
 const commaList = (value: string | undefined): string[] =>
-  (value ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 
 /**
  * Tools for one request: URL settings beat X-MCP-* headers (docs/remote-server.md); unknown toolsets are

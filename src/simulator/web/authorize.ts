@@ -20,8 +20,7 @@ export type AuthorizeOutcome =
   | { page: "error"; message: string }
   | { page: "consent"; app: SimApp; user: SimUser; pending: PendingConsent };
 
-const TROUBLESHOOTING =
-  "/apps/building-integrations/setting-up-and-registering-oauth-apps/troubleshooting-authorization-request-errors/";
+const TROUBLESHOOTING = "/apps/building-integrations/setting-up-and-registering-oauth-apps/troubleshooting-authorization-request-errors/";
 
 /** Byte-for-byte the query strings github.com appends (error_uri keeps its slashes, `#` becomes %23). */
 const ERROR_QUERIES = {

@@ -5,8 +5,7 @@ export const authorizationServerMetadata = (web: string) => ({
   token_endpoint: `${web}/login/oauth/access_token`,
   response_types_supported: ["code"],
   grant_types_supported: ["authorization_code", "refresh_token"],
-  service_documentation:
-    "https://docs.github.com/apps/creating-github-apps/registering-a-github-app/registering-a-github-app",
+  service_documentation: "https://docs.github.com/apps/creating-github-apps/registering-a-github-app/registering-a-github-app",
   code_challenge_methods_supported: ["S256"],
 });
 

@@ -11,8 +11,7 @@ const layout = (title: string, main: string): string => `<!DOCTYPE html>
 <body><main>${main}</main><footer><p><small>GitHub simulator (offline)</small></p></footer></body>
 </html>`;
 
-export const notFoundPage = (): string =>
-  layout("Page not found · GitHub", `<h1>404</h1><p>This is not the web page you are looking for.</p>`);
+export const notFoundPage = (): string => layout("Page not found · GitHub", `<h1>404</h1><p>This is not the web page you are looking for.</p>`);
 
 /** What github.com shows for an unregistered redirect_uri (it does not redirect). */
 export const beCarefulPage = (): string =>
@@ -26,11 +25,9 @@ export const beCarefulPage = (): string =>
 export const errorPage = (message: string): string =>
   layout("Authorization error · GitHub", `<div class="box"><h2 class="flash">Error</h2><p>${escapeHtml(message)}</p></div>`);
 
-export const unprocessablePage = (): string =>
-  layout("Unprocessable Entity · GitHub", `<h1>422</h1><p>The change you wanted was rejected.</p>`);
+export const unprocessablePage = (): string => layout("Unprocessable Entity · GitHub", `<h1>422</h1><p>The change you wanted was rejected.</p>`);
 
-export const serverErrorPage = (): string =>
-  layout("Unicorn! · GitHub", `<h1>502</h1><p>This page is taking too long to load. Sorry about that.</p>`);
+export const serverErrorPage = (): string => layout("Unicorn! · GitHub", `<h1>502</h1><p>This page is taking too long to load. Sorry about that.</p>`);
 
 export function consentPage(app: SimApp, user: SimUser, pending: PendingConsent): string {
   const scopes = pending.scopes.length

@@ -17,9 +17,7 @@ const parse = (value: string): URL | undefined => {
 export function resolveRedirectUri(app: SimApp, requested: string | null): string | undefined {
   const first = app.callbackUrls[0];
   if (requested === null || requested === "") return first;
-  const allowed = app.callbackUrls.some((callback) =>
-    app.kind === "oauth_app" ? oauthAppAllows(callback, requested) : githubAppAllows(callback, requested),
-  );
+  const allowed = app.callbackUrls.some((callback) => (app.kind === "oauth_app" ? oauthAppAllows(callback, requested) : githubAppAllows(callback, requested)));
   return allowed ? requested : undefined;
 }
 
@@ -53,5 +51,4 @@ function githubAppAllows(callback: string, requested: string): boolean {
 }
 
 /** docs oauth-login.md: for loopback redirects GitHub does not require the callback port to match. */
-const portMatches = (cb: URL, rq: URL, sameHost: boolean): boolean =>
-  cb.port === rq.port || (sameHost && LOOPBACK_HOSTS.has(cb.hostname));
+const portMatches = (cb: URL, rq: URL, sameHost: boolean): boolean => cb.port === rq.port || (sameHost && LOOPBACK_HOSTS.has(cb.hostname));

@@ -18,7 +18,7 @@ export function webHandler(ctx: SimContext): Handler {
       case "GET /login/oauth/authorize":
         return renderAuthorize(authorize(req.url.searchParams, ctx));
       case "POST /login/oauth/authorize/decide":
-        return renderAuthorize(decide(bodyParams(req) ?? new Map(), ctx));
+        return renderAuthorize(decide(bodyParams(req) ?? new Map<string, string>(), ctx));
       case "POST /login/oauth/access_token":
         return accessToken(req, ctx);
       case "POST /register":

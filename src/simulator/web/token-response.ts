@@ -1,10 +1,8 @@
 import type { SimResponse } from "../http.js";
 import type { TokenErrorCode, TokenOutcome, TokenResponse } from "./token-endpoint.js";
 
-const TOKEN_ERRORS_DOC =
-  "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/";
-const AUTHORIZE_ERRORS_DOC =
-  "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-authorization-request-errors/";
+const TOKEN_ERRORS_DOC = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/";
+const AUTHORIZE_ERRORS_DOC = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-authorization-request-errors/";
 
 const ERRORS: Record<TokenErrorCode, { description: string; uri: string }> = {
   incorrect_client_credentials: {
@@ -43,7 +41,12 @@ type Fields = Array<[string, string | number]>;
 function jsonFields(outcome: TokenOutcome): Fields {
   if ("error" in outcome) return errorFields(outcome.error);
   const r = outcome.response;
-  if (r.refresh_token === undefined) return [["access_token", r.access_token], ["token_type", r.token_type], ["scope", r.scope]];
+  if (r.refresh_token === undefined)
+    return [
+      ["access_token", r.access_token],
+      ["token_type", r.token_type],
+      ["scope", r.scope],
+    ];
   return alphabetical(r);
 }
 

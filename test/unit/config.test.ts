@@ -1,0 +1,252 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, helpText, loadConfig } from "../../src/config.js";
+
+/** No developer .env and no MCP_GATEWAY_* of the developer's shell: only what a test gives. */
+const ENV = { MCP_GATEWAY_ENV_FILE: "/dev/null" };
+const RS = ["--upstream-rs", "https://upstream.example/mcp"];
+
+const load = (argv: string[], env: Record<string, string> = {}) => loadConfig(argv, { ...ENV, ...env });
+const refused = (argv: string[], env: Record<string, string> = {}): string => {
+  try {
+    load(argv, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error(`loadConfig(${JSON.stringify(argv)}) was accepted`);
+};
+
+const dir = mkdtempSync(join(tmpdir(), "gateway-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const envFile = (text: string): string => {
+  const path = join(dir, `${Math.random().toString(36).slice(2)}.env`);
+  writeFileSync(path, text);
+  return path;
+};
+
+describe("loadConfig: where values come from", () => {
+  it("takes a flag over the environment over the env file", () => {
+    const file = envFile("MCP_GATEWAY_PORT=7001\nMCP_GATEWAY_HOST=10.0.0.1\nMCP_GATEWAY_USERNAME=from-file\n");
+    const config = load([...RS, "--env-file", file, "--port", "7003"], { MCP_GATEWAY_PORT: "7002", MCP_GATEWAY_HOST: "10.0.0.2" });
+    expect(config.port).toBe(7003);
+    expect(config.host).toBe("10.0.0.2");
+    expect(config.login.username).toBe("from-file");
+  });
+
+  it("reads the env file named by MCP_GATEWAY_ENV_FILE", () => {
+    const file = envFile('MCP_GATEWAY_UPSTREAM_RS="https://from-file.example/mcp"\n');
+    expect(loadConfig([], { MCP_GATEWAY_ENV_FILE: file }).upstream.resource).toBe("https://from-file.example/mcp");
+  });
+
+  it("takes secrets from the env file", () => {
+    const file = envFile("MCP_GATEWAY_PASSWORD=file-password-long-enough\nMCP_GATEWAY_SECRET=0123456789abcdef0123456789abcdef\n");
+    const config = load([...RS, "--env-file", file]);
+    expect(config.login).toEqual({ username: "admin", password: "file-password-long-enough", passwordSource: "environment" });
+    expect(config.secret).toBe("0123456789abcdef0123456789abcdef");
+  });
+
+  it("refuses an --env-file it cannot read", () => {
+    expect(refused([...RS, "--env-file", join(dir, "missing.env")])).toMatch(/--env-file .*missing\.env/);
+  });
+
+  it("applies the defaults", () => {
+    const config = load(RS);
+    expect(config).toMatchObject({ command: "serve", port: 8002, host: "127.0.0.1", publicUrl: "http://localhost:8002", accessTokenTtl: 3600, refreshTokenTtl: 2_592_000 });
+    expect(config.login.username).toBe("admin");
+    expect(config.secret).toBeUndefined();
+    expect(config.upstream).toEqual({ resource: "https://upstream.example/mcp" });
+    expect(load([...RS, "--port", "9100"]).publicUrl).toBe("http://localhost:9100");
+  });
+
+  it("returns a frozen object", () => {
+    const config = load(RS);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.upstream)).toBe(true);
+    expect(Object.isFrozen(config.login)).toBe(true);
+  });
+
+  it("normalises --upstream-scope to space-separated", () => {
+    expect(load([...RS, "--upstream-scope", "repo, read:user  gist"]).upstream.scope).toBe("repo read:user gist");
+  });
+});
+
+describe("loadConfig: --public-url", () => {
+  it.each([
+    ["https://gw.example.com/", "https://gw.example.com"],
+    ["https://GW.example.com:443", "https://gw.example.com"],
+    ["https://gw.example.com:8443/", "https://gw.example.com:8443"],
+    ["http://localhost:8002/", "http://localhost:8002"],
+    ["http://127.0.0.1:9000", "http://127.0.0.1:9000"],
+    ["http://[::1]:9000/", "http://[::1]:9000"],
+  ])("accepts %s as %s", (given, expected) => {
+    expect(load([...RS, "--public-url", given]).publicUrl).toBe(expected);
+  });
+
+  it.each([
+    ["a path", "https://gw.example.com/gateway"],
+    ["a query", "https://gw.example.com/?x=1"],
+    ["a fragment", "https://gw.example.com/#top"],
+    ["plain http on a public host", "http://gw.example.com"],
+    ["plain http on a host that only starts like localhost", "http://localhost.evil.example"],
+    ["a non-http scheme", "ftp://gw.example.com"],
+    ["no URL at all", "gw.example.com"],
+  ])("refuses %s", (_what, given) => {
+    expect(refused([...RS, "--public-url", given])).toContain("--public-url");
+  });
+});
+
+describe("loadConfig: upstream", () => {
+  it("requires --upstream-rs, naming the flag and the fix", () => {
+    const message = refused([]);
+    expect(message).toContain("--upstream-rs");
+    expect(message).toContain("demo");
+  });
+
+  it("does not require --upstream-rs for demo", () => {
+    expect(load(["demo"]).command).toBe("demo");
+  });
+
+  it("refuses an --upstream-rs that is not an http(s) URL", () => {
+    expect(refused(["--upstream-rs", "not a url"])).toContain("--upstream-rs");
+    expect(refused(["--upstream-rs", "file:///etc/passwd"])).toContain("--upstream-rs");
+  });
+
+  it("takes the two endpoint flags together", () => {
+    const config = load([...RS, "--upstream-authorize-endpoint", "https://as.example/authorize", "--upstream-token-endpoint", "https://as.example/token"]);
+    expect(config.upstream).toMatchObject({ authorizationEndpoint: "https://as.example/authorize", tokenEndpoint: "https://as.example/token" });
+  });
+
+  it.each([["--upstream-authorize-endpoint"], ["--upstream-token-endpoint"]])("refuses %s alone", (flag) => {
+    const message = refused([...RS, flag, "https://as.example/x"]);
+    expect(message).toContain("--upstream-authorize-endpoint");
+    expect(message).toContain("--upstream-token-endpoint");
+  });
+
+  it("refuses a client secret without a client id", () => {
+    expect(refused(RS, { MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: "s" })).toContain("--upstream-client-id");
+  });
+
+  it("refuses an unknown command and a stray argument", () => {
+    expect(refused(["serve-all"])).toContain("serve-all");
+    expect(refused(["demo", "extra"])).toContain("extra");
+  });
+});
+
+describe("loadConfig: numbers", () => {
+  it.each([["abc"], ["-1"], ["65536"], ["80.5"], [" 80"], ["0x50"]])("refuses --port=%j, naming the flag", (port) => {
+    expect(refused([...RS, `--port=${port}`])).toMatch(/^--port /);
+  });
+
+  it("refuses a flag whose value is missing, in one line naming the flag", () => {
+    const message = refused([...RS, "--port"]);
+    expect(message).toContain("--port");
+    expect(message).not.toContain("\n");
+  });
+
+  it("refuses a flag followed by something dash-like, in one line naming the flag", () => {
+    const message = refused([...RS, "--port", "-1"]);
+    expect(message).toContain("--port");
+    expect(message).not.toContain("\n");
+  });
+
+  it("accepts --port 0 (an ephemeral port)", () => {
+    expect(load([...RS, "--port", "0"]).port).toBe(0);
+  });
+
+  it("keeps token lifetimes within bounds", () => {
+    expect(refused([...RS, "--access-token-ttl", "10"])).toContain("--access-token-ttl");
+    expect(refused([...RS, "--refresh-token-ttl", "999999999"])).toContain("--refresh-token-ttl");
+    expect(load([...RS, "--access-token-ttl", "600"]).accessTokenTtl).toBe(600);
+  });
+});
+
+describe("loadConfig: secrets", () => {
+  it.each([
+    ["--password", "hunter2", "MCP_GATEWAY_PASSWORD"],
+    ["--password=hunter2", undefined, "MCP_GATEWAY_PASSWORD"],
+    ["--secret", "0123456789abcdef0123456789abcdef", "MCP_GATEWAY_SECRET"],
+  ])("refuses %s on the command line and names %s", (flag, value, variable) => {
+    const message = refused([...RS, flag, ...(value === undefined ? [] : [value])], { MCP_GATEWAY_PASSWORD: "from-env-password" });
+    expect(message).toContain(variable);
+    expect(message).not.toContain("hunter2");
+  });
+
+  it("refuses a short MCP_GATEWAY_SECRET", () => {
+    expect(refused(RS, { MCP_GATEWAY_SECRET: "x".repeat(31) })).toContain("MCP_GATEWAY_SECRET");
+    expect(load(RS, { MCP_GATEWAY_SECRET: "x".repeat(32) }).secret).toBe("x".repeat(32));
+  });
+
+  it("takes the password from the environment", () => {
+    expect(load(RS, { MCP_GATEWAY_USERNAME: "alice", MCP_GATEWAY_PASSWORD: "pw from env" }).login).toEqual({
+      username: "alice",
+      password: "pw from env",
+      passwordSource: "environment",
+    });
+  });
+
+  it("generates a strong password, a different one each time, when none is set", () => {
+    const a = load(RS).login;
+    const b = load(RS).login;
+    expect(a.passwordSource).toBe("generated");
+    expect(a.password.length).toBeGreaterThanOrEqual(20);
+    expect(a.password).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(a.password).not.toBe(b.password);
+  });
+
+  it("treats an empty MCP_GATEWAY_PASSWORD as unset", () => {
+    expect(load(RS, { MCP_GATEWAY_PASSWORD: "" }).login.passwordSource).toBe("generated");
+  });
+});
+
+describe("helpText and --help", () => {
+  /** The flags of DESIGN §2, plus the ones config adds, each with its variable. */
+  const FLAGS = [
+    "port",
+    "host",
+    "public-url",
+    "upstream-rs",
+    "upstream-as",
+    "upstream-client-id",
+    "upstream-client-secret",
+    "upstream-authorize-endpoint",
+    "upstream-token-endpoint",
+    "upstream-scope",
+    "access-token-ttl",
+    "refresh-token-ttl",
+    "env-file",
+    "username",
+  ];
+  const variable = (flag: string) => `MCP_GATEWAY_${flag.toUpperCase().replace(/-/g, "_")}`;
+
+  it.each(FLAGS)("lists --%s with its variable on the same line", (flag) => {
+    const line = helpText()
+      .split("\n")
+      .find((l) => l.trimStart().startsWith(`--${flag} `));
+    expect(line, `--${flag} missing from --help`).toBeDefined();
+    expect(line).toContain(variable(flag));
+  });
+
+  it("lists the environment-only secrets as such", () => {
+    for (const name of ["MCP_GATEWAY_PASSWORD", "MCP_GATEWAY_SECRET"]) {
+      const line = helpText()
+        .split("\n")
+        .find((l) => l.includes(name));
+      expect(line).toMatch(/\(env only\)/);
+    }
+  });
+
+  it("lists the demo command, --help and --version", () => {
+    expect(helpText()).toMatch(/^\s+demo\s/m);
+    expect(helpText()).toMatch(/^\s+--help\s/m);
+    expect(helpText()).toMatch(/^\s+--version\s/m);
+  });
+
+  it("is what --help and -h ask for, before any validation", () => {
+    expect(load(["--help"]).command).toBe("help");
+    expect(load(["-h", "--port", "abc"]).command).toBe("help");
+    expect(load(["--version"]).command).toBe("version");
+  });
+});
