@@ -71,6 +71,14 @@ describe("error paths", () => {
       expect(response.headers.get("cache-control")).toBe("no-store");
     });
 
+    it("refuses a code after its 60 seconds", async () => {
+      const c = await obtainCode(gw);
+      stack.clock.advance(61_000);
+      const response = await redeem(gw, c);
+      expect(response.status).toBe(400);
+      expect(response.body.error).toBe("invalid_grant");
+    });
+
     it("refuses a replayed code, and revokes what the code issued", async () => {
       const c = await obtainCode(gw);
       const first = await redeem(gw, c);

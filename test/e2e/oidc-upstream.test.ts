@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
+import { loadConfig } from "../../src/config.js";
+import { startGateway, type Gateway } from "../../src/gateway.js";
+import { silentLogger } from "../../src/log.js";
+import { connectWithOAuth } from "../support/connect.js";
+import { ACCOUNT_ID, MCP_SCOPE, startOidcUpstream, type OidcUpstream } from "../support/oidc-upstream.js";
+import { LOGIN } from "../support/stack.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+
+/**
+ * The whole chain against an independent, certified OAuth server (oidc-provider) and an MCP SDK
+ * server with sessions: nothing about the upstream is configured but its MCP URL.
+ */
+describe("end to end through the gateway (oidc-provider upstream)", () => {
+  let upstream: OidcUpstream | undefined;
+  let gateway: Gateway | undefined;
+  afterEach(async () => {
+    await gateway?.close();
+    await upstream?.close();
+    if (upstream) expect(upstream.providerErrors).toEqual([]);
+    gateway = upstream = undefined;
+  });
+
+  /** The upstream, then a gateway given only `--upstream-rs` and whatever `extra` adds. */
+  async function start(extra: (u: OidcUpstream) => { args: string[]; env?: Record<string, string> } = () => ({ args: [] })) {
+    upstream = await startOidcUpstream({ accessTokenTtl: 300 });
+    const { args, env } = extra(upstream);
+    const clock = new ManualClock();
+    const config = loadConfig(["--port", "0", "--public-url", "http://127.0.0.1:0", "--upstream-rs", upstream.mcpUrl, ...args], {
+      MCP_GATEWAY_ENV_FILE: "/dev/null",
+      MCP_GATEWAY_USERNAME: LOGIN.username,
+      MCP_GATEWAY_PASSWORD: LOGIN.password,
+      ...env,
+    });
+    gateway = await startGateway(config, { clock, log: silentLogger });
+    return { upstream, gateway, clock, mcpUrl: `${gateway.publicUrl}/mcp` };
+  }
+
+  const whoami = async (client: Client) => {
+    const result = await client.callTool({ name: "whoami", arguments: {} });
+    expect(result.isError).toBeFalsy();
+    return JSON.parse((result.content as { text: string }[])[0]!.text) as { sub: string; client_id: string; scope: string; session_id: string };
+  };
+  const authorized = (u: OidcUpstream) => u.mcpRequests.filter((r) => r.authorization);
+
+  it("discovers the upstream, registers at it once, and keeps the upstream session", async () => {
+    const { upstream, mcpUrl } = await start();
+    const { client, redirect, transport } = await connectWithOAuth(mcpUrl);
+    expect(redirect.searchParams.get("iss")).toBe(gateway!.publicUrl);
+
+    // RFC 9728 from the 401, then OIDC discovery (the provider has no RFC 8414 document), then RFC 7591.
+    const paths = upstream.providerRequests.map((r) => `${r.method} ${r.path}`);
+    console.log(paths);
+    expect(paths).toContain("GET /.well-known/openid-configuration");
+    expect(upstream.registrations).toHaveLength(1);
+    const registered = upstream.registrations[0]!;
+    const registration = upstream.providerRequests.find((r) => r.path === "/reg")!;
+    expect(registration.body).toMatchObject({ redirect_uris: [`${gateway!.publicUrl}/upstream/callback`], token_endpoint_auth_method: "client_secret_post" });
+    // The provider ran its own login and consent; the gateway asked with PKCE S256 and RFC 8707.
+    expect(upstream.interactions).toEqual(["login", "consent"]);
+    const authorize = upstream.providerRequests.find((r) => r.path === "/auth")!;
+    expect(authorize.query).toMatchObject({ client_id: registered, code_challenge_method: "S256", resource: upstream.mcpUrl, scope: MCP_SCOPE });
+    expect(upstream.grants).toEqual([{ grantType: "authorization_code", clientId: registered }]);
+
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(["whoami"]);
+    const me = await whoami(client);
+    expect(me).toMatchObject({ sub: ACCOUNT_ID, client_id: registered, scope: MCP_SCOPE });
+
+    // Mcp-Session-Id round-trips: one session, every call after initialize carries it, GET stream included.
+    expect(upstream.sessions.opened).toEqual([me.session_id]);
+    expect(transport.sessionId).toBe(me.session_id);
+    const calls = authorized(upstream);
+    expect(calls[0]).toMatchObject({ method: "POST", rpcMethod: "initialize" });
+    expect(calls[0]!.sessionId).toBeUndefined();
+    for (const call of calls.slice(1)) expect(call.sessionId).toBe(me.session_id);
+    expect(calls.map((c) => c.method)).toContain("GET");
+    await transport.terminateSession(); // DELETE through the gateway ends the upstream session
+    expect(upstream.sessions.closed).toEqual([me.session_id]);
+    await client.close();
+
+    // A second user's flow reuses the gateway's registration at the provider.
+    const second = await connectWithOAuth(mcpUrl);
+    expect((await whoami(second.client)).client_id).toBe(registered);
+    expect(upstream.providerRequests.filter((r) => r.path === "/reg")).toHaveLength(1);
+    expect(upstream.registrations).toEqual([registered]);
+    expect(upstream.interactions).toEqual(["login", "consent", "login", "consent"]);
+    expect(upstream.sessions.opened).toHaveLength(2);
+    await second.client.close();
+  });
+
+  it("refreshes through the gateway into a rotated upstream refresh, and forwards only upstream tokens", async () => {
+    const { upstream, clock, mcpUrl } = await start();
+    const { client, provider } = await connectWithOAuth(mcpUrl);
+    const before = await whoami(client);
+    expect(provider.tokenHistory[0]!.expires_in).toBeLessThanOrEqual(300); // capped by the upstream token
+
+    clock.advance(10 * 60_000); // the gateway's clock only: its token and its view of the upstream token expire
+    const after = await whoami(client);
+    expect(after).toMatchObject({ sub: ACCOUNT_ID, session_id: before.session_id });
+    expect(provider.tokenHistory).toHaveLength(2);
+    expect(upstream.grants.map((g) => g.grantType)).toEqual(["authorization_code", "refresh_token"]);
+
+    // The provider rotated its refresh token: the gateway presented the first one, and holds a new one.
+    const tokenCalls = upstream.providerRequests.filter((r) => r.path === "/token");
+    const refresh = tokenCalls.find((r) => r.body?.grant_type === "refresh_token")!;
+    expect(refresh.body).toMatchObject({ resource: upstream.mcpUrl });
+    const upstreamAccess = new Set(authorized(upstream).map((r) => r.authorization));
+    expect(upstreamAccess.size).toBe(2); // before and after the refresh
+
+    // No token passthrough: the upstream saw only tokens the provider issued for it, never a gateway token.
+    for (const r of authorized(upstream)) {
+      expect(r.authorization).toMatch(/^Bearer [\w-]+$/);
+      expect(r.token).toMatchObject({ active: true, aud: upstream.mcpUrl, sub: ACCOUNT_ID, client_id: upstream.registrations[0] });
+    }
+    const gatewayPieces = provider.tokenHistory.flatMap((t) => [t.access_token, t.refresh_token!]).flatMap((t) => t.split("~"));
+    expect(gatewayPieces).toHaveLength(8);
+    const seen = JSON.stringify([upstream.mcpRequests, upstream.providerRequests]);
+    for (const piece of gatewayPieces) expect(seen).not.toContain(piece);
+    await client.close();
+  });
+
+  it("skips discovery and registration with explicit endpoints and a pre-registered client", async () => {
+    const { upstream, mcpUrl } = await start(({ preRegistered: p }) => ({
+      args: ["--upstream-client-id", p.client_id, "--upstream-authorize-endpoint", p.authorizationEndpoint, "--upstream-token-endpoint", p.tokenEndpoint, "--upstream-scope", MCP_SCOPE],
+      env: { MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: p.client_secret },
+    }));
+    const { client } = await connectWithOAuth(mcpUrl);
+    expect(await whoami(client)).toMatchObject({ sub: ACCOUNT_ID, client_id: upstream.preRegistered.client_id, scope: MCP_SCOPE });
+
+    // Nothing was discovered or registered: no metadata fetched anywhere, no unauthenticated probe.
+    expect(upstream.providerRequests.map((r) => r.path).filter((p) => p.startsWith("/.well-known") || p === "/reg")).toEqual([]);
+    expect(upstream.registrations).toEqual([]);
+    expect(upstream.mcpRequests.filter((r) => !r.authorization)).toEqual([]);
+    expect(upstream.grants).toEqual([{ grantType: "authorization_code", clientId: upstream.preRegistered.client_id }]);
+    // The pre-registered client authenticated at the token endpoint with its secret (client_secret_post).
+    const exchange = upstream.providerRequests.find((r) => r.path === "/token")!;
+    expect(exchange.body).toMatchObject({ client_id: upstream.preRegistered.client_id, client_secret: upstream.preRegistered.client_secret, resource: upstream.mcpUrl });
+    await client.close();
+  });
+});
