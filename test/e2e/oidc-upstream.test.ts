@@ -49,10 +49,12 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     const { client, redirect, transport } = await connectWithOAuth(mcpUrl);
     expect(redirect.searchParams.get("iss")).toBe(gateway!.publicUrl);
 
-    // RFC 9728 from the 401, then OIDC discovery (the provider has no RFC 8414 document), then RFC 7591.
-    const paths = upstream.providerRequests.map((r) => `${r.method} ${r.path}`);
-    console.log(paths);
-    expect(paths).toContain("GET /.well-known/openid-configuration");
+    // RFC 9728 from the upstream's 401, then RFC 8414 at the issuer it names, then RFC 7591.
+    expect(upstream.mcpRequests.slice(0, 2)).toEqual([
+      { method: "POST", path: "/mcp", rpcMethod: "ping" },
+      { method: "GET", path: "/.well-known/oauth-protected-resource/mcp" },
+    ]);
+    expect(upstream.providerRequests.slice(0, 2).map((r) => `${r.method} ${r.path}`)).toEqual(["GET /.well-known/oauth-authorization-server", "POST /reg"]);
     expect(upstream.registrations).toHaveLength(1);
     const registered = upstream.registrations[0]!;
     const registration = upstream.providerRequests.find((r) => r.path === "/reg")!;

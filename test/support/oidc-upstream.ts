@@ -198,7 +198,8 @@ function mcpApp(o: McpAppOptions) {
   const live = new Map<string, { transport: StreamableHTTPServerTransport; sub: string }>();
   const app = express();
 
-  app.get(`/.well-known/oauth-protected-resource${path}`, (_req, res) => {
+  app.get(`/.well-known/oauth-protected-resource${path}`, (req, res) => {
+    o.requests.push({ method: req.method, path: req.path });
     res.json({ resource: o.mcpUrl, authorization_servers: [o.issuer], scopes_supported: [MCP_SCOPE], bearer_methods_supported: ["header"], resource_name: "oidc-provider e2e MCP server" });
   });
 
