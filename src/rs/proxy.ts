@@ -55,8 +55,9 @@ export function mcpProxy(deps: ProxyDeps) {
     }
 
     res.status(upstream.statusCode);
-    res.set(responseHeadersForClient(upstream.headers));
-    if (String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream")) res.set("X-Accel-Buffering", "no");
+    // setHeader, not Express's set: the upstream's headers pass unchanged (no added charset)
+    for (const [name, value] of Object.entries(responseHeadersForClient(upstream.headers))) res.setHeader(name, value);
+    if (String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream")) res.setHeader("X-Accel-Buffering", "no");
     res.flushHeaders();
     try {
       await pipeline(upstream.body, res);

@@ -4,6 +4,7 @@ import { loadConfig } from "../../src/config.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { connectWithOAuth } from "../support/connect.js";
+import { mcpInitialize } from "../support/manual.js";
 import { ACCOUNT_ID, MCP_SCOPE, startOidcUpstream, type OidcUpstream } from "../support/oidc-upstream.js";
 import { LOGIN } from "../support/stack.js";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -92,34 +93,41 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     await second.client.close();
   });
 
-  it("refreshes through the gateway into a rotated upstream refresh, and forwards only upstream tokens", async () => {
+  it("refreshes through the gateway into rotated upstream refreshes, and forwards only upstream tokens", async () => {
     const { upstream, clock, mcpUrl } = await start();
     const { client, provider } = await connectWithOAuth(mcpUrl);
     const before = await whoami(client);
-    expect(provider.tokenHistory[0]!.expires_in).toBeLessThanOrEqual(300); // capped by the upstream token
+    expect(provider.tokenHistory[0]!.expires_in).toBeLessThanOrEqual(300); // capped by the upstream token's lifetime
 
-    clock.advance(10 * 60_000); // the gateway's clock only: its token and its view of the upstream token expire
-    const after = await whoami(client);
-    expect(after).toMatchObject({ sub: ACCOUNT_ID, session_id: before.session_id });
-    expect(provider.tokenHistory).toHaveLength(2);
-    expect(upstream.grants.map((g) => g.grantType)).toEqual(["authorization_code", "refresh_token"]);
-
-    // The provider rotated its refresh token: the gateway presented the first one, and holds a new one.
-    const tokenCalls = upstream.providerRequests.filter((r) => r.path === "/token");
-    const refresh = tokenCalls.find((r) => r.body?.grant_type === "refresh_token")!;
-    expect(refresh.body).toMatchObject({ resource: upstream.mcpUrl });
-    const upstreamAccess = new Set(authorized(upstream).map((r) => r.authorization));
-    expect(upstreamAccess.size).toBe(2); // before and after the refresh
-
-    // No token passthrough: the upstream saw only tokens the provider issued for it, never a gateway token.
-    for (const r of authorized(upstream)) {
-      expect(r.authorization).toMatch(/^Bearer [\w-]+$/);
-      expect(r.token).toMatchObject({ active: true, aud: upstream.mcpUrl, sub: ACCOUNT_ID, client_id: upstream.registrations[0] });
+    // The gateway's clock only: its token and its view of the upstream token expire, twice.
+    for (let round = 1; round <= 2; round++) {
+      clock.advance(10 * 60_000);
+      expect(await whoami(client)).toMatchObject({ sub: ACCOUNT_ID, session_id: before.session_id });
     }
+    expect(provider.tokenHistory).toHaveLength(3);
+    expect(upstream.grants.map((g) => g.grantType)).toEqual(["authorization_code", "refresh_token", "refresh_token"]);
+
+    // Each upstream refresh presented the refresh token the provider rotated in last (reuse would revoke the grant).
+    const answers = upstream.providerRequests.filter((r) => r.path === "/token");
+    for (const [i, call] of answers.entries()) {
+      expect(call.response).toMatchObject({ token_type: "Bearer", scope: MCP_SCOPE });
+      expect(call.response!.refresh_token).toBeTypeOf("string");
+      if (i > 0) expect(call.body).toMatchObject({ grant_type: "refresh_token", refresh_token: answers[i - 1]!.response!.refresh_token, resource: upstream.mcpUrl });
+    }
+    expect(new Set(answers.map((a) => a.response!.refresh_token)).size).toBe(3);
+
+    // No token passthrough: the MCP server saw exactly the provider's access tokens, never a gateway token.
+    const issued = answers.map((a) => `Bearer ${String(a.response!.access_token)}`);
+    expect([...new Set(authorized(upstream).map((r) => r.authorization))]).toEqual(issued);
+    for (const r of authorized(upstream)) expect(r.token).toMatchObject({ active: true, aud: upstream.mcpUrl, sub: ACCOUNT_ID, client_id: upstream.registrations[0] });
     const gatewayPieces = provider.tokenHistory.flatMap((t) => [t.access_token, t.refresh_token!]).flatMap((t) => t.split("~"));
-    expect(gatewayPieces).toHaveLength(8);
+    expect(gatewayPieces).toHaveLength(12);
     const seen = JSON.stringify([upstream.mcpRequests, upstream.providerRequests]);
     for (const piece of gatewayPieces) expect(seen).not.toContain(piece);
+    // ...which it would have refused: it checks every token with the provider.
+    const passedThrough = await mcpInitialize(upstream.mcpUrl, `Bearer ${provider.tokenHistory[2]!.access_token}`);
+    expect(passedThrough.status).toBe(401);
+    expect(passedThrough.headers.get("www-authenticate")).toContain('error="invalid_token"');
     await client.close();
   });
 

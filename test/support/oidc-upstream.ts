@@ -45,6 +45,8 @@ export interface ProviderRequest {
   query: Record<string, unknown>;
   authorization?: string;
   body?: Record<string, unknown>;
+  /** The token endpoint's JSON answer. */
+  response?: Record<string, unknown>;
 }
 
 export interface McpRequest {
@@ -137,6 +139,7 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
     }
     await next();
     if (ctx.oidc?.body) entry.body = { ...ctx.oidc.body };
+    if (ctx.path === "/token" && typeof ctx.body === "object" && ctx.body !== null) entry.response = { ...(ctx.body as Record<string, unknown>) };
   });
   providerServer.on("request", provider.callback());
 
@@ -309,6 +312,7 @@ interface KoaContext {
   req: IncomingMessage;
   res: ServerResponse;
   respond?: boolean;
+  body?: unknown;
   oidc?: { body?: Record<string, unknown>; params: Record<string, unknown>; client?: { clientId: string } };
 }
 

@@ -17,12 +17,24 @@ export interface Stack {
 }
 
 /** The GitHub simulator and a gateway in front of it, both on ephemeral loopback ports, one clock. */
-export async function startStack(opts: { mode?: SimApp["kind"]; args?: string[]; simulator?: SimulatorOptions; log?: Logger } = {}): Promise<Stack> {
+export async function startStack(
+  opts: {
+    mode?: SimApp["kind"];
+    args?: string[];
+    simulator?: SimulatorOptions;
+    log?: Logger;
+    /** Proxy /mcp to this endpoint instead, with the simulator's OAuth endpoints given explicitly (no discovery). */
+    upstreamRs?: string;
+  } = {},
+): Promise<Stack> {
   const clock = new ManualClock();
   const app = DEFAULT_APPS.find((a) => a.kind === (opts.mode ?? "oauth_app"))!;
   const simulator = await startSimulator({ clock, ...opts.simulator });
+  const upstream = opts.upstreamRs
+    ? ["--upstream-rs", opts.upstreamRs, "--upstream-authorize-endpoint", `${simulator.webOrigin}/login/oauth/authorize`, "--upstream-token-endpoint", `${simulator.webOrigin}/login/oauth/access_token`]
+    : ["--upstream-rs", simulator.mcpUrl];
   const config = loadConfig(
-    ["--port", "0", "--public-url", "http://127.0.0.1:0", "--upstream-rs", simulator.mcpUrl, "--upstream-client-id", app.clientId, ...(opts.args ?? [])],
+    ["--port", "0", "--public-url", "http://127.0.0.1:0", ...upstream, "--upstream-client-id", app.clientId, ...(opts.args ?? [])],
     {
       MCP_GATEWAY_ENV_FILE: "/dev/null",
       MCP_GATEWAY_USERNAME: LOGIN.username,

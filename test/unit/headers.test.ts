@@ -50,6 +50,12 @@ describe("requestHeadersForUpstream (DESIGN §5, RFC 9110 §7.6.1)", () => {
     expect(out).toMatchObject(MCP_HEADERS);
   });
 
+  // RFC 9110 §10.1.1: this hop answers 100-continue (Node does); undici's request() throws on `expect`,
+  // so forwarding it turns every large POST from curl into a 502.
+  it("drops expect: 100-continue", () => {
+    expect(requestHeadersForUpstream({ ...MCP_HEADERS, expect: "100-continue" }, UPSTREAM_TOKEN)).not.toHaveProperty("expect");
+  });
+
   it("drops the headers Connection nominates, in any case and spacing", () => {
     const out = requestHeadersForUpstream({ ...MCP_HEADERS, connection: "keep-alive,  X-Hop ,x-other", "x-hop": "1", "x-other": "2", "x-end-to-end": "3" }, UPSTREAM_TOKEN);
     expect(out).not.toHaveProperty("x-hop");

@@ -1,0 +1,155 @@
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+
+/** The real entry point, run as the package's bin would run it, from the project root. */
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const FLAGS = ["--port", "--host", "--public-url", "--upstream-rs", "--upstream-as", "--upstream-client-id", "--upstream-client-secret", "--upstream-authorize-endpoint", "--upstream-token-endpoint", "--upstream-scope"];
+
+/** The developer's shell and .env never leak in: no MCP_GATEWAY_* but the env file, which is empty. */
+const ENV = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MCP_GATEWAY_"))),
+  MCP_GATEWAY_ENV_FILE: "/dev/null",
+};
+
+interface Running {
+  child: ChildProcessWithoutNullStreams;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const children: ChildProcessWithoutNullStreams[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
+
+function launch(args: string[], env: Record<string, string | undefined> = {}): Running {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { cwd: ROOT, env: { ...ENV, ...env } });
+  children.push(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** Run to completion; the process must end by itself. */
+async function run(args: string[], env?: Record<string, string>) {
+  const p = launch(args, env);
+  const { code } = await p.exited;
+  return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+/** Wait until stdout matches, failing with what the process said if it exits or stalls first. */
+async function waitForStdout(p: Running, pattern: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const match = p.stdout().match(pattern);
+    if (match) return match;
+    if (p.child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`no ${pattern} on stdout (exit ${p.child.exitCode})\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function stop(p: Running): Promise<number | null> {
+  p.child.kill("SIGTERM");
+  const { code } = await p.exited;
+  return code;
+}
+
+const lines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
+
+describe("mcp-oauth-gateway CLI", () => {
+  it("--help exits 0 and lists every flag of DESIGN §2 with its variable", async () => {
+    const { code, stdout, stderr } = await run(["--help"]);
+    expect(code).toBe(0);
+    expect(stderr).toBe("");
+    for (const flag of FLAGS) {
+      const line = lines(stdout).find((l) => l.trimStart().startsWith(`${flag} `));
+      expect(line, `${flag} missing from --help`).toBeDefined();
+      expect(line).toContain(`MCP_GATEWAY_${flag.slice(2).toUpperCase().replace(/-/g, "_")}`);
+    }
+    expect(stdout).toContain("MCP_GATEWAY_USERNAME");
+    expect(stdout).toContain("MCP_GATEWAY_PASSWORD");
+    expect(stdout).toMatch(/^\s+demo\s/m);
+  });
+
+  it("exits 2 with one line naming --upstream-rs and the fix when it is missing", async () => {
+    const { code, stdout, stderr } = await run([]);
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(lines(stderr)).toHaveLength(1);
+    expect(stderr).toContain("--upstream-rs");
+    expect(stderr).toMatch(/e\.g\. --upstream-rs https:\/\/|demo/);
+  });
+
+  it("exits 2 naming --port for --port abc", async () => {
+    const { code, stderr } = await run(["--port", "abc", "--upstream-rs", "http://127.0.0.1:9/mcp"]);
+    expect(code).toBe(2);
+    expect(lines(stderr)).toHaveLength(1);
+    expect(stderr).toContain("--port");
+  });
+
+  it("exits 2 with one line for a flag given without its value", async () => {
+    const { code, stderr } = await run(["--upstream-rs", "--port", "8000"]);
+    expect(code).toBe(2);
+    expect(lines(stderr)).toHaveLength(1);
+    expect(stderr).toContain("--upstream-rs");
+  });
+
+  it("refuses --password on the command line with exit 2, naming MCP_GATEWAY_PASSWORD, never echoing it", async () => {
+    const { code, stdout, stderr } = await run(["--password", "x-hunter2", "--upstream-rs", "http://127.0.0.1:9/mcp"]);
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(lines(stderr)).toHaveLength(1);
+    expect(stderr).toContain("MCP_GATEWAY_PASSWORD");
+    expect(stderr).not.toContain("x-hunter2");
+  });
+
+  it("starts in front of an unreachable upstream, prints the URLs and a generated password, and stops on SIGTERM", async () => {
+    const p = launch(["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"]);
+    const [, base] = await waitForStdout(p, /MCP URL for clients:\s+(http:\/\/localhost:\d+)\/mcp\n/, 10_000);
+    await waitForStdout(p, /Gateway password:.*\n/);
+    const out = p.stdout();
+    expect(base).not.toBe("http://localhost:0");
+    expect(out).toContain(`Upstream callback URL:  ${base}/upstream/callback`);
+    expect(out).toMatch(/Gateway password:\s+[A-Za-z0-9_-]{20,}\s+\(generated/);
+    expect(out).toContain("http://127.0.0.1:9/mcp");
+    const metadata = await fetch(`${base}/.well-known/oauth-protected-resource/mcp`);
+    expect(metadata.status).toBe(200);
+    expect(await stop(p)).toBe(0);
+  });
+
+  it("says so when the password comes from the environment, and never prints it", async () => {
+    const p = launch(["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"], { MCP_GATEWAY_PASSWORD: "env-password-123456" });
+    await waitForStdout(p, /Gateway password:.*\n/, 10_000);
+    expect(p.stdout()).toContain("(from MCP_GATEWAY_PASSWORD)");
+    expect(p.stdout() + p.stderr()).not.toContain("env-password-123456");
+    expect(await stop(p)).toBe(0);
+  });
+
+  it("demo prints the MCP URL and client set-up lines, and serves its issuer at that URL", async () => {
+    const p = launch(["demo", "--port", "0"]);
+    await waitForStdout(p, /MCP Inspector:.*\n/, 10_000);
+    const out = p.stdout();
+    const mcpUrl = out.match(/MCP URL:\s+(http:\/\/\S+\/mcp)\n/)?.[1];
+    expect(mcpUrl, out).toBeDefined();
+    expect(out).toContain(`claude mcp add --transport http github-demo ${mcpUrl}`);
+    expect(out).toContain("mcp.json");
+    expect(out).toContain(`"url": "${mcpUrl}"`);
+    expect(out).toContain("@modelcontextprotocol/inspector");
+    expect(out).toMatch(/Gateway password:\s+[A-Za-z0-9_-]{20,}\s+\(generated/);
+
+    const base = mcpUrl!.replace(/\/mcp$/, "");
+    const response = await fetch(`${base}/.well-known/oauth-authorization-server`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+    const metadata = (await response.json()) as { issuer: string; authorization_endpoint: string };
+    expect(metadata.issuer).toBe(base);
+    expect(metadata.authorization_endpoint).toBe(`${base}/authorize`);
+    expect(await stop(p)).toBe(0);
+  });
+});
