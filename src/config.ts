@@ -137,10 +137,14 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
     return { values, positionals };
   } catch (error) {
-    const message = (error as Error).message.replace(/\. To specify.*$/s, "");
     const secretFlag = OPTIONS.find((o) => o.secret && argv.some((a) => a.startsWith(`--${o.flag}`)));
     if (secretFlag) throw new ConfigError(`--${secretFlag.flag} is not a flag: set ${secretFlag.env} in the environment or the env file, where \`ps\` cannot see it`);
-    throw new ConfigError(`${message} (see --help)`);
+    const { code, message } = error as { code?: string; message: string };
+    const option = /'(-[^' ]+)/.exec(message)?.[1] ?? "";
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+      throw new ConfigError(`${option} needs a value: write ${option} <value> (or ${option}=<value> for a value that starts with "-")`);
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new ConfigError(`unknown option ${option}: see --help for the options`);
+    throw new ConfigError(`${message.split("\n")[0]} (see --help)`);
   }
 }
 

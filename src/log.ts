@@ -12,7 +12,7 @@ export interface Logger {
  */
 const SECRETS: ReadonlyArray<[RegExp, string]> = [
   [/\b(Bearer|Basic)\s+[\x21-\x7E]+/gi, "$1 [redacted]"],
-  [/\beyJ[\w-]*\.[\w.~-]+/g, "[redacted]"], // JWS/JWE compact and our concatenated tokens
+  [/[\w-]*~?\beyJ[\w-]*\.[\w.~-]+/g, "[redacted]"], // JWS/JWE compact and our concatenated tokens (R~V too)
   [/\b(gh[opusr]_|github_pat_)\w+/g, "[redacted]"],
   [/\b(code|state|access_token|refresh_token|client_secret|password|code_verifier|token)=[^&\s"]+/gi, "$1=[redacted]"],
 ];

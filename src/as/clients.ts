@@ -118,17 +118,13 @@ const isLoopbackRedirectHost = (hostname: string) => hostname === "localhost" ||
  */
 export function redirectUriMatches(registered: string, requested: string): boolean {
   if (registered === requested) return true;
-  let r: URL, q: URL;
-  try {
-    r = new URL(registered);
-    q = new URL(requested);
-  } catch {
-    return false;
-  }
-  if (r.protocol !== "http:" || !isLoopbackRedirectHost(r.hostname)) return false;
-  const withoutPort = (u: URL) => `${u.protocol}//${u.hostname}${u.pathname}${u.search}`;
-  return q.protocol === "http:" && q.hostname === r.hostname && withoutPort(q) === withoutPort(r) && requested.startsWith(`http://${q.host}`) && !q.hash;
+  // Compared as strings with only the port taken out: no URL normalisation of the path or query.
+  const r = LOOPBACK_REDIRECT.exec(registered);
+  const q = LOOPBACK_REDIRECT.exec(requested);
+  return !!r && !!q && r[1] === q[1] && (r[3] ?? "") === (q[3] ?? "");
 }
+
+const LOOPBACK_REDIRECT = /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?([/?][^#]*)?$/;
 
 export interface ClientCredentials {
   clientId: string;

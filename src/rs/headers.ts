@@ -11,6 +11,7 @@ const NOT_FORWARDED_UPSTREAM = new Set([
   "origin", // the browser origin is the client's business with the gateway, not the upstream's
   "referer",
   "accept-encoding", // event streams must arrive uncompressed to be relayed event by event
+  "expect", // RFC 9110 §10.1.1: 100-continue is negotiated per connection; the body streams anyway
   "forwarded",
   "x-forwarded-for",
   "x-forwarded-host",

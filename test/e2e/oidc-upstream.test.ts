@@ -112,14 +112,16 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     for (const [i, call] of answers.entries()) {
       expect(call.response).toMatchObject({ token_type: "Bearer", scope: MCP_SCOPE });
       expect(call.response!.refresh_token).toBeTypeOf("string");
-      if (i > 0) expect(call.body).toMatchObject({ grant_type: "refresh_token", refresh_token: answers[i - 1]!.response!.refresh_token, resource: upstream.mcpUrl });
+      if (i > 0)
+        expect(call.body).toMatchObject({ grant_type: "refresh_token", refresh_token: answers[i - 1]!.response!.refresh_token, resource: upstream.mcpUrl });
     }
     expect(new Set(answers.map((a) => a.response!.refresh_token)).size).toBe(3);
 
     // No token passthrough: the MCP server saw exactly the provider's access tokens, never a gateway token.
     const issued = answers.map((a) => `Bearer ${String(a.response!.access_token)}`);
     expect([...new Set(authorized(upstream).map((r) => r.authorization))]).toEqual(issued);
-    for (const r of authorized(upstream)) expect(r.token).toMatchObject({ active: true, aud: upstream.mcpUrl, sub: ACCOUNT_ID, client_id: upstream.registrations[0] });
+    for (const r of authorized(upstream))
+      expect(r.token).toMatchObject({ active: true, aud: upstream.mcpUrl, sub: ACCOUNT_ID, client_id: upstream.registrations[0] });
     const gatewayPieces = provider.tokenHistory.flatMap((t) => [t.access_token, t.refresh_token!]).flatMap((t) => t.split("~"));
     expect(gatewayPieces).toHaveLength(12);
     const seen = JSON.stringify([upstream.mcpRequests, upstream.providerRequests]);
@@ -133,7 +135,16 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
 
   it("skips discovery and registration with explicit endpoints and a pre-registered client", async () => {
     const { upstream, mcpUrl } = await start(({ preRegistered: p }) => ({
-      args: ["--upstream-client-id", p.client_id, "--upstream-authorize-endpoint", p.authorizationEndpoint, "--upstream-token-endpoint", p.tokenEndpoint, "--upstream-scope", MCP_SCOPE],
+      args: [
+        "--upstream-client-id",
+        p.client_id,
+        "--upstream-authorize-endpoint",
+        p.authorizationEndpoint,
+        "--upstream-token-endpoint",
+        p.tokenEndpoint,
+        "--upstream-scope",
+        MCP_SCOPE,
+      ],
       env: { MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: p.client_secret },
     }));
     const { client } = await connectWithOAuth(mcpUrl);
@@ -146,7 +157,22 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     expect(upstream.grants).toEqual([{ grantType: "authorization_code", clientId: upstream.preRegistered.client_id }]);
     // The pre-registered client authenticated at the token endpoint with its secret (client_secret_post).
     const exchange = upstream.providerRequests.find((r) => r.path === "/token")!;
-    expect(exchange.body).toMatchObject({ client_id: upstream.preRegistered.client_id, client_secret: upstream.preRegistered.client_secret, resource: upstream.mcpUrl });
+    expect(exchange.body).toMatchObject({
+      client_id: upstream.preRegistered.client_id,
+      client_secret: upstream.preRegistered.client_secret,
+      resource: upstream.mcpUrl,
+    });
     await client.close();
+  });
+  it("SCRATCH upstream revocation", async () => {
+    const { upstream, mcpUrl } = await start();
+    const { client, provider } = await connectWithOAuth(mcpUrl);
+    await whoami(client);
+    await upstream.revokeGrants();
+    const r1 = await client.callTool({ name: "whoami", arguments: {} }).then((x) => x, (e: unknown) => e);
+    console.log("first after revoke:", String(r1), provider.tokenHistory.length);
+    const r2 = await client.callTool({ name: "whoami", arguments: {} }).then((x) => x, (e: unknown) => e);
+    console.log("second after revoke:", String(r2), provider.tokenHistory.length, String(provider.authorizationUrl));
+    console.log(upstream.grants, upstream.mcpRequests.slice(-4).map(r => [r.method, r.token?.active]));
   });
 });

@@ -37,6 +37,7 @@ export interface OidcUpstream {
   /** MCP session ids the server opened and closed. */
   sessions: { opened: string[]; closed: string[] };
   close(): Promise<void>;
+  revokeGrants(): Promise<void>;
 }
 
 export interface ProviderRequest {
@@ -131,7 +132,12 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
     provider.on(event, (_ctx, error) => void record.providerErrors.push(`${event}: ${error?.message ?? "?"}`));
 
   provider.use(async (ctx, next) => {
-    const entry: ProviderRequest = { method: ctx.method, path: ctx.path, query: { ...ctx.query }, ...(ctx.headers.authorization ? { authorization: ctx.headers.authorization } : {}) };
+    const entry: ProviderRequest = {
+      method: ctx.method,
+      path: ctx.path,
+      query: { ...ctx.query },
+      ...(ctx.headers.authorization ? { authorization: ctx.headers.authorization } : {}),
+    };
     record.providerRequests.push(entry);
     if (/^\/interaction\/[^/]+$/.test(ctx.path)) {
       ctx.respond = false;
@@ -163,6 +169,9 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
     mcpUrl,
     preRegistered: { ...GATEWAY_CLIENT, authorizationEndpoint: provider.urlFor("authorization"), tokenEndpoint: provider.urlFor("token") },
     ...record,
+    revokeGrants: async () => {
+      for (const id of grantIds) await (await provider.Grant.find(id))?.destroy();
+    },
     close: async () => {
       await mcp.close();
       await Promise.all([providerServer, mcpServer].map(stop));
@@ -177,12 +186,15 @@ async function completeInteraction(provider: Provider, req: IncomingMessage, res
   answered.push(prompt.name);
   if (prompt.name === "login") return provider.interactionFinished(req, res, { login: { accountId: ACCOUNT_ID } }, { mergeWithLastSubmission: false });
   if (prompt.name !== "consent") throw new Error(`unexpected prompt ${prompt.name}`);
-  const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : new provider.Grant({ accountId: session!.accountId, clientId: params.client_id });
+  const grant = interaction.grantId
+    ? await provider.Grant.find(interaction.grantId)
+    : new provider.Grant({ accountId: session!.accountId, clientId: params.client_id });
   if (!grant) throw new Error(`grant ${interaction.grantId} vanished`);
   if (prompt.details.missingOIDCScope) grant.addOIDCScope(prompt.details.missingOIDCScope.join(" "));
   if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
   for (const [indicator, scopes] of Object.entries(prompt.details.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(" "));
   const grantId = await grant.save();
+  grantIds.push(grantId);
   return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
 }
 
@@ -203,11 +215,22 @@ function mcpApp(o: McpAppOptions) {
 
   app.get(`/.well-known/oauth-protected-resource${path}`, (req, res) => {
     o.requests.push({ method: req.method, path: req.path });
-    res.json({ resource: o.mcpUrl, authorization_servers: [o.issuer], scopes_supported: [MCP_SCOPE], bearer_methods_supported: ["header"], resource_name: "oidc-provider e2e MCP server" });
+    res.json({
+      resource: o.mcpUrl,
+      authorization_servers: [o.issuer],
+      scopes_supported: [MCP_SCOPE],
+      bearer_methods_supported: ["header"],
+      resource_name: "oidc-provider e2e MCP server",
+    });
   });
 
   app.all(path, express.json(), async (req: Request & { auth?: AuthInfo }, res: Response) => {
-    const entry: McpRequest = { method: req.method, path: req.path, ...header(req, "authorization", "authorization"), ...header(req, "mcp-session-id", "sessionId") };
+    const entry: McpRequest = {
+      method: req.method,
+      path: req.path,
+      ...header(req, "authorization", "authorization"),
+      ...header(req, "mcp-session-id", "sessionId"),
+    };
     const body = req.body as { method?: unknown } | undefined;
     if (typeof body?.method === "string") entry.rpcMethod = body.method;
     o.requests.push(entry);
@@ -219,7 +242,13 @@ function mcpApp(o: McpAppOptions) {
     const audience = Array.isArray(token.aud) ? token.aud : [token.aud];
     // RFC 8707 / MCP Authorization §Token Handling: only tokens issued for this resource
     if (!token.active || token.token_type !== "Bearer" || !audience.includes(o.mcpUrl) || !token.sub) return void challenge(res, metadataUrl, "invalid_token");
-    req.auth = { token: bearer, clientId: token.client_id ?? "", scopes: token.scope?.split(" ") ?? [], ...(token.exp ? { expiresAt: token.exp } : {}), extra: { sub: token.sub } };
+    req.auth = {
+      token: bearer,
+      clientId: token.client_id ?? "",
+      scopes: token.scope?.split(" ") ?? [],
+      ...(token.exp ? { expiresAt: token.exp } : {}),
+      extra: { sub: token.sub },
+    };
 
     const sessionId = entry.sessionId;
     if (sessionId === undefined) {
@@ -258,7 +287,12 @@ function whoamiServer(): McpServer {
     content: [
       {
         type: "text",
-        text: JSON.stringify({ sub: extra.authInfo?.extra?.sub, client_id: extra.authInfo?.clientId, scope: extra.authInfo?.scopes.join(" "), session_id: extra.sessionId }),
+        text: JSON.stringify({
+          sub: extra.authInfo?.extra?.sub,
+          client_id: extra.authInfo?.clientId,
+          scope: extra.authInfo?.scopes.join(" "),
+          session_id: extra.sessionId,
+        }),
       },
     ],
   }));
@@ -278,6 +312,7 @@ function header<K extends string>(req: Request, name: string, key: K): Partial<R
   return typeof value === "string" ? ({ [key]: value } as Partial<Record<K, string>>) : {};
 }
 
+const grantIds: string[] = [];
 let rsaKey: Record<string, unknown> | undefined;
 /** One RS256 key for every provider in this process: ID tokens and signed responses need one. */
 function signingKey(): Record<string, unknown> {
@@ -328,6 +363,7 @@ interface Grant {
   addOIDCClaims(claims: string[]): void;
   addResourceScope(resource: string, scope: string): void;
   save(): Promise<string>;
+  destroy(): Promise<void>;
 }
 
 interface Provider {
