@@ -92,16 +92,23 @@ async function refreshTokenGrant(body: Record<string, unknown>, client: ClientRe
   return issueTokens(deps, record, fresh, { refresh: true, ...(scope === undefined ? {} : { accessScope: scope }) });
 }
 
-/** Use the upstream token while it lasts; refresh it upstream when it is about to expire. */
+/**
+ * Use the upstream token while it lasts; refresh it upstream when it is about to expire, or when
+ * the upstream has already refused it at /mcp (revoked, or expired early).
+ */
 async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grantId: string, restore: () => Promise<void>): Promise<UpstreamTokens> {
+  const rejected = await deps.store.take<boolean>(keys.upstreamRejected(grantId));
   const left = upstream.expires_at === undefined ? Infinity : upstream.expires_at - nowSeconds(deps.clock);
-  if (left > UPSTREAM_REFRESH_MARGIN) return upstream;
+  if (!rejected && left > UPSTREAM_REFRESH_MARGIN) return upstream;
   try {
     return await deps.upstream.refresh(upstream);
   } catch (error) {
     const failure = error instanceof UpstreamError ? error : new UpstreamError(false, undefined, String(error));
     if (failure.definitive) await revokeGrant(deps, grantId);
-    else await restore();
+    else {
+      await restore();
+      if (rejected) await deps.store.put(keys.upstreamRejected(grantId), true, deps.refreshTokenTtl);
+    }
     throw refreshFailure(failure);
   }
 }

@@ -3,6 +3,7 @@ import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/a
 import type { Request, Response } from "express";
 import { request as undiciRequest, type Dispatcher } from "undici";
 import { OAuthError } from "../errors.js";
+import { keys } from "../store/store.js";
 import type { ErrorLog } from "../errors.js";
 import { authenticate, bearerChallenge, type BearerDeps } from "./bearer.js";
 import { requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
@@ -20,7 +21,7 @@ export interface ProxyDeps extends BearerDeps {
  */
 export function mcpProxy(deps: ProxyDeps) {
   return async (req: Request, res: Response): Promise<void> => {
-    const { upstreamAccessToken } = await authenticate(req.headers, deps);
+    const { claims, upstreamAccessToken } = await authenticate(req.headers, deps);
     const abort = new AbortController();
     // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.
     res.on("close", () => abort.abort());
@@ -43,6 +44,8 @@ export function mcpProxy(deps: ProxyDeps) {
 
     if (upstream.statusCode === 401) {
       await upstream.body.dump();
+      // The next refresh of this grant must not hand out the same upstream token again.
+      await deps.store.put(keys.upstreamRejected(claims.gid), true, deps.refreshTokenTtl);
       // The upstream's challenge would send the client to the upstream's authorization server.
       throw await rewritten(deps, 401, { code: "invalid_token", description: "The upstream rejected the access token; refresh it or authorize again." });
     }

@@ -22,6 +22,7 @@ export const keys = {
   usedCode: (codeHash: string) => `usedcode:${codeHash}`,
   refreshToken: (tokenHash: string) => `refresh:${tokenHash}`,
   revokedGrant: (grantId: string) => `revoked:${grantId}`,
+  upstreamRejected: (grantId: string) => `upstream-rejected:${grantId}`,
   session: (sid: string) => `sess:${sid}`,
   masterSecret: () => `meta:secret`,
   upstreamRegistration: (issuer: string) => `upstream-reg:${issuer}`,

@@ -54,10 +54,10 @@ async function waitForStdout(p: Running, pattern: RegExp, ms = 15_000): Promise<
   }
 }
 
-async function stop(p: Running): Promise<number | null> {
+/** SIGTERM, then how the process ended: { code: 0, signal: null } is a clean shutdown. */
+async function stop(p: Running): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   p.child.kill("SIGTERM");
-  const { code } = await p.exited;
-  return code;
+  return p.exited;
 }
 
 const lines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
@@ -120,7 +120,7 @@ describe("mcp-oauth-gateway CLI", () => {
     expect(out).toContain("http://127.0.0.1:9/mcp");
     const metadata = await fetch(`${base}/.well-known/oauth-protected-resource/mcp`);
     expect(metadata.status).toBe(200);
-    expect(await stop(p)).toBe(0);
+    expect(await stop(p), p.stderr()).toEqual({ code: 0, signal: null });
   });
 
   it("says so when the password comes from the environment, and never prints it", async () => {
@@ -128,7 +128,7 @@ describe("mcp-oauth-gateway CLI", () => {
     await waitForStdout(p, /Gateway password:.*\n/, 10_000);
     expect(p.stdout()).toContain("(from MCP_GATEWAY_PASSWORD)");
     expect(p.stdout() + p.stderr()).not.toContain("env-password-123456");
-    expect(await stop(p)).toBe(0);
+    expect(await stop(p), p.stderr()).toEqual({ code: 0, signal: null });
   });
 
   it("demo prints the MCP URL and client set-up lines, and serves its issuer at that URL", async () => {
@@ -150,6 +150,6 @@ describe("mcp-oauth-gateway CLI", () => {
     const metadata = (await response.json()) as { issuer: string; authorization_endpoint: string };
     expect(metadata.issuer).toBe(base);
     expect(metadata.authorization_endpoint).toBe(`${base}/authorize`);
-    expect(await stop(p)).toBe(0);
+    expect(await stop(p), p.stderr()).toEqual({ code: 0, signal: null });
   });
 });

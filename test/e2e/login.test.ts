@@ -51,7 +51,7 @@ describe("the login and consent screen", () => {
     const post = (browser: TestBrowser, form: Record<string, string>) => browser.request(`${gw}/login`, { form: { ...form, ...LOGIN, decision: "approve" } });
     const { csrf: _, ...withoutCsrf } = a.form;
     expect((await post(a.browser, withoutCsrf)).status).toBe(403);
-    expect((await post(a.browser, { ...a.form, csrf: b.form.csrf })).status).toBe(403);
+    expect((await post(a.browser, { ...a.form, csrf: b.form.csrf! })).status).toBe(403);
     const ok = await post(a.browser, a.form);
     expect(ok.status).toBe(303);
   });

@@ -8,6 +8,7 @@ import { mcpInitialize } from "../support/manual.js";
 import { ACCOUNT_ID, MCP_SCOPE, startOidcUpstream, type OidcUpstream } from "../support/oidc-upstream.js";
 import { LOGIN } from "../support/stack.js";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InvalidGrantError } from "@modelcontextprotocol/sdk/server/auth/errors.js";
 
 /**
  * The whole chain against an independent, certified OAuth server (oidc-provider) and an MCP SDK
@@ -133,6 +134,47 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     await client.close();
   });
 
+  it("turns the provider's refusal to refresh a withdrawn grant into invalid_grant for the client", async () => {
+    const { upstream, clock, mcpUrl } = await start();
+    const { client, provider } = await connectWithOAuth(mcpUrl);
+    await whoami(client);
+    await upstream.revokeGrants();
+
+    clock.advance(10 * 60_000);
+    const refused = await client.callTool({ name: "whoami", arguments: {} }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    // A definitive upstream answer: the gateway revokes its own grant, so the client must authorize again.
+    expect(refused).toBeInstanceOf(InvalidGrantError);
+    expect(provider.tokenHistory).toHaveLength(1);
+    const refreshes = upstream.providerRequests.filter((r) => r.path === "/token" && r.body?.grant_type === "refresh_token");
+    expect(refreshes).toHaveLength(1); // the SDK's retry was refused by the gateway alone
+    expect(refreshes[0]!.response).toMatchObject({ error: "invalid_grant" });
+    expect(upstream.providerErrors.splice(0)).toEqual(["grant.error: invalid_grant"]);
+    await client.close();
+  });
+
+  it("refreshes upstream at once when the upstream refuses a token the gateway thought alive", async () => {
+    const { upstream, mcpUrl } = await start();
+    const { client, provider } = await connectWithOAuth(mcpUrl);
+    await whoami(client);
+    await upstream.revokeGrants(); // no clock movement: the gateway token and its upstream half look valid
+
+    const refused = await client.callTool({ name: "whoami", arguments: {} }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    // upstream 401 → gateway 401 → the client refreshes → the gateway refreshes upstream instead of
+    // re-issuing the refused token → the provider says invalid_grant → the client must authorize again
+    expect(refused).toBeInstanceOf(InvalidGrantError);
+    expect(provider.tokenHistory).toHaveLength(1);
+    const refreshes = upstream.providerRequests.filter((r) => r.path === "/token" && r.body?.grant_type === "refresh_token");
+    expect(refreshes).toHaveLength(1);
+    expect(upstream.providerErrors.splice(0)).toEqual(["grant.error: invalid_grant"]);
+    await client.close();
+  });
+
   it("skips discovery and registration with explicit endpoints and a pre-registered client", async () => {
     const { upstream, mcpUrl } = await start(({ preRegistered: p }) => ({
       args: [
@@ -163,16 +205,5 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
       resource: upstream.mcpUrl,
     });
     await client.close();
-  });
-  it("SCRATCH upstream revocation", async () => {
-    const { upstream, mcpUrl } = await start();
-    const { client, provider } = await connectWithOAuth(mcpUrl);
-    await whoami(client);
-    await upstream.revokeGrants();
-    const r1 = await client.callTool({ name: "whoami", arguments: {} }).then((x) => x, (e: unknown) => e);
-    console.log("first after revoke:", String(r1), provider.tokenHistory.length);
-    const r2 = await client.callTool({ name: "whoami", arguments: {} }).then((x) => x, (e: unknown) => e);
-    console.log("second after revoke:", String(r2), provider.tokenHistory.length, String(provider.authorizationUrl));
-    console.log(upstream.grants, upstream.mcpRequests.slice(-4).map(r => [r.method, r.token?.active]));
   });
 });

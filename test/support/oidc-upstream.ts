@@ -36,8 +36,9 @@ export interface OidcUpstream {
   mcpRequests: McpRequest[];
   /** MCP session ids the server opened and closed. */
   sessions: { opened: string[]; closed: string[] };
-  close(): Promise<void>;
+  /** The user withdraws every consent at the provider: its tokens stop introspecting as active. */
   revokeGrants(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export interface ProviderRequest {
@@ -90,6 +91,7 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
     mcpRequests: [] as McpRequest[],
     sessions: { opened: [] as string[], closed: [] as string[] },
   };
+  const grantIds: string[] = [];
 
   const provider = new (OidcProvider as ProviderConstructor)(issuer, {
     clients: [
@@ -141,7 +143,7 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
     record.providerRequests.push(entry);
     if (/^\/interaction\/[^/]+$/.test(ctx.path)) {
       ctx.respond = false;
-      return completeInteraction(provider, ctx.req, ctx.res, record.interactions);
+      return completeInteraction(provider, ctx.req, ctx.res, { prompts: record.interactions, grantIds });
     }
     await next();
     if (ctx.oidc?.body) entry.body = { ...ctx.oidc.body };
@@ -180,10 +182,15 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
 }
 
 /** The human: sign in as the fixed account, then approve exactly what the client asked for. */
-async function completeInteraction(provider: Provider, req: IncomingMessage, res: ServerResponse, answered: string[]): Promise<void> {
+async function completeInteraction(
+  provider: Provider,
+  req: IncomingMessage,
+  res: ServerResponse,
+  answered: { prompts: string[]; grantIds: string[] },
+): Promise<void> {
   const interaction = await provider.interactionDetails(req, res);
   const { prompt, params, session } = interaction;
-  answered.push(prompt.name);
+  answered.prompts.push(prompt.name);
   if (prompt.name === "login") return provider.interactionFinished(req, res, { login: { accountId: ACCOUNT_ID } }, { mergeWithLastSubmission: false });
   if (prompt.name !== "consent") throw new Error(`unexpected prompt ${prompt.name}`);
   const grant = interaction.grantId
@@ -194,7 +201,7 @@ async function completeInteraction(provider: Provider, req: IncomingMessage, res
   if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
   for (const [indicator, scopes] of Object.entries(prompt.details.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(" "));
   const grantId = await grant.save();
-  grantIds.push(grantId);
+  answered.grantIds.push(grantId);
   return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
 }
 
@@ -312,7 +319,6 @@ function header<K extends string>(req: Request, name: string, key: K): Partial<R
   return typeof value === "string" ? ({ [key]: value } as Partial<Record<K, string>>) : {};
 }
 
-const grantIds: string[] = [];
 let rsaKey: Record<string, unknown> | undefined;
 /** One RS256 key for every provider in this process: ID tokens and signed responses need one. */
 function signingKey(): Record<string, unknown> {
