@@ -20,12 +20,17 @@ async function main(): Promise<void> {
   if (config.command === "version") return void process.stdout.write(`${version}\n`);
 
   const log = createLogger();
-  const running: { close(): Promise<void> } = config.command === "demo" ? await startDemo(config, { log, print }) : await serve(config, log);
+  let running: Promise<{ close(): Promise<void> }> | undefined;
+  // Installed before anything listens, so a signal at any moment shuts down cleanly.
   for (const signal of ["SIGINT", "SIGTERM"] as const)
     process.once(signal, () => {
       log.info(`${signal}: shutting down`);
-      void running.close().finally(() => process.exit(0));
+      void (running ?? Promise.resolve(undefined))
+        .then((r) => r?.close())
+        .finally(() => process.exit(0));
     });
+  running = config.command === "demo" ? startDemo(config, { log, print }) : serve(config, log);
+  await running;
 }
 
 async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogger>): Promise<Gateway> {

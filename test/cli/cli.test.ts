@@ -128,7 +128,20 @@ describe("mcp-oauth-gateway CLI", () => {
     await waitForStdout(p, /Gateway password:.*\n/, 10_000);
     expect(p.stdout()).toContain("(from MCP_GATEWAY_PASSWORD)");
     expect(p.stdout() + p.stderr()).not.toContain("env-password-123456");
-    expect(await stop(p), p.stderr()).toEqual({ code: 0, signal: null });
+  });
+
+  // A supervisor may send SIGTERM the moment the gateway says it is up: the handler must exist by then.
+  it.each([
+    ["the gateway", ["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"], "Gateway password:"],
+    ["the demo", ["demo", "--port", "0"], "MCP Inspector:"],
+  ])("stops %s cleanly on a SIGTERM sent as soon as its banner is out", async (_what, args, last) => {
+    const p = launch(args);
+    p.child.stdout.on("data", () => {
+      if (p.stdout().includes(last)) p.child.kill("SIGTERM");
+    });
+    const ended = await p.exited;
+    expect(p.stdout()).toContain(last);
+    expect(ended, p.stderr()).toEqual({ code: 0, signal: null });
   });
 
   it("demo prints the MCP URL and client set-up lines, and serves its issuer at that URL", async () => {

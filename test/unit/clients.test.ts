@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { readClientCredentials, redirectUriMatches, redirectUriProblem, registerClient, type ClientRecord } from "../../src/as/clients.js";
 import { ManualClock, nowSeconds } from "../../src/clock.js";
 import { sha256 } from "../../src/crypto.js";
@@ -20,6 +20,14 @@ const oauthError = (fn: () => unknown): OAuthError => {
   }
   throw new Error("no error thrown");
 };
+
+// ManualClock adds its offset to Date.now(); freezing Date makes it move only when a test moves it.
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["Date"] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe("redirectUriProblem (OAuth 2.1 §2.3, RFC 8252 §7)", () => {
   it.each([
@@ -86,6 +94,7 @@ describe("redirectUriMatches (OAuth 2.1 §4.1.1, RFC 8252 §7.3)", () => {
     ["percent-encoded path", "http://127.0.0.1/cb", "http://127.0.0.1:3000/%63b"],
     ["userinfo in front of the loopback host", "http://127.0.0.1/cb", "http://evil@127.0.0.1:3000/cb"],
     ["userinfo naming the loopback host", "http://127.0.0.1/cb", "http://127.0.0.1:3000@evil.example/cb"],
+    ["a port out of range (authorizationResponse could not build the redirect)", "http://127.0.0.1/cb", "http://127.0.0.1:65536/cb"],
     ["a non-loopback https URI on another port", "https://client.example/cb", "https://client.example:8443/cb"],
     ["a trailing slash on https", "https://client.example/cb", "https://client.example/cb/"],
     ["a private-use scheme with another path", "cursor://anysphere.cursor-mcp/oauth/callback", "cursor://anysphere.cursor-mcp/oauth/callback2"],
