@@ -159,9 +159,12 @@ function readEnvFile(path: string, explicit: boolean): Record<string, string> {
   return parseEnv(text) as Record<string, string>;
 }
 
+/** How a message names an option: by its flag and its variable, since either may have set it. */
+const label = (flag: string): string => `--${flag} (${OPTIONS.find((o) => o.flag === flag)?.env ?? "?"})`;
+
 function integer(flag: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) throw new ConfigError(`--${flag} "${raw}" is not valid: give a whole number from ${min} to ${max}`);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new ConfigError(`${label(flag)} "${raw}" is not valid: give a whole number from ${min} to ${max}`);
   return n;
 }
 
@@ -170,10 +173,10 @@ function url(flag: string, raw: string): URL {
   try {
     parsed = new URL(raw);
   } catch {
-    throw new ConfigError(`--${flag} "${raw}" is not a URL: give an absolute http(s) URL such as https://example.com/mcp/`);
+    throw new ConfigError(`${label(flag)} "${raw}" is not a URL: give an absolute http(s) URL such as https://example.com/mcp/`);
   }
-  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new ConfigError(`--${flag} must be an http(s) URL, not ${parsed.protocol}`);
-  if (parsed.hash) throw new ConfigError(`--${flag} must not have a #fragment`);
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new ConfigError(`${label(flag)} must be an http(s) URL, not ${parsed.protocol}`);
+  if (parsed.hash) throw new ConfigError(`${label(flag)} must not have a #fragment`);
   return parsed;
 }
 

@@ -115,16 +115,15 @@ export async function redeemRefreshToken(ctx: TokenContext, token: string): Prom
   const halves = split(token);
   if (!halves) throw new OAuthError("invalid_grant", "The refresh token is not one this gateway issued.");
   const rHash = sha256(halves[0]);
+  // Open V before consuming R's record, so a token with a forged V cannot use up the real one.
+  const upstream = await unseal<UpstreamTokens>(ctx.keys, halves[1], rHash).catch(() => {
+    throw new OAuthError("invalid_grant", "The refresh token is invalid.");
+  });
   const key = storeKeys.refreshToken(rHash);
   const record = await ctx.store.take<RefreshTokenRecord>(key);
   if (!record) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
-  const restore = () => ctx.store.put(key, record, ctx.refreshTokenTtl);
   if (await ctx.store.get(storeKeys.revokedGrant(record.grantId))) throw new OAuthError("invalid_grant", "The grant has been revoked.");
-  try {
-    return { record, upstream: await unseal<UpstreamTokens>(ctx.keys, halves[1], rHash), restore };
-  } catch {
-    throw new OAuthError("invalid_grant", "The refresh token is invalid.");
-  }
+  return { record, upstream, restore: () => ctx.store.put(key, record, ctx.refreshTokenTtl) };
 }
 
 export async function revokeGrant(ctx: TokenContext, grantId: string): Promise<void> {

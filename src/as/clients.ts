@@ -121,7 +121,7 @@ export function redirectUriMatches(registered: string, requested: string): boole
   // Compared as strings with only the port taken out: no URL normalisation of the path or query.
   const r = LOOPBACK_REDIRECT.exec(registered);
   const q = LOOPBACK_REDIRECT.exec(requested);
-  return !!r && !!q && r[1] === q[1] && (r[3] ?? "") === (q[3] ?? "");
+  return !!r && !!q && r[1] === q[1] && (r[3] ?? "") === (q[3] ?? "") && Number(q[2]?.slice(1) ?? 0) <= 65535 && URL.canParse(requested);
 }
 
 const LOOPBACK_REDIRECT = /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?([/?][^#]*)?$/;

@@ -4,7 +4,18 @@ import { afterEach, describe, expect, it } from "vitest";
 
 /** The real entry point, run as the package's bin would run it, from the project root. */
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const FLAGS = ["--port", "--host", "--public-url", "--upstream-rs", "--upstream-as", "--upstream-client-id", "--upstream-client-secret", "--upstream-authorize-endpoint", "--upstream-token-endpoint", "--upstream-scope"];
+const FLAGS = [
+  "--port",
+  "--host",
+  "--public-url",
+  "--upstream-rs",
+  "--upstream-as",
+  "--upstream-client-id",
+  "--upstream-client-secret",
+  "--upstream-authorize-endpoint",
+  "--upstream-token-endpoint",
+  "--upstream-scope",
+];
 
 /** The developer's shell and .env never leak in: no MCP_GATEWAY_* but the env file, which is empty. */
 const ENV = {
@@ -31,7 +42,9 @@ function launch(args: string[], env: Record<string, string | undefined> = {}): R
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 

@@ -114,7 +114,11 @@ describe("redirectUriMatches (OAuth 2.1 §4.1.1, RFC 8252 §7.3)", () => {
 
 describe("readClientCredentials (RFC 6749 §2.3.1)", () => {
   it("decodes Basic credentials as form-urlencoded id and secret", () => {
-    expect(readClientCredentials(basic("client:1", "p@ss wörd+/="), {})).toEqual({ clientId: "client:1", clientSecret: "p@ss wörd+/=", method: "client_secret_basic" });
+    expect(readClientCredentials(basic("client:1", "p@ss wörd+/="), {})).toEqual({
+      clientId: "client:1",
+      clientSecret: "p@ss wörd+/=",
+      method: "client_secret_basic",
+    });
   });
 
   it("reads + in Basic credentials as a space (application/x-www-form-urlencoded)", () => {
@@ -148,7 +152,11 @@ describe("readClientCredentials (RFC 6749 §2.3.1)", () => {
   });
 
   it("reads client_secret_post from the body", () => {
-    expect(readClientCredentials(undefined, { client_id: "id", client_secret: "secret" })).toEqual({ clientId: "id", clientSecret: "secret", method: "client_secret_post" });
+    expect(readClientCredentials(undefined, { client_id: "id", client_secret: "secret" })).toEqual({
+      clientId: "id",
+      clientSecret: "secret",
+      method: "client_secret_post",
+    });
   });
 
   it("reads a public client from client_id alone", () => {
@@ -230,7 +238,11 @@ describe("registerClient (RFC 7591)", () => {
 
   it("ignores metadata it does not know (RFC 7591 §2)", async () => {
     const { store, clock } = setup();
-    const response = await registerClient({ redirect_uris: ["https://client.example/cb"], token_endpoint_auth_method: "none", jwks_uri: "https://x", tos_uri: "https://t", admin: true }, store, clock);
+    const response = await registerClient(
+      { redirect_uris: ["https://client.example/cb"], token_endpoint_auth_method: "none", jwks_uri: "https://x", tos_uri: "https://t", admin: true },
+      store,
+      clock,
+    );
     expect(response).not.toHaveProperty("jwks_uri");
     expect(response).not.toHaveProperty("tos_uri");
     expect(response).not.toHaveProperty("admin");

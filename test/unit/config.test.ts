@@ -54,7 +54,14 @@ describe("loadConfig: where values come from", () => {
 
   it("applies the defaults", () => {
     const config = load(RS);
-    expect(config).toMatchObject({ command: "serve", port: 8002, host: "127.0.0.1", publicUrl: "http://localhost:8002", accessTokenTtl: 3600, refreshTokenTtl: 2_592_000 });
+    expect(config).toMatchObject({
+      command: "serve",
+      port: 8002,
+      host: "127.0.0.1",
+      publicUrl: "http://localhost:8002",
+      accessTokenTtl: 3600,
+      refreshTokenTtl: 2_592_000,
+    });
     expect(config.login.username).toBe("admin");
     expect(config.secret).toBeUndefined();
     expect(config.upstream).toEqual({ resource: "https://upstream.example/mcp" });

@@ -57,7 +57,10 @@ describe("requestHeadersForUpstream (DESIGN §5, RFC 9110 §7.6.1)", () => {
   });
 
   it("drops the headers Connection nominates, in any case and spacing", () => {
-    const out = requestHeadersForUpstream({ ...MCP_HEADERS, connection: "keep-alive,  X-Hop ,x-other", "x-hop": "1", "x-other": "2", "x-end-to-end": "3" }, UPSTREAM_TOKEN);
+    const out = requestHeadersForUpstream(
+      { ...MCP_HEADERS, connection: "keep-alive,  X-Hop ,x-other", "x-hop": "1", "x-other": "2", "x-end-to-end": "3" },
+      UPSTREAM_TOKEN,
+    );
     expect(out).not.toHaveProperty("x-hop");
     expect(out).not.toHaveProperty("x-other");
     expect(out["x-end-to-end"]).toBe("3");

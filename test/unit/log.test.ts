@@ -8,7 +8,14 @@ import { SEPARATOR, issueTokens, type TokenResponse } from "../../src/tokens.js"
 /** A real token pair of ours, so the test follows the format rather than a guess at it. */
 async function realTokens(): Promise<TokenResponse> {
   const clock = new ManualClock();
-  const ctx = { keys: deriveKeys("s".repeat(32)), store: new MemoryStore(clock), clock, issuer: "https://gw.example", accessTokenTtl: 3600, refreshTokenTtl: 86_400 };
+  const ctx = {
+    keys: deriveKeys("s".repeat(32)),
+    store: new MemoryStore(clock),
+    clock,
+    issuer: "https://gw.example",
+    accessTokenTtl: 3600,
+    refreshTokenTtl: 86_400,
+  };
   const grant = { grantId: "g", clientId: "c", sub: "alice", scope: "repo", resource: "https://gw.example/mcp" };
   return issueTokens(ctx, grant, { access_token: "gho_x" }, { refresh: true });
 }

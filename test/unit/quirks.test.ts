@@ -28,11 +28,18 @@ describe("standardUpstream: GitHub token endpoint errors", () => {
     ["incorrect_client_credentials", "invalid_client"],
     ["unverified_user_email", "access_denied"],
   ])("turns HTTP 200 with error %s into 400 %s (RFC 6749 §5.2)", async (github, rfc) => {
-    const upstream = fakeUpstream(JSON.stringify({ error: github, error_description: "The code passed is incorrect or expired.", error_uri: "https://docs.github.com/x" }), { status: 200, headers: JSON_TYPE });
+    const upstream = fakeUpstream(
+      JSON.stringify({ error: github, error_description: "The code passed is incorrect or expired.", error_uri: "https://docs.github.com/x" }),
+      { status: 200, headers: JSON_TYPE },
+    );
     const response = await upstream.fetch(TOKEN_ENDPOINT, post);
     expect(response.status).toBe(400);
     expect(response.headers.get("content-type")).toBe("application/json");
-    expect(await response.json()).toEqual({ error: rfc, error_description: "The code passed is incorrect or expired.", error_uri: "https://docs.github.com/x" });
+    expect(await response.json()).toEqual({
+      error: rfc,
+      error_description: "The code passed is incorrect or expired.",
+      error_uri: "https://docs.github.com/x",
+    });
   });
 
   it("turns a form-encoded error with HTTP 200 into JSON 400", async () => {
@@ -52,16 +59,33 @@ describe("standardUpstream: GitHub token endpoint errors", () => {
 
 describe("standardUpstream: GitHub token endpoint successes", () => {
   it("turns a form-encoded token response into JSON with space-separated scope and numeric lifetimes", async () => {
-    const body = form({ access_token: "ghu_abc", expires_in: "28800", refresh_token: "ghr_def", refresh_token_expires_in: "15811200", scope: "repo,read:user", token_type: "bearer" });
+    const body = form({
+      access_token: "ghu_abc",
+      expires_in: "28800",
+      refresh_token: "ghr_def",
+      refresh_token_expires_in: "15811200",
+      scope: "repo,read:user",
+      token_type: "bearer",
+    });
     const upstream = fakeUpstream(body, { status: 200, headers: FORM_TYPE });
     const response = await upstream.fetch(TOKEN_ENDPOINT, post);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("application/json");
-    expect(await response.json()).toEqual({ access_token: "ghu_abc", expires_in: 28800, refresh_token: "ghr_def", refresh_token_expires_in: 15811200, scope: "repo read:user", token_type: "bearer" });
+    expect(await response.json()).toEqual({
+      access_token: "ghu_abc",
+      expires_in: 28800,
+      refresh_token: "ghr_def",
+      refresh_token_expires_in: 15811200,
+      scope: "repo read:user",
+      token_type: "bearer",
+    });
   });
 
   it("makes a comma-separated scope in a JSON response space-separated", async () => {
-    const upstream = fakeUpstream(JSON.stringify({ access_token: "gho_abc", scope: "repo, gist,,read:org", token_type: "bearer" }), { status: 200, headers: JSON_TYPE });
+    const upstream = fakeUpstream(JSON.stringify({ access_token: "gho_abc", scope: "repo, gist,,read:org", token_type: "bearer" }), {
+      status: 200,
+      headers: JSON_TYPE,
+    });
     expect(await (await upstream.fetch(TOKEN_ENDPOINT, post)).json()).toMatchObject({ scope: "repo gist read:org" });
   });
 
@@ -78,7 +102,10 @@ describe("standardUpstream: GitHub token endpoint successes", () => {
 
 describe("standardUpstream: everything else", () => {
   it("turns a repeated content type into the single one it means", async () => {
-    const upstream = fakeUpstream(JSON.stringify({ resource: "https://api.github.example/mcp/" }), { status: 200, headers: { "content-type": "application/json, application/json" } });
+    const upstream = fakeUpstream(JSON.stringify({ resource: "https://api.github.example/mcp/" }), {
+      status: 200,
+      headers: { "content-type": "application/json, application/json" },
+    });
     const response = await upstream.fetch(METADATA, { method: "GET" });
     expect(response.headers.get("content-type")).toBe("application/json");
     expect(await response.json()).toEqual({ resource: "https://api.github.example/mcp/" });
