@@ -20,16 +20,15 @@ async function main(): Promise<void> {
   if (config.command === "version") return void process.stdout.write(`${version}\n`);
 
   const log = createLogger();
-  let running: Promise<{ close(): Promise<void> }> | undefined;
+  let shutdown = (): void => process.exit(0);
   // Installed before anything listens, so a signal at any moment shuts down cleanly.
   for (const signal of ["SIGINT", "SIGTERM"] as const)
     process.once(signal, () => {
       log.info(`${signal}: shutting down`);
-      void (running ?? Promise.resolve(undefined))
-        .then((r) => r?.close())
-        .finally(() => process.exit(0));
+      shutdown();
     });
-  running = config.command === "demo" ? startDemo(config, { log, print }) : serve(config, log);
+  const running = config.command === "demo" ? startDemo(config, { log, print }) : serve(config, log);
+  shutdown = () => void running.then((r) => r.close()).finally(() => process.exit(0));
   await running;
 }
 
