@@ -34,7 +34,8 @@ export class TestBrowser {
 
   /**
    * Walk from the client's authorization URL to the redirect back to the client, signing in and
-   * deciding on Screen 1. Returns the URL the client would receive.
+   * deciding on Screen 1 (and on the upstream's consent page, when it shows one: the first button
+   * approves, the second denies). Returns the URL the client would receive.
    */
   async authorize(authorizationUrl: string, opts: { redirectUri: string; username: string; password: string; decision?: "approve" | "deny" }): Promise<URL> {
     let url = authorizationUrl;
@@ -46,9 +47,12 @@ export class TestBrowser {
         continue;
       }
       const form = loginForm(page.text);
-      if (page.status !== 200 || !form) throw new Error(`stuck at ${url}: HTTP ${page.status}\n${page.text.slice(0, 500)}`);
-      const answer = await this.request(new URL("/login", url).href, {
-        form: { ...form, ...(page.text.includes('name="password"') ? { username: opts.username, password: opts.password } : {}), decision: opts.decision ?? "approve" },
+      const action = /<form method="post" action="([^"]+)"/.exec(page.text)?.[1];
+      const decisions = [...page.text.matchAll(/name="decision" value="([^"]+)"/g)].map((m) => m[1]!);
+      if (page.status !== 200 || !form || !action) throw new Error(`stuck at ${url}: HTTP ${page.status}\n${page.text.slice(0, 500)}`);
+      const credentials = page.text.includes('name="password"') ? { username: opts.username, password: opts.password } : {};
+      const answer = await this.request(new URL(action, url).href, {
+        form: { ...form, ...credentials, decision: decisions[opts.decision === "deny" ? 1 : 0]! },
       });
       if (!answer.location) throw new Error(`login refused: HTTP ${answer.status}\n${answer.text.slice(0, 500)}`);
       url = answer.location;
