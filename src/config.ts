@@ -80,6 +80,9 @@ export function helpText(): string {
   ].join("\n");
 }
 
+/** The process's own command line and environment: the one place they are read. */
+export const loadProcessConfig = (): Readonly<Config> => loadConfig(process.argv.slice(2), process.env);
+
 /** Parse argv, environment and env file once; throw ConfigError naming the flag and the fix. */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Readonly<Config> {
   const { values, positionals } = parseCommandLine(argv);

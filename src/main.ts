@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { ConfigError, helpText, loadConfig, type Config } from "./config.js";
+import { ConfigError, helpText, loadProcessConfig, type Config } from "./config.js";
 import { startDemo } from "./demo.js";
 import { startGateway, type Gateway } from "./gateway.js";
 import { createLogger } from "./log.js";
@@ -10,7 +10,7 @@ const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.
 async function main(): Promise<void> {
   let config: Readonly<Config>;
   try {
-    config = loadConfig(process.argv.slice(2), process.env);
+    config = loadProcessConfig();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`mcp-oauth-gateway: ${error.message}\n`);

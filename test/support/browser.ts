@@ -50,7 +50,7 @@ export class TestBrowser {
       const action = /<form method="post" action="([^"]+)"/.exec(page.text)?.[1];
       const decisions = [...page.text.matchAll(/name="decision" value="([^"]+)"/g)].map((m) => m[1]!);
       if (page.status !== 200 || !form || !action) throw new Error(`stuck at ${url}: HTTP ${page.status}\n${page.text.slice(0, 500)}`);
-      const credentials = page.text.includes('name="password"') ? { username: opts.username, password: opts.password } : {};
+      const credentials: Record<string, string> = page.text.includes('name="password"') ? { username: opts.username, password: opts.password } : {};
       const answer = await this.request(new URL(action, url).href, {
         form: { ...form, ...credentials, decision: decisions[opts.decision === "deny" ? 1 : 0]! },
       });
