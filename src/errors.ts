@@ -55,7 +55,7 @@ export interface ErrorLog {
  * server_error on the wire; its cause goes to the log only.
  */
 export function errorMiddleware(log: ErrorLog): ErrorRequestHandler {
-  return (error: unknown, _req, res, next) => {
+  return (error: unknown, _req, res, _next) => {
     if (res.headersSent) {
       res.destroy();
       return;
@@ -66,7 +66,6 @@ export function errorMiddleware(log: ErrorLog): ErrorRequestHandler {
     res.status(e.status).set({ "Cache-Control": "no-store", Pragma: "no-cache", ...e.headers });
     if (res.locals.page) res.render("error", { error: e.code, description: e.description });
     else res.json(e.toJSON());
-    void next;
   };
 }
 

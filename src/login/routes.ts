@@ -47,9 +47,15 @@ export function loginRoutes(deps: LoginDeps): Router {
   return router;
 }
 
+/** At most this many pending sign-ins per browser keep a CSRF token; the oldest give way. */
+const CSRF_TOKENS_KEPT = 20;
+
 function render(req: Request, res: Response, status: number, view: ConsentView, error?: string): void {
   const csrf = (req.session.csrf ??= {});
-  csrf[view.requestId] ??= randomToken(24);
+  if (!csrf[view.requestId]) {
+    csrf[view.requestId] = randomToken(24);
+    for (const stale of Object.keys(csrf).slice(0, -CSRF_TOKENS_KEPT)) delete csrf[stale];
+  }
   res.status(status).render("login", { ...view, csrf: csrf[view.requestId], signedIn: req.session.user, error });
 }
 
