@@ -8,13 +8,13 @@ export const systemClock: Clock = { now: () => Date.now() };
 
 export const nowSeconds = (clock: Clock): number => Math.floor(clock.now() / 1000);
 
-/** A clock tests can move by hand; it starts at real time so TLS-free HTTP dates look sane. */
+/** A clock that stands still until a test moves it; it starts at the real time of its creation. */
 export class ManualClock implements Clock {
-  #offsetMs = 0;
+  #nowMs = Date.now();
   now(): number {
-    return Date.now() + this.#offsetMs;
+    return this.#nowMs;
   }
   advance(ms: number): void {
-    this.#offsetMs += ms;
+    this.#nowMs += ms;
   }
 }

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readClientCredentials, redirectUriMatches, redirectUriProblem, registerClient, type ClientRecord } from "../../src/as/clients.js";
 import { ManualClock, nowSeconds } from "../../src/clock.js";
 import { sha256 } from "../../src/crypto.js";
@@ -21,13 +21,6 @@ const oauthError = (fn: () => unknown): OAuthError => {
   throw new Error("no error thrown");
 };
 
-// ManualClock adds its offset to Date.now(); freezing Date makes it move only when a test moves it.
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["Date"] });
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 describe("redirectUriProblem (OAuth 2.1 §2.3, RFC 8252 §7)", () => {
   it.each([

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { MemoryStore } from "../../src/store/memory.js";
 
@@ -7,13 +7,6 @@ const setup = () => {
   return { clock, store: new MemoryStore(clock) };
 };
 
-// ManualClock adds its offset to Date.now(); freezing Date makes it move only when a test moves it.
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["Date"] });
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 describe("MemoryStore", () => {
   it("returns what was put, as a copy", async () => {

@@ -1,5 +1,5 @@
 import { decodeJwt, decodeProtectedHeader } from "jose";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock, nowSeconds } from "../../src/clock.js";
 import { deriveKeys, sha256, type Keys } from "../../src/crypto.js";
 import { OAuthError } from "../../src/errors.js";
@@ -52,13 +52,6 @@ const failure = async (promise: Promise<unknown>): Promise<OAuthError> => {
   return error as OAuthError;
 };
 
-// ManualClock adds its offset to Date.now(); freezing Date makes it move only when a test moves it.
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["Date"] });
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 describe("issueTokens (DESIGN §3)", () => {
   it("issues G~U: a gateway JWT with the grant's claims, then a sealed upstream half", async () => {
