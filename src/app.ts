@@ -60,7 +60,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(["/login", "/upstream/callback"], page, sessions);
   app.use(loginRoutes({ store, clock, keys, urls, upstream, login: config.login }));
 
-  const proxy = mcpProxy({ ...tokenContext, resource: urls.resource, resourceMetadataUrl: resourceMetadataUrl(urls), scopes, dispatcher: deps.dispatcher, target: () => upstream.mcpUrl, log });
+  const proxy = mcpProxy({ ...tokenContext, resource: urls.resource, resourceMetadataUrl: resourceMetadataUrl(urls), scopes, dispatcher: deps.dispatcher, target: upstream.mcpUrl, log });
   app.options("/mcp", corsFor);
   app.post("/mcp", corsFor, proxy);
   app.get("/mcp", corsFor, proxy);

@@ -11,7 +11,7 @@ import { requestHeadersForUpstream, responseHeadersForClient } from "./headers.j
 export interface ProxyDeps extends BearerDeps {
   dispatcher: Dispatcher;
   /** The upstream MCP endpoint. */
-  target: () => string;
+  target: string;
   log: ErrorLog;
 }
 
@@ -29,7 +29,7 @@ export function mcpProxy(deps: ProxyDeps) {
 
     let upstream: Dispatcher.ResponseData;
     try {
-      upstream = await undiciRequest(deps.target(), {
+      upstream = await undiciRequest(deps.target, {
         method: req.method,
         headers: requestHeadersForUpstream(req.headers, upstreamAccessToken),
         body: hasBody ? req : null,
