@@ -13,7 +13,7 @@ import { accessLog, type Logger } from "./log.js";
 import { loginRoutes } from "./login/routes.js";
 import { mcpProxy } from "./rs/proxy.js";
 import { StoreSessions } from "./store/sessions.js";
-import type { Store } from "./store/store.js";
+import { keys as storeKeys, type Store } from "./store/store.js";
 import type { Upstream } from "./upstream/client.js";
 
 export interface AppDeps {
@@ -42,6 +42,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set("view engine", "ejs");
   app.set("views", viewsDir);
   app.set("query parser", "simple");
+  app.set("trust proxy", config.trustProxy);
   app.use(accessLog(log));
 
   const corsFor = cors({ origin: "*", methods: ["GET", "POST", "DELETE", "OPTIONS"], exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"], maxAge: 86400 });
@@ -66,7 +67,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.get("/mcp", corsFor, proxy);
   app.delete("/mcp", corsFor, proxy);
 
+  // liveness answers without the store; readiness needs one round trip to it (503 while it is away)
   app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
+  app.get("/readyz", async (_req, res) => {
+    await store.get(storeKeys.masterSecret());
+    res.json({ status: "ready" });
+  });
   app.use(() => {
     throw new OAuthError("invalid_request", "No such endpoint.", 404);
   });

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 
 /** What to ask the upstream for and how to reach it. Passed around as a value, never a global. */
@@ -15,6 +17,9 @@ export interface UpstreamConfig {
   scope?: string;
 }
 
+/** Where state lives (docs/storage.md). */
+export type StoreConfig = { kind: "memory" } | { kind: "sqlite"; dataDir: string } | { kind: "redis"; url: string };
+
 export interface Config {
   command: "serve" | "demo" | "help" | "version";
   port: number;
@@ -25,6 +30,11 @@ export interface Config {
   login: { username: string; password: string; passwordSource: "environment" | "generated" };
   /** Master secret for signing and sealing keys; undefined means generate one and keep it in the store. */
   secret?: string;
+  /** Earlier master secrets: their keys still verify and unseal, never sign. */
+  previousSecrets: readonly string[];
+  store: StoreConfig;
+  /** Express's `trust proxy`: which hops' X-Forwarded-For to believe for the client address. */
+  trustProxy: boolean | number | string;
   accessTokenTtl: number;
   refreshTokenTtl: number;
 }
@@ -59,6 +69,10 @@ const OPTIONS: readonly Option[] = [
   { flag: "username", env: "MCP_GATEWAY_USERNAME", default: "admin", help: "gateway login name" },
   { flag: "password", env: "MCP_GATEWAY_PASSWORD", secret: true, help: "gateway login password; unset: a strong one is generated and printed once" },
   { flag: "secret", env: "MCP_GATEWAY_SECRET", secret: true, help: "master secret for token keys (≥32 chars); unset: generated and kept in the store" },
+  { flag: "previous-secrets", env: "MCP_GATEWAY_PREVIOUS_SECRETS", secret: true, help: "comma-separated earlier master secrets, still accepted for verification while keys rotate" },
+  { flag: "store", env: "MCP_GATEWAY_STORE", default: "sqlite", help: "where state lives: sqlite (a file in --data-dir), memory (lost on exit; the demo's default), or a redis:// or rediss:// URL" },
+  { flag: "data-dir", env: "MCP_GATEWAY_DATA_DIR", default: "~/.mcp-oauth-gateway", help: "directory of the sqlite store (created 0700)" },
+  { flag: "trust-proxy", env: "MCP_GATEWAY_TRUST_PROXY", default: "false", help: "proxies whose X-Forwarded-For to trust for client addresses: a hop count, loopback, or comma-separated addresses/CIDRs" },
 ];
 
 export function helpText(): string {
@@ -107,6 +121,9 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   const password = read("password");
   const secret = read("secret");
   if (secret !== undefined && secret.length < 32) throw new ConfigError("MCP_GATEWAY_SECRET is too short: use at least 32 random characters (e.g. `openssl rand -base64 32`)");
+  const previousSecrets = (read("previous-secrets") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+  if (previousSecrets.some((p) => p.length < 32)) throw new ConfigError("MCP_GATEWAY_PREVIOUS_SECRETS holds a value shorter than 32 characters: list the earlier MCP_GATEWAY_SECRET values, comma-separated");
+  const store = parseStore(read("store") ?? (command === "demo" ? "memory" : "sqlite"), read("data-dir"), env.HOME);
 
   return freeze({
     command,
@@ -120,6 +137,9 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       passwordSource: password === undefined ? "generated" : "environment",
     },
     ...(secret === undefined ? {} : { secret }),
+    previousSecrets,
+    store,
+    trustProxy: parseTrustProxy(read("trust-proxy") ?? "false"),
     accessTokenTtl: integer("access-token-ttl", read("access-token-ttl") ?? "3600", 60, 86_400),
     refreshTokenTtl: integer("refresh-token-ttl", read("refresh-token-ttl") ?? "2592000", 300, 31_536_000),
   });
@@ -217,8 +237,35 @@ function parseUpstream(read: (flag: string) => string | undefined, demo: boolean
   };
 }
 
+function parseStore(raw: string, dataDir: string | undefined, home: string | undefined): StoreConfig {
+  if (raw === "memory") return { kind: "memory" };
+  if (raw === "sqlite") {
+    const dir = dataDir ?? "~/.mcp-oauth-gateway";
+    const expanded = dir === "~" || dir.startsWith("~/") ? join(home ?? homedir(), dir.slice(1)) : dir;
+    return { kind: "sqlite", dataDir: isAbsolute(expanded) ? expanded : resolve(expanded) };
+  }
+  if (/^rediss?:\/\//.test(raw)) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError(`${label("store")} is not a valid Redis URL: write redis://[:password@]host[:port][/db] or rediss://… for TLS`);
+    }
+    if (dataDir !== undefined) throw new ConfigError(`${label("data-dir")} is for the sqlite store only: drop it, or choose --store sqlite`);
+    return { kind: "redis", url: raw };
+  }
+  throw new ConfigError(`${label("store")} "${raw}" is not a store: use sqlite, memory, or a redis:// URL`);
+}
+
+function parseTrustProxy(raw: string): boolean | number | string {
+  if (raw === "false" || raw === "true") return raw === "true";
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw;
+}
+
 function freeze<T extends Partial<Config>>(config: T): Readonly<Config> {
   if (config.upstream) Object.freeze(config.upstream);
   if (config.login) Object.freeze(config.login);
+  if (config.store) Object.freeze(config.store);
+  if (config.previousSecrets) Object.freeze(config.previousSecrets);
   return Object.freeze(config) as unknown as Readonly<Config>;
 }

@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler } from "express";
+import { StoreUnavailableError } from "./store/store.js";
 
 /** Error codes of RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7591 §3.2.2, RFC 8707 §2 and RFC 7009 §2.2.1. */
 export type OAuthErrorCode =
@@ -72,6 +73,8 @@ export function errorMiddleware(log: ErrorLog): ErrorRequestHandler {
 /** Errors other layers raise that have a fixed OAuth meaning. */
 function asOAuthError(error: unknown): OAuthError | undefined {
   if (error instanceof OAuthError) return error;
+  if (error instanceof StoreUnavailableError)
+    return new OAuthError("temporarily_unavailable", "The gateway's store is unreachable; try again shortly.", 503, { "Retry-After": String(error.retryAfterSeconds) });
   const e = error as { type?: string; status?: number; statusCode?: number; expose?: boolean; message?: string };
   // body-parser: malformed or oversized bodies are the client's fault (RFC 6749 §5.2 invalid_request)
   if (e?.expose && typeof e.status === "number" && e.status >= 400 && e.status < 500) {

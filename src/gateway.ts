@@ -5,7 +5,7 @@ import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { deriveKeys, randomToken, type Keys } from "./crypto.js";
 import { createLogger, type Logger } from "./log.js";
-import { MemoryStore } from "./store/memory.js";
+import { openStore } from "./store/open.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
 import { Upstream } from "./upstream/client.js";
 import { createDispatcher, oauthFetch } from "./upstream/http.js";
@@ -17,6 +17,8 @@ export interface Gateway {
   publicUrl: string;
   store: Store;
   upstream: Upstream;
+  /** Where the master secret came from. */
+  keySource: KeySource;
   close(): Promise<void>;
 }
 
@@ -28,13 +30,18 @@ export interface GatewayOptions {
 
 const TEN_YEARS = 10 * 365 * 24 * 3600;
 
-/** The master secret: configured, else generated once and kept in the store for every instance. */
-export async function loadKeys(config: Pick<Config, "secret">, store: Store): Promise<{ keys: Keys; source: "environment" | "store" }> {
-  if (config.secret) return { keys: deriveKeys(config.secret), source: "environment" };
+export type KeySource = "environment" | "store";
+
+/**
+ * The master secret: configured, else generated once and kept in the store, where every instance
+ * sharing the store finds the same one (first writer wins). Previous secrets verify only.
+ */
+export async function loadKeys(config: Pick<Config, "secret" | "previousSecrets">, store: Store): Promise<{ keys: Keys; source: KeySource }> {
+  if (config.secret) return { keys: deriveKeys(config.secret, config.previousSecrets), source: "environment" };
   await store.add(storeKeys.masterSecret(), randomToken(32), TEN_YEARS);
   const secret = await store.get<string>(storeKeys.masterSecret());
   if (!secret) throw new Error("the store lost the master secret it was just given");
-  return { keys: deriveKeys(secret), source: "store" };
+  return { keys: deriveKeys(secret, config.previousSecrets), source: "store" };
 }
 
 /**
@@ -42,33 +49,41 @@ export async function loadKeys(config: Pick<Config, "secret">, store: Store): Pr
  * with port 0 (tests, the demo) takes the port the server was given.
  */
 export async function startGateway(given: Readonly<Config>, options: GatewayOptions = {}): Promise<Gateway> {
-  const server: Server = createServer();
-  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(given.port, given.host, () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  const publicUrl = new URL(given.publicUrl);
-  if (publicUrl.port === "0") publicUrl.port = String(port);
-  const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
-
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger();
-  const store = options.store ?? new MemoryStore(clock);
-  const { keys } = await loadKeys(config, store);
-  const dispatcher = createDispatcher();
-  const upstream = new Upstream(config.upstream, { store, clock, fetch: oauthFetch(dispatcher), callbackUrl: `${config.publicUrl}/upstream/callback` });
-  server.on("request", createApp({ config, store, keys, upstream, dispatcher, clock, log }));
-  server.requestTimeout = 0; // event streams may stay open for hours
-  server.headersTimeout = 30_000;
-  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-  return {
-    listenUrl: `http://${host}:${port}`,
-    publicUrl: config.publicUrl,
-    store,
-    upstream,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await dispatcher.close();
-      if (!options.store) await store.close();
-    },
-  };
+  const store = options.store ?? (await openStore(given.store, { clock, log }));
+  const ownStore = options.store === undefined;
+  const server: Server = createServer();
+  try {
+    const { keys, source: keySource } = await loadKeys(given, store);
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(given.port, given.host, () => resolve()));
+    const { port } = server.address() as AddressInfo;
+    const publicUrl = new URL(given.publicUrl);
+    if (publicUrl.port === "0") publicUrl.port = String(port);
+    const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
+
+    const dispatcher = createDispatcher();
+    const upstream = new Upstream(config.upstream, { store, clock, fetch: oauthFetch(dispatcher), callbackUrl: `${config.publicUrl}/upstream/callback` });
+    server.on("request", createApp({ config, store, keys, upstream, dispatcher, clock, log }));
+    server.requestTimeout = 0; // event streams may stay open for hours
+    server.headersTimeout = 30_000;
+    const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+    return {
+      listenUrl: `http://${host}:${port}`,
+      publicUrl: config.publicUrl,
+      store,
+      upstream,
+      keySource,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await dispatcher.close();
+        if (ownStore) await store.close();
+      },
+    };
+  } catch (error) {
+    server.close();
+    if (ownStore) await store.close();
+    throw error;
+  }
 }

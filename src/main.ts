@@ -4,6 +4,7 @@ import { ConfigError, helpText, loadProcessConfig, type Config } from "./config.
 import { startDemo } from "./demo.js";
 import { startGateway, type Gateway } from "./gateway.js";
 import { createLogger } from "./log.js";
+import { describeStore } from "./store/open.js";
 
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -43,7 +44,7 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
 }
 
 /** What an operator needs on start: the URL for clients, the callback to register upstream, the login. */
-export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl">): string {
+export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl" | "keySource">): string {
   const password = config.login.passwordSource === "generated" ? `${config.login.password}   (generated for this run: set MCP_GATEWAY_PASSWORD to choose one)` : "(from MCP_GATEWAY_PASSWORD)";
   return [
     `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
@@ -52,6 +53,8 @@ export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "
     `  Upstream MCP server:    ${config.upstream.resource}`,
     `  Gateway login:          ${config.login.username}`,
     `  Gateway password:       ${password}`,
+    `  State:                  ${describeStore(config.store)}`,
+    `  Token keys:             ${gateway.keySource === "environment" ? "from MCP_GATEWAY_SECRET" : "master secret generated once and kept in the store"}${config.previousSecrets.length ? ` (+${config.previousSecrets.length} previous, verify only)` : ""}`,
   ].join("\n");
 }
 

@@ -1,5 +1,6 @@
 import express, { Router, type RequestHandler } from "express";
 import { OAuthError } from "../errors.js";
+import { consume, RATE_RULES } from "../ratelimit.js";
 import type { Upstream } from "../upstream/client.js";
 import { authorize, type AuthorizeDeps } from "./authorize.js";
 import { readClientCredentials, registerClient } from "./clients.js";
@@ -28,7 +29,10 @@ export function asRoutes(deps: AsDeps): Router {
   const json = express.json({ limit: "64kb" });
   const jsonBody: RequestHandler = (req, res, next) =>
     json(req, res, (error?: unknown) => next(error ? new OAuthError("invalid_client_metadata", "The registration request is not valid JSON.") : undefined));
-  router.options("/register", deps.cors).post("/register", deps.cors, jsonBody, async (req, res) => {
+  router.options("/register", deps.cors).post("/register", deps.cors, async (req, _res, next) => {
+    await consume(deps.store, RATE_RULES.register, req.ip ?? "unknown");
+    next();
+  }, jsonBody, async (req, res) => {
     res.status(201).set(noStore).json(await registerClient(req.body, deps.store, deps.clock));
   });
 

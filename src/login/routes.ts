@@ -1,6 +1,7 @@
 import express, { Router, type Request, type Response } from "express";
 import { randomToken, safeEqual } from "../crypto.js";
 import { OAuthError } from "../errors.js";
+import { ensureUnder, RATE_RULES, recordFailure } from "../ratelimit.js";
 import { approve, checkCredentials, consentView, deny, pendingRequest, upstreamCallback, type ConsentView, type LoginDeps } from "./flow.js";
 
 declare module "express-session" {
@@ -32,7 +33,12 @@ export function loginRoutes(deps: LoginDeps): Router {
     if (body.decision !== "approve") throw new OAuthError("invalid_request", "Choose approve or deny.");
 
     if (!req.session.user) {
-      if (!checkCredentials(deps, body.username, body.password)) return render(req, res, 401, consentView(request, client), "Wrong username or password.");
+      const address = req.ip ?? "unknown";
+      await ensureUnder(deps.store, RATE_RULES.loginFailure, address);
+      if (!checkCredentials(deps, body.username, body.password)) {
+        await recordFailure(deps.store, RATE_RULES.loginFailure, address);
+        return render(req, res, 401, consentView(request, client), "Wrong username or password.");
+      }
       await signIn(req, deps.login.username);
     }
     // OAuth 2.1 §7.5.3: after a POST carrying credentials, redirect with 303, never 307

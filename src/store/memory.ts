@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from "../clock.js";
-import type { Store } from "./store.js";
+import { ttlMs, type Store } from "./store.js";
 
 interface Entry {
   json: string;
@@ -46,6 +46,17 @@ export class MemoryStore implements Store {
     this.#entries.delete(key);
   }
 
+  async increment(key: string, windowSeconds: number): Promise<number> {
+    const entry = this.#live(key);
+    if (entry === undefined) {
+      this.#write(key, 1, windowSeconds);
+      return 1;
+    }
+    const count = (JSON.parse(entry.json) as number) + 1;
+    entry.json = String(count);
+    return count;
+  }
+
   async close(): Promise<void> {
     this.#entries.clear();
   }
@@ -64,9 +75,9 @@ export class MemoryStore implements Store {
   }
 
   #write(key: string, value: unknown, ttlSeconds: number): void {
-    if (!(ttlSeconds > 0)) throw new RangeError(`store write of ${key.split(":")[0]} without a positive TTL`);
+    const expiresAt = this.#clock.now() + ttlMs(key, ttlSeconds);
     this.#entries.delete(key);
-    this.#entries.set(key, { json: JSON.stringify(value), expiresAt: this.#clock.now() + ttlSeconds * 1000 });
+    this.#entries.set(key, { json: JSON.stringify(value), expiresAt });
     if (++this.#writes % 256 === 0) this.#sweep(64);
   }
 

@@ -10,7 +10,27 @@ export interface Store {
   /** Read and delete in one atomic step: of two racing callers, one gets the value, one undefined. */
   take<T>(key: string): Promise<T | undefined>;
   delete(key: string): Promise<void>;
+  /**
+   * Count one event in a fixed window (rate limits): the first hit creates the counter with this TTL,
+   * later hits inside the window add one without extending it. Returns the count including this hit.
+   */
+  increment(key: string, windowSeconds: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/**
+ * The backend cannot be reached or cannot write right now (Redis down, SQLite locked or disk full).
+ * Answered as 503 with Retry-After: the request may succeed later, and nothing stored was touched.
+ */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+  readonly retryAfterSeconds = 5;
+}
+
+/** TTLs are whole positive seconds in every backend; a write without one is a bug. */
+export function ttlMs(key: string, ttlSeconds: number): number {
+  if (!(ttlSeconds > 0) || !Number.isFinite(ttlSeconds)) throw new RangeError(`store write of ${key.split(":")[0]} without a positive TTL`);
+  return Math.ceil(ttlSeconds * 1000);
 }
 
 /** Key prefixes, in one place so docs/storage.md and the code cannot drift apart. */
@@ -24,6 +44,7 @@ export const keys = {
   revokedGrant: (grantId: string) => `revoked:${grantId}`,
   upstreamRejected: (grantId: string) => `upstream-rejected:${grantId}`,
   session: (sid: string) => `sess:${sid}`,
+  rateLimit: (rule: string, subject: string) => `rate:${rule}:${subject}`,
   masterSecret: () => `meta:secret`,
   upstreamRegistration: (issuer: string) => `upstream-reg:${issuer}`,
 } as const;

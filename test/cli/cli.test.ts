@@ -1,4 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 
@@ -15,12 +18,19 @@ const FLAGS = [
   "--upstream-authorize-endpoint",
   "--upstream-token-endpoint",
   "--upstream-scope",
+  "--store",
+  "--data-dir",
+  "--trust-proxy",
 ];
 
-/** The developer's shell and .env never leak in: no MCP_GATEWAY_* but the env file, which is empty. */
+/**
+ * The developer's shell and .env never leak in: no MCP_GATEWAY_* but the env file, which is empty,
+ * and a fresh home, where the default sqlite store goes.
+ */
 const ENV = {
   ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MCP_GATEWAY_"))),
   MCP_GATEWAY_ENV_FILE: "/dev/null",
+  HOME: mkdtempSync(join(tmpdir(), "gateway-cli-home-")),
 };
 
 interface Running {

@@ -29,7 +29,7 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     upstream = await startOidcUpstream({ accessTokenTtl: 300 });
     const { args, env } = extra(upstream);
     const clock = new ManualClock();
-    const config = loadConfig(["--port", "0", "--public-url", "http://127.0.0.1:0", "--upstream-rs", upstream.mcpUrl, ...args], {
+    const config = loadConfig(["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", "--upstream-rs", upstream.mcpUrl, ...args], {
       MCP_GATEWAY_ENV_FILE: "/dev/null",
       MCP_GATEWAY_USERNAME: LOGIN.username,
       MCP_GATEWAY_PASSWORD: LOGIN.password,

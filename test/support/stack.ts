@@ -34,7 +34,7 @@ export async function startStack(
     ? ["--upstream-rs", opts.upstreamRs, "--upstream-authorize-endpoint", `${simulator.webOrigin}/login/oauth/authorize`, "--upstream-token-endpoint", `${simulator.webOrigin}/login/oauth/access_token`]
     : ["--upstream-rs", simulator.mcpUrl];
   const config = loadConfig(
-    ["--port", "0", "--public-url", "http://127.0.0.1:0", ...upstream, "--upstream-client-id", app.clientId, ...(opts.args ?? [])],
+    ["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", ...upstream, "--upstream-client-id", app.clientId, ...(opts.args ?? [])],
     {
       MCP_GATEWAY_ENV_FILE: "/dev/null",
       MCP_GATEWAY_USERNAME: LOGIN.username,

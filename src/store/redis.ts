@@ -1,0 +1,110 @@
+import { Redis } from "ioredis";
+import type { Logger } from "../log.js";
+import { StoreUnavailableError, ttlMs, type Store } from "./store.js";
+
+/** Every key the gateway writes starts with this, so it can share a Redis database with other users. */
+export const KEY_PREFIX = "mcp-oauth-gateway:";
+
+// INCR, and start the window's TTL on the first hit only: atomic because a script runs alone
+const INCREMENT = `local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+
+type WithIncrement = Redis & { gatewayIncrement(key: string, windowMs: number): Promise<number> };
+
+/**
+ * Redis (6.2 or later) for many gateway instances. Redis owns expiry (PX on every write), `add` is
+ * `SET NX`, `take` is `GETDEL`: each one command, so atomic across instances. While Redis is
+ * unreachable nothing is queued or retried: every call fails at once with StoreUnavailableError
+ * (answered 503 + Retry-After) and the client reconnects in the background.
+ */
+export class RedisStore implements Store {
+  readonly #redis: WithIncrement;
+
+  private constructor(redis: Redis) {
+    redis.defineCommand("gatewayIncrement", { numberOfKeys: 1, lua: INCREMENT });
+    this.#redis = redis as WithIncrement;
+  }
+
+  /** Connect, failing with a readable message when Redis cannot be reached at start. */
+  static async open(url: string, log: Logger): Promise<RedisStore> {
+    const redis = new Redis(url, {
+      keyPrefix: KEY_PREFIX,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: 2000,
+      connectTimeout: 5000,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    });
+    let healthy = true;
+    redis.on("error", (error: Error) => {
+      if (healthy) log.warn(`redis store unreachable, answering 503 until it is back: ${error.message}`);
+      healthy = false;
+    });
+    redis.on("ready", () => {
+      if (!healthy) log.info("redis store reachable again");
+      healthy = true;
+    });
+    try {
+      await redis.connect();
+    } catch (error) {
+      redis.disconnect();
+      throw new Error(`cannot reach the Redis store at ${describeUrl(url)}: ${(error as Error).message}`, { cause: error });
+    }
+    return new RedisStore(redis);
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    return parse<T>(await this.#call(() => this.#redis.get(key)));
+  }
+
+  async put<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
+    const ms = ttlMs(key, ttlSeconds);
+    await this.#call(() => this.#redis.set(key, JSON.stringify(value), "PX", ms));
+  }
+
+  async add<T>(key: string, value: T, ttlSeconds: number): Promise<boolean> {
+    const ms = ttlMs(key, ttlSeconds);
+    return (await this.#call(() => this.#redis.set(key, JSON.stringify(value), "PX", ms, "NX"))) === "OK";
+  }
+
+  async take<T>(key: string): Promise<T | undefined> {
+    return parse<T>(await this.#call(() => this.#redis.getdel(key)));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#call(() => this.#redis.del(key));
+  }
+
+  async increment(key: string, windowSeconds: number): Promise<number> {
+    const ms = ttlMs(key, windowSeconds);
+    return Number(await this.#call(() => this.#redis.gatewayIncrement(key, ms)));
+  }
+
+  async close(): Promise<void> {
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+
+  async #call<R>(command: () => Promise<R>): Promise<R> {
+    try {
+      return await command();
+    } catch (error) {
+      throw new StoreUnavailableError(`Redis: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+const parse = <T>(json: string | null): T | undefined => (json === null ? undefined : (JSON.parse(json) as T));
+
+/** The URL without its password, for messages. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}
