@@ -1,12 +1,6 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { cleanEnv, killAll, launch, tempDir, waitForStdout, type Running } from "../support/processes.js";
 
-/** The real entry point, run as the package's bin would run it, from the project root. */
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FLAGS = [
   "--port",
   "--host",
@@ -23,58 +17,19 @@ const FLAGS = [
   "--trust-proxy",
 ];
 
-/**
- * The developer's shell and .env never leak in: no MCP_GATEWAY_* but the env file, which is empty,
- * and a fresh home, where the default sqlite store goes.
- */
-const ENV = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MCP_GATEWAY_"))),
-  MCP_GATEWAY_ENV_FILE: "/dev/null",
-  HOME: mkdtempSync(join(tmpdir(), "gateway-cli-home-")),
-};
+/** A fresh home, where the default sqlite store goes. */
+const HOME = tempDir("gateway-cli-home");
 
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+afterEach(killAll);
 
-const children: ChildProcessWithoutNullStreams[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-});
-
-function launch(args: string[], env: Record<string, string | undefined> = {}): Running {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { cwd: ROOT, env: { ...ENV, ...env } });
-  children.push(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
+const launchGateway = (args: string[], env: Record<string, string | undefined> = {}): Running =>
+  launch(process.execPath, ["--import", "tsx", "src/main.ts", ...args], cleanEnv({ HOME, ...env }));
 
 /** Run to completion; the process must end by itself. */
 async function run(args: string[], env?: Record<string, string>) {
-  const p = launch(args, env);
+  const p = launchGateway(args, env);
   const { code } = await p.exited;
   return { code, stdout: p.stdout(), stderr: p.stderr() };
-}
-
-/** Wait until stdout matches, failing with what the process said if it exits or stalls first. */
-async function waitForStdout(p: Running, pattern: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const match = p.stdout().match(pattern);
-    if (match) return match;
-    if (p.child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`no ${pattern} on stdout (exit ${p.child.exitCode})\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** SIGTERM, then how the process ended: { code: 0, signal: null } is a clean shutdown. */
@@ -133,7 +88,7 @@ describe("mcp-oauth-gateway CLI", () => {
   });
 
   it("starts in front of an unreachable upstream, prints the URLs and a generated password, and stops on SIGTERM", async () => {
-    const p = launch(["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"]);
+    const p = launchGateway(["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"]);
     const [, base] = await waitForStdout(p, /MCP URL for clients:\s+(http:\/\/localhost:\d+)\/mcp\n/, 10_000);
     await waitForStdout(p, /Gateway password:.*\n/);
     const out = p.stdout();
@@ -147,7 +102,7 @@ describe("mcp-oauth-gateway CLI", () => {
   });
 
   it("says so when the password comes from the environment, and never prints it", async () => {
-    const p = launch(["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"], { MCP_GATEWAY_PASSWORD: "env-password-123456" });
+    const p = launchGateway(["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"], { MCP_GATEWAY_PASSWORD: "env-password-123456" });
     await waitForStdout(p, /Gateway password:.*\n/, 10_000);
     expect(p.stdout()).toContain("(from MCP_GATEWAY_PASSWORD)");
     expect(p.stdout() + p.stderr()).not.toContain("env-password-123456");
@@ -158,7 +113,7 @@ describe("mcp-oauth-gateway CLI", () => {
     ["the gateway", ["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"], "Gateway password:"],
     ["the demo", ["demo", "--port", "0"], "MCP Inspector:"],
   ])("stops %s cleanly on a SIGTERM sent as soon as its banner is out", async (_what, args, last) => {
-    const p = launch(args);
+    const p = launchGateway(args);
     p.child.stdout.on("data", () => {
       if (p.stdout().includes(last)) p.child.kill("SIGTERM");
     });
@@ -168,7 +123,7 @@ describe("mcp-oauth-gateway CLI", () => {
   });
 
   it("demo prints the MCP URL and client set-up lines, and serves its issuer at that URL", async () => {
-    const p = launch(["demo", "--port", "0"]);
+    const p = launchGateway(["demo", "--port", "0"]);
     await waitForStdout(p, /MCP Inspector:.*\n/, 10_000);
     const out = p.stdout();
     const mcpUrl = out.match(/MCP URL:\s+(http:\/\/\S+\/mcp)\n/)?.[1];
