@@ -1,54 +1,46 @@
 /**
- * npm run bench: /mcp throughput through the gateway against the same upstream called directly,
- * measured side by side in alternating rounds of one run (the machines are shared and noisy, so
- * the ratio is the figure to read, not the absolute numbers).
+ * npm run bench: every figure measured side by side in alternating rounds of one run (the machines
+ * are shared and noisy, so the ratios are the figures to read, not the absolute numbers).
  */
+import { cpus } from "node:os";
 import { connectWithOAuth } from "../test/support/connect.js";
 import { startStack } from "../test/support/stack.js";
+import { describeLoad, median, throughput } from "./measure.js";
+import { benchStores } from "./store.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 
-const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "get_me", arguments: {} } });
-
-async function run(url: string, authorization: string): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  const worker = async () => {
-    while (next++ < REQUESTS) {
-      const response = await fetch(url, { method: "POST", headers: { authorization, "content-type": "application/json", accept: "application/json, text/event-stream" }, body });
-      const text = await response.text();
-      if (response.status !== 200 || !text.includes("octocat")) throw new Error(`bench request failed: ${response.status} ${text.slice(0, 200)}`);
+/** /mcp through the gateway against the same upstream called directly. */
+async function benchProxy(): Promise<string[]> {
+  const stack = await startStack();
+  try {
+    const { client, provider } = await connectWithOAuth(stack.mcpUrl);
+    await client.close();
+    const gatewayToken = `Bearer ${provider.tokens()!.access_token}`;
+    const upstreamToken = `Bearer ${stack.simulator.issuedTokens().access.at(-1)!}`;
+    await throughput(stack.simulator.mcpUrl, upstreamToken); // warm-up
+    await throughput(stack.mcpUrl, gatewayToken);
+    const direct: number[] = [];
+    const proxied: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      direct.push(await throughput(stack.simulator.mcpUrl, upstreamToken));
+      proxied.push(await throughput(stack.mcpUrl, gatewayToken));
     }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return REQUESTS / ((performance.now() - started) / 1000);
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-const stack = await startStack();
-try {
-  const { client, provider } = await connectWithOAuth(stack.mcpUrl);
-  await client.close();
-  const gatewayToken = `Bearer ${provider.tokens()!.access_token}`;
-  const upstreamToken = `Bearer ${stack.simulator.issuedTokens().access.at(-1)!}`;
-  await run(stack.simulator.mcpUrl, upstreamToken); // warm-up
-  await run(stack.mcpUrl, gatewayToken);
-  const direct: number[] = [];
-  const proxied: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    direct.push(await run(stack.simulator.mcpUrl, upstreamToken));
-    proxied.push(await run(stack.mcpUrl, gatewayToken));
+    const d = median(direct);
+    const p = median(proxied);
+    return [
+      "/mcp tools/call get_me, gateway (memory store) against the upstream directly (req/s, median):",
+      "",
+      "| path | req/s | ratio |",
+      "|---|---:|---:|",
+      `| upstream directly | ${d.toFixed(0)} | 1.00 |`,
+      `| through the gateway | ${p.toFixed(0)} | ${(p / d).toFixed(2)} |`,
+    ];
+  } finally {
+    await stack.close();
   }
-  const d = median(direct);
-  const p = median(proxied);
-  console.log(`/mcp tools/call get_me, ${REQUESTS} requests x ${ROUNDS} rounds, concurrency ${CONCURRENCY}, node ${process.version}`);
-  console.log(`  upstream directly:    ${d.toFixed(0)} req/s (median)`);
-  console.log(`  through the gateway:  ${p.toFixed(0)} req/s (median)`);
-  console.log(`  ratio gateway/direct: ${(p / d).toFixed(2)}`);
-  console.log("  (client, gateway and simulator share one process and event loop: the ratio bounds the overhead from above)");
-} finally {
-  await stack.close();
 }
+
+console.log(`# npm run bench — ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`);
+console.log(`(${ROUNDS} rounds; ${describeLoad()}; client, gateway and upstream share one process, so ratios bound the overhead from above)\n`);
+for (const section of [benchProxy, benchStores]) console.log(`${(await section()).join("\n")}\n`);

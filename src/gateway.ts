@@ -63,7 +63,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
 
     const dispatcher = createDispatcher();
-    const upstream = new Upstream(config.upstream, { store, clock, fetch: oauthFetch(dispatcher), callbackUrl: `${config.publicUrl}/upstream/callback` });
+    const upstream = new Upstream(config.upstream, { store, keys, clock, fetch: oauthFetch(dispatcher), callbackUrl: `${config.publicUrl}/upstream/callback` });
     server.on("request", createApp({ config, store, keys, upstream, dispatcher, clock, log }));
     server.requestTimeout = 0; // event streams may stay open for hours
     server.headersTimeout = 30_000;

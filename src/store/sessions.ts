@@ -1,7 +1,11 @@
 import session from "express-session";
+import { sha256 } from "../crypto.js";
 import { keys, type Store } from "./store.js";
 
-/** express-session on top of the gateway's one Store, so browser sessions live wherever the rest does. */
+/**
+ * express-session on top of the gateway's one Store, so browser sessions live wherever the rest
+ * does. Stored under the session id's hash: the store never holds a usable session id.
+ */
 export class StoreSessions extends session.Store {
   constructor(
     private readonly store: Store,
@@ -11,15 +15,15 @@ export class StoreSessions extends session.Store {
   }
 
   override get(sid: string, done: (error: unknown, session?: session.SessionData | null) => void): void {
-    this.store.get<session.SessionData>(keys.session(sid)).then((s) => done(null, s ?? null), done);
+    this.store.get<session.SessionData>(keys.session(sha256(sid))).then((s) => done(null, s ?? null), done);
   }
 
   override set(sid: string, data: session.SessionData, done?: (error?: unknown) => void): void {
-    this.store.put(keys.session(sid), data, this.#ttl(data)).then(() => done?.(), (e: unknown) => done?.(e));
+    this.store.put(keys.session(sha256(sid)), data, this.#ttl(data)).then(() => done?.(), (e: unknown) => done?.(e));
   }
 
   override destroy(sid: string, done?: (error?: unknown) => void): void {
-    this.store.delete(keys.session(sid)).then(() => done?.(), (e: unknown) => done?.(e));
+    this.store.delete(keys.session(sha256(sid))).then(() => done?.(), (e: unknown) => done?.(e));
   }
 
   override touch(sid: string, data: session.SessionData, done?: () => void): void {

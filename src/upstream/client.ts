@@ -2,6 +2,7 @@ import * as oauth from "oauth4webapi";
 import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
 import type { UpstreamConfig } from "../config.js";
+import { seal, unseal, type Keys } from "../crypto.js";
 import { keys, type Store } from "../store/store.js";
 import type { UpstreamTokens } from "../tokens.js";
 import { discoverUpstream, type UpstreamMetadata } from "./discovery.js";
@@ -16,6 +17,8 @@ interface Resolved extends UpstreamMetadata {
 
 export interface UpstreamDeps {
   store: Store;
+  /** Seals the dynamic registration's client secret at rest. */
+  keys: Keys;
   clock: Clock;
   fetch: Fetch;
   /** The gateway's callback, registered at the upstream: `<public-url>/upstream/callback`. */
@@ -140,12 +143,16 @@ export class Upstream {
     return { ...metadata, client, clientAuth: secret === undefined ? oauth.None() : oauth.ClientSecretPost(secret) };
   }
 
-  /** The pre-registered client, else one registered dynamically (RFC 7591) and kept in the store. */
+  /**
+   * The pre-registered client, else one registered dynamically (RFC 7591) and kept in the store,
+   * sealed. Instances racing to register keep the first one stored, so an authorization started on
+   * one instance is redeemed with the same client on another.
+   */
   async #client(as: oauth.AuthorizationServer): Promise<{ client: oauth.Client; secret?: string }> {
-    if (this.config.clientId) return { client: { client_id: this.config.clientId }, ...(this.config.clientSecret ? { secret: this.config.clientSecret } : {}) };
+    if (this.config.clientId) return credentials({ client_id: this.config.clientId, client_secret: this.config.clientSecret });
     const key = keys.upstreamRegistration(`${as.issuer} ${this.#deps.callbackUrl}`);
-    const stored = await this.#deps.store.get<{ client_id: string; client_secret?: string }>(key);
-    if (stored) return { client: { client_id: stored.client_id }, ...(stored.client_secret ? { secret: stored.client_secret } : {}) };
+    const stored = await this.#storedRegistration(key);
+    if (stored) return credentials(stored);
     if (!as.registration_endpoint)
       throw new Error(`the upstream ${as.issuer} offers no dynamic client registration: register an OAuth app there with callback ${this.#deps.callbackUrl} and give --upstream-client-id and --upstream-client-secret`);
     const response = await oauth.dynamicClientRegistrationRequest(
@@ -154,8 +161,27 @@ export class Upstream {
       this.#options,
     );
     const registered = await oauth.processDynamicClientRegistrationResponse(response);
-    const record = { client_id: registered.client_id, ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}) };
-    await this.#deps.store.put(key, record, 10 * 365 * 24 * 3600);
-    return { client: { client_id: record.client_id }, ...(record.client_secret ? { secret: record.client_secret } : {}) };
+    const record: Registration = { client_id: registered.client_id, ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}) };
+    await this.#deps.store.add(key, { sealed: await seal(this.#deps.keys, record, key) }, 10 * 365 * 24 * 3600);
+    return credentials((await this.#storedRegistration(key)) ?? record);
+  }
+
+  /** The stored registration; one sealed under a key no longer configured is dropped (and redone). */
+  async #storedRegistration(key: string): Promise<Registration | undefined> {
+    const stored = await this.#deps.store.get<{ sealed: string }>(key);
+    if (!stored) return undefined;
+    try {
+      return await unseal<Registration>(this.#deps.keys, stored.sealed, key);
+    } catch {
+      await this.#deps.store.delete(key);
+      return undefined;
+    }
   }
 }
+
+interface Registration {
+  client_id: string;
+  client_secret?: string | undefined;
+}
+
+const credentials = (r: Registration): { client: oauth.Client; secret?: string } => ({ client: { client_id: r.client_id }, ...(r.client_secret ? { secret: r.client_secret } : {}) });
