@@ -35,7 +35,7 @@ async function opLatency(store: Store, op: (typeof OPERATIONS)[number], round: n
 }
 
 export async function benchStores(): Promise<string[]> {
-  const redis = await startRedis();
+  const redis = await startRedis({ appendfsync: "everysec" }); // Redis's recommended durability
   const backends: Array<[string, StoreConfig]> = [
     ["memory", { kind: "memory" }],
     ["sqlite", { kind: "sqlite", dataDir: tempDir("bench-sqlite") }],

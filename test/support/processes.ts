@@ -101,16 +101,16 @@ export interface RedisServer {
 }
 
 /**
- * A real redis-server on a free port with its own directory and an fsync-always append-only file,
- * so nothing it acknowledged is lost across a stop and start. Fails (never skips) when Redis is
- * not installed.
+ * A real redis-server on a free port with its own directory and an append-only file, fsynced on
+ * every write unless told otherwise, so nothing it acknowledged is lost across a stop and start.
+ * Fails (never skips) when Redis is not installed.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(opts: { appendfsync?: "always" | "everysec" } = {}): Promise<RedisServer> {
   if (spawnSync("redis-server", ["--version"]).error)
     throw new Error("redis-server is not installed: run `apt-get install -y redis-server` (CI does this in .ci/run)");
   const port = await freePort();
   const dir = tempDir("gateway-redis");
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no", "--loglevel", "warning"];
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", opts.appendfsync ?? "always", "--save", "", "--protected-mode", "no", "--loglevel", "warning"];
   let server: Running | undefined;
   const start = async () => {
     server = launch("redis-server", args, process.env);
