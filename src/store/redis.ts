@@ -20,10 +20,14 @@ type WithIncrement = Redis & { gatewayIncrement(key: string, windowMs: number): 
  */
 export class RedisStore implements Store {
   readonly #redis: WithIncrement;
+  readonly #log: Logger;
+  /** One warning when calls start failing (down, unreachable or hung), one line when they work again. */
+  #failing = false;
 
-  private constructor(redis: Redis) {
+  private constructor(redis: Redis, log: Logger) {
     redis.defineCommand("gatewayIncrement", { numberOfKeys: 1, lua: INCREMENT });
     this.#redis = redis as WithIncrement;
+    this.#log = log;
   }
 
   /** Connect, failing with a readable message when Redis cannot be reached at start. */
@@ -38,22 +42,14 @@ export class RedisStore implements Store {
       connectTimeout: 5000,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     });
-    let healthy = true;
-    redis.on("error", (error: Error) => {
-      if (healthy) log.warn(`redis store unreachable, answering 503 until it is back: ${error.message}`);
-      healthy = false;
-    });
-    redis.on("ready", () => {
-      if (!healthy) log.info("redis store reachable again");
-      healthy = true;
-    });
+    redis.on("error", () => {}); // reported per failing call, in #call; without a listener ioredis prints each one
     try {
       await redis.connect();
     } catch (error) {
       redis.disconnect();
       throw new Error(`cannot reach the Redis store at ${describeUrl(url)}: ${(error as Error).message}`, { cause: error });
     }
-    return new RedisStore(redis);
+    return new RedisStore(redis, log);
   }
 
   async get<T>(key: string): Promise<T | undefined> {
@@ -88,11 +84,17 @@ export class RedisStore implements Store {
   }
 
   async #call<R>(command: () => Promise<R>): Promise<R> {
+    let result: R;
     try {
-      return await command();
+      result = await command();
     } catch (error) {
+      if (!this.#failing) this.#log.warn(`redis store unreachable, answering 503 until it is back: ${(error as Error).message}`);
+      this.#failing = true;
       throw new StoreUnavailableError(`Redis: ${(error as Error).message}`, { cause: error });
     }
+    if (this.#failing) this.#log.info("redis store reachable again");
+    this.#failing = false;
+    return result;
   }
 }
 

@@ -97,6 +97,9 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Start it again on the same port and data directory. */
   start(): Promise<void>;
+  /** Freeze it (SIGSTOP): connections stay open, nothing answers. `resume()` undoes it. */
+  pause(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -127,7 +130,12 @@ export async function startRedis(opts: { appendfsync?: "always" | "everysec" } =
     }
   };
   await start();
-  return { url: `redis://127.0.0.1:${port}`, port, start, stop, close: stop };
+  const signal = (name: NodeJS.Signals) => () => void server?.child.kill(name);
+  const close = async () => {
+    signal("SIGCONT")();
+    await stop();
+  };
+  return { url: `redis://127.0.0.1:${port}`, port, start, stop, pause: signal("SIGSTOP"), resume: signal("SIGCONT"), close };
 }
 
 async function answersPing(port: number): Promise<boolean> {
