@@ -11,7 +11,11 @@ export async function throughput(url: string, authorization: string): Promise<nu
   const started = performance.now();
   const worker = async () => {
     while (next++ < REQUESTS) {
-      const response = await fetch(url, { method: "POST", headers: { authorization, "content-type": "application/json", accept: "application/json, text/event-stream" }, body });
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { authorization, "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body,
+      });
       const text = await response.text();
       if (response.status !== 200 || !text.includes("octocat")) throw new Error(`bench request failed: ${response.status} ${text.slice(0, 200)}`);
     }

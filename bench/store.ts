@@ -19,7 +19,12 @@ const OPS = Number(process.env.BENCH_STORE_OPS ?? 2000);
 const OPERATIONS = ["put", "get", "add", "take", "increment"] as const;
 
 /** A client record's size: what the gateway stores most. */
-const VALUE = { client_id: randomBytes(16).toString("base64url"), redirect_uris: ["http://127.0.0.1:33418/callback"], client_name: "bench", created: Date.now() };
+const VALUE = {
+  client_id: randomBytes(16).toString("base64url"),
+  redirect_uris: ["http://127.0.0.1:33418/callback"],
+  client_name: "bench",
+  created: Date.now(),
+};
 
 async function opLatency(store: Store, op: (typeof OPERATIONS)[number], round: number): Promise<number> {
   const key = (i: number) => `bench:${round}:${i}`;
@@ -53,7 +58,14 @@ export async function benchStores(): Promise<string[]> {
         }
 
     for (const [, config] of backends)
-      stacks.push(await startStack({ args: config.kind === "sqlite" ? ["--store", "sqlite", "--data-dir", config.dataDir + "-gw"] : ["--store", config.kind === "redis" ? config.url : "memory"] }));
+      stacks.push(
+        await startStack({
+          args:
+            config.kind === "sqlite"
+              ? ["--store", "sqlite", "--data-dir", config.dataDir + "-gw"]
+              : ["--store", config.kind === "redis" ? config.url : "memory"],
+        }),
+      );
     const tokens = await Promise.all(stacks.map(async (s) => (await connectWithOAuth(s.mcpUrl)).provider.tokens()!.access_token));
     const rates = backends.map(() => [] as number[]);
     for (const [i, s] of stacks.entries()) await throughput(s.mcpUrl, `Bearer ${tokens[i]}`); // warm-up

@@ -45,7 +45,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.set("trust proxy", config.trustProxy);
   app.use(accessLog(log));
 
-  const corsFor = cors({ origin: "*", methods: ["GET", "POST", "DELETE", "OPTIONS"], exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"], maxAge: 86400 });
+  const corsFor = cors({
+    origin: "*",
+    methods: ["GET", "POST", "DELETE", "OPTIONS"],
+    exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"],
+    maxAge: 86400,
+  });
   const page = pageHeaders();
   const sessions = session({
     name: https ? "__Host-mcp-gateway" : "mcp-gateway",
@@ -61,7 +66,15 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(["/login", "/upstream/callback"], page, sessions);
   app.use(loginRoutes({ store, clock, keys, urls, upstream, login: config.login }));
 
-  const proxy = mcpProxy({ ...tokenContext, resource: urls.resource, resourceMetadataUrl: resourceMetadataUrl(urls), scopes, dispatcher: deps.dispatcher, target: upstream.mcpUrl, log });
+  const proxy = mcpProxy({
+    ...tokenContext,
+    resource: urls.resource,
+    resourceMetadataUrl: resourceMetadataUrl(urls),
+    scopes,
+    dispatcher: deps.dispatcher,
+    target: upstream.mcpUrl,
+    log,
+  });
   app.options("/mcp", corsFor);
   app.post("/mcp", corsFor, proxy);
   app.get("/mcp", corsFor, proxy);

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 
 /** What to ask the upstream for and how to reach it. Passed around as a value, never a global. */
@@ -58,21 +58,53 @@ const OPTIONS: readonly Option[] = [
   { flag: "public-url", env: "MCP_GATEWAY_PUBLIC_URL", default: "http://localhost:<port>", help: "external base URL and issuer (https behind a TLS proxy)" },
   { flag: "upstream-rs", env: "MCP_GATEWAY_UPSTREAM_RS", help: "upstream MCP endpoint URL (required unless `demo`)" },
   { flag: "upstream-as", env: "MCP_GATEWAY_UPSTREAM_AS", help: "upstream issuer; discovered from the upstream's RFC 9728 metadata when omitted" },
-  { flag: "upstream-client-id", env: "MCP_GATEWAY_UPSTREAM_CLIENT_ID", help: "pre-registered upstream client id; omitted: register dynamically if the upstream allows" },
+  {
+    flag: "upstream-client-id",
+    env: "MCP_GATEWAY_UPSTREAM_CLIENT_ID",
+    help: "pre-registered upstream client id; omitted: register dynamically if the upstream allows",
+  },
   { flag: "upstream-client-secret", env: "MCP_GATEWAY_UPSTREAM_CLIENT_SECRET", help: "secret of the pre-registered upstream client" },
-  { flag: "upstream-authorize-endpoint", env: "MCP_GATEWAY_UPSTREAM_AUTHORIZE_ENDPOINT", help: "upstream authorization endpoint (skips discovery; needs --upstream-token-endpoint)" },
-  { flag: "upstream-token-endpoint", env: "MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT", help: "upstream token endpoint (skips discovery; needs --upstream-authorize-endpoint)" },
+  {
+    flag: "upstream-authorize-endpoint",
+    env: "MCP_GATEWAY_UPSTREAM_AUTHORIZE_ENDPOINT",
+    help: "upstream authorization endpoint (skips discovery; needs --upstream-token-endpoint)",
+  },
+  {
+    flag: "upstream-token-endpoint",
+    env: "MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT",
+    help: "upstream token endpoint (skips discovery; needs --upstream-authorize-endpoint)",
+  },
   { flag: "upstream-scope", env: "MCP_GATEWAY_UPSTREAM_SCOPE", help: "scopes asked of the upstream when the client asks for none (space or comma separated)" },
-  { flag: "access-token-ttl", env: "MCP_GATEWAY_ACCESS_TOKEN_TTL", default: "3600", help: "gateway access token lifetime in seconds (capped by the upstream token's)" },
+  {
+    flag: "access-token-ttl",
+    env: "MCP_GATEWAY_ACCESS_TOKEN_TTL",
+    default: "3600",
+    help: "gateway access token lifetime in seconds (capped by the upstream token's)",
+  },
   { flag: "refresh-token-ttl", env: "MCP_GATEWAY_REFRESH_TOKEN_TTL", default: "2592000", help: "gateway refresh token lifetime in seconds (30 days)" },
   { flag: "env-file", env: "MCP_GATEWAY_ENV_FILE", default: ".env", help: "file of MCP_GATEWAY_* variables to read (missing file is fine)" },
   { flag: "username", env: "MCP_GATEWAY_USERNAME", default: "admin", help: "gateway login name" },
   { flag: "password", env: "MCP_GATEWAY_PASSWORD", secret: true, help: "gateway login password; unset: a strong one is generated and printed once" },
   { flag: "secret", env: "MCP_GATEWAY_SECRET", secret: true, help: "master secret for token keys (≥32 chars); unset: generated and kept in the store" },
-  { flag: "previous-secrets", env: "MCP_GATEWAY_PREVIOUS_SECRETS", secret: true, help: "comma-separated earlier master secrets, still accepted for verification while keys rotate" },
-  { flag: "store", env: "MCP_GATEWAY_STORE", default: "sqlite", help: "where state lives: sqlite (a file in --data-dir), memory (lost on exit; the demo's default), or a redis:// or rediss:// URL" },
+  {
+    flag: "previous-secrets",
+    env: "MCP_GATEWAY_PREVIOUS_SECRETS",
+    secret: true,
+    help: "comma-separated earlier master secrets, still accepted for verification while keys rotate",
+  },
+  {
+    flag: "store",
+    env: "MCP_GATEWAY_STORE",
+    default: "sqlite",
+    help: "where state lives: sqlite (a file in --data-dir), memory (lost on exit; the demo's default), or a redis:// or rediss:// URL",
+  },
   { flag: "data-dir", env: "MCP_GATEWAY_DATA_DIR", default: "~/.mcp-oauth-gateway", help: "directory of the sqlite store (created 0700)" },
-  { flag: "trust-proxy", env: "MCP_GATEWAY_TRUST_PROXY", default: "false", help: "proxies whose X-Forwarded-For to trust for client addresses: a hop count, loopback, or comma-separated addresses/CIDRs" },
+  {
+    flag: "trust-proxy",
+    env: "MCP_GATEWAY_TRUST_PROXY",
+    default: "false",
+    help: "proxies whose X-Forwarded-For to trust for client addresses: a hop count, loopback, or comma-separated addresses/CIDRs",
+  },
 ];
 
 export function helpText(): string {
@@ -120,9 +152,14 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   const upstream = parseUpstream(read, command === "demo");
   const password = read("password");
   const secret = read("secret");
-  if (secret !== undefined && secret.length < 32) throw new ConfigError("MCP_GATEWAY_SECRET is too short: use at least 32 random characters (e.g. `openssl rand -base64 32`)");
-  const previousSecrets = (read("previous-secrets") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
-  if (previousSecrets.some((p) => p.length < 32)) throw new ConfigError("MCP_GATEWAY_PREVIOUS_SECRETS holds a value shorter than 32 characters: list the earlier MCP_GATEWAY_SECRET values, comma-separated");
+  if (secret !== undefined && secret.length < 32)
+    throw new ConfigError("MCP_GATEWAY_SECRET is too short: use at least 32 random characters (e.g. `openssl rand -base64 32`)");
+  const previousSecrets = (read("previous-secrets") ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (previousSecrets.some((p) => p.length < 32))
+    throw new ConfigError("MCP_GATEWAY_PREVIOUS_SECRETS holds a value shorter than 32 characters: list the earlier MCP_GATEWAY_SECRET values, comma-separated");
   const store = parseStore(read("store") ?? (command === "demo" ? "memory" : "sqlite"), read("data-dir"), env.HOME);
 
   return freeze({
@@ -161,7 +198,8 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
     return { values, positionals };
   } catch (error) {
     const secretFlag = OPTIONS.find((o) => o.secret && argv.some((a) => a.startsWith(`--${o.flag}`)));
-    if (secretFlag) throw new ConfigError(`--${secretFlag.flag} is not a flag: set ${secretFlag.env} in the environment or the env file, where \`ps\` cannot see it`);
+    if (secretFlag)
+      throw new ConfigError(`--${secretFlag.flag} is not a flag: set ${secretFlag.env} in the environment or the env file, where \`ps\` cannot see it`);
     const { code, message } = error as { code?: string; message: string };
     const option = /'(-[^' ]+)/.exec(message)?.[1] ?? "";
     if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
@@ -203,20 +241,24 @@ function url(flag: string, raw: string): URL {
   return parsed;
 }
 
-export const isLoopbackHost = (hostname: string): boolean =>
-  hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
+export const isLoopbackHost = (hostname: string): boolean => hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
 
 function parsePublicUrl(raw: string): string {
   const u = url("public-url", raw);
-  if (u.pathname !== "/" || u.search) throw new ConfigError(`--public-url must be an origin without a path or query (got "${raw}"): serve the gateway at the root of its host`);
+  if (u.pathname !== "/" || u.search)
+    throw new ConfigError(`--public-url must be an origin without a path or query (got "${raw}"): serve the gateway at the root of its host`);
   // MCP Authorization §Communication Security: every authorization endpoint is https, loopback excepted
-  if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) throw new ConfigError(`--public-url "${raw}" must use https unless it is a loopback address: put the gateway behind a TLS proxy and give its https URL`);
+  if (u.protocol === "http:" && !isLoopbackHost(u.hostname))
+    throw new ConfigError(`--public-url "${raw}" must use https unless it is a loopback address: put the gateway behind a TLS proxy and give its https URL`);
   return u.origin;
 }
 
 function parseUpstream(read: (flag: string) => string | undefined, demo: boolean): UpstreamConfig {
   const rs = read("upstream-rs");
-  if (rs === undefined && !demo) throw new ConfigError("--upstream-rs is required: give the upstream MCP endpoint, e.g. --upstream-rs https://api.githubcopilot.com/mcp/ (or run `mcp-oauth-gateway demo`)");
+  if (rs === undefined && !demo)
+    throw new ConfigError(
+      "--upstream-rs is required: give the upstream MCP endpoint, e.g. --upstream-rs https://api.githubcopilot.com/mcp/ (or run `mcp-oauth-gateway demo`)",
+    );
   const optionalUrl = (flag: string) => {
     const v = read(flag);
     return v === undefined ? undefined : url(flag, v).href;
@@ -227,8 +269,12 @@ function parseUpstream(read: (flag: string) => string | undefined, demo: boolean
     throw new ConfigError("--upstream-authorize-endpoint and --upstream-token-endpoint go together: give both to skip discovery, or neither");
   const clientId = read("upstream-client-id");
   const clientSecret = read("upstream-client-secret");
-  if (clientSecret !== undefined && clientId === undefined) throw new ConfigError("--upstream-client-secret needs --upstream-client-id: give the id of the client the secret belongs to");
-  const scope = read("upstream-scope")?.split(/[\s,]+/).filter(Boolean).join(" ");
+  if (clientSecret !== undefined && clientId === undefined)
+    throw new ConfigError("--upstream-client-secret needs --upstream-client-id: give the id of the client the secret belongs to");
+  const scope = read("upstream-scope")
+    ?.split(/[\s,]+/)
+    .filter(Boolean)
+    .join(" ");
   const issuer = optionalUrl("upstream-as");
   const optional = { issuer, clientId, clientSecret, authorizationEndpoint, tokenEndpoint, scope };
   return {
@@ -238,22 +284,22 @@ function parseUpstream(read: (flag: string) => string | undefined, demo: boolean
 }
 
 function parseStore(raw: string, dataDir: string | undefined, home: string | undefined): StoreConfig {
-  if (raw === "memory") return { kind: "memory" };
   if (raw === "sqlite") {
     const dir = dataDir ?? "~/.mcp-oauth-gateway";
-    const expanded = dir === "~" || dir.startsWith("~/") ? join(home ?? homedir(), dir.slice(1)) : dir;
-    return { kind: "sqlite", dataDir: isAbsolute(expanded) ? expanded : resolve(expanded) };
+    return { kind: "sqlite", dataDir: resolve(dir === "~" || dir.startsWith("~/") ? join(home ?? homedir(), dir.slice(1)) : dir) };
   }
-  if (/^rediss?:\/\//.test(raw)) {
+  if (dataDir !== undefined) throw new ConfigError(`${label("data-dir")} is for the sqlite store only: drop it, or choose --store sqlite`);
+  if (raw === "memory") return { kind: "memory" };
+  if (/^rediss?:\/\//i.test(raw)) {
     try {
       new URL(raw);
     } catch {
       throw new ConfigError(`${label("store")} is not a valid Redis URL: write redis://[:password@]host[:port][/db] or rediss://… for TLS`);
     }
-    if (dataDir !== undefined) throw new ConfigError(`${label("data-dir")} is for the sqlite store only: drop it, or choose --store sqlite`);
     return { kind: "redis", url: raw };
   }
-  throw new ConfigError(`${label("store")} "${raw}" is not a store: use sqlite, memory, or a redis:// URL`);
+  const shown = raw.includes("@") ? "" : ` "${raw}"`; // a mistyped Redis URL may hold its password
+  throw new ConfigError(`${label("store")}${shown} is not a store: use sqlite, memory, or a redis:// URL`);
 }
 
 function parseTrustProxy(raw: string): boolean | number | string {

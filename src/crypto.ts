@@ -17,8 +17,7 @@ export interface Keys {
   all: readonly KeySet[];
 }
 
-const derive = (secret: string, purpose: string): Uint8Array =>
-  new Uint8Array(hkdfSync("sha256", secret, "mcp-oauth-gateway", purpose, 32));
+const derive = (secret: string, purpose: string): Uint8Array => new Uint8Array(hkdfSync("sha256", secret, "mcp-oauth-gateway", purpose, 32));
 
 export function deriveKeys(secret: string, previous: readonly string[] = []): Keys {
   const all = [secret, ...previous].map((s) => ({

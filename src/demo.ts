@@ -13,7 +13,10 @@ export async function startDemo(config: Readonly<Config>, io: { log: Logger; pri
   const app = { ...DEFAULT_APPS.find((a) => a.kind === "oauth_app")!, name: "MCP OAuth Gateway (demo)", callbackUrls: [callback.href] };
   const simulator = await startSimulator({ apps: [app], consent: "page" });
   const gateway = await startGateway(
-    { ...config, upstream: { resource: simulator.mcpUrl, clientId: app.clientId, clientSecret: app.clientSecrets[0]!, scope: config.upstream.scope ?? "read:user" } },
+    {
+      ...config,
+      upstream: { resource: simulator.mcpUrl, clientId: app.clientId, clientSecret: app.clientSecrets[0]!, scope: config.upstream.scope ?? "read:user" },
+    },
     { log: io.log },
   );
   const mcpUrl = `${gateway.publicUrl}/mcp`;

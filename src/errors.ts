@@ -74,11 +74,18 @@ export function errorMiddleware(log: ErrorLog): ErrorRequestHandler {
 function asOAuthError(error: unknown): OAuthError | undefined {
   if (error instanceof OAuthError) return error;
   if (error instanceof StoreUnavailableError)
-    return new OAuthError("temporarily_unavailable", "The gateway's store is unreachable; try again shortly.", 503, { "Retry-After": String(error.retryAfterSeconds) });
+    return new OAuthError("temporarily_unavailable", "The gateway's store is unreachable; try again shortly.", 503, {
+      "Retry-After": String(error.retryAfterSeconds),
+    });
   const e = error as { type?: string; status?: number; statusCode?: number; expose?: boolean; message?: string };
   // body-parser: malformed or oversized bodies are the client's fault (RFC 6749 §5.2 invalid_request)
   if (e?.expose && typeof e.status === "number" && e.status >= 400 && e.status < 500) {
-    const description = e.type === "entity.too.large" ? "The request body is too large." : e.type === "entity.parse.failed" ? "The request body could not be parsed." : (e.message ?? "Bad request.");
+    const description =
+      e.type === "entity.too.large"
+        ? "The request body is too large."
+        : e.type === "entity.parse.failed"
+          ? "The request body could not be parsed."
+          : (e.message ?? "Bad request.");
     return new OAuthError("invalid_request", description, e.status === 413 ? 413 : 400);
   }
   return undefined;

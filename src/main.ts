@@ -45,7 +45,10 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
 
 /** What an operator needs on start: the URL for clients, the callback to register upstream, the login. */
 export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl" | "keySource">): string {
-  const password = config.login.passwordSource === "generated" ? `${config.login.password}   (generated for this run: set MCP_GATEWAY_PASSWORD to choose one)` : "(from MCP_GATEWAY_PASSWORD)";
+  const password =
+    config.login.passwordSource === "generated"
+      ? `${config.login.password}   (generated for this run: set MCP_GATEWAY_PASSWORD to choose one)`
+      : "(from MCP_GATEWAY_PASSWORD)";
   return [
     `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
     `  MCP URL for clients:    ${gateway.publicUrl}/mcp`,

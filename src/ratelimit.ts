@@ -18,7 +18,9 @@ export const RATE_RULES = {
 } as const satisfies Record<string, RateRule>;
 
 const tooMany = (rule: RateRule) =>
-  new OAuthError("temporarily_unavailable", `${rule.message} Try again in ${Math.ceil(rule.windowSeconds / 60)} minutes.`, 429, { "Retry-After": String(rule.windowSeconds) });
+  new OAuthError("temporarily_unavailable", `${rule.message} Try again in ${Math.ceil(rule.windowSeconds / 60)} minutes.`, 429, {
+    "Retry-After": String(rule.windowSeconds),
+  });
 
 /** Count this event; refuse it (429 + Retry-After) once the subject is over the rule's limit. */
 export async function consume(store: Store, rule: RateRule, subject: string): Promise<void> {

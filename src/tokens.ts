@@ -71,7 +71,14 @@ export async function issueTokens(
   const r = randomToken(32);
   const rHash = sha256(r);
   const refreshLeft = upstream.refresh_expires_at === undefined ? Infinity : upstream.refresh_expires_at - now;
-  const record: RefreshTokenRecord = { grantId: grant.grantId, clientId: grant.clientId, sub: grant.sub, scope: grant.scope, resource: grant.resource, issuedAt: now };
+  const record: RefreshTokenRecord = {
+    grantId: grant.grantId,
+    clientId: grant.clientId,
+    sub: grant.sub,
+    scope: grant.scope,
+    resource: grant.resource,
+    issuedAt: now,
+  };
   await ctx.store.put(storeKeys.refreshToken(rHash), record, Math.max(1, Math.min(ctx.refreshTokenTtl, refreshLeft)));
   response.refresh_token = r + SEPARATOR + (await seal(ctx.keys, upstream, rHash));
   return response;
@@ -111,7 +118,10 @@ export async function validateAccessToken(ctx: TokenContext, token: string, audi
  * Redeem a refresh token: atomically take its record (single use) and open its sealed upstream half.
  * Throws invalid_grant for anything unknown, used, revoked or tampered with.
  */
-export async function redeemRefreshToken(ctx: TokenContext, token: string): Promise<{ record: RefreshTokenRecord; upstream: UpstreamTokens; restore: () => Promise<void> }> {
+export async function redeemRefreshToken(
+  ctx: TokenContext,
+  token: string,
+): Promise<{ record: RefreshTokenRecord; upstream: UpstreamTokens; restore: () => Promise<void> }> {
   const halves = split(token);
   if (!halves) throw new OAuthError("invalid_grant", "The refresh token is not one this gateway issued.");
   const rHash = sha256(halves[0]);

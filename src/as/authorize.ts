@@ -42,7 +42,8 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
   if (!client) throw new OAuthError("invalid_client", "The client is not registered with this gateway. Register it again from your MCP client.");
   const requested = optionalParam(query, "redirect_uri");
   // OAuth 2.1 §2.3.2: without redirect_uri, only a client with exactly one registered URI is unambiguous
-  if (!requested && client.redirect_uris.length !== 1) throw new OAuthError("invalid_request", "The request has no redirect_uri and the client registered several.");
+  if (!requested && client.redirect_uris.length !== 1)
+    throw new OAuthError("invalid_request", "The request has no redirect_uri and the client registered several.");
   const redirectUri = requested ?? client.redirect_uris[0]!;
   // RFC 6749 §4.1.2.1: never redirect to an unverified redirect_uri
   if (!client.redirect_uris.some((r) => redirectUriMatches(r, redirectUri)))
@@ -63,7 +64,8 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
     // OAuth 2.1 §4.1.2.1 and MCP Authorization §Authorization Code Protection: PKCE S256 is required
     if (!codeChallenge) return fail("invalid_request", "PKCE is required: send code_challenge and code_challenge_method=S256.");
     if (optionalParam(query, "code_challenge_method") !== "S256") return fail("invalid_request", "Only code_challenge_method=S256 is supported.");
-    if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge)) return fail("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
+    if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge))
+      return fail("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
     const resource = optionalParam(query, "resource");
     if (resource !== undefined && canonicalResource(resource) !== deps.urls.resource)
       return fail("invalid_target", `This gateway protects only ${deps.urls.resource}.`);

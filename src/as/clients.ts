@@ -37,8 +37,7 @@ export async function registerClient(body: unknown, store: Store, clock: Clock):
   const m = body as Record<string, unknown>;
   const redirectUris = validateRedirectUris(m.redirect_uris);
   const method = m.token_endpoint_auth_method ?? "client_secret_basic"; // RFC 7591 §2 default
-  if (!AUTH_METHODS.includes(method as TokenEndpointAuthMethod))
-    throw metadataError(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(", ")}.`);
+  if (!AUTH_METHODS.includes(method as TokenEndpointAuthMethod)) throw metadataError(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(", ")}.`);
   // Provisioned default: MCP clients need refresh; RFC 7591 §3.2.1 lets us say what we registered.
   const grantTypes = stringList(m.grant_types, "grant_types") ?? [...GRANT_TYPES];
   const unsupportedGrant = grantTypes.find((g) => !(GRANT_TYPES as readonly string[]).includes(g));
@@ -137,7 +136,8 @@ export function readClientCredentials(authorization: string | undefined, body: R
   const bodyId = optionalParam(body, "client_id");
   const bodySecret = optionalParam(body, "client_secret");
   if (authorization !== undefined && /^basic /i.test(authorization)) {
-    if (bodySecret !== undefined) throw new OAuthError("invalid_request", "Use one client authentication method: the Authorization header or client_secret in the body, not both.");
+    if (bodySecret !== undefined)
+      throw new OAuthError("invalid_request", "Use one client authentication method: the Authorization header or client_secret in the body, not both.");
     const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon < 0) throw invalidClient("The Basic credentials are malformed.", true);
@@ -149,10 +149,14 @@ export function readClientCredentials(authorization: string | undefined, body: R
       }
     };
     const clientId = decode(decoded.slice(0, colon));
-    if (bodyId !== undefined && bodyId !== clientId) throw new OAuthError("invalid_request", "client_id in the body differs from the one in the Authorization header.");
+    if (bodyId !== undefined && bodyId !== clientId)
+      throw new OAuthError("invalid_request", "client_id in the body differs from the one in the Authorization header.");
     return { clientId, clientSecret: decode(decoded.slice(colon + 1)), method: "client_secret_basic" };
   }
-  if (bodyId === undefined) throw new OAuthError("invalid_client", "Client authentication is required: send client_id (and client_secret for a confidential client).", 401, { "WWW-Authenticate": challenge("Basic", { realm: "mcp-oauth-gateway" }) });
+  if (bodyId === undefined)
+    throw new OAuthError("invalid_client", "Client authentication is required: send client_id (and client_secret for a confidential client).", 401, {
+      "WWW-Authenticate": challenge("Basic", { realm: "mcp-oauth-gateway" }),
+    });
   return bodySecret === undefined ? { clientId: bodyId, method: "none" } : { clientId: bodyId, clientSecret: bodySecret, method: "client_secret_post" };
 }
 

@@ -23,18 +23,29 @@ export function asRoutes(deps: AsDeps): Router {
 
   const prm: RequestHandler = async (_req, res) => void res.json(protectedResourceMetadata(deps.urls, await scopes()));
   const asm: RequestHandler = async (_req, res) => void res.json(authorizationServerMetadata(deps.urls, await scopes()));
-  for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]) router.options(path, deps.cors).get(path, deps.cors, prm);
-  for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) router.options(path, deps.cors).get(path, deps.cors, asm);
+  for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
+    router.options(path, deps.cors).get(path, deps.cors, prm);
+  for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])
+    router.options(path, deps.cors).get(path, deps.cors, asm);
 
   const json = express.json({ limit: "64kb" });
   const jsonBody: RequestHandler = (req, res, next) =>
     json(req, res, (error?: unknown) => next(error ? new OAuthError("invalid_client_metadata", "The registration request is not valid JSON.") : undefined));
-  router.options("/register", deps.cors).post("/register", deps.cors, async (req, _res, next) => {
-    await consume(deps.store, RATE_RULES.register, req.ip ?? "unknown");
-    next();
-  }, jsonBody, async (req, res) => {
-    res.status(201).set(noStore).json(await registerClient(req.body, deps.store, deps.clock));
-  });
+  router.options("/register", deps.cors).post(
+    "/register",
+    deps.cors,
+    async (req, _res, next) => {
+      await consume(deps.store, RATE_RULES.register, req.ip ?? "unknown");
+      next();
+    },
+    jsonBody,
+    async (req, res) => {
+      res
+        .status(201)
+        .set(noStore)
+        .json(await registerClient(req.body, deps.store, deps.clock));
+    },
+  );
 
   router.get("/authorize", deps.page, async (req, res) => {
     res.redirect(302, (await authorize(req.query, deps)).redirectTo);

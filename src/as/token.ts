@@ -64,7 +64,8 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
   if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE).");
   // RFC 7636 §4.6
   if (!safeEqual(s256(verifier), record.codeChallenge)) throw new OAuthError("invalid_grant", "The code_verifier does not match the code_challenge.");
-  if (resource !== undefined && canonicalResource(resource) !== record.resource) throw new OAuthError("invalid_target", `This gateway protects only ${record.resource}.`);
+  if (resource !== undefined && canonicalResource(resource) !== record.resource)
+    throw new OAuthError("invalid_target", `This gateway protects only ${record.resource}.`);
 
   const upstream = await unseal<UpstreamTokens>(deps.keys, record.sealedUpstream, codeHash);
   const grant = { grantId, clientId: client.client_id, sub: record.sub, scope: record.scope, resource: record.resource };

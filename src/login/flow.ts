@@ -39,7 +39,8 @@ export interface ConsentView {
 }
 
 export async function pendingRequest(store: Store, requestId: unknown): Promise<{ request: AuthorizationRequest; client: ClientRecord }> {
-  const request = typeof requestId === "string" && requestId.length < 100 ? await store.get<AuthorizationRequest>(keys.authorizationRequest(requestId)) : undefined;
+  const request =
+    typeof requestId === "string" && requestId.length < 100 ? await store.get<AuthorizationRequest>(keys.authorizationRequest(requestId)) : undefined;
   if (!request) throw new OAuthError("invalid_request", "This sign-in has expired or was already used. Start again from your MCP client.");
   const client = await getClient(store, request.clientId);
   if (!client) throw new OAuthError("invalid_client", "The client that started this sign-in is no longer registered.");
@@ -63,7 +64,12 @@ export const checkCredentials = (deps: LoginDeps, username: unknown, password: u
 /** Deny: the client hears access_denied (RFC 6749 §4.1.2.1). */
 export async function deny(deps: LoginDeps, request: AuthorizationRequest): Promise<string> {
   await deps.store.delete(keys.authorizationRequest(request.id));
-  return authorizationResponse(request.redirectUri, { error: "access_denied", error_description: "The user denied the request.", state: request.state, iss: deps.urls.issuer });
+  return authorizationResponse(request.redirectUri, {
+    error: "access_denied",
+    error_description: "The user denied the request.",
+    state: request.state,
+    iss: deps.urls.issuer,
+  });
 }
 
 /** Approve: start the upstream leg with our own PKCE and a single-use state bound to this browser. */
@@ -90,21 +96,29 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
   const transaction = await deps.store.take<UpstreamTransaction>(keys.upstreamState(state));
   if (!transaction) throw new OAuthError("invalid_request", "This upstream answer is unknown, expired or already used. Start again from your MCP client.");
   // MCP Security Best Practices §OAuth State Parameter Validation: bound to the browser that consented
-  if (!safeEqual(transaction.sessionHash, sha256(sessionId))) throw new OAuthError("access_denied", "This upstream answer belongs to a sign-in started in another browser.", 403);
+  if (!safeEqual(transaction.sessionHash, sha256(sessionId)))
+    throw new OAuthError("access_denied", "This upstream answer belongs to a sign-in started in another browser.", 403);
 
   const { request } = transaction;
-  const toClient = (params: Record<string, string | undefined>) => authorizationResponse(request.redirectUri, { ...params, state: request.state, iss: deps.urls.issuer });
+  const toClient = (params: Record<string, string | undefined>) =>
+    authorizationResponse(request.redirectUri, { ...params, state: request.state, iss: deps.urls.issuer });
   const upstreamError = callback.searchParams.get("error");
   if (upstreamError) {
     const denied = upstreamError === "access_denied";
-    return toClient({ error: denied ? "access_denied" : "server_error", error_description: denied ? "The user denied access at the upstream." : `The upstream refused: ${upstreamError}.` });
+    return toClient({
+      error: denied ? "access_denied" : "server_error",
+      error_description: denied ? "The user denied access at the upstream." : `The upstream refused: ${upstreamError}.`,
+    });
   }
   let upstream;
   try {
     upstream = await deps.upstream.exchangeCode(callback, state, transaction.codeVerifier);
   } catch (error) {
     const failure = classify(error, "upstream code exchange");
-    return toClient({ error: failure.definitive ? "server_error" : "temporarily_unavailable", error_description: "The gateway could not redeem the upstream's authorization code." });
+    return toClient({
+      error: failure.definitive ? "server_error" : "temporarily_unavailable",
+      error_description: "The gateway could not redeem the upstream's authorization code.",
+    });
   }
   const code = randomToken(32);
   const codeHash = sha256(code);

@@ -37,6 +37,8 @@ export async function authenticate(headers: IncomingHttpHeaders, deps: BearerDep
     return await validateAccessToken(deps, match[1]!, deps.resource);
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error;
-    throw new OAuthError(error.code, error.description, 401, { "WWW-Authenticate": await bearerChallenge(deps, { code: error.code, description: error.description }) });
+    throw new OAuthError(error.code, error.description, 401, {
+      "WWW-Authenticate": await bearerChallenge(deps, { code: error.code, description: error.description }),
+    });
   }
 }

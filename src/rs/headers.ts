@@ -1,7 +1,17 @@
 import type { IncomingHttpHeaders } from "node:http";
 
 /** RFC 9110 §7.6.1: connection-specific, meaningful for one hop only. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-authenticate",
+  "proxy-authorization",
+]);
 
 /** Never forwarded upstream, beyond hop-by-hop. */
 const NOT_FORWARDED_UPSTREAM = new Set([
@@ -26,7 +36,13 @@ const NOT_RETURNED = new Set([
 ]);
 
 const connectionNominated = (headers: Record<string, unknown>): Set<string> =>
-  new Set((typeof headers.connection === "string" ? headers.connection : "").toLowerCase().split(",").map((s) => s.trim()).filter(Boolean));
+  new Set(
+    (typeof headers.connection === "string" ? headers.connection : "")
+      .toLowerCase()
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 
 export function requestHeadersForUpstream(incoming: IncomingHttpHeaders, upstreamAccessToken: string): Record<string, string> {
   const nominated = connectionNominated(incoming);

@@ -53,7 +53,11 @@ export function mcpProxy(deps: ProxyDeps) {
       const challenge = upstreamChallenge(upstream.headers);
       if (challenge.error === "insufficient_scope") {
         await upstream.body.dump();
-        throw await rewritten(deps, 403, { code: "insufficient_scope", description: "The upstream needs more scope for this operation.", ...(challenge.scope ? { scope: challenge.scope } : {}) });
+        throw await rewritten(deps, 403, {
+          code: "insufficient_scope",
+          description: "The upstream needs more scope for this operation.",
+          ...(challenge.scope ? { scope: challenge.scope } : {}),
+        });
       }
     }
 
@@ -71,7 +75,11 @@ export function mcpProxy(deps: ProxyDeps) {
   };
 }
 
-async function rewritten(deps: BearerDeps, status: number, error: { code: "invalid_token" | "insufficient_scope"; description: string; scope?: string }): Promise<OAuthError> {
+async function rewritten(
+  deps: BearerDeps,
+  status: number,
+  error: { code: "invalid_token" | "insufficient_scope"; description: string; scope?: string },
+): Promise<OAuthError> {
   return new OAuthError(error.code, error.description, status, { "WWW-Authenticate": await bearerChallenge(deps, error) });
 }
 

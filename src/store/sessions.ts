@@ -19,11 +19,17 @@ export class StoreSessions extends session.Store {
   }
 
   override set(sid: string, data: session.SessionData, done?: (error?: unknown) => void): void {
-    this.store.put(keys.session(sha256(sid)), data, this.#ttl(data)).then(() => done?.(), (e: unknown) => done?.(e));
+    this.store.put(keys.session(sha256(sid)), data, this.#ttl(data)).then(
+      () => done?.(),
+      (e: unknown) => done?.(e),
+    );
   }
 
   override destroy(sid: string, done?: (error?: unknown) => void): void {
-    this.store.delete(keys.session(sha256(sid))).then(() => done?.(), (e: unknown) => done?.(e));
+    this.store.delete(keys.session(sha256(sid))).then(
+      () => done?.(),
+      (e: unknown) => done?.(e),
+    );
   }
 
   override touch(sid: string, data: session.SessionData, done?: () => void): void {

@@ -27,7 +27,7 @@ export class StoreUnavailableError extends Error {
   readonly retryAfterSeconds = 5;
 }
 
-/** TTLs are whole positive seconds in every backend; a write without one is a bug. */
+/** TTLs are positive seconds (fractions allowed) in every backend; a write without one is a bug. */
 export function ttlMs(key: string, ttlSeconds: number): number {
   if (!(ttlSeconds > 0) || !Number.isFinite(ttlSeconds)) throw new RangeError(`store write of ${key.split(":")[0]} without a positive TTL`);
   return Math.ceil(ttlSeconds * 1000);

@@ -118,7 +118,9 @@ export class Upstream {
       const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, token, { ...this.#options, additionalParameters: { resource } });
       const next = this.#tokens(await oauth.processRefreshTokenResponse(as, client, response));
       // RFC 6749 §6: the upstream may keep the refresh token it had
-      return next.refresh_token ? next : { ...next, refresh_token: token, ...(current.refresh_expires_at ? { refresh_expires_at: current.refresh_expires_at } : {}) };
+      return next.refresh_token
+        ? next
+        : { ...next, refresh_token: token, ...(current.refresh_expires_at ? { refresh_expires_at: current.refresh_expires_at } : {}) };
     } catch (error) {
       throw classify(error, "upstream refresh");
     }
@@ -154,14 +156,25 @@ export class Upstream {
     const stored = await this.#storedRegistration(key);
     if (stored) return credentials(stored);
     if (!as.registration_endpoint)
-      throw new Error(`the upstream ${as.issuer} offers no dynamic client registration: register an OAuth app there with callback ${this.#deps.callbackUrl} and give --upstream-client-id and --upstream-client-secret`);
+      throw new Error(
+        `the upstream ${as.issuer} offers no dynamic client registration: register an OAuth app there with callback ${this.#deps.callbackUrl} and give --upstream-client-id and --upstream-client-secret`,
+      );
     const response = await oauth.dynamicClientRegistrationRequest(
       as,
-      { redirect_uris: [this.#deps.callbackUrl], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "client_secret_post", client_name: "MCP OAuth Gateway" },
+      {
+        redirect_uris: [this.#deps.callbackUrl],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "client_secret_post",
+        client_name: "MCP OAuth Gateway",
+      },
       this.#options,
     );
     const registered = await oauth.processDynamicClientRegistrationResponse(response);
-    const record: Registration = { client_id: registered.client_id, ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}) };
+    const record: Registration = {
+      client_id: registered.client_id,
+      ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}),
+    };
     await this.#deps.store.add(key, { sealed: await seal(this.#deps.keys, record, key) }, 10 * 365 * 24 * 3600);
     return credentials((await this.#storedRegistration(key)) ?? record);
   }
@@ -184,4 +197,7 @@ interface Registration {
   client_secret?: string | undefined;
 }
 
-const credentials = (r: Registration): { client: oauth.Client; secret?: string } => ({ client: { client_id: r.client_id }, ...(r.client_secret ? { secret: r.client_secret } : {}) });
+const credentials = (r: Registration): { client: oauth.Client; secret?: string } => ({
+  client: { client_id: r.client_id },
+  ...(r.client_secret ? { secret: r.client_secret } : {}),
+});

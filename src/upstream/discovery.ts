@@ -31,7 +31,9 @@ export async function discoverUpstream(config: UpstreamConfig, o: DiscoveryOptio
   const prm = await findResourceMetadata(config.resource, o);
   const issuer = config.issuer ?? prm?.authorization_servers?.[0];
   if (!issuer)
-    throw new Error(`${config.resource} publishes no RFC 9728 metadata naming its authorization server: give --upstream-as, or --upstream-authorize-endpoint and --upstream-token-endpoint`);
+    throw new Error(
+      `${config.resource} publishes no RFC 9728 metadata naming its authorization server: give --upstream-as, or --upstream-authorize-endpoint and --upstream-token-endpoint`,
+    );
   return {
     as: await findAuthorizationServer(issuer, o),
     resource: prm?.resource ?? config.resource,
@@ -102,5 +104,7 @@ async function findAuthorizationServer(issuer: string, o: DiscoveryOptions): Pro
       failures.push(`${algorithm}: ${(error as Error).message}`);
     }
   }
-  throw new Error(`cannot discover the upstream authorization server ${issuer} (${failures.join("; ")}): give --upstream-authorize-endpoint and --upstream-token-endpoint`);
+  throw new Error(
+    `cannot discover the upstream authorization server ${issuer} (${failures.join("; ")}): give --upstream-authorize-endpoint and --upstream-token-endpoint`,
+  );
 }

@@ -23,12 +23,19 @@ export function classify(error: unknown, what: string): UpstreamError {
   if (error instanceof UpstreamError) return error;
   if (error instanceof oauth.ResponseBodyError) {
     const transient = error.status >= 500 || error.error === "temporarily_unavailable" || error.error === "server_error";
-    return new UpstreamError(!transient, error.error, `${what}: the upstream answered ${error.error}${error.error_description ? ` (${error.error_description})` : ""}`, { cause: error });
+    return new UpstreamError(
+      !transient,
+      error.error,
+      `${what}: the upstream answered ${error.error}${error.error_description ? ` (${error.error_description})` : ""}`,
+      { cause: error },
+    );
   }
   if (error instanceof oauth.AuthorizationResponseError)
     return new UpstreamError(true, error.error, `${what}: the upstream answered ${error.error}`, { cause: error });
   const status = (error as { cause?: { status?: number } })?.cause?.status;
-  return new UpstreamError(false, undefined, `${what}: ${status ? `the upstream answered HTTP ${status}` : ((error as Error)?.message ?? "failed")}`, { cause: error });
+  return new UpstreamError(false, undefined, `${what}: ${status ? `the upstream answered HTTP ${status}` : ((error as Error)?.message ?? "failed")}`, {
+    cause: error,
+  });
 }
 
 /** What a client of the gateway's token endpoint sees when an upstream refresh fails. */

@@ -33,7 +33,11 @@ export function standardUpstream(inner: Fetch, tokenEndpoint: () => string | und
       body.error = ERROR_CODES[body.error] ?? body.error;
       return json(body, response.status === 200 ? 400 : response.status);
     }
-    if (typeof body.scope === "string") body.scope = body.scope.split(/[\s,]+/).filter(Boolean).join(" ");
+    if (typeof body.scope === "string")
+      body.scope = body.scope
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .join(" ");
     for (const field of ["expires_in", "refresh_token_expires_in"])
       if (typeof body[field] === "string" && /^\d+$/.test(body[field])) body[field] = Number(body[field]);
     return json(body, response.status);
@@ -58,5 +62,4 @@ function parse(text: string, type: string): Record<string, unknown> | undefined 
   }
 }
 
-const json = (body: unknown, status: number) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+const json = (body: unknown, status: number) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });

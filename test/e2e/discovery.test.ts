@@ -31,22 +31,25 @@ describe("discovery and CORS", () => {
     });
   });
 
-  it.each(["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])("serves RFC 8414 metadata at %s with the byte-identical issuer", async (path) => {
-    const { status, body } = await getJson(path);
-    expect(status).toBe(200);
-    expect(body.issuer).toBe(gw);
-    expect(body).toMatchObject({
-      authorization_endpoint: `${gw}/authorize`,
-      token_endpoint: `${gw}/token`,
-      registration_endpoint: `${gw}/register`,
-      response_types_supported: ["code"],
-      grant_types_supported: ["authorization_code", "refresh_token"],
-      code_challenge_methods_supported: ["S256"],
-      token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
-      authorization_response_iss_parameter_supported: true,
-    });
-    expect(body).not.toHaveProperty("revocation_endpoint"); // advertised only once mounted
-  });
+  it.each(["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])(
+    "serves RFC 8414 metadata at %s with the byte-identical issuer",
+    async (path) => {
+      const { status, body } = await getJson(path);
+      expect(status).toBe(200);
+      expect(body.issuer).toBe(gw);
+      expect(body).toMatchObject({
+        authorization_endpoint: `${gw}/authorize`,
+        token_endpoint: `${gw}/token`,
+        registration_endpoint: `${gw}/register`,
+        response_types_supported: ["code"],
+        grant_types_supported: ["authorization_code", "refresh_token"],
+        code_challenge_methods_supported: ["S256"],
+        token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
+        authorization_response_iss_parameter_supported: true,
+      });
+      expect(body).not.toHaveProperty("revocation_endpoint"); // advertised only once mounted
+    },
+  );
 
   it("answers unknown well-known paths with a JSON 404, not 5xx or HTML", async () => {
     const response = await fetch(`${gw}/.well-known/oauth-authorization-server/mcp`);
@@ -63,7 +66,11 @@ describe("discovery and CORS", () => {
   ])("answers the CORS preflight for %s without authentication", async (path, method) => {
     const response = await fetch(`${gw}${path}`, {
       method: "OPTIONS",
-      headers: { origin: "http://localhost:6274", "access-control-request-method": method, "access-control-request-headers": "authorization, content-type, mcp-protocol-version, mcp-session-id" },
+      headers: {
+        origin: "http://localhost:6274",
+        "access-control-request-method": method,
+        "access-control-request-headers": "authorization, content-type, mcp-protocol-version, mcp-session-id",
+      },
     });
     expect(response.status).toBe(204);
     expect(response.headers.get("access-control-allow-origin")).toBe("*");

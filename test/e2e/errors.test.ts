@@ -111,10 +111,21 @@ describe("error paths", () => {
       const confidential = await register(gw, { token_endpoint_auth_method: "client_secret_post" });
       const c1 = await obtainCode(gw, { clientId: confidential.client_id });
       const basic = `Basic ${Buffer.from(`${confidential.client_id}:${confidential.client_secret}`).toString("base64")}`;
-      const ok1 = await tokenRequest(gw, { grant_type: "authorization_code", code: c1.code, code_verifier: c1.verifier, redirect_uri: REDIRECT_URI }, { authorization: basic });
+      const ok1 = await tokenRequest(
+        gw,
+        { grant_type: "authorization_code", code: c1.code, code_verifier: c1.verifier, redirect_uri: REDIRECT_URI },
+        { authorization: basic },
+      );
       expect(ok1.status).toBe(200);
       const c2 = await obtainCode(gw, { clientId: confidential.client_id });
-      const ok2 = await tokenRequest(gw, { grant_type: "authorization_code", code: c2.code, code_verifier: c2.verifier, redirect_uri: REDIRECT_URI, client_id: confidential.client_id, client_secret: confidential.client_secret! });
+      const ok2 = await tokenRequest(gw, {
+        grant_type: "authorization_code",
+        code: c2.code,
+        code_verifier: c2.verifier,
+        redirect_uri: REDIRECT_URI,
+        client_id: confidential.client_id,
+        client_secret: confidential.client_secret!,
+      });
       expect(ok2.status).toBe(200);
     });
 
@@ -201,7 +212,11 @@ describe("error paths", () => {
       const c = await obtainCode(gw, { scope: "read:user" });
       const { body } = await redeem(gw, c);
       const auth = { authorization: `Bearer ${body.access_token}`, "content-type": "application/json", accept: "application/json, text/event-stream" };
-      const response = await fetch(stack.mcpUrl, { method: "POST", headers: auth, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "create_gist", arguments: { files: {} } } }) });
+      const response = await fetch(stack.mcpUrl, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "create_gist", arguments: { files: {} } } }),
+      });
       expect(response.status).toBe(403);
       const challenge = response.headers.get("www-authenticate")!;
       expect(challenge).toContain('error="insufficient_scope"');

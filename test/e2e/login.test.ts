@@ -16,7 +16,16 @@ describe("the login and consent screen", () => {
   /** Register, open /authorize, and land on Screen 1. */
   async function screen1(metadata: Record<string, unknown> = {}, browser = new TestBrowser()) {
     const { client_id } = await register(gw, metadata);
-    const start = await browser.request(authorizeUrl(gw, { response_type: "code", client_id, redirect_uri: REDIRECT_URI, code_challenge: pkce().challenge, code_challenge_method: "S256", state: "st" }));
+    const start = await browser.request(
+      authorizeUrl(gw, {
+        response_type: "code",
+        client_id,
+        redirect_uri: REDIRECT_URI,
+        code_challenge: pkce().challenge,
+        code_challenge_method: "S256",
+        state: "st",
+      }),
+    );
     const page = await browser.request(start.location!);
     return { browser, page, form: loginForm(page.text)!, clientId: client_id };
   }
@@ -26,13 +35,14 @@ describe("the login and consent screen", () => {
     expect(page.status).toBe(200);
     for (const text of ["Acme Agent", clientId, "127.0.0.1:33418", "read:user"]) expect(page.text).toContain(text);
     expect(page.text).toMatch(/<form method="post"/);
-    for (const field of ['name="username"', 'name="password"', 'name="decision" value="approve"', 'name="decision" value="deny"', 'name="csrf"']) expect(page.text).toContain(field);
+    for (const field of ['name="username"', 'name="password"', 'name="decision" value="approve"', 'name="decision" value="deny"', 'name="csrf"'])
+      expect(page.text).toContain(field);
     expect(page.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
     expect(page.headers.get("x-frame-options")).toBe("DENY");
   });
 
   it("renders a hostile client_name inert", async () => {
-    const { page } = await screen1({ client_name: '<script>alert(1)</script><img src=x onerror=alert(2)>' });
+    const { page } = await screen1({ client_name: "<script>alert(1)</script><img src=x onerror=alert(2)>" });
     expect(page.text).not.toContain("<script>alert(1)");
     expect(page.text).not.toContain("<img src=x");
     expect(page.text).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
@@ -111,7 +121,14 @@ describe("upstream answers that end the sign-in", () => {
   const walk = async (s: Stack) => {
     const gw = s.gateway.publicUrl;
     const { client_id } = await register(gw);
-    const url = authorizeUrl(gw, { response_type: "code", client_id, redirect_uri: REDIRECT_URI, code_challenge: pkce().challenge, code_challenge_method: "S256", state: "st" });
+    const url = authorizeUrl(gw, {
+      response_type: "code",
+      client_id,
+      redirect_uri: REDIRECT_URI,
+      code_challenge: pkce().challenge,
+      code_challenge_method: "S256",
+      state: "st",
+    });
     const back = await new TestBrowser().authorize(url, { redirectUri: REDIRECT_URI, ...LOGIN });
     return Object.fromEntries(back.searchParams);
   };

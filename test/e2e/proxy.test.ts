@@ -24,9 +24,19 @@ describe("the /mcp proxy", () => {
         seen.push({ method: req.method!, headers: req.headers, body });
         const scenario = req.headers["x-scenario"];
         res.on("close", () => !res.writableFinished && aborted.push(String(scenario)));
-        if (scenario === "gone") return void res.writeHead(404, { "content-type": "application/json" }).end('{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}');
+        if (scenario === "gone")
+          return void res
+            .writeHead(404, { "content-type": "application/json" })
+            .end('{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}');
         if (scenario === "accepted") return void res.writeHead(202).end();
-        res.writeHead(200, { "content-type": "text/event-stream", "mcp-session-id": "sess-1", "set-cookie": "upstream=1", "access-control-allow-origin": "https://upstream.example", connection: "x-private", "x-private": "hop" });
+        res.writeHead(200, {
+          "content-type": "text/event-stream",
+          "mcp-session-id": "sess-1",
+          "set-cookie": "upstream=1",
+          "access-control-allow-origin": "https://upstream.example",
+          connection: "x-private",
+          "x-private": "hop",
+        });
         let n = 0;
         const timer = setInterval(() => {
           res.write(`id: e${n}\ndata: {"n":${n}}\n\n`);
@@ -70,7 +80,13 @@ describe("the /mcp proxy", () => {
     await response.text();
     const got = seen.at(-1)!;
     expect(got.body).toBe('{"jsonrpc":"2.0","id":7,"method":"tools/list"}');
-    expect(got.headers).toMatchObject({ "mcp-session-id": "sess-1", "mcp-protocol-version": "2025-11-25", "last-event-id": "e0", "mcp-method": "tools/list", accept: "application/json, text/event-stream" });
+    expect(got.headers).toMatchObject({
+      "mcp-session-id": "sess-1",
+      "mcp-protocol-version": "2025-11-25",
+      "last-event-id": "e0",
+      "mcp-method": "tools/list",
+      accept: "application/json, text/event-stream",
+    });
     expect(got.headers.authorization).toMatch(/^Bearer gho_\w+$/);
     for (const name of ["cookie", "origin", "accept-encoding"]) expect(got.headers).not.toHaveProperty(name);
   });
@@ -118,7 +134,9 @@ describe("the /mcp proxy", () => {
   });
 
   it("relays GET and DELETE", async () => {
-    const get = await fetch(stack.mcpUrl, { headers: { authorization: bearer, accept: "text/event-stream", "mcp-session-id": "sess-1", "last-event-id": "e1", "x-scenario": "stream" } });
+    const get = await fetch(stack.mcpUrl, {
+      headers: { authorization: bearer, accept: "text/event-stream", "mcp-session-id": "sess-1", "last-event-id": "e1", "x-scenario": "stream" },
+    });
     expect(get.status).toBe(200);
     await get.text();
     expect(seen.at(-1)).toMatchObject({ method: "GET", headers: { "last-event-id": "e1", "mcp-session-id": "sess-1" } });

@@ -24,8 +24,7 @@ describe("concatenated tokens", () => {
   });
   afterAll(() => stack?.close());
 
-  const decodedPieces = (token: string) =>
-    token.split(/[~.]/).flatMap((piece) => [piece, Buffer.from(piece, "base64url").toString("latin1")]);
+  const decodedPieces = (token: string) => token.split(/[~.]/).flatMap((piece) => [piece, Buffer.from(piece, "base64url").toString("latin1")]);
 
   it("holds no upstream token in readable form, in any part of any token", () => {
     const upstream = stack.simulator.issuedTokens();
@@ -49,9 +48,33 @@ describe("concatenated tokens", () => {
 
   it.each([
     ["the gateway half's signature", (g: string, u: string) => `${g.slice(0, -3)}${g.endsWith("AAA") ? "BBB" : "AAA"}~${u}`],
-    ["the gateway half's claims", (g: string, u: string) => { const [h, p, s] = g.split("."); const claims = JSON.parse(Buffer.from(p!, "base64url").toString()); claims.scope = "admin"; return `${h}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${s}~${u}`; }],
-    ["the sealed half's ciphertext", (g: string, u: string) => { const parts = u.split("."); parts[3] = parts[3]!.replace(/^./, (c) => (c === "A" ? "B" : "A")); return `${g}~${parts.join(".")}`; }],
-    ["the sealed half's header", (g: string, u: string) => { const parts = u.split("."); const h = JSON.parse(Buffer.from(parts[0]!, "base64url").toString()); h.bnd = "x"; parts[0] = Buffer.from(JSON.stringify(h)).toString("base64url"); return `${g}~${parts.join(".")}`; }],
+    [
+      "the gateway half's claims",
+      (g: string, u: string) => {
+        const [h, p, s] = g.split(".");
+        const claims = JSON.parse(Buffer.from(p!, "base64url").toString());
+        claims.scope = "admin";
+        return `${h}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${s}~${u}`;
+      },
+    ],
+    [
+      "the sealed half's ciphertext",
+      (g: string, u: string) => {
+        const parts = u.split(".");
+        parts[3] = parts[3]!.replace(/^./, (c) => (c === "A" ? "B" : "A"));
+        return `${g}~${parts.join(".")}`;
+      },
+    ],
+    [
+      "the sealed half's header",
+      (g: string, u: string) => {
+        const parts = u.split(".");
+        const h = JSON.parse(Buffer.from(parts[0]!, "base64url").toString());
+        h.bnd = "x";
+        parts[0] = Buffer.from(JSON.stringify(h)).toString("base64url");
+        return `${g}~${parts.join(".")}`;
+      },
+    ],
     ["a missing half", (g: string) => g],
   ])("refuses a token with %s tampered", async (_what, tamper) => {
     const [g, u] = bob.tokenHistory.at(-1)!.access_token.split("~") as [string, string];

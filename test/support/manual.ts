@@ -53,7 +53,13 @@ export async function tokenRequest(gatewayUrl: string, form: Record<string, stri
 }
 
 export async function redeem(gatewayUrl: string, c: { clientId: string; code: string; verifier: string }) {
-  return tokenRequest(gatewayUrl, { grant_type: "authorization_code", code: c.code, code_verifier: c.verifier, client_id: c.clientId, redirect_uri: REDIRECT_URI });
+  return tokenRequest(gatewayUrl, {
+    grant_type: "authorization_code",
+    code: c.code,
+    code_verifier: c.verifier,
+    client_id: c.clientId,
+    redirect_uri: REDIRECT_URI,
+  });
 }
 
 /** A raw MCP initialize POST with the given Authorization header value. */
@@ -65,6 +71,11 @@ export async function mcpInitialize(mcpUrl: string, authorization?: string) {
       accept: "application/json, text/event-stream",
       ...(authorization ? { authorization } : {}),
     },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+    }),
   });
 }

@@ -113,7 +113,24 @@ export async function startRedis(opts: { appendfsync?: "always" | "everysec" } =
     throw new Error("redis-server is not installed: run `apt-get install -y redis-server` (CI does this in .ci/run)");
   const port = await freePort();
   const dir = tempDir("gateway-redis");
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", opts.appendfsync ?? "always", "--save", "", "--protected-mode", "no", "--loglevel", "warning"];
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    opts.appendfsync ?? "always",
+    "--save",
+    "",
+    "--protected-mode",
+    "no",
+    "--loglevel",
+    "warning",
+  ];
   let server: Running | undefined;
   const start = async () => {
     server = launch("redis-server", args, process.env);

@@ -31,7 +31,14 @@ export async function startStack(
   const app = DEFAULT_APPS.find((a) => a.kind === (opts.mode ?? "oauth_app"))!;
   const simulator = await startSimulator({ clock, ...opts.simulator });
   const upstream = opts.upstreamRs
-    ? ["--upstream-rs", opts.upstreamRs, "--upstream-authorize-endpoint", `${simulator.webOrigin}/login/oauth/authorize`, "--upstream-token-endpoint", `${simulator.webOrigin}/login/oauth/access_token`]
+    ? [
+        "--upstream-rs",
+        opts.upstreamRs,
+        "--upstream-authorize-endpoint",
+        `${simulator.webOrigin}/login/oauth/authorize`,
+        "--upstream-token-endpoint",
+        `${simulator.webOrigin}/login/oauth/access_token`,
+      ]
     : ["--upstream-rs", simulator.mcpUrl];
   const config = loadConfig(
     ["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", ...upstream, "--upstream-client-id", app.clientId, ...(opts.args ?? [])],

@@ -21,7 +21,6 @@ const oauthError = (fn: () => unknown): OAuthError => {
   throw new Error("no error thrown");
 };
 
-
 describe("redirectUriProblem (OAuth 2.1 §2.3, RFC 8252 §7)", () => {
   it.each([
     "https://client.example/cb",

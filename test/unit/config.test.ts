@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, helpText, loadConfig } from "../../src/config.js";
 
@@ -64,6 +64,8 @@ describe("loadConfig: where values come from", () => {
     });
     expect(config.login.username).toBe("admin");
     expect(config.secret).toBeUndefined();
+    expect(config.previousSecrets).toEqual([]);
+    expect(config.trustProxy).toBe(false);
     expect(config.upstream).toEqual({ resource: "https://upstream.example/mcp" });
     expect(load([...RS, "--port", "9100"]).publicUrl).toBe("http://localhost:9100");
   });
@@ -73,6 +75,8 @@ describe("loadConfig: where values come from", () => {
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.upstream)).toBe(true);
     expect(Object.isFrozen(config.login)).toBe(true);
+    expect(Object.isFrozen(config.store)).toBe(true);
+    expect(Object.isFrozen(config.previousSecrets)).toBe(true);
   });
 
   it("normalises --upstream-scope to space-separated", () => {
@@ -175,6 +179,8 @@ describe("loadConfig: secrets", () => {
     ["--password", "hunter2", "MCP_GATEWAY_PASSWORD"],
     ["--password=hunter2", undefined, "MCP_GATEWAY_PASSWORD"],
     ["--secret", "0123456789abcdef0123456789abcdef", "MCP_GATEWAY_SECRET"],
+    ["--previous-secrets", "hunter2".repeat(5), "MCP_GATEWAY_PREVIOUS_SECRETS"],
+    [`--previous-secrets=${"hunter2".repeat(5)}`, undefined, "MCP_GATEWAY_PREVIOUS_SECRETS"],
   ])("refuses %s on the command line and names %s", (flag, value, variable) => {
     const message = refused([...RS, flag, ...(value === undefined ? [] : [value])], { MCP_GATEWAY_PASSWORD: "from-env-password" });
     expect(message).toContain(variable);
@@ -184,6 +190,18 @@ describe("loadConfig: secrets", () => {
   it("refuses a short MCP_GATEWAY_SECRET", () => {
     expect(refused(RS, { MCP_GATEWAY_SECRET: "x".repeat(31) })).toContain("MCP_GATEWAY_SECRET");
     expect(load(RS, { MCP_GATEWAY_SECRET: "x".repeat(32) }).secret).toBe("x".repeat(32));
+  });
+
+  it("reads MCP_GATEWAY_PREVIOUS_SECRETS as a comma-separated list, trimmed", () => {
+    const [a, b] = ["a".repeat(32), "b".repeat(40)];
+    expect(load(RS, { MCP_GATEWAY_PREVIOUS_SECRETS: ` ${a} ,, ${b},` }).previousSecrets).toEqual([a, b]);
+    expect(load(RS, { MCP_GATEWAY_PREVIOUS_SECRETS: a }).previousSecrets).toEqual([a]);
+  });
+
+  it("refuses a short value in MCP_GATEWAY_PREVIOUS_SECRETS without repeating it", () => {
+    const message = refused(RS, { MCP_GATEWAY_PREVIOUS_SECRETS: `${"a".repeat(32)},short-hunter2` });
+    expect(message).toContain("MCP_GATEWAY_PREVIOUS_SECRETS");
+    expect(message).not.toContain("hunter2");
   });
 
   it("takes the password from the environment", () => {
@@ -208,6 +226,77 @@ describe("loadConfig: secrets", () => {
   });
 });
 
+describe("loadConfig: --store and --data-dir", () => {
+  const HOME = { HOME: "/home/tester" };
+
+  it("defaults to sqlite in ~/.mcp-oauth-gateway, ~ being HOME", () => {
+    expect(load(RS, HOME).store).toEqual({ kind: "sqlite", dataDir: "/home/tester/.mcp-oauth-gateway" });
+    expect(load([...RS, "--data-dir", "~/state"], HOME).store).toEqual({ kind: "sqlite", dataDir: "/home/tester/state" });
+    expect(load(RS, { ...HOME, MCP_GATEWAY_STORE: "" }).store.kind).toBe("sqlite"); // empty is unset
+  });
+
+  it("defaults to memory for demo, which can still choose sqlite", () => {
+    expect(load(["demo"], HOME).store).toEqual({ kind: "memory" });
+    expect(load(["demo", "--store", "sqlite"], HOME).store).toEqual({ kind: "sqlite", dataDir: "/home/tester/.mcp-oauth-gateway" });
+  });
+
+  it("takes --store memory, and the store from MCP_GATEWAY_STORE", () => {
+    expect(load([...RS, "--store", "memory"]).store).toEqual({ kind: "memory" });
+    expect(load(RS, { MCP_GATEWAY_STORE: "memory" }).store).toEqual({ kind: "memory" });
+  });
+
+  it.each([["redis://127.0.0.1:6379"], ["redis://:p%40ss@redis.internal:6380/2"], ["rediss://user:pw@redis.example.com:6380"]])(
+    "takes --store %s as Redis",
+    (url) => {
+      expect(load([...RS, "--store", url]).store).toEqual({ kind: "redis", url });
+    },
+  );
+
+  it.each([["postgres://db.example/gw"], ["Sqlite"], ["redis"], ["redis:/127.0.0.1"], ["redis://[bad"]])(
+    "refuses --store=%j, naming --store (MCP_GATEWAY_STORE)",
+    (value) => {
+      expect(refused([...RS, `--store=${value}`])).toMatch(/^--store \(MCP_GATEWAY_STORE\) /);
+    },
+  );
+
+  it("does not repeat a password in a mistyped Redis URL", () => {
+    const message = refused(RS, { MCP_GATEWAY_STORE: "redis:/:hunter2hunter2@redis.internal" });
+    expect(message).toContain("--store (MCP_GATEWAY_STORE)");
+    expect(message).not.toContain("hunter2hunter2");
+  });
+
+  it("refuses --data-dir with a Redis or memory store, naming --data-dir", () => {
+    expect(refused([...RS, "--store", "redis://127.0.0.1", "--data-dir", "/var/lib/gw"])).toContain("--data-dir (MCP_GATEWAY_DATA_DIR)");
+    expect(refused([...RS, "--store", "memory", "--data-dir", "/var/lib/gw"])).toContain("--data-dir (MCP_GATEWAY_DATA_DIR)");
+    expect(refused(RS, { MCP_GATEWAY_STORE: "redis://127.0.0.1", MCP_GATEWAY_DATA_DIR: "/var/lib/gw" })).toContain("--data-dir");
+  });
+
+  it("resolves a relative --data-dir against the working directory", () => {
+    const store = load([...RS, "--data-dir", "state/gw"]).store;
+    expect(store).toEqual({ kind: "sqlite", dataDir: resolve("state/gw") });
+    expect(load([...RS, "--data-dir", "/srv/gw"]).store).toEqual({ kind: "sqlite", dataDir: "/srv/gw" });
+    expect(load([...RS, "--data-dir", "/srv/gw/"]).store).toEqual({ kind: "sqlite", dataDir: "/srv/gw" });
+  });
+});
+
+describe("loadConfig: --trust-proxy", () => {
+  it.each([
+    [undefined, false],
+    ["false", false],
+    ["true", true],
+    ["1", 1],
+    ["2", 2],
+    ["loopback", "loopback"],
+    ["10.0.0.0/8, 192.168.1.7", "10.0.0.0/8, 192.168.1.7"],
+  ])("takes --trust-proxy %j as %j", (value, expected) => {
+    expect(load([...RS, ...(value === undefined ? [] : ["--trust-proxy", value])]).trustProxy).toEqual(expected);
+  });
+
+  it("takes it from MCP_GATEWAY_TRUST_PROXY", () => {
+    expect(load(RS, { MCP_GATEWAY_TRUST_PROXY: "uniquelocal" }).trustProxy).toBe("uniquelocal");
+  });
+});
+
 describe("helpText and --help", () => {
   /** The flags of DESIGN §2, plus the ones config adds, each with its variable. */
   const FLAGS = [
@@ -225,6 +314,9 @@ describe("helpText and --help", () => {
     "refresh-token-ttl",
     "env-file",
     "username",
+    "store",
+    "data-dir",
+    "trust-proxy",
   ];
   const variable = (flag: string) => `MCP_GATEWAY_${flag.toUpperCase().replace(/-/g, "_")}`;
 
@@ -237,7 +329,7 @@ describe("helpText and --help", () => {
   });
 
   it("lists the environment-only secrets as such", () => {
-    for (const name of ["MCP_GATEWAY_PASSWORD", "MCP_GATEWAY_SECRET"]) {
+    for (const name of ["MCP_GATEWAY_PASSWORD", "MCP_GATEWAY_SECRET", "MCP_GATEWAY_PREVIOUS_SECRETS"]) {
       const line = helpText()
         .split("\n")
         .find((l) => l.includes(name));

@@ -52,7 +52,6 @@ const failure = async (promise: Promise<unknown>): Promise<OAuthError> => {
   return error as OAuthError;
 };
 
-
 describe("issueTokens (DESIGN §3)", () => {
   it("issues G~U: a gateway JWT with the grant's claims, then a sealed upstream half", async () => {
     const ctx = context();
