@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock, systemClock } from "../../src/clock.js";
 import { deriveKeys, verifyAccessToken } from "../../src/crypto.js";
+import { RATE_RULES } from "../../src/ratelimit.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { startBalancer, type Balancer } from "../support/balancer.js";
 import { loginForm, TestBrowser } from "../support/browser.js";
@@ -229,5 +230,27 @@ describe("scale-out: two gateway processes, one Redis, one public URL", () => {
     } finally {
       client.disconnect();
     }
+  });
+  it("counts failed sign-ins on both instances against one limit", async () => {
+    lb.use("A");
+    const { client_id } = await register(pub);
+    const browser = new TestBrowser();
+    const start = await browser.request(
+      authorizeUrl(pub, {
+        response_type: "code",
+        client_id,
+        redirect_uri: REDIRECT_URI,
+        code_challenge: pkce().challenge,
+        code_challenge_method: "S256",
+        state: "s",
+      }),
+    );
+    const form = loginForm((await browser.request(start.location!)).text)!;
+    const attempt = (instance: Instance, password: string) =>
+      via(instance, async () => (await browser.request(`${pub}/login`, { form: { ...form, username: LOGIN.username, password, decision: "approve" } })).status);
+    // ten failures, alternating: the shared counter reaches the limit that one instance alone never saw
+    for (let i = 0; i < RATE_RULES.loginFailure.limit; i++) expect((await attempt(i % 2 ? "B" : "A", "wrong"))[0]).toBe(401);
+    expect((await attempt("A", LOGIN.password))[0]).toBe(429);
+    expect((await attempt("B", LOGIN.password))[0]).toBe(429);
   });
 });
