@@ -42,12 +42,14 @@ export class RedisStore implements Store {
       connectTimeout: 5000,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     });
-    redis.on("error", () => {}); // reported per failing call, in #call; without a listener ioredis prints each one
+    let cause: Error | undefined;
+    // afterwards reported per failing call, in #call; without a listener ioredis would print each one
+    redis.on("error", (error: Error) => (cause ??= error));
     try {
       await redis.connect();
     } catch (error) {
       redis.disconnect();
-      throw new Error(`cannot reach the Redis store at ${describeUrl(url)}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`cannot reach the Redis store at ${describeUrl(url)}: ${(cause ?? (error as Error)).message}`, { cause: error });
     }
     return new RedisStore(redis, log);
   }
