@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TestBrowser, loginForm } from "../support/browser.js";
-import { REDIRECT_URI, authorizeUrl, pkce, register } from "../support/manual.js";
+import { REDIRECT_URI, register, clientAuthorizeUrl } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
 /** Screen 1 and the upstream callback: the human step's checks (DESIGN §2, checklist D8, G2, G5). */
@@ -16,16 +16,7 @@ describe("the login and consent screen", () => {
   /** Register, open /authorize, and land on Screen 1. */
   async function screen1(metadata: Record<string, unknown> = {}, browser = new TestBrowser()) {
     const { client_id } = await register(gw, metadata);
-    const start = await browser.request(
-      authorizeUrl(gw, {
-        response_type: "code",
-        client_id,
-        redirect_uri: REDIRECT_URI,
-        code_challenge: pkce().challenge,
-        code_challenge_method: "S256",
-        state: "st",
-      }),
-    );
+    const start = await browser.request(clientAuthorizeUrl(gw, client_id));
     const page = await browser.request(start.location!);
     return { browser, page, form: loginForm(page.text)!, clientId: client_id };
   }
@@ -121,14 +112,7 @@ describe("upstream answers that end the sign-in", () => {
   const walk = async (s: Stack) => {
     const gw = s.gateway.publicUrl;
     const { client_id } = await register(gw);
-    const url = authorizeUrl(gw, {
-      response_type: "code",
-      client_id,
-      redirect_uri: REDIRECT_URI,
-      code_challenge: pkce().challenge,
-      code_challenge_method: "S256",
-      state: "st",
-    });
+    const url = clientAuthorizeUrl(gw, client_id);
     const back = await new TestBrowser().authorize(url, { redirectUri: REDIRECT_URI, ...LOGIN });
     return Object.fromEntries(back.searchParams);
   };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RATE_RULES } from "../../src/ratelimit.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
-import { REDIRECT_URI, authorizeUrl, pkce, register } from "../support/manual.js";
+import { REDIRECT_URI, register, clientAuthorizeUrl } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
 const registration = (gw: string, address?: string) =>
@@ -49,16 +49,7 @@ describe("rate limits", () => {
     const gw = behindProxy.gateway.publicUrl;
     const { client_id } = await register(gw);
     const browser = new TestBrowser();
-    const start = await browser.request(
-      authorizeUrl(gw, {
-        response_type: "code",
-        client_id,
-        redirect_uri: REDIRECT_URI,
-        code_challenge: pkce().challenge,
-        code_challenge_method: "S256",
-        state: "s",
-      }),
-    );
+    const start = await browser.request(clientAuthorizeUrl(gw, client_id, { state: "s" }));
     const page = await browser.request(start.location!);
     const form = loginForm(page.text)!;
     const post = (password: string, address: string) =>

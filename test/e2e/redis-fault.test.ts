@@ -1,38 +1,13 @@
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { TestBrowser } from "../support/browser.js";
-import { authorizeUrl, obtainCode, pkce, redeem, register, REDIRECT_URI, tokenRequest } from "../support/manual.js";
+import { callGetMe } from "../support/connect.js";
+import { obtainCode, redeem, register, REDIRECT_URI, tokenRequest, clientAuthorizeUrl } from "../support/manual.js";
 import { freePort, killAll, startGatewayProcess, startRedis, tempDir, type GatewayProcess, type RedisServer } from "../support/processes.js";
 import { LOGIN } from "../support/stack.js";
 
 const app = DEFAULT_APPS.find((a) => a.kind === "github_app")!;
 const UNREACHABLE_WARNING = /warn redis store unreachable/;
-
-async function getMe(gatewayUrl: string, accessToken: string): Promise<{ login: string }> {
-  const client = new Client({ name: "redis-fault-e2e", version: "1.0.0" });
-  const transport = new StreamableHTTPClientTransport(new URL(`${gatewayUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${accessToken}` } } });
-  await client.connect(transport);
-  try {
-    const result = await client.callTool({ name: "get_me", arguments: {} });
-    expect(result.isError).toBeFalsy();
-    return JSON.parse((result.content as { type: string; text: string }[])[0]!.text) as { login: string };
-  } finally {
-    await client.close();
-  }
-}
-
-const authorization = (gatewayUrl: string, clientId: string) =>
-  authorizeUrl(gatewayUrl, {
-    response_type: "code",
-    client_id: clientId,
-    redirect_uri: REDIRECT_URI,
-    code_challenge: pkce().challenge,
-    code_challenge_method: "S256",
-    state: "s",
-    resource: `${gatewayUrl}/mcp`,
-  });
 
 /** Poll until `condition` holds; how long it took. */
 async function until(what: string, condition: () => boolean | Promise<boolean>, ms: number): Promise<number> {
@@ -84,7 +59,7 @@ describe("a gateway on Redis while Redis goes away and comes back", () => {
       { kind: "json", send: post("/mcp", "application/json", JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), mcpHeaders) },
       { kind: "json", send: post("/register", "application/json", JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: "none" })) },
       { kind: "json", send: post("/token", "application/x-www-form-urlencoded", refresh) },
-      { kind: "html", send: page(authorization(gateway.url, clientId)) },
+      { kind: "html", send: page(clientAuthorizeUrl(gateway.url, clientId, { resource: `${gateway.url}/mcp` })) },
       { kind: "html", send: page(loginPage) },
     ];
     const answers = await Promise.all(
@@ -122,9 +97,9 @@ describe("a gateway on Redis while Redis goes away and comes back", () => {
       ...tokens.access_token!.split("~"),
       ...tokens.refresh_token!.split("~"),
     );
-    expect((await getMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
+    expect((await callGetMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
 
-    const pending = await fetch(authorization(gateway.url, clientId), { redirect: "manual" });
+    const pending = await fetch(clientAuthorizeUrl(gateway.url, clientId, { resource: `${gateway.url}/mcp` }), { redirect: "manual" });
     expect(pending.status).toBe(302);
     loginPage = new URL(pending.headers.get("location")!, gateway.url).href;
     expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);
@@ -152,16 +127,16 @@ describe("a gateway on Redis while Redis goes away and comes back", () => {
     expect(await until("/readyz answers 200", async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 10_000)).toBeLessThan(10_000);
     expect(gateway.child.exitCode).toBeNull();
 
-    expect((await getMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
+    expect((await callGetMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
     for (const known of [clientId, lastClientId]) {
-      const response = await fetch(authorization(gateway.url, known), { redirect: "manual" });
+      const response = await fetch(clientAuthorizeUrl(gateway.url, known, { resource: `${gateway.url}/mcp` }), { redirect: "manual" });
       expect(response.status, `client ${known}`).toBe(302);
       expect(response.headers.get("location")).toMatch(/^\/login\?request=/);
     }
     const refreshed = await tokenRequest(gateway.url, { grant_type: "refresh_token", refresh_token: tokens.refresh_token!, client_id: clientId });
     expect(refreshed.status).toBe(200);
     secretsSeen.push(refreshed.body.access_token!, refreshed.body.refresh_token!);
-    expect((await getMe(gateway.url, refreshed.body.access_token!)).login).toBe(simulator.users[0]!.login);
+    expect((await callGetMe(gateway.url, refreshed.body.access_token!)).login).toBe(simulator.users[0]!.login);
     expect((await register(gateway.url)).client_id).toMatch(/\S/);
   });
 
@@ -181,7 +156,7 @@ describe("a gateway on Redis while Redis goes away and comes back", () => {
       redis.resume();
     }
     await until("/readyz answers 200", async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 10_000);
-    expect((await getMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
+    expect((await callGetMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
   });
 
   it("logs each outage once and never a token or the password", () => {

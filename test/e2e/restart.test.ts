@@ -1,10 +1,9 @@
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { TestBrowser } from "../support/browser.js";
-import { authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, REDIRECT_URI, tokenRequest } from "../support/manual.js";
+import { callGetMe } from "../support/connect.js";
+import { mcpInitialize, obtainCode, pkce, redeem, REDIRECT_URI, tokenRequest, clientAuthorizeUrl } from "../support/manual.js";
 import { freePort, killAll, startGatewayProcess, startRedis, tempDir, type GatewayProcess, type RedisServer } from "../support/processes.js";
 import { LOGIN } from "../support/stack.js";
 
@@ -35,32 +34,6 @@ const STORES: StoreUnderTest[] = [
   },
 ];
 
-/** Call get_me through the gateway with a fixed bearer token, as an MCP client that holds one does. */
-async function getMe(gatewayUrl: string, accessToken: string): Promise<{ login: string }> {
-  const client = new Client({ name: "restart-e2e", version: "1.0.0" });
-  const transport = new StreamableHTTPClientTransport(new URL(`${gatewayUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${accessToken}` } } });
-  await client.connect(transport);
-  try {
-    const result = await client.callTool({ name: "get_me", arguments: {} });
-    expect(result.isError).toBeFalsy();
-    return JSON.parse((result.content as { type: string; text: string }[])[0]!.text) as { login: string };
-  } finally {
-    await client.close();
-  }
-}
-
-/** An authorization request for `clientId` as a fresh PKCE client would send it. */
-const authorization = (gatewayUrl: string, clientId: string, challenge: string) =>
-  authorizeUrl(gatewayUrl, {
-    response_type: "code",
-    client_id: clientId,
-    redirect_uri: REDIRECT_URI,
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-    state: "after-restart",
-    resource: `${gatewayUrl}/mcp`,
-  });
-
 describe.each(STORES)("a gateway killed with SIGKILL and started again on $name", (store) => {
   let simulator: Simulator;
   let clock: ManualClock;
@@ -88,7 +61,7 @@ describe.each(STORES)("a gateway killed with SIGKILL and started again on $name"
     const redeemed = await redeem(gateway.url, code);
     expect(redeemed.status).toBe(200);
     tokens = redeemed.body;
-    expect((await getMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
+    expect((await callGetMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
 
     await gateway.kill("SIGKILL");
     expect((await gateway.exited).signal).toBe("SIGKILL");
@@ -102,7 +75,7 @@ describe.each(STORES)("a gateway killed with SIGKILL and started again on $name"
   });
 
   it("still accepts the access token issued before the crash at /mcp", async () => {
-    expect((await getMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
+    expect((await callGetMe(gateway.url, tokens.access_token!)).login).toBe(simulator.users[0]!.login);
   });
 
   it("still refreshes with the refresh token issued before the crash, upstream too, and the new access token works", async () => {
@@ -116,23 +89,25 @@ describe.each(STORES)("a gateway killed with SIGKILL and started again on $name"
     expect(refreshed.body.access_token).not.toBe(tokens.access_token);
     expect(refreshed.body.refresh_token).not.toBe(tokens.refresh_token);
     expect(simulator.issuedTokens().access.length - upstreamBefore).toBe(1); // the sealed upstream refresh token was opened and used
-    expect((await getMe(gateway.url, refreshed.body.access_token!)).login).toBe(simulator.users[0]!.login);
+    expect((await callGetMe(gateway.url, refreshed.body.access_token!)).login).toBe(simulator.users[0]!.login);
   });
 
   it("still knows the client registered before the crash: /authorize sends it to sign-in, not to invalid_client", async () => {
     const { challenge } = pkce();
-    const known = await fetch(authorization(gateway.url, clientId, challenge), { redirect: "manual" });
+    const known = await fetch(clientAuthorizeUrl(gateway.url, clientId, { code_challenge: challenge, resource: `${gateway.url}/mcp` }), { redirect: "manual" });
     expect(known.status).toBe(302);
     expect(known.headers.get("location")).toMatch(/^\/login\?request=/);
 
-    const unknown = await fetch(authorization(gateway.url, "never-registered", challenge), { redirect: "manual" });
+    const unknown = await fetch(clientAuthorizeUrl(gateway.url, "never-registered", { code_challenge: challenge, resource: `${gateway.url}/mcp` }), {
+      redirect: "manual",
+    });
     expect(unknown.status).toBe(400);
     expect(await unknown.text()).toContain("invalid_client");
   });
 
   it("keeps the browser signed in: a second authorization of the same client needs no password and its code redeems", async () => {
     const { verifier, challenge } = pkce();
-    const start = await browser.request(authorization(gateway.url, clientId, challenge));
+    const start = await browser.request(clientAuthorizeUrl(gateway.url, clientId, { code_challenge: challenge, resource: `${gateway.url}/mcp` }));
     expect(start.location).toMatch(/\/login\?request=/);
     const screen = await browser.request(start.location!);
     expect(screen.status).toBe(200);
@@ -144,6 +119,6 @@ describe.each(STORES)("a gateway killed with SIGKILL and started again on $name"
     expect(redirect.searchParams.get("iss")).toBe(gateway.url);
     const redeemed = await redeem(gateway.url, { clientId, code: redirect.searchParams.get("code")!, verifier });
     expect(redeemed.status).toBe(200);
-    expect((await getMe(gateway.url, redeemed.body.access_token!)).login).toBe(simulator.users[0]!.login);
+    expect((await callGetMe(gateway.url, redeemed.body.access_token!)).login).toBe(simulator.users[0]!.login);
   });
 });

@@ -6,7 +6,7 @@ import { RATE_RULES } from "../../src/ratelimit.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { startBalancer, type Balancer } from "../support/balancer.js";
 import { loginForm, TestBrowser } from "../support/browser.js";
-import { authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, register, REDIRECT_URI, tokenRequest } from "../support/manual.js";
+import { authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, register, REDIRECT_URI, tokenRequest, clientAuthorizeUrl } from "../support/manual.js";
 import { freePort, killAll, startGatewayProcess, startRedis, type GatewayProcess, type RedisServer } from "../support/processes.js";
 import { LOGIN } from "../support/stack.js";
 
@@ -235,16 +235,7 @@ describe("scale-out: two gateway processes, one Redis, one public URL", () => {
     lb.use("A");
     const { client_id } = await register(pub);
     const browser = new TestBrowser();
-    const start = await browser.request(
-      authorizeUrl(pub, {
-        response_type: "code",
-        client_id,
-        redirect_uri: REDIRECT_URI,
-        code_challenge: pkce().challenge,
-        code_challenge_method: "S256",
-        state: "s",
-      }),
-    );
+    const start = await browser.request(clientAuthorizeUrl(pub, client_id, { state: "s" }));
     const form = loginForm((await browser.request(start.location!)).text)!;
     const attempt = (instance: Instance, password: string) =>
       via(instance, async () => (await browser.request(`${pub}/login`, { form: { ...form, username: LOGIN.username, password, decision: "approve" } })).status);

@@ -27,3 +27,17 @@ export async function connectWithOAuth(mcpUrl: string, opts: { provider?: Record
   await client.connect(transport);
   return { client, provider, browser, redirect, transport };
 }
+
+/** Call get_me through `<gatewayUrl>/mcp` with a fixed bearer token, as an MCP client holding one does. */
+export async function callGetMe(gatewayUrl: string, accessToken: string): Promise<{ login: string }> {
+  const client = new Client({ name: "e2e-bearer", version: "1.0.0" });
+  const transport = new StreamableHTTPClientTransport(new URL(`${gatewayUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${accessToken}` } } });
+  await client.connect(transport);
+  try {
+    const result = await client.callTool({ name: "get_me", arguments: {} });
+    if (result.isError) throw new Error(`get_me failed: ${JSON.stringify(result.content)}`);
+    return JSON.parse((result.content as { type: string; text: string }[])[0]!.text) as { login: string };
+  } finally {
+    await client.close();
+  }
+}

@@ -25,6 +25,18 @@ export function authorizeUrl(gatewayUrl: string, params: Record<string, string>)
   return url.href;
 }
 
+/** The authorization request a PKCE client sends (S256, REDIRECT_URI, state "st"), with `extra` on top. */
+export const clientAuthorizeUrl = (gatewayUrl: string, clientId: string, extra: Record<string, string> = {}): string =>
+  authorizeUrl(gatewayUrl, {
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT_URI,
+    code_challenge: pkce().challenge,
+    code_challenge_method: "S256",
+    state: "st",
+    ...extra,
+  });
+
 /** Register a public client and take it through the browser step by hand: returns a fresh gateway code. */
 export async function obtainCode(gatewayUrl: string, opts: { clientId?: string; scope?: string; browser?: TestBrowser } = {}) {
   const clientId = opts.clientId ?? (await register(gatewayUrl)).client_id;
