@@ -31,21 +31,14 @@ export function asRoutes(deps: AsDeps): Router {
   const json = express.json({ limit: "64kb" });
   const jsonBody: RequestHandler = (req, res, next) =>
     json(req, res, (error?: unknown) => next(error ? new OAuthError("invalid_client_metadata", "The registration request is not valid JSON.") : undefined));
-  router.options("/register", deps.cors).post(
-    "/register",
-    deps.cors,
-    async (req, _res, next) => {
-      await consume(deps.store, RATE_RULES.register, req.ip ?? "unknown");
-      next();
-    },
-    jsonBody,
-    async (req, res) => {
-      res
-        .status(201)
-        .set(noStore)
-        .json(await registerClient(req.body, deps.store, deps.clock));
-    },
-  );
+  const registrationLimit: RequestHandler = async (req, _res, next) => {
+    await consume(deps.store, RATE_RULES.register, req.ip ?? "unknown");
+    next();
+  };
+  router.options("/register", deps.cors).post("/register", deps.cors, registrationLimit, jsonBody, async (req, res) => {
+    const information = await registerClient(req.body, deps.store, deps.clock);
+    res.status(201).set(noStore).json(information);
+  });
 
   router.get("/authorize", deps.page, async (req, res) => {
     res.redirect(302, (await authorize(req.query, deps)).redirectTo);
