@@ -22,9 +22,12 @@ const tooMany = (rule: RateRule) =>
     "Retry-After": String(rule.windowSeconds),
   });
 
+/** Count one event toward the rule; the count in the current window, this one included. */
+const count = (store: Store, rule: RateRule, subject: string): Promise<number> => store.increment(keys.rateLimit(rule.name, subject), rule.windowSeconds);
+
 /** Count this event; refuse it (429 + Retry-After) once the subject is over the rule's limit. */
 export async function consume(store: Store, rule: RateRule, subject: string): Promise<void> {
-  if ((await store.increment(keys.rateLimit(rule.name, subject), rule.windowSeconds)) > rule.limit) throw tooMany(rule);
+  if ((await count(store, rule, subject)) > rule.limit) throw tooMany(rule);
 }
 
 /** Refuse without counting when the subject is already over the limit (events counted on failure only). */
@@ -34,5 +37,5 @@ export async function ensureUnder(store: Store, rule: RateRule, subject: string)
 
 /** Count one failure toward the rule. */
 export async function recordFailure(store: Store, rule: RateRule, subject: string): Promise<void> {
-  await store.increment(keys.rateLimit(rule.name, subject), rule.windowSeconds);
+  await count(store, rule, subject);
 }

@@ -57,6 +57,8 @@ describe("key rotation", () => {
     return redeemed.body;
   }
 
+  const refresh = (gw: string, tokens: Record<string, string>) =>
+    tokenRequest(gw, { grant_type: "refresh_token", refresh_token: tokens.refresh_token!, client_id: claims(tokens.access_token!).client_id });
   const kid = (token: string) => decodeProtectedHeader(token.split("~")[0]!).kid;
 
   it("keeps tokens issued under the previous secret working, and issues new ones under the new secret", async () => {
@@ -64,11 +66,7 @@ describe("key rotation", () => {
     const gw = await start(NEW, [OLD]);
     expect((await mcpInitialize(`${gw}/mcp`, `Bearer ${tokens.access_token}`)).status).toBe(200);
 
-    const refreshed = await tokenRequest(gw, {
-      grant_type: "refresh_token",
-      refresh_token: tokens.refresh_token!,
-      client_id: claims(tokens.access_token!).client_id,
-    });
+    const refreshed = await refresh(gw, tokens);
     expect(refreshed.status).toBe(200);
     expect(kid(refreshed.body.access_token!)).not.toBe(kid(tokens.access_token!));
     expect((await mcpInitialize(`${gw}/mcp`, `Bearer ${refreshed.body.access_token}`)).status).toBe(200);
@@ -78,11 +76,7 @@ describe("key rotation", () => {
     const tokens = await tokensUnder(OLD);
     const gw = await start(NEW);
     expect((await mcpInitialize(`${gw}/mcp`, `Bearer ${tokens.access_token}`)).status).toBe(401);
-    const refreshed = await tokenRequest(gw, {
-      grant_type: "refresh_token",
-      refresh_token: tokens.refresh_token!,
-      client_id: claims(tokens.access_token!).client_id,
-    });
+    const refreshed = await refresh(gw, tokens);
     expect(refreshed.status).toBe(400);
     expect(refreshed.body.error).toBe("invalid_grant");
   });
