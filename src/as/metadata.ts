@@ -25,7 +25,12 @@ export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly 
     response_modes_supported: ["query"],
     grant_types_supported: ["authorization_code", "refresh_token"],
     token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
+    revocation_endpoint: `${urls.issuer}/revoke`, // RFC 7009
+    revocation_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
+    introspection_endpoint: `${urls.issuer}/introspect`, // RFC 7662: confidential clients only
+    introspection_endpoint_auth_methods_supported: ["client_secret_post", "client_secret_basic"],
     code_challenge_methods_supported: ["S256"],
+    client_id_metadata_document_supported: true, // MCP 2025-11-25 §Client ID Metadata Documents
     authorization_response_iss_parameter_supported: true, // RFC 9207 §3
     service_documentation: "https://www.npmjs.com/package/mcp-oauth-gateway",
   };

@@ -4,6 +4,8 @@ import { consume, RATE_RULES } from "../ratelimit.js";
 import type { Upstream } from "../upstream/client.js";
 import { authorize, type AuthorizeDeps } from "./authorize.js";
 import { readClientCredentials, registerClient } from "./clients.js";
+import { introspect } from "./introspection.js";
+import { revoke } from "./revocation.js";
 import { authorizationServerMetadata, protectedResourceMetadata } from "./metadata.js";
 import { token, type TokenDeps } from "./token.js";
 
@@ -48,6 +50,16 @@ export function asRoutes(deps: AsDeps): Router {
   router.options("/token", deps.cors).post("/token", deps.cors, form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     res.set(noStore).json(await token(body, readClientCredentials(req.headers.authorization, body), deps));
+  });
+  // RFC 7009 §2.2: 200 whether or not the token was known
+  router.options("/revoke", deps.cors).post("/revoke", deps.cors, form, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    await revoke(body, readClientCredentials(req.headers.authorization, body), deps);
+    res.status(200).set(noStore).end();
+  });
+  router.post("/introspect", form, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    res.set(noStore).json(await introspect(body, readClientCredentials(req.headers.authorization, body), deps));
   });
   return router;
 }

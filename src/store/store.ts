@@ -45,6 +45,14 @@ export const keys = {
   upstreamRejected: (grantId: string) => `upstream-rejected:${grantId}`,
   session: (sid: string) => `sess:${sid}`,
   rateLimit: (rule: string, subject: string) => `rate:${rule}:${subject}`,
+  /** A refresh token already exchanged: reuse detection and the retry grace. */
+  usedRefreshToken: (tokenHash: string) => `usedrefresh:${tokenHash}`,
+  /** Single-flight lock on one grant's upstream refresh, shared by every instance. */
+  refreshLock: (grantId: string) => `lock:refresh:${grantId}`,
+  /** Approvals a gateway user chose to remember, keyed by a hash of the user name. */
+  approvals: (userHash: string) => `approvals:${userHash}`,
+  /** A fetched Client ID Metadata Document, cached per its Cache-Control. */
+  clientMetadataDocument: (urlHash: string) => `cimd:${urlHash}`,
   masterSecret: () => `meta:secret`,
   upstreamRegistration: (issuer: string) => `upstream-reg:${issuer}`,
 } as const;
