@@ -11,6 +11,8 @@ import { randomToken, type Keys } from "./crypto.js";
 import { errorMiddleware, OAuthError } from "./errors.js";
 import { accessLog, type Logger } from "./log.js";
 import { loginRoutes } from "./login/routes.js";
+import { identityBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
+import { originGuard } from "./rs/origin.js";
 import { mcpProxy } from "./rs/proxy.js";
 import { StoreSessions } from "./store/sessions.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
@@ -61,9 +63,28 @@ export function createApp(deps: AppDeps): express.Express {
     proxy: https,
     cookie: { httpOnly: true, sameSite: "lax", secure: https, path: "/", maxAge: SESSION_TTL * 1000 },
   });
+  // An https public URL means browsers reach these pages over TLS, whatever the last hop says: always a Secure cookie
+  const overTls: RequestHandler = (req, _res, next) => {
+    if (https) req.headers["x-forwarded-proto"] = "https";
+    next();
+  };
 
-  app.use(asRoutes({ ...tokenContext, urls, defaultScope: config.upstream.scope, upstream, resource: urls.resource, cors: corsFor, page }));
-  app.use(["/login", "/upstream/callback"], page, sessions);
+  app.use(PARSED_BODY_PATHS, identityBodiesOnly);
+  app.use(
+    asRoutes({
+      ...tokenContext,
+      log,
+      urls,
+      defaultScope: config.upstream.scope,
+      upstream,
+      resource: urls.resource,
+      cors: corsFor,
+      page,
+      registration: config.registration,
+      metadataFetch: { allowPrivate: config.allowPrivateFetch },
+    }),
+  );
+  app.use(["/login", "/upstream/callback"], page, overTls, sessions);
   app.use(loginRoutes({ store, clock, keys, urls, upstream, login: config.login }));
 
   const proxy = mcpProxy({
@@ -75,10 +96,11 @@ export function createApp(deps: AppDeps): express.Express {
     target: upstream.mcpUrl,
     log,
   });
-  app.options("/mcp", corsFor);
-  app.post("/mcp", corsFor, proxy);
-  app.get("/mcp", corsFor, proxy);
-  app.delete("/mcp", corsFor, proxy);
+  const origin = originGuard(config);
+  app.options("/mcp", origin, corsFor);
+  app.post("/mcp", origin, corsFor, proxy);
+  app.get("/mcp", origin, corsFor, proxy);
+  app.delete("/mcp", origin, corsFor, proxy);
 
   // liveness answers without the store; readiness needs one round trip to it (503 while it is away)
   app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));

@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
+import { loadLogin, type LoginConfig } from "./login/users.js";
 
 /** What to ask the upstream for and how to reach it. Passed around as a value, never a global. */
 export interface UpstreamConfig {
@@ -15,19 +15,22 @@ export interface UpstreamConfig {
   tokenEndpoint?: string;
   /** Space-separated scopes asked for when the client asks for none. */
   scope?: string;
+  /** GitHub's REST API base, for token revocation; worked out from the issuer when omitted. */
+  apiUrl?: string;
 }
 
 /** Where state lives (docs/storage.md). */
 export type StoreConfig = { kind: "memory" } | { kind: "sqlite"; dataDir: string } | { kind: "redis"; url: string };
 
 export interface Config {
-  command: "serve" | "demo" | "help" | "version";
+  command: "serve" | "demo" | "hash-password" | "help" | "version";
   port: number;
   host: string;
   /** The gateway's external base URL, no trailing slash. Also the issuer, byte for byte. */
   publicUrl: string;
   upstream: UpstreamConfig;
-  login: { username: string; password: string; passwordSource: "environment" | "generated" };
+  /** Gateway users and their scrypt hashes; a plain password never stays here unless generated (docs/security.md). */
+  login: LoginConfig;
   /** Master secret for signing and sealing keys; undefined means generate one and keep it in the store. */
   secret?: string;
   /** Earlier master secrets: their keys still verify and unseal, never sign. */
@@ -86,6 +89,11 @@ const OPTIONS: readonly Option[] = [
     flag: "upstream-token-endpoint",
     env: "MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT",
     help: "upstream token endpoint (skips discovery; needs --upstream-authorize-endpoint)",
+  },
+  {
+    flag: "upstream-api-url",
+    env: "MCP_GATEWAY_UPSTREAM_API_URL",
+    help: "GitHub REST API base for revoking upstream tokens (default: api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server)",
   },
   { flag: "upstream-scope", env: "MCP_GATEWAY_UPSTREAM_SCOPE", help: "scopes asked of the upstream when the client asks for none (space or comma separated)" },
   {
@@ -156,10 +164,12 @@ export function helpText(): string {
     return `  ${name.padEnd(38)} ${o.env}\n      ${o.help}${dflt}`;
   });
   return [
-    "Usage: mcp-oauth-gateway [demo] [options]",
+    "Usage: mcp-oauth-gateway [demo | hash-password] [options]",
     "",
     "  (no command)   run the gateway in front of --upstream-rs",
     "  demo           run the gateway in front of a bundled offline GitHub simulator",
+    "  hash-password  read a password from stdin (one line) and print its scrypt hash:",
+    "                 the value of the password hash variable, or of a users file line `username:hash`",
     "",
     "Options (flag, environment variable; flags win over the environment, which wins over the env file):",
     ...rows,
@@ -177,8 +187,10 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   if (values.help) return freeze({ command: "help" });
   if (values.version) return freeze({ command: "version" });
   const command = positionals[0] ?? "serve";
-  if (command !== "serve" && command !== "demo") throw new ConfigError(`unknown command "${command}": use "demo" or no command (see --help)`);
+  if (command !== "serve" && command !== "demo" && command !== "hash-password")
+    throw new ConfigError(`unknown command "${command}": use "demo", "hash-password" or no command (see --help)`);
   if (positionals.length > 1) throw new ConfigError(`unexpected argument "${positionals[1]}" (see --help)`);
+  if (command === "hash-password") return freeze({ command });
 
   const envFile = (values["env-file"] as string | undefined) ?? env.MCP_GATEWAY_ENV_FILE ?? ".env";
   const fromFile = readEnvFile(envFile, values["env-file"] !== undefined || env.MCP_GATEWAY_ENV_FILE !== undefined);
@@ -192,7 +204,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   const host = read("host") ?? "127.0.0.1";
   const publicUrl = parsePublicUrl(read("public-url") ?? `http://localhost:${port}`);
   const upstream = parseUpstream(read, command === "demo");
-  const password = read("password");
+  const login = loadLogin({ username: read("username"), password: read("password"), passwordHash: read("password-hash"), usersFile: read("users-file") });
   const secret = read("secret");
   if (secret !== undefined && secret.length < 32)
     throw new ConfigError("MCP_GATEWAY_SECRET is too short: use at least 32 random characters (e.g. `openssl rand -base64 32`)");
@@ -210,11 +222,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     host,
     publicUrl,
     upstream,
-    login: {
-      username: read("username") ?? "admin",
-      password: password ?? randomBytes(18).toString("base64url"),
-      passwordSource: password === undefined ? "generated" : "environment",
-    },
+    login,
     ...(secret === undefined ? {} : { secret }),
     previousSecrets,
     store,
@@ -246,7 +254,7 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
     return { values, positionals };
   } catch (error) {
-    const secretFlag = OPTIONS.find((o) => o.secret && argv.some((a) => a.startsWith(`--${o.flag}`)));
+    const secretFlag = OPTIONS.find((o) => o.secret && argv.some((a) => a === `--${o.flag}` || a.startsWith(`--${o.flag}=`)));
     if (secretFlag)
       throw new ConfigError(`--${secretFlag.flag} is not a flag: set ${secretFlag.env} in the environment or the env file, where \`ps\` cannot see it`);
     const { code, message } = error as { code?: string; message: string };
@@ -325,7 +333,8 @@ function parseUpstream(read: (flag: string) => string | undefined, demo: boolean
     .filter(Boolean)
     .join(" ");
   const issuer = optionalUrl("upstream-as");
-  const optional = { issuer, clientId, clientSecret, authorizationEndpoint, tokenEndpoint, scope };
+  const apiUrl = optionalUrl("upstream-api-url")?.replace(/\/$/, "");
+  const optional = { issuer, clientId, clientSecret, authorizationEndpoint, tokenEndpoint, scope, apiUrl };
   return {
     resource: rs === undefined ? "" : url("upstream-rs", rs).href,
     ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v)),
@@ -376,7 +385,11 @@ function parseTrustProxy(raw: string): boolean | number | string {
 
 function freeze<T extends Partial<Config>>(config: T): Readonly<Config> {
   if (config.upstream) Object.freeze(config.upstream);
-  if (config.login) Object.freeze(config.login);
+  if (config.login) {
+    config.login.users.forEach((u) => Object.freeze(u));
+    Object.freeze(config.login.users);
+    Object.freeze(config.login);
+  }
   if (config.store) Object.freeze(config.store);
   if (config.previousSecrets) Object.freeze(config.previousSecrets);
   if (config.registration) Object.freeze(config.registration);

@@ -1,3 +1,4 @@
+import { describeLogin } from "./login/users.js";
 import type { Config } from "./config.js";
 import { startGateway } from "./gateway.js";
 import type { Logger } from "./log.js";
@@ -15,19 +16,25 @@ export async function startDemo(config: Readonly<Config>, io: { log: Logger; pri
   const gateway = await startGateway(
     {
       ...config,
-      upstream: { resource: simulator.mcpUrl, clientId: app.clientId, clientSecret: app.clientSecrets[0]!, scope: config.upstream.scope ?? "read:user" },
+      upstream: {
+        resource: simulator.mcpUrl,
+        clientId: app.clientId,
+        clientSecret: app.clientSecrets[0]!,
+        apiUrl: simulator.apiOrigin,
+        scope: config.upstream.scope ?? "read:user",
+      },
     },
     { log: io.log },
   );
   const mcpUrl = `${gateway.publicUrl}/mcp`;
-  const password = config.login.passwordSource === "generated" ? `${config.login.password}   (generated for this run)` : "(from MCP_GATEWAY_PASSWORD)";
+  const login = describeLogin(config.login);
   io.print(
     [
       `mcp-oauth-gateway demo: the gateway in front of an offline GitHub simulator`,
       ``,
       `  MCP URL:           ${mcpUrl}`,
-      `  Gateway login:     ${config.login.username}`,
-      `  Gateway password:  ${password}`,
+      `  Gateway login:     ${login.login}`,
+      ...(login.password === undefined ? [] : [`  Gateway password:  ${login.password}`]),
       `  Upstream (fake):   ${simulator.mcpUrl}  (signed in there as "${simulator.users[0]!.login}")`,
       ``,
       `Connect a client:`,

@@ -65,10 +65,27 @@ export function errorMiddleware(log: ErrorLog): ErrorRequestHandler {
     if (!known) log.error("unexpected error", error);
     const e = known ?? new OAuthError("server_error", "The gateway hit an unexpected error; the details are in its log.", 500);
     res.status(e.status).set({ "Cache-Control": "no-store", Pragma: "no-cache", ...e.headers });
-    if (res.locals.page) res.render("error", { error: e.code, description: e.description });
-    else res.json(e.toJSON());
+    if (!res.locals.page) return void res.json(e.toJSON());
+    // A failing template must not fall through to Express's final handler, which prints stacks.
+    res.render("error", { error: e.code, description: e.description }, (renderError: Error | null, html?: string) => {
+      if (!renderError) return void res.send(html);
+      log.error("error page failed to render", renderError);
+      res.type("text/plain").send(`${e.code}: ${e.description}`);
+    });
   };
 }
+
+/** body-parser's error types (and Express's own 4xx), each with a fixed description: nothing of the input is echoed. */
+const BODY_ERRORS: Readonly<Record<string, { status: number; description: string }>> = {
+  "entity.too.large": { status: 413, description: "The request body is too large." },
+  "parameters.too.many": { status: 413, description: "The request body has too many parameters." },
+  "entity.parse.failed": { status: 400, description: "The request body could not be parsed." },
+  "entity.verify.failed": { status: 400, description: "The request body could not be parsed." },
+  "charset.unsupported": { status: 415, description: "The request body's charset is not supported: send UTF-8." },
+  "encoding.unsupported": { status: 415, description: "The request body's Content-Encoding is not supported: send it uncompressed." },
+  "request.aborted": { status: 400, description: "The request body ended early." },
+  "request.size.invalid": { status: 400, description: "The request body does not match its Content-Length." },
+};
 
 /** Errors other layers raise that have a fixed OAuth meaning. */
 function asOAuthError(error: unknown): OAuthError | undefined {
@@ -77,16 +94,11 @@ function asOAuthError(error: unknown): OAuthError | undefined {
     return new OAuthError("temporarily_unavailable", "The gateway's store is unreachable; try again shortly.", 503, {
       "Retry-After": String(error.retryAfterSeconds),
     });
-  const e = error as { type?: string; status?: number; statusCode?: number; expose?: boolean; message?: string };
-  // body-parser: malformed or oversized bodies are the client's fault (RFC 6749 §5.2 invalid_request)
-  if (e?.expose && typeof e.status === "number" && e.status >= 400 && e.status < 500) {
-    const description =
-      e.type === "entity.too.large"
-        ? "The request body is too large."
-        : e.type === "entity.parse.failed"
-          ? "The request body could not be parsed."
-          : (e.message ?? "Bad request.");
-    return new OAuthError("invalid_request", description, e.status === 413 ? 413 : 400);
+  const e = error as { type?: unknown; status?: unknown; expose?: unknown } | null;
+  // body-parser and http-errors: malformed or oversized input is the client's fault (RFC 6749 §5.2 invalid_request)
+  if (e?.expose === true && typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+    const known = typeof e.type === "string" ? BODY_ERRORS[e.type] : undefined;
+    return new OAuthError("invalid_request", known?.description ?? "The request is malformed.", known?.status ?? 400);
   }
   return undefined;
 }

@@ -4,6 +4,8 @@ import { ConfigError, helpText, loadProcessConfig, type Config } from "./config.
 import { startDemo } from "./demo.js";
 import { startGateway, type Gateway } from "./gateway.js";
 import { createLogger } from "./log.js";
+import { hashPassword } from "./login/passwords.js";
+import { describeLogin } from "./login/users.js";
 import { describeStore } from "./store/open.js";
 
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -19,6 +21,7 @@ async function main(): Promise<void> {
   }
   if (config.command === "help") return void process.stdout.write(`${helpText()}\n`);
   if (config.command === "version") return void process.stdout.write(`${version}\n`);
+  if (config.command === "hash-password") return hashPasswordCommand();
 
   const log = createLogger();
   let shutdown = (): void => process.exit(0);
@@ -45,23 +48,40 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
 
 /** What an operator needs on start: the URL for clients, the callback to register upstream, the login. */
 export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl" | "keySource">): string {
-  const password =
-    config.login.passwordSource === "generated"
-      ? `${config.login.password}   (generated for this run: set MCP_GATEWAY_PASSWORD to choose one)`
-      : "(from MCP_GATEWAY_PASSWORD)";
+  const login = describeLogin(config.login);
   return [
     `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
     `  MCP URL for clients:    ${gateway.publicUrl}/mcp`,
     `  Upstream callback URL:  ${gateway.publicUrl}/upstream/callback   (register it at the upstream, e.g. as a GitHub OAuth App's "Authorization callback URL")`,
     `  Upstream MCP server:    ${config.upstream.resource}`,
-    `  Gateway login:          ${config.login.username}`,
-    `  Gateway password:       ${password}`,
+    `  Gateway login:          ${login.login}`,
+    ...(login.password === undefined ? [] : [`  Gateway password:       ${login.password}`]),
     `  State:                  ${describeStore(config.store)}`,
     `  Token keys:             ${gateway.keySource === "environment" ? "from MCP_GATEWAY_SECRET" : "master secret generated once and kept in the store"}${config.previousSecrets.length ? ` (+${config.previousSecrets.length} previous, verify only)` : ""}`,
   ].join("\n");
 }
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
+
+/** `mcp-oauth-gateway hash-password`: one line from stdin in, its scrypt hash out. */
+async function hashPasswordCommand(): Promise<void> {
+  if (process.stdin.isTTY) process.stderr.write("Password (the input is shown): ");
+  const password = await firstLine(process.stdin);
+  if (!password) {
+    process.stderr.write("mcp-oauth-gateway: hash-password read no password: pipe or type one line\n");
+    process.exit(2);
+  }
+  print(await hashPassword(password));
+}
+
+async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
+  let text = "";
+  for await (const chunk of input) {
+    text += String(chunk);
+    if (text.includes("\n")) break;
+  }
+  return text.split(/\r?\n/)[0] ?? "";
+}
 
 main().catch((error: unknown) => {
   process.stderr.write(`mcp-oauth-gateway: ${(error as Error).message}\n`);

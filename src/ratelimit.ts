@@ -1,3 +1,5 @@
+import type { Clock } from "./clock.js";
+import { sha256 } from "./crypto.js";
 import { OAuthError } from "./errors.js";
 import { keys, type Store } from "./store/store.js";
 
@@ -30,12 +32,56 @@ export async function consume(store: Store, rule: RateRule, subject: string): Pr
   if ((await count(store, rule, subject)) > rule.limit) throw tooMany(rule);
 }
 
-/** Refuse without counting when the subject is already over the limit (events counted on failure only). */
-export async function ensureUnder(store: Store, rule: RateRule, subject: string): Promise<void> {
-  if (((await store.get<number>(keys.rateLimit(rule.name, subject))) ?? 0) >= rule.limit) throw tooMany(rule);
-}
-
 /** Count one failure toward the rule. */
 export async function recordFailure(store: Store, rule: RateRule, subject: string): Promise<void> {
   await count(store, rule, subject);
+}
+
+/** True when the subject has used up the rule (events counted on failure only). */
+export const overLimit = async (store: Store, rule: RateRule, subject: string): Promise<boolean> =>
+  ((await store.get<number>(keys.rateLimit(rule.name, subject))) ?? 0) >= rule.limit;
+
+/**
+ * Per-user back-off on Screen 1: from the 3rd consecutive failure for one user name, the next attempt
+ * waits 1 s, then 2 s, 4 s… up to 15 minutes after the last failure. A success clears it. The user name
+ * is keyed by its hash, and unknown names back off exactly like real ones.
+ */
+export const USER_BACKOFF = { freeFailures: 2, firstWaitSeconds: 1, maxWaitSeconds: 900, memorySeconds: 86_400 } as const;
+
+const failuresKey = (user: string) => keys.rateLimit("login-user", sha256(user));
+const lastFailureKey = (user: string) => keys.rateLimit("login-user-last", sha256(user));
+
+export const backoffSeconds = (failures: number): number =>
+  failures <= USER_BACKOFF.freeFailures
+    ? 0
+    : Math.min(USER_BACKOFF.firstWaitSeconds * 2 ** (failures - USER_BACKOFF.freeFailures - 1), USER_BACKOFF.maxWaitSeconds);
+
+/** Seconds this user name must still wait before the next attempt; 0 when it may try now. */
+export async function userBackoff(store: Store, clock: Clock, user: string): Promise<number> {
+  const failures = (await store.get<number>(failuresKey(user))) ?? 0;
+  const wait = backoffSeconds(failures);
+  if (wait === 0) return 0;
+  const last = (await store.get<number>(lastFailureKey(user))) ?? 0;
+  return Math.max(0, Math.ceil((last + wait * 1000 - clock.now()) / 1000));
+}
+
+/** Count one failed sign-in for this user name (atomic across instances) and when it happened. */
+export async function recordUserFailure(store: Store, clock: Clock, user: string): Promise<void> {
+  await store.increment(failuresKey(user), USER_BACKOFF.memorySeconds);
+  await store.put(lastFailureKey(user), clock.now(), USER_BACKOFF.memorySeconds);
+}
+
+/**
+ * One password check at a time per user name, across instances: a burst of parallel guesses cannot
+ * all pass the back-off check before the first failure is counted. Undefined when one is running.
+ */
+export async function claimUserAttempt(store: Store, user: string): Promise<{ release: () => Promise<void> } | undefined> {
+  const key = keys.rateLimit("login-user-busy", sha256(user));
+  if (!(await store.add(key, 1, 10))) return undefined;
+  return { release: () => store.delete(key) };
+}
+
+export async function clearUserFailures(store: Store, user: string): Promise<void> {
+  await store.delete(failuresKey(user));
+  await store.delete(lastFailureKey(user));
 }

@@ -1,5 +1,6 @@
 import type { Clock } from "./clock.js";
 import { nowSeconds } from "./clock.js";
+import type { JWTPayload } from "jose";
 import { randomToken, seal, sha256, signAccessToken, unseal, verifyAccessToken, type AccessTokenClaims, type Keys } from "./crypto.js";
 import { OAuthError } from "./errors.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
@@ -31,6 +32,7 @@ export interface Grant {
 
 export interface RefreshTokenRecord extends Grant {
   issuedAt: number;
+  expiresAt: number;
 }
 
 /** RFC 6749 §5.1 */
@@ -71,6 +73,7 @@ export async function issueTokens(
   const r = randomToken(32);
   const rHash = sha256(r);
   const refreshLeft = upstream.refresh_expires_at === undefined ? Infinity : upstream.refresh_expires_at - now;
+  const ttl = Math.max(1, Math.min(ctx.refreshTokenTtl, refreshLeft));
   const record: RefreshTokenRecord = {
     grantId: grant.grantId,
     clientId: grant.clientId,
@@ -78,8 +81,9 @@ export async function issueTokens(
     scope: grant.scope,
     resource: grant.resource,
     issuedAt: now,
+    expiresAt: now + ttl,
   };
-  await ctx.store.put(storeKeys.refreshToken(rHash), record, Math.max(1, Math.min(ctx.refreshTokenTtl, refreshLeft)));
+  await ctx.store.put(storeKeys.refreshToken(rHash), record, ttl);
   response.refresh_token = r + SEPARATOR + (await seal(ctx.keys, upstream, rHash));
   return response;
 }
@@ -90,7 +94,7 @@ const split = (token: string): [string, string] | undefined => {
 };
 
 export interface ValidatedAccess {
-  claims: AccessTokenClaims;
+  claims: AccessTokenClaims & JWTPayload;
   upstreamAccessToken: string;
 }
 
@@ -98,7 +102,7 @@ export interface ValidatedAccess {
 export async function validateAccessToken(ctx: TokenContext, token: string, audience: string): Promise<ValidatedAccess> {
   const halves = split(token);
   if (!halves) throw invalidToken("The access token is not a token this gateway issued.");
-  let claims: AccessTokenClaims;
+  let claims: AccessTokenClaims & JWTPayload;
   try {
     claims = await verifyAccessToken(ctx.keys, halves[0], { issuer: ctx.issuer, audience, clock: ctx.clock });
   } catch (error) {
@@ -114,28 +118,81 @@ export async function validateAccessToken(ctx: TokenContext, token: string, audi
   }
 }
 
-/**
- * Redeem a refresh token: atomically take its record (single use) and open its sealed upstream half.
- * Throws invalid_grant for anything unknown, used, revoked or tampered with.
- */
-export async function redeemRefreshToken(
-  ctx: TokenContext,
-  token: string,
-): Promise<{ record: RefreshTokenRecord; upstream: UpstreamTokens; restore: () => Promise<void> }> {
-  const halves = split(token);
-  if (!halves) throw new OAuthError("invalid_grant", "The refresh token is not one this gateway issued.");
-  const rHash = sha256(halves[0]);
-  // Open V before consuming R's record, so a token with a forged V cannot use up the real one.
-  const upstream = await unseal<UpstreamTokens>(ctx.keys, halves[1], rHash).catch(() => {
-    throw new OAuthError("invalid_grant", "The refresh token is invalid.");
-  });
-  const key = storeKeys.refreshToken(rHash);
-  const record = await ctx.store.take<RefreshTokenRecord>(key);
-  if (!record) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
-  if (await ctx.store.get(storeKeys.revokedGrant(record.grantId))) throw new OAuthError("invalid_grant", "The grant has been revoked.");
-  return { record, upstream, restore: () => ctx.store.put(key, record, ctx.refreshTokenTtl) };
+/** A refresh token R~V of ours, opened: V unsealed, nothing in the store read or changed yet. */
+export interface OpenedRefreshToken {
+  /** SHA-256 of R: the key of its store records. */
+  tokenHash: string;
+  /** A binding only the holder of R can name (the hash is in the store, R is not). */
+  holderBinding: string;
+  upstream: UpstreamTokens;
 }
 
+/** Throws invalid_grant unless V opens with R (so a forged V can never touch R's records). */
+export async function openRefreshToken(ctx: Pick<TokenContext, "keys">, token: string): Promise<OpenedRefreshToken> {
+  const halves = split(token);
+  if (!halves) throw new OAuthError("invalid_grant", "The refresh token is not one this gateway issued.");
+  const tokenHash = sha256(halves[0]);
+  const upstream = await unseal<UpstreamTokens>(ctx.keys, halves[1], tokenHash).catch(() => {
+    throw new OAuthError("invalid_grant", "The refresh token is invalid.");
+  });
+  return { tokenHash, holderBinding: sha256(`holder:${halves[0]}`), upstream };
+}
+
+/** The live, unrevoked grant behind a refresh token, or undefined. Reads only. */
+export async function liveRefreshToken(ctx: TokenContext, token: string): Promise<(OpenedRefreshToken & { record: RefreshTokenRecord }) | undefined> {
+  const opened = await openRefreshToken(ctx, token).catch(() => undefined);
+  if (!opened) return undefined;
+  const record = await ctx.store.get<RefreshTokenRecord>(storeKeys.refreshToken(opened.tokenHash));
+  if (!record || (await ctx.store.get(storeKeys.revokedGrant(record.grantId)))) return undefined;
+  return { ...opened, record };
+}
+
+/** A live token of ours, access or refresh, as /revoke and /introspect see it. */
+export interface FoundToken {
+  type: "access_token" | "refresh_token";
+  grantId: string;
+  clientId: string;
+  sub: string;
+  scope: string;
+  audience: string;
+  issuedAt: number;
+  expiresAt: number;
+  upstream: UpstreamTokens;
+}
+
+/** Look a presented token up as either kind, the hinted one first (RFC 7009 §2.1, RFC 7662 §2.1). */
+export async function findToken(ctx: TokenContext, token: string, audience: string, hint?: string): Promise<FoundToken | undefined> {
+  const asAccess = async (): Promise<FoundToken | undefined> => {
+    const access = await validateAccessToken(ctx, token, audience).catch(() => undefined);
+    if (!access) return undefined;
+    const { claims } = access;
+    return {
+      type: "access_token",
+      grantId: claims.gid,
+      clientId: claims.client_id,
+      sub: claims.sub,
+      scope: claims.scope,
+      audience,
+      issuedAt: claims.iat ?? 0,
+      expiresAt: claims.exp ?? 0,
+      upstream: { access_token: access.upstreamAccessToken },
+    };
+  };
+  const asRefresh = async (): Promise<FoundToken | undefined> => {
+    const refresh = await liveRefreshToken(ctx, token);
+    if (!refresh) return undefined;
+    const { record } = refresh;
+    return { type: "refresh_token", ...record, audience: record.resource, upstream: refresh.upstream };
+  };
+  const order = hint === "refresh_token" ? [asRefresh, asAccess] : [asAccess, asRefresh];
+  for (const find of order) {
+    const found = await find();
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Every access and refresh token of the grant is refused from now on (checked on each use). */
 export async function revokeGrant(ctx: TokenContext, grantId: string): Promise<void> {
   await ctx.store.put(storeKeys.revokedGrant(grantId), { revokedAt: nowSeconds(ctx.clock) }, ctx.refreshTokenTtl);
 }

@@ -1,10 +1,16 @@
 #!/bin/sh
 # What `npm test` needs from the operating system (Debian packages): redis-server for the store,
-# restart, scale-out and fault tests. Installed here when missing and possible (root with apt-get);
-# otherwise the exact command is printed and the tests do not start. Tests never skip for lack of it.
+# restart, scale-out and fault tests; chromium for the real-browser test (test/e2e/browser.test.ts,
+# or point CHROMIUM_PATH at another Chromium). Installed here when missing and possible (root with
+# apt-get); otherwise the exact command is printed and the tests do not start. Tests never skip for lack of them.
 set -eu
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+if [ -n "${CHROMIUM_PATH:-}" ]; then
+  [ -x "$CHROMIUM_PATH" ] || { echo "npm test: CHROMIUM_PATH=$CHROMIUM_PATH is not an executable file" >&2; exit 1; }
+else
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$missing chromium"
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "npm test: installing$missing" >&2

@@ -2,8 +2,10 @@ import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
 import { randomToken } from "../crypto.js";
 import { OAuthError, type OAuthErrorCode } from "../errors.js";
+import type { GuardOptions } from "../fetch-guard.js";
 import { keys, type Store } from "../store/store.js";
-import { getClient, optionalParam, redirectUriMatches } from "./clients.js";
+import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
+import { getClient, optionalParam, redirectUriMatches, type RedirectUriPolicy } from "./clients.js";
 import type { GatewayUrls } from "./metadata.js";
 
 /** A verified authorization request waiting for the human step (stored under `authreq:`). */
@@ -29,6 +31,10 @@ export interface AuthorizeDeps {
   urls: GatewayUrls;
   /** `--upstream-scope`, used when the client asks for no scope. */
   defaultScope: string | undefined;
+  /** `--redirect-uri-allow`, which binds metadata documents as it binds registrations. */
+  registration: RedirectUriPolicy;
+  /** How Client ID Metadata Documents are fetched (`--allow-private-fetch`). */
+  metadataFetch: GuardOptions;
 }
 
 /**
@@ -38,7 +44,9 @@ export interface AuthorizeDeps {
 export async function authorize(query: Record<string, unknown>, deps: AuthorizeDeps): Promise<{ redirectTo: string }> {
   const clientId = optionalParam(query, "client_id");
   if (!clientId) throw new OAuthError("invalid_request", "The request has no client_id.");
-  const client = await getClient(deps.store, clientId);
+  const client = isClientIdUrl(clientId)
+    ? await resolveMetadataClient(clientId, { store: deps.store, clock: deps.clock, policy: deps.registration, fetch: deps.metadataFetch })
+    : await getClient(deps.store, clientId);
   if (!client) throw new OAuthError("invalid_client", "The client is not registered with this gateway. Register it again from your MCP client.");
   const requested = optionalParam(query, "redirect_uri");
   // OAuth 2.1 §2.3.2: without redirect_uri, only a client with exactly one registered URI is unambiguous

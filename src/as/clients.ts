@@ -1,6 +1,4 @@
-import type { Clock } from "../clock.js";
-import { nowSeconds } from "../clock.js";
-import { randomToken, safeEqual, sha256 } from "../crypto.js";
+import { safeEqual, sha256 } from "../crypto.js";
 import { OAuthError, challenge } from "../errors.js";
 import { keys, type Store } from "../store/store.js";
 
@@ -25,30 +23,42 @@ export interface ClientRecord {
   scope?: string;
   software_id?: string;
   software_version?: string;
+  /** RFC 7592 §3: the registration access token, stored as a hash. */
+  registration_access_token_hash?: string;
+  /** Set at the first redeemed code: from then on the client lives CLIENT_TTL_SECONDS. */
+  used?: true;
+  /** The client_id is an https URL whose Client ID Metadata Document described this client. */
+  metadata_document?: true;
 }
 
-/** Registered clients live long; a later issue adds expiry of clients never used. */
+/** Clients that redeemed a code live long; those that never do expire after `--unused-client-ttl`. */
 export const CLIENT_TTL_SECONDS = 365 * 24 * 3600;
 const OPTIONAL_STRINGS = ["client_name", "client_uri", "logo_uri", "scope", "software_id", "software_version"] as const;
 
-/** RFC 7591 §3.1: validate metadata, provision id (and secret), store; the response of §3.2.1. */
-export async function registerClient(body: unknown, store: Store, clock: Clock): Promise<Record<string, unknown>> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw metadataError("The registration request must be a JSON object.");
+/** What the operator allows at registration (config.registration). */
+export interface RedirectUriPolicy {
+  /** `--redirect-uri-allow` prefixes; `loopback` stands for any loopback http URI; empty allows all. */
+  redirectUriAllow: readonly string[];
+}
+
+/** The RFC 7591 §2 metadata a client may choose, validated; what the server provisions is not here. */
+export type ClientMetadata = Omit<ClientRecord, "client_id" | "client_id_issued_at" | "client_secret_hash" | "client_secret_expires_at">;
+
+/** RFC 7591 §2 and §3.2.2: validate client metadata (registration, RFC 7592 update, metadata documents). */
+export function clientMetadata(body: unknown, policy: RedirectUriPolicy, defaultMethod: TokenEndpointAuthMethod): ClientMetadata {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw metadataError("The client metadata must be a JSON object.");
   const m = body as Record<string, unknown>;
-  const redirectUris = validateRedirectUris(m.redirect_uris);
-  const method = m.token_endpoint_auth_method ?? "client_secret_basic"; // RFC 7591 §2 default
+  const redirectUris = validateRedirectUris(m.redirect_uris, policy);
+  const method = m.token_endpoint_auth_method ?? defaultMethod;
   if (!AUTH_METHODS.includes(method as TokenEndpointAuthMethod)) throw metadataError(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(", ")}.`);
   // Provisioned default: MCP clients need refresh; RFC 7591 §3.2.1 lets us say what we registered.
   const grantTypes = stringList(m.grant_types, "grant_types") ?? [...GRANT_TYPES];
   const unsupportedGrant = grantTypes.find((g) => !(GRANT_TYPES as readonly string[]).includes(g));
-  if (unsupportedGrant) throw metadataError(`grant_type "${unsupportedGrant}" is not supported; use authorization_code and refresh_token.`);
+  if (unsupportedGrant) throw metadataError(`grant_type "${unsupportedGrant.slice(0, 100)}" is not supported; use authorization_code and refresh_token.`);
   if (!grantTypes.includes("authorization_code")) throw metadataError("grant_types must include authorization_code.");
   const responseTypes = stringList(m.response_types, "response_types") ?? ["code"];
   if (responseTypes.some((r) => r !== "code")) throw metadataError('response_types must be ["code"].');
-
-  const client: ClientRecord = {
-    client_id: randomToken(16),
-    client_id_issued_at: nowSeconds(clock),
+  const metadata: ClientMetadata = {
     redirect_uris: redirectUris,
     token_endpoint_auth_method: method as TokenEndpointAuthMethod,
     grant_types: grantTypes,
@@ -56,43 +66,42 @@ export async function registerClient(body: unknown, store: Store, clock: Clock):
   };
   for (const field of OPTIONAL_STRINGS) {
     const v = m[field];
-    if (v === undefined) continue;
+    if (v === undefined || v === null) continue;
     if (typeof v !== "string" || v.length > 1000) throw metadataError(`${field} must be a string of at most 1000 characters.`);
-    client[field] = v;
+    metadata[field] = v;
   }
-  let secret: string | undefined;
-  if (client.token_endpoint_auth_method !== "none") {
-    secret = randomToken(32);
-    client.client_secret_hash = sha256(secret);
-    client.client_secret_expires_at = 0; // RFC 7591 §3.2.1: 0 = never expires
-  }
-  await store.put(keys.client(client.client_id), client, CLIENT_TTL_SECONDS);
-  return clientInformation(client, secret);
+  return metadata;
 }
 
-/** The RFC 7591 §3.2.1 view of a client: never the hash. */
+/** The RFC 7591 §3.2.1 view of a client: never a hash, never the server's own marks. */
 export function clientInformation(client: ClientRecord, secret?: string): Record<string, unknown> {
-  const { client_secret_hash: _, ...visible } = client;
+  const { client_secret_hash: _s, registration_access_token_hash: _r, used: _u, ...visible } = client;
   return secret === undefined ? visible : { ...visible, client_secret: secret };
 }
 
-export const getClient = (store: Store, clientId: string): Promise<ClientRecord | undefined> =>
-  clientId.length > 0 && clientId.length <= 200 ? store.get<ClientRecord>(keys.client(clientId)) : Promise.resolve(undefined);
+/** Client ids: our random ones, or a metadata document's https URL. */
+export const CLIENT_ID_MAX_LENGTH = 2000;
 
-function validateRedirectUris(value: unknown): string[] {
+export const getClient = (store: Store, clientId: string): Promise<ClientRecord | undefined> =>
+  clientId.length > 0 && clientId.length <= CLIENT_ID_MAX_LENGTH ? store.get<ClientRecord>(keys.client(clientId)) : Promise.resolve(undefined);
+
+function validateRedirectUris(value: unknown, policy: RedirectUriPolicy): string[] {
   const uris = stringList(value, "redirect_uris");
   if (!uris || uris.length === 0) throw metadataError("redirect_uris is required: give at least one redirect URI.");
   if (uris.length > 20) throw metadataError("redirect_uris may hold at most 20 URIs.");
   for (const uri of uris) {
-    const problem = redirectUriProblem(uri);
+    const problem = redirectUriProblem(uri) ?? allowlistProblem(uri, policy.redirectUriAllow);
     if (problem) throw new OAuthError("invalid_redirect_uri", `Redirect URI "${uri.slice(0, 200)}" ${problem}.`);
   }
   return uris;
 }
 
-const FORBIDDEN_SCHEMES = new Set(["javascript:", "data:", "file:", "vbscript:", "blob:", "about:", "ftp:", "ws:", "wss:"]);
+const FORBIDDEN_SCHEMES = new Set(["javascript:", "data:", "file:", "vbscript:", "blob:", "about:", "ftp:", "ws:", "wss:", "intent:", "filesystem:"]);
 
-/** OAuth 2.1 §2.3 and RFC 8252 §7: absolute, no fragment; https, loopback http, or a private-use scheme. */
+/**
+ * OAuth 2.1 §2.3 and RFC 8252 §7: absolute, no fragment, no userinfo; https, loopback http, or a
+ * private-use scheme: reverse-domain (RFC 8252 §7.1, `com.example.app:/cb`) or an app's `name://…`.
+ */
 export function redirectUriProblem(uri: string): string | undefined {
   if (uri.length > 2000) return "is too long";
   let u: URL;
@@ -104,9 +113,24 @@ export function redirectUriProblem(uri: string): string | undefined {
   if (u.hash || uri.includes("#")) return "must not contain a fragment";
   if (uri.includes("*")) return "must not contain a wildcard";
   if (FORBIDDEN_SCHEMES.has(u.protocol)) return `must not use the ${u.protocol} scheme`;
+  if (u.username || u.password) return "must not contain userinfo (user@host)";
   if (u.protocol === "http:" && !isLoopbackRedirectHost(u.hostname)) return "must use https unless it is a loopback address";
-  if ((u.protocol === "http:" || u.protocol === "https:") && !u.hostname) return "has no host";
+  if (u.protocol === "http:" || u.protocol === "https:") return u.hostname ? undefined : "has no host";
+  if (!u.protocol.includes(".") && !uri.slice(u.protocol.length).startsWith("//"))
+    return "must use https, loopback http, or an app scheme (com.example.app:/callback or app://callback)";
   return undefined;
+}
+
+/** `--redirect-uri-allow`: a prefix ending in a host matches only that host, never `host.evil.example`. */
+function allowlistProblem(uri: string, allow: readonly string[]): string | undefined {
+  if (allow.length === 0) return undefined;
+  const allowed = allow.some((entry) => {
+    if (entry === "loopback") return LOOPBACK_REDIRECT.test(uri);
+    if (!uri.startsWith(entry)) return false;
+    const endsAtHost = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]+$/i.test(entry);
+    return !endsAtHost || uri.length === entry.length || "/?:".includes(uri[entry.length]!);
+  });
+  return allowed ? undefined : "is not allowed by this gateway's --redirect-uri-allow (MCP_GATEWAY_REDIRECT_URI_ALLOW)";
 }
 
 const isLoopbackRedirectHost = (hostname: string) => hostname === "localhost" || hostname === "127.0.0.1" || hostname === "[::1]";
@@ -195,7 +219,12 @@ function stringList(value: unknown, field: string): string[] | undefined {
   return value as string[];
 }
 
-const metadataError = (description: string) => new OAuthError("invalid_client_metadata", description);
+export const metadataError = (description: string): OAuthError => new OAuthError("invalid_client_metadata", description);
 
 /** A client's first redeemed code: from now on it lives the long registration lifetime (docs/security.md). */
-export async function markClientUsed(_store: Store, _client: ClientRecord): Promise<void> {}
+export async function markClientUsed(store: Store, client: ClientRecord): Promise<void> {
+  if (client.used || client.metadata_document) return;
+  const current = await getClient(store, client.client_id);
+  if (!current || current.used) return;
+  await store.put(keys.client(current.client_id), { ...current, used: true }, CLIENT_TTL_SECONDS);
+}

@@ -1,12 +1,15 @@
+import cors from "cors";
 import express, { Router, type RequestHandler } from "express";
+import type { Config } from "../config.js";
 import { OAuthError } from "../errors.js";
 import { consume, RATE_RULES } from "../ratelimit.js";
 import type { Upstream } from "../upstream/client.js";
 import { authorize, type AuthorizeDeps } from "./authorize.js";
-import { readClientCredentials, registerClient } from "./clients.js";
+import { readClientCredentials } from "./clients.js";
 import { introspect } from "./introspection.js";
 import { revoke } from "./revocation.js";
 import { authorizationServerMetadata, protectedResourceMetadata } from "./metadata.js";
+import { deleteRegistration, readRegistration, registerClient, updateRegistration, type RegistrationDeps } from "./registration.js";
 import { token, type TokenDeps } from "./token.js";
 
 export interface AsDeps extends AuthorizeDeps, TokenDeps {
@@ -14,6 +17,7 @@ export interface AsDeps extends AuthorizeDeps, TokenDeps {
   /** CORS for endpoints browser-based clients call (never /authorize: RFC 9700 §2.6). */
   cors: RequestHandler;
   page: RequestHandler;
+  registration: Config["registration"];
 }
 
 const noStore = { "Cache-Control": "no-store", Pragma: "no-cache" };
@@ -37,10 +41,27 @@ export function asRoutes(deps: AsDeps): Router {
     await consume(deps.store, RATE_RULES.register, req.ip ?? "unknown");
     next();
   };
+  const registration: RegistrationDeps = { store: deps.store, clock: deps.clock, issuer: deps.urls.issuer, registration: deps.registration };
   router.options("/register", deps.cors).post("/register", deps.cors, registrationLimit, jsonBody, async (req, res) => {
-    const information = await registerClient(req.body, deps.store, deps.clock);
+    const information = await registerClient(req.body, registration);
     res.status(201).set(noStore).json(information);
   });
+  // RFC 7592 §2: the client configuration endpoint, `registration_client_uri`
+  const configurationCors = cors({ origin: "*", methods: ["GET", "PUT", "DELETE"], exposedHeaders: ["WWW-Authenticate"], maxAge: 86400 });
+  const clientPath = "/register/:client_id";
+  const clientId = (req: { params: Record<string, unknown> }) => (typeof req.params.client_id === "string" ? req.params.client_id : "");
+  router
+    .options(clientPath, configurationCors)
+    .get(clientPath, configurationCors, async (req, res) => {
+      res.set(noStore).json(await readRegistration(clientId(req), req.headers.authorization, registration));
+    })
+    .put(clientPath, configurationCors, jsonBody, async (req, res) => {
+      res.set(noStore).json(await updateRegistration(clientId(req), req.headers.authorization, req.body, registration));
+    })
+    .delete(clientPath, configurationCors, async (req, res) => {
+      await deleteRegistration(clientId(req), req.headers.authorization, registration);
+      res.status(204).set(noStore).end();
+    });
 
   router.get("/authorize", deps.page, async (req, res) => {
     res.redirect(302, (await authorize(req.query, deps)).redirectTo);

@@ -1,12 +1,12 @@
-import { nowSeconds } from "../clock.js";
 import { randomToken, s256, safeEqual, sha256, unseal } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { keys } from "../store/store.js";
-import { issueTokens, redeemRefreshToken, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
+import type { Logger } from "../log.js";
+import { issueTokens, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
 import type { Upstream } from "../upstream/client.js";
-import { refreshFailure, UpstreamError } from "../upstream/errors.js";
 import { canonicalResource } from "./authorize.js";
-import { authenticateClient, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
+import { authenticateClient, markClientUsed, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
+import { refreshTokenGrant } from "./refresh.js";
 
 /** A gateway authorization code's record (stored under `code:<hash>`), minted at /upstream/callback. */
 export interface CodeRecord {
@@ -26,10 +26,9 @@ export const CODE_TTL = 60;
 export interface TokenDeps extends TokenContext {
   upstream: Upstream;
   resource: string;
+  /** Where failures that must not fail the request (upstream revocation) are told. */
+  log?: Pick<Logger, "warn">;
 }
-
-/** Refresh the upstream token when it has less than this many seconds left. */
-const UPSTREAM_REFRESH_MARGIN = 120;
 
 /** POST /token (RFC 6749 §3.2, §4.1.3, §6). */
 export async function token(body: Record<string, unknown>, credentials: ClientCredentials, deps: TokenDeps): Promise<TokenResponse> {
@@ -69,47 +68,7 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
 
   const upstream = await unseal<UpstreamTokens>(deps.keys, record.sealedUpstream, codeHash);
   const grant = { grantId, clientId: client.client_id, sub: record.sub, scope: record.scope, resource: record.resource };
-  return issueTokens(deps, grant, upstream, { refresh: client.grant_types.includes("refresh_token") });
-}
-
-async function refreshTokenGrant(body: Record<string, unknown>, client: ClientRecord, deps: TokenDeps): Promise<TokenResponse> {
-  const presented = optionalParam(body, "refresh_token");
-  if (!presented) throw new OAuthError("invalid_request", "refresh_token is required.");
-  const { record, upstream, restore } = await redeemRefreshToken(deps, presented);
-  if (record.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The refresh token was issued to another client.");
-  const scope = optionalParam(body, "scope");
-  const resource = optionalParam(body, "resource");
-  // RFC 6749 §6: a refresh may narrow the scope, never widen it
-  const granted = new Set(record.scope.split(" "));
-  if (scope !== undefined && !scope.split(" ").every((s) => granted.has(s))) {
-    await restore();
-    throw new OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.");
-  }
-  if (resource !== undefined && canonicalResource(resource) !== record.resource) {
-    await restore();
-    throw new OAuthError("invalid_target", `This gateway protects only ${record.resource}.`);
-  }
-  const fresh = await freshUpstream(upstream, deps, record.grantId, restore);
-  return issueTokens(deps, record, fresh, { refresh: true, ...(scope === undefined ? {} : { accessScope: scope }) });
-}
-
-/**
- * Use the upstream token while it lasts; refresh it upstream when it is about to expire, or when
- * the upstream has already refused it at /mcp (revoked, or expired early).
- */
-async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grantId: string, restore: () => Promise<void>): Promise<UpstreamTokens> {
-  const rejected = await deps.store.take<boolean>(keys.upstreamRejected(grantId));
-  const left = upstream.expires_at === undefined ? Infinity : upstream.expires_at - nowSeconds(deps.clock);
-  if (!rejected && left > UPSTREAM_REFRESH_MARGIN) return upstream;
-  try {
-    return await deps.upstream.refresh(upstream);
-  } catch (error) {
-    const failure = error instanceof UpstreamError ? error : new UpstreamError(false, undefined, String(error));
-    if (failure.definitive) await revokeGrant(deps, grantId);
-    else {
-      await restore();
-      if (rejected) await deps.store.put(keys.upstreamRejected(grantId), true, deps.refreshTokenTtl);
-    }
-    throw refreshFailure(failure);
-  }
+  const response = await issueTokens(deps, grant, upstream, { refresh: client.grant_types.includes("refresh_token") });
+  await markClientUsed(deps.store, client);
+  return response;
 }

@@ -9,6 +9,7 @@ import { OAuthError } from "../errors.js";
 import { keys, type Store } from "../store/store.js";
 import type { Upstream } from "../upstream/client.js";
 import { classify } from "../upstream/errors.js";
+import type { LoginConfig } from "./users.js";
 
 /** The upstream leg of one authorization (stored under `upstate:<state>`), bound to the browser session. */
 interface UpstreamTransaction {
@@ -26,7 +27,7 @@ export interface LoginDeps {
   keys: Keys;
   urls: GatewayUrls;
   upstream: Upstream;
-  login: { username: string; password: string };
+  login: LoginConfig;
 }
 
 /** What Screen 1 shows: who is asking, where the answer goes, and for what. */
@@ -57,9 +58,6 @@ export function consentView(request: AuthorizationRequest, client: ClientRecord)
     scopes: request.scope ? request.scope.split(" ") : [],
   };
 }
-
-export const checkCredentials = (deps: LoginDeps, username: unknown, password: unknown): boolean =>
-  typeof username === "string" && typeof password === "string" && safeEqual(username, deps.login.username) && safeEqual(password, deps.login.password);
 
 /** Deny: the client hears access_denied (RFC 6749 §4.1.2.1). */
 export async function deny(deps: LoginDeps, request: AuthorizationRequest): Promise<string> {

@@ -1,8 +1,12 @@
 import express, { Router, type Request, type Response } from "express";
+import type { AuthorizationRequest } from "../as/authorize.js";
+import type { ClientRecord } from "../as/clients.js";
 import { randomToken, safeEqual } from "../crypto.js";
 import { OAuthError } from "../errors.js";
-import { ensureUnder, RATE_RULES, recordFailure } from "../ratelimit.js";
-import { approve, checkCredentials, consentView, deny, pendingRequest, upstreamCallback, type ConsentView, type LoginDeps } from "./flow.js";
+import { claimUserAttempt, clearUserFailures, overLimit, RATE_RULES, recordFailure, recordUserFailure, userBackoff } from "../ratelimit.js";
+import { honoursRememberedApproval, isRemembered, rememberApproval } from "./approvals.js";
+import { approve, consentView, deny, pendingRequest, upstreamCallback, type ConsentView, type LoginDeps } from "./flow.js";
+import { passwordChecker } from "./passwords.js";
 
 declare module "express-session" {
   interface SessionData {
@@ -17,10 +21,18 @@ declare module "express-session" {
 export function loginRoutes(deps: LoginDeps): Router {
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 });
+  const checkPassword = passwordChecker(deps.login.users);
+  const names = new Set(deps.login.users.map((u) => u.username));
+  /** The session's user, while that user may still sign in (a users file may have dropped it since). */
+  const signedIn = (req: Request): string | undefined => (req.session.user !== undefined && names.has(req.session.user) ? req.session.user : undefined);
 
   router.get("/login", async (req, res) => {
     const { request, client } = await pendingRequest(deps.store, req.query.request);
-    render(req, res, 200, consentView(request, client));
+    const user = signedIn(req);
+    // docs/security.md MC1, MC2, WP3: skip Screen 1 only for this user's remembered approval, on a navigation the user started
+    if (user && honoursRememberedApproval(req.get("sec-fetch-site")) && (await isRemembered(deps.store, deps.clock, user, request, client)))
+      return res.redirect(303, await approve(deps, request, req.sessionID, user));
+    render(req, res, 200, consentView(request, client), user);
   });
 
   router.post("/login", form, async (req, res) => {
@@ -32,17 +44,11 @@ export function loginRoutes(deps: LoginDeps): Router {
     if (body.decision === "deny") return res.redirect(303, await deny(deps, request));
     if (body.decision !== "approve") throw new OAuthError("invalid_request", "Choose approve or deny.");
 
-    if (!req.session.user) {
-      const address = req.ip ?? "unknown";
-      await ensureUnder(deps.store, RATE_RULES.loginFailure, address);
-      if (!checkCredentials(deps, body.username, body.password)) {
-        await recordFailure(deps.store, RATE_RULES.loginFailure, address);
-        return render(req, res, 401, consentView(request, client), "Wrong username or password.");
-      }
-      await signIn(req, deps.login.username);
-    }
+    const user = signedIn(req) ?? (await signInWithPassword(req, res, body, request, client));
+    if (!user) return;
+    if (body.remember === "yes") await rememberApproval(deps.store, deps.clock, user, request, client);
     // OAuth 2.1 §7.5.3: after a POST carrying credentials, redirect with 303, never 307
-    res.redirect(303, await approve(deps, request, req.sessionID, req.session.user!));
+    res.redirect(303, await approve(deps, request, req.sessionID, user));
   });
 
   router.get("/upstream/callback", async (req, res) => {
@@ -50,20 +56,59 @@ export function loginRoutes(deps: LoginDeps): Router {
     res.redirect(302, await upstreamCallback(deps, callback, req.sessionID));
   });
 
+  /** Check the password under the per-address limit and the per-user back-off; on failure, answer the page and return undefined. */
+  async function signInWithPassword(
+    req: Request,
+    res: Response,
+    body: Record<string, unknown>,
+    request: AuthorizationRequest,
+    client: ClientRecord,
+  ): Promise<string | undefined> {
+    const view = consentView(request, client);
+    const refuse = (seconds: number, message: string) => {
+      res.set("Retry-After", String(seconds));
+      render(req, res, 429, view, undefined, `${message} Try again in ${duration(seconds)}.`);
+    };
+    const address = req.ip ?? "unknown";
+    const name = typeof body.username === "string" ? body.username.slice(0, 200) : "";
+    if (await overLimit(deps.store, RATE_RULES.loginFailure, address))
+      return void refuse(RATE_RULES.loginFailure.windowSeconds, RATE_RULES.loginFailure.message);
+    const wait = await userBackoff(deps.store, deps.clock, name);
+    if (wait > 0) return void refuse(wait, "Too many failed sign-ins for this user name.");
+    const attempt = await claimUserAttempt(deps.store, name);
+    if (!attempt) return void refuse(1, "Another sign-in for this user name is being checked.");
+    let user: string | undefined;
+    try {
+      user = await checkPassword(body.username, body.password);
+      if (user) await clearUserFailures(deps.store, name);
+      else {
+        await recordFailure(deps.store, RATE_RULES.loginFailure, address);
+        await recordUserFailure(deps.store, deps.clock, name);
+      }
+    } finally {
+      await attempt.release();
+    }
+    if (!user) return void render(req, res, 401, view, undefined, "Wrong username or password.");
+    await signIn(req, user);
+    return user;
+  }
+
   return router;
 }
 
 /** At most this many pending sign-ins per browser keep a CSRF token; the oldest give way. */
 const CSRF_TOKENS_KEPT = 20;
 
-function render(req: Request, res: Response, status: number, view: ConsentView, error?: string): void {
+function render(req: Request, res: Response, status: number, view: ConsentView, signedIn: string | undefined, error?: string): void {
   const csrf = (req.session.csrf ??= {});
   if (!csrf[view.requestId]) {
     csrf[view.requestId] = randomToken(24);
     for (const stale of Object.keys(csrf).slice(0, -CSRF_TOKENS_KEPT)) delete csrf[stale];
   }
-  res.status(status).render("login", { ...view, csrf: csrf[view.requestId], signedIn: req.session.user, error });
+  res.status(status).render("login", { ...view, csrf: csrf[view.requestId], signedIn, error });
 }
+
+const duration = (seconds: number): string => (seconds < 90 ? `${seconds} second${seconds === 1 ? "" : "s"}` : `${Math.ceil(seconds / 60)} minutes`);
 
 /** A new session id on sign-in (no session fixation), keeping the pending CSRF tokens. */
 async function signIn(req: Request, user: string): Promise<void> {

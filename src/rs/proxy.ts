@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { Request, Response } from "express";
@@ -7,6 +8,11 @@ import { keys } from "../store/store.js";
 import type { ErrorLog } from "../errors.js";
 import { authenticate, bearerChallenge, type BearerDeps } from "./bearer.js";
 import { requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
+
+/** docs/security.md HI2: the largest /mcp request body relayed; counted as it streams, never buffered. */
+export const MCP_BODY_LIMIT = 4 * 1024 * 1024;
+
+const tooLarge = () => new OAuthError("invalid_request", `The request body is larger than ${MCP_BODY_LIMIT / 1024 / 1024} MB.`, 413);
 
 export interface ProxyDeps extends BearerDeps {
   dispatcher: Dispatcher;
@@ -21,22 +27,25 @@ export interface ProxyDeps extends BearerDeps {
  */
 export function mcpProxy(deps: ProxyDeps) {
   return async (req: Request, res: Response): Promise<void> => {
+    const hasBody = req.method === "POST";
+    if (hasBody && Number(req.headers["content-length"] ?? 0) > MCP_BODY_LIMIT) return refuseBody(res);
     const { claims, upstreamAccessToken } = await authenticate(req.headers, deps);
     const abort = new AbortController();
     // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.
     res.on("close", () => abort.abort());
-    const hasBody = req.method === "POST";
+    const body = hasBody ? counted(req, MCP_BODY_LIMIT) : undefined;
 
     let upstream: Dispatcher.ResponseData;
     try {
       upstream = await undiciRequest(deps.target, {
         method: req.method,
         headers: requestHeadersForUpstream(req.headers, upstreamAccessToken),
-        body: hasBody ? req : null,
+        body: body ? body.chunks : null,
         dispatcher: deps.dispatcher,
         signal: abort.signal,
       });
     } catch (error) {
+      if (body?.overLimit()) return refuseBody(res);
       if (abort.signal.aborted) return;
       deps.log.error("upstream MCP request failed", error);
       return badGateway(res);
@@ -73,6 +82,28 @@ export function mcpProxy(deps: ProxyDeps) {
       res.destroy();
     }
   };
+}
+
+/**
+ * 413, and the connection closes after it: the rest of the body is never read (RFC 9110 §15.5.14).
+ * Until then the socket stays whole, so the client reads the answer rather than a reset.
+ */
+function refuseBody(res: Response): never {
+  res.setHeader("Connection", "close");
+  throw tooLarge();
+}
+
+/** The request body as it streams, ending in an error once more than `limit` bytes went by (chunked bodies too). */
+function counted(source: Readable, limit: number): { chunks: Readable; overLimit: () => boolean } {
+  let total = 0;
+  async function* chunks() {
+    for await (const chunk of source.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > limit) throw tooLarge();
+      yield chunk;
+    }
+  }
+  return { chunks: Readable.from(chunks(), { objectMode: false }), overLimit: () => total > limit };
 }
 
 async function rewritten(

@@ -38,7 +38,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const browserUser = opts.browserUser === undefined ? users[0] : users.find((u) => u.id === opts.browserUser);
   if (!browserUser) throw new Error(`simulator: needs at least one user, and browserUser (${String(opts.browserUser)}) must be one of them`);
   const quirks = { ...DEFAULT_QUIRKS, ...opts.quirks };
-  const faults = { tokenEndpoint5xx: 0, latencyMs: 0, ...opts.faults };
+  const faults = { tokenEndpoint5xx: 0, tokenEndpointReset: 0, latencyMs: 0, ...opts.faults };
   const requests: RecordedRequest[] = [];
   const handlers: Partial<Record<OriginName, Handler>> = {};
   const host = opts.host ?? "127.0.0.1";

@@ -49,6 +49,8 @@ export interface SimQuirks {
 export interface SimFaults {
   /** The next N token-endpoint calls answer 502. */
   tokenEndpoint5xx: number;
+  /** The next N token-endpoint calls have their connection reset before any answer. */
+  tokenEndpointReset: number;
   latencyMs: number;
 }
 

@@ -47,6 +47,8 @@ export const keys = {
   rateLimit: (rule: string, subject: string) => `rate:${rule}:${subject}`,
   /** A refresh token already exchanged: reuse detection and the retry grace. */
   usedRefreshToken: (tokenHash: string) => `usedrefresh:${tokenHash}`,
+  /** What a retry of a used refresh token is answered from, during the grace window only. */
+  refreshGrace: (tokenHash: string) => `refresh-grace:${tokenHash}`,
   /** Single-flight lock on one grant's upstream refresh, shared by every instance. */
   refreshLock: (grantId: string) => `lock:refresh:${grantId}`,
   /** Approvals a gateway user chose to remember, keyed by a hash of the user name. */

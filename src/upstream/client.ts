@@ -8,11 +8,13 @@ import type { UpstreamTokens } from "../tokens.js";
 import { discoverUpstream, type UpstreamMetadata } from "./discovery.js";
 import { classify, UpstreamError } from "./errors.js";
 import type { Fetch } from "./http.js";
-import { standardUpstream } from "./quirks.js";
+import { githubRevocationRequest, githubTokenRevocation, standardUpstream } from "./quirks.js";
 
 interface Resolved extends UpstreamMetadata {
   client: oauth.Client;
   clientAuth: oauth.ClientAuth;
+  /** Kept for the one non-OAuth call that needs it: GitHub's token revocation (Basic auth). */
+  clientSecret?: string;
 }
 
 export interface UpstreamDeps {
@@ -36,7 +38,6 @@ export class Upstream {
   readonly #options: { [oauth.customFetch]: Fetch; [oauth.allowInsecureRequests]: boolean };
   #resolved?: Promise<Resolved>;
   #tokenEndpoint?: string;
-  readonly #refreshing = new Map<string, Promise<UpstreamTokens>>();
 
   constructor(
     readonly config: UpstreamConfig,
@@ -100,19 +101,13 @@ export class Upstream {
     }
   }
 
-  /** Refresh upstream tokens, once at a time per refresh token: GitHub App refresh tokens are single-use. */
-  refresh(current: UpstreamTokens): Promise<UpstreamTokens> {
+  /**
+   * Refresh upstream tokens. Callers hold the grant's refresh lock (src/as/refresh.ts): GitHub App
+   * refresh tokens are single-use, so two refreshes of one grant must never race, on any instance.
+   */
+  async refresh(current: UpstreamTokens): Promise<UpstreamTokens> {
     const token = current.refresh_token;
-    if (!token) return Promise.reject(new UpstreamError(true, "invalid_grant", "the upstream issued no refresh token"));
-    let pending = this.#refreshing.get(token);
-    if (!pending) {
-      pending = this.#refresh(token, current).finally(() => this.#refreshing.delete(token));
-      this.#refreshing.set(token, pending);
-    }
-    return pending;
-  }
-
-  async #refresh(token: string, current: UpstreamTokens): Promise<UpstreamTokens> {
+    if (!token) throw new UpstreamError(true, "invalid_grant", "the upstream issued no refresh token");
     const { as, client, clientAuth, resource } = await this.resolve();
     try {
       const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, token, { ...this.#options, additionalParameters: { resource } });
@@ -124,6 +119,31 @@ export class Upstream {
     } catch (error) {
       throw classify(error, "upstream refresh");
     }
+  }
+
+  /**
+   * Give the upstream's tokens back: GitHub's `DELETE /applications/{client_id}/token`, else RFC 7009
+   * at the upstream's `revocation_endpoint`. False when the upstream offers no way to revoke.
+   */
+  async revoke(tokens: UpstreamTokens): Promise<boolean> {
+    const resolved = await this.resolve();
+    const github = githubTokenRevocation(resolved.as, resolved.client.client_id, this.config.apiUrl);
+    if (github) {
+      if (resolved.clientSecret === undefined) throw new Error("GitHub token revocation needs the upstream client secret");
+      const response = await this.#fetch(github, githubRevocationRequest(resolved.client.client_id, resolved.clientSecret, tokens.access_token));
+      await response.body?.cancel();
+      // 404: the token is already dead there
+      if (response.status !== 204 && response.status !== 404) throw new Error(`GitHub token revocation answered HTTP ${response.status}`);
+      return true;
+    }
+    if (!resolved.as.revocation_endpoint) return false;
+    const { as, client, clientAuth } = resolved;
+    const given = tokens.refresh_token ? [[tokens.refresh_token, "refresh_token"] as const] : [];
+    for (const [token, hint] of [...given, [tokens.access_token, "access_token"] as const]) {
+      const response = await oauth.revocationRequest(as, client, clientAuth, token, { ...this.#options, additionalParameters: { token_type_hint: hint } });
+      await oauth.processRevocationResponse(response);
+    }
+    return true;
   }
 
   #tokens(r: oauth.TokenEndpointResponse): UpstreamTokens {
@@ -142,7 +162,12 @@ export class Upstream {
     const metadata = await discoverUpstream(this.config, { fetch: this.#fetch, allowHttp: this.#options[oauth.allowInsecureRequests] });
     this.#tokenEndpoint = metadata.as.token_endpoint;
     const { client, secret } = await this.#client(metadata.as);
-    return { ...metadata, client, clientAuth: secret === undefined ? oauth.None() : oauth.ClientSecretPost(secret) };
+    return {
+      ...metadata,
+      client,
+      clientAuth: secret === undefined ? oauth.None() : oauth.ClientSecretPost(secret),
+      ...(secret === undefined ? {} : { clientSecret: secret }),
+    };
   }
 
   /**

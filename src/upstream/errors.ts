@@ -17,6 +17,11 @@ export class UpstreamError extends Error {
   ) {
     super(message, options);
   }
+
+  /** RFC 6749 §5.2 `invalid_grant`: the upstream grant itself is dead, so the gateway grant is too. */
+  get endsGrant(): boolean {
+    return this.definitive && this.code === "invalid_grant";
+  }
 }
 
 export function classify(error: unknown, what: string): UpstreamError {
@@ -38,9 +43,18 @@ export function classify(error: unknown, what: string): UpstreamError {
   });
 }
 
-/** What a client of the gateway's token endpoint sees when an upstream refresh fails. */
+/**
+ * What a client of the gateway's token endpoint sees when an upstream refresh fails: `invalid_grant`
+ * only when the upstream grant is dead (NA4); a refusal of the gateway's own upstream credentials
+ * is the operator's to fix and costs no user a grant; anything else is worth a retry (NA2).
+ */
 export function refreshFailure(error: UpstreamError): OAuthError {
-  return error.definitive
-    ? new OAuthError("invalid_grant", "The upstream authorization server no longer accepts this grant: authorize again.")
-    : new OAuthError("temporarily_unavailable", "The upstream authorization server could not be reached; try again shortly.", 503, { "Retry-After": "5" });
+  if (error.endsGrant) return new OAuthError("invalid_grant", "The upstream authorization server no longer accepts this grant: authorize again.");
+  if (error.definitive)
+    return new OAuthError(
+      "server_error",
+      `The upstream authorization server refused the gateway (${error.code ?? "error"}); the operator must check its upstream client.`,
+      500,
+    );
+  return new OAuthError("temporarily_unavailable", "The upstream authorization server could not be reached; try again shortly.", 503, { "Retry-After": "5" });
 }

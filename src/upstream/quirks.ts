@@ -1,3 +1,4 @@
+import type { AuthorizationServer } from "oauth4webapi";
 import type { Fetch } from "./http.js";
 
 /**
@@ -10,7 +11,8 @@ import type { Fetch } from "./http.js";
  * - a repeated media type (`Content-Type: application/json, application/json`, GitHub's RFC 9728
  *   metadata) becomes the single type it means.
  * GitHub's other quirks are about token lifetimes (no refresh token for OAuth Apps, single-use
- * rotating refresh tokens for GitHub Apps); the token model handles those for every upstream.
+ * rotating refresh tokens for GitHub Apps), which the token model handles for every upstream, and
+ * token revocation, which GitHub offers only through its REST API (below).
  */
 const ERROR_CODES: Record<string, string> = {
   bad_verification_code: "invalid_grant",
@@ -63,3 +65,27 @@ function parse(text: string, type: string): Record<string, unknown> | undefined 
 }
 
 const json = (body: unknown, status: number) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
+/**
+ * GitHub revokes an OAuth or GitHub App user token at `DELETE <api>/applications/{client_id}/token`
+ * (no RFC 7009 endpoint). The API lives at api.github.com for github.com, at `/api/v3` on a GitHub
+ * Enterprise Server host, or wherever `apiUrl` says. Undefined when the upstream is not GitHub.
+ */
+export function githubTokenRevocation(as: AuthorizationServer, clientId: string, apiUrl?: string): string | undefined {
+  if (!as.token_endpoint || new URL(as.token_endpoint).pathname !== "/login/oauth/access_token") return undefined;
+  const web = new URL(as.token_endpoint);
+  const api = apiUrl ?? (web.hostname === "github.com" ? "https://api.github.com" : `${web.origin}/api/v3`);
+  return `${api.replace(/\/$/, "")}/applications/${encodeURIComponent(clientId)}/token`;
+}
+
+export const githubRevocationRequest = (clientId: string, clientSecret: string, accessToken: string): RequestInit => ({
+  method: "DELETE",
+  headers: {
+    authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`,
+    accept: "application/vnd.github+json",
+    "content-type": "application/json",
+    "user-agent": "mcp-oauth-gateway",
+    "x-github-api-version": "2022-11-28",
+  },
+  body: JSON.stringify({ access_token: accessToken }),
+});

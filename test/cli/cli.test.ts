@@ -1,4 +1,7 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { parsePasswordHash, verifyPassword } from "../../src/login/passwords.js";
 import { cleanEnv, killAll, launch, tempDir, waitForStdout, type Running } from "../support/processes.js";
 
 const FLAGS = [
@@ -53,6 +56,9 @@ describe("mcp-oauth-gateway CLI", () => {
     expect(stdout).toContain("MCP_GATEWAY_USERNAME");
     expect(stdout).toContain("MCP_GATEWAY_PASSWORD");
     expect(stdout).toMatch(/^\s+demo\s/m);
+    expect(stdout).toMatch(/^\s+hash-password\s/m);
+    expect(stdout).toContain("MCP_GATEWAY_PASSWORD_HASH");
+    expect(stdout).toContain("--users-file");
   });
 
   it("exits 2 with one line naming --upstream-rs and the fix when it is missing", async () => {
@@ -103,9 +109,48 @@ describe("mcp-oauth-gateway CLI", () => {
 
   it("says so when the password comes from the environment, and never prints it", async () => {
     const p = launchGateway(["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"], { MCP_GATEWAY_PASSWORD: "env-password-123456" });
-    await waitForStdout(p, /Gateway password:.*\n/, 10_000);
-    expect(p.stdout()).toContain("(from MCP_GATEWAY_PASSWORD)");
+    await waitForStdout(p, /State:.*\n/, 10_000);
+    expect(p.stdout()).toMatch(/Gateway login:\s+admin\s+\(password from MCP_GATEWAY_PASSWORD\)\n/);
+    expect(p.stdout()).not.toContain("Gateway password:");
     expect(p.stdout() + p.stderr()).not.toContain("env-password-123456");
+  });
+
+  it("hash-password prints a scrypt hash of the line on stdin, which the gateway then takes", async () => {
+    const p = launchGateway(["hash-password"]);
+    p.child.stdin.end("a pass phrase with spaces\nignored second line\n");
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    const hash = p.stdout().trim();
+    expect(hash).toMatch(/^scrypt\$ln=\d+,r=\d+,p=\d+\$[\w-]+\$[\w-]+$/);
+    expect(await verifyPassword("a pass phrase with spaces", parsePasswordHash(hash)!)).toBe(true);
+
+    const empty = launchGateway(["hash-password"]);
+    empty.child.stdin.end("");
+    expect((await empty.exited).code).toBe(2);
+    expect(empty.stderr()).toContain("hash-password");
+
+    const gateway = launchGateway(["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"], {
+      MCP_GATEWAY_USERNAME: "alice",
+      MCP_GATEWAY_PASSWORD_HASH: hash,
+    });
+    await waitForStdout(gateway, /State:.*\n/, 10_000);
+    expect(gateway.stdout()).toMatch(/Gateway login:\s+alice\s+\(password from MCP_GATEWAY_PASSWORD_HASH\)\n/);
+    expect(gateway.stdout()).not.toContain(hash.split("$")[3]!);
+
+    const users = join(tempDir("gateway-cli-users"), "users");
+    writeFileSync(users, `# the team\nalice:${hash}\nbob:${hash}\ncarol:${hash}\n`);
+    const team = launchGateway(["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp", "--users-file", users]);
+    await waitForStdout(team, /State:.*\n/, 10_000);
+    expect(team.stdout()).toContain(`Gateway login:          3 users from users file ${users}\n`);
+  });
+
+  it("exits 2 naming the file and line of a malformed users file, without the hash", async () => {
+    const users = join(tempDir("gateway-cli-users"), "users");
+    writeFileSync(users, "alice:scrypt$ln=14,r=8,p=1$c2FsdHNhbHRzYWx0c2FsdA$hunter2hunter2\n");
+    const { code, stderr } = await run(["--upstream-rs", "http://127.0.0.1:9/mcp", "--users-file", users]);
+    expect(code).toBe(2);
+    expect(lines(stderr)).toHaveLength(1);
+    expect(stderr).toContain(`--users-file ${users} line 1`);
+    expect(stderr).not.toContain("hunter2");
   });
 
   // A supervisor may send SIGTERM the moment the gateway says it is up: the handler must exist by then.

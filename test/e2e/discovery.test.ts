@@ -46,8 +46,11 @@ describe("discovery and CORS", () => {
         code_challenge_methods_supported: ["S256"],
         token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
         authorization_response_iss_parameter_supported: true,
+        revocation_endpoint: `${gw}/revoke`,
+        introspection_endpoint: `${gw}/introspect`,
+        introspection_endpoint_auth_methods_supported: ["client_secret_post", "client_secret_basic"],
+        client_id_metadata_document_supported: true,
       });
-      expect(body).not.toHaveProperty("revocation_endpoint"); // advertised only once mounted
     },
   );
 

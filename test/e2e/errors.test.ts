@@ -63,33 +63,6 @@ describe("error paths", () => {
   });
 
   describe("/token", () => {
-    it("refuses a wrong code_verifier with invalid_grant", async () => {
-      const c = await obtainCode(gw);
-      const response = await redeem(gw, { ...c, verifier: pkce().verifier });
-      expect(response.status).toBe(400);
-      expect(response.body.error).toBe("invalid_grant");
-      expect(response.headers.get("cache-control")).toBe("no-store");
-    });
-
-    it("refuses a code after its 60 seconds", async () => {
-      const c = await obtainCode(gw);
-      stack.clock.advance(61_000);
-      const response = await redeem(gw, c);
-      expect(response.status).toBe(400);
-      expect(response.body.error).toBe("invalid_grant");
-    });
-
-    it("refuses a replayed code, and revokes what the code issued", async () => {
-      const c = await obtainCode(gw);
-      const first = await redeem(gw, c);
-      expect(first.status).toBe(200);
-      expect((await mcpInitialize(stack.mcpUrl, `Bearer ${first.body.access_token}`)).status).toBe(200);
-      const replay = await redeem(gw, c);
-      expect(replay.status).toBe(400);
-      expect(replay.body.error).toBe("invalid_grant");
-      expect((await mcpInitialize(stack.mcpUrl, `Bearer ${first.body.access_token}`)).status).toBe(401);
-    });
-
     it("refuses wrong client credentials: 401 with a Basic challenge via the header, 400 via the body", async () => {
       const confidential = await register(gw, { token_endpoint_auth_method: "client_secret_basic" });
       expect(confidential.client_secret).toBeTruthy();
@@ -135,18 +108,6 @@ describe("error paths", () => {
       expect(response.status).toBe(400);
       expect(response.body.error).toBe("unsupported_grant_type");
     });
-
-    it("rotates refresh tokens: the old one is refused with invalid_grant", async () => {
-      const c = await obtainCode(gw);
-      const issued = await redeem(gw, c);
-      const refresh = (token: string) => tokenRequest(gw, { grant_type: "refresh_token", refresh_token: token, client_id: c.clientId });
-      const next = await refresh(issued.body.refresh_token!);
-      expect(next.status).toBe(200);
-      expect(next.body.refresh_token).not.toBe(issued.body.refresh_token);
-      const replay = await refresh(issued.body.refresh_token!);
-      expect(replay.status).toBe(400);
-      expect(replay.body.error).toBe("invalid_grant");
-    });
   });
 
   describe("/register", () => {
@@ -185,15 +146,6 @@ describe("error paths", () => {
       expect(challenge).toContain(resourceMetadata());
       expect(challenge).toContain('scope="read:user"');
       expect(challenge).not.toContain("error=");
-    });
-
-    it("answers 401 invalid_token for an expired token", async () => {
-      const c = await obtainCode(gw);
-      const { body } = await redeem(gw, c);
-      stack.clock.advance((Number(body.expires_in) + 1) * 1000);
-      const response = await mcpInitialize(stack.mcpUrl, `Bearer ${body.access_token}`);
-      expect(response.status).toBe(401);
-      expect(response.headers.get("www-authenticate")).toContain('error="invalid_token"');
     });
 
     it("turns an upstream 401 into the gateway's own challenge", async () => {

@@ -9,10 +9,13 @@ export class TestBrowser {
   /** Every URL this browser was sent to, in order. */
   readonly visited: string[] = [];
 
-  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}) {
+  /** Headers sent with every request, e.g. `{ "sec-fetch-site": "none" }` for a navigation the user started. */
+  constructor(readonly defaultHeaders: Record<string, string> = {}) {}
+
+  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
     const target = new URL(url);
     this.visited.push(target.href);
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...this.defaultHeaders, ...init.headers };
     const jar = this.#cookies.get(target.host);
     if (jar?.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
     let body: string | undefined;
@@ -37,7 +40,10 @@ export class TestBrowser {
    * deciding on Screen 1 (and on the upstream's consent page, when it shows one: the first button
    * approves, the second denies). Returns the URL the client would receive.
    */
-  async authorize(authorizationUrl: string, opts: { redirectUri: string; username: string; password: string; decision?: "approve" | "deny" }): Promise<URL> {
+  async authorize(
+    authorizationUrl: string,
+    opts: { redirectUri: string; username: string; password: string; decision?: "approve" | "deny"; remember?: boolean },
+  ): Promise<URL> {
     let url = authorizationUrl;
     for (let hop = 0; hop < 12; hop++) {
       if (url.startsWith(opts.redirectUri)) return new URL(url);
@@ -52,7 +58,12 @@ export class TestBrowser {
       if (page.status !== 200 || !form || !action) throw new Error(`stuck at ${url}: HTTP ${page.status}\n${page.text.slice(0, 500)}`);
       const credentials: Record<string, string> = page.text.includes('name="password"') ? { username: opts.username, password: opts.password } : {};
       const answer = await this.request(new URL(action, url).href, {
-        form: { ...form, ...credentials, decision: decisions[opts.decision === "deny" ? 1 : 0]! },
+        form: {
+          ...form,
+          ...credentials,
+          ...(opts.remember && page.text.includes('name="remember"') ? { remember: "yes" } : {}),
+          decision: decisions[opts.decision === "deny" ? 1 : 0]!,
+        },
       });
       if (!answer.location) throw new Error(`login refused: HTTP ${answer.status}\n${answer.text.slice(0, 500)}`);
       url = answer.location;

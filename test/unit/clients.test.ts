@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { readClientCredentials, redirectUriMatches, redirectUriProblem, registerClient, type ClientRecord } from "../../src/as/clients.js";
+import {
+  CLIENT_TTL_SECONDS,
+  clientMetadata,
+  markClientUsed,
+  readClientCredentials,
+  redirectUriMatches,
+  redirectUriProblem,
+  type ClientRecord,
+} from "../../src/as/clients.js";
+import { registerClient as register, type RegistrationDeps } from "../../src/as/registration.js";
 import { ManualClock, nowSeconds } from "../../src/clock.js";
 import { sha256 } from "../../src/crypto.js";
 import { OAuthError } from "../../src/errors.js";
@@ -33,6 +42,8 @@ describe("redirectUriProblem (OAuth 2.1 §2.3, RFC 8252 §7)", () => {
     "cursor://anysphere.cursor-mcp/oauth/callback",
     "vscode://vscode.github-authentication/did-authenticate",
     "com.example.app:/oauth2redirect",
+    "claude://claude.ai/oauth/callback",
+    "myapp://callback",
   ])("accepts %s", (uri) => {
     expect(redirectUriProblem(uri)).toBeUndefined();
   });
@@ -52,6 +63,11 @@ describe("redirectUriProblem (OAuth 2.1 §2.3, RFC 8252 §7)", () => {
     ["http on a name that ends like localhost", "http://evil-localhost/cb"],
     ["a relative URI", "/cb"],
     ["an overlong URI", `https://client.example/${"a".repeat(2000)}`],
+    ["userinfo", "https://user@client.example/cb"],
+    ["userinfo on an app scheme", "myapp://user:pw@callback"],
+    ["blob:", "blob:https://client.example/uuid"],
+    ["a scheme that is neither reverse-domain nor name://", "mailto:a@client.example"],
+    ["intent:", "intent://scan/#Intent;scheme=zxing;end"],
   ])("refuses %s", (_what, uri) => {
     expect(redirectUriProblem(uri)).toEqual(expect.any(String));
   });
@@ -171,7 +187,52 @@ describe("readClientCredentials (RFC 6749 §2.3.1)", () => {
   });
 });
 
+describe("clientMetadata with --redirect-uri-allow", () => {
+  const policy = { redirectUriAllow: ["https://app.example", "https://b.example/oauth/", "loopback"] };
+  const check = (uri: string) => () => clientMetadata({ redirect_uris: [uri] }, policy, "none");
+
+  it.each(["https://app.example/cb", "https://app.example:8443/cb", "https://b.example/oauth/cb", "http://127.0.0.1:1234/cb", "http://[::1]/x"])(
+    "accepts %s",
+    (uri) => {
+      expect(check(uri)().redirect_uris).toEqual([uri]);
+    },
+  );
+
+  it.each(["https://app.example.evil.example/cb", "https://b.example/other", "https://other.example/cb", "cursor://x.y/cb", "https://localhost/cb"])(
+    "refuses %s, naming the option",
+    (uri) => {
+      const error = oauthError(check(uri));
+      expect(error.code).toBe("invalid_redirect_uri");
+      expect(error.description).toContain("--redirect-uri-allow");
+    },
+  );
+});
+
+describe("markClientUsed", () => {
+  it("keeps a client the long lifetime from its first redeemed code on, once", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore(clock);
+    const deps = { store, clock, issuer: "https://gw.example", registration: { redirectUriAllow: [], maxClients: 10, unusedClientTtl: 3600 } };
+    const { client_id } = await register({ redirect_uris: ["https://client.example/cb"], token_endpoint_auth_method: "none" }, deps);
+    const client = (await store.get<ClientRecord>(keys.client(client_id as string)))!;
+    await markClientUsed(store, client);
+    const used = (await store.get<ClientRecord>(keys.client(client_id as string)))!;
+    expect(used.used).toBe(true);
+    clock.advance((CLIENT_TTL_SECONDS - 60) * 1000);
+    expect(await store.get(keys.client(client_id as string))).toBeDefined();
+    // already marked: no store access at all
+    await markClientUsed({ get: () => Promise.reject(new Error("read")), put: () => Promise.reject(new Error("write")) } as never, used);
+  });
+});
+
 describe("registerClient (RFC 7591)", () => {
+  const deps = (clock: ManualClock, store: MemoryStore): RegistrationDeps => ({
+    store,
+    clock,
+    issuer: "https://gw.example",
+    registration: { redirectUriAllow: [], maxClients: 100, unusedClientTtl: 86400 },
+  });
+  const registerClient = (body: unknown, store: MemoryStore, clock: ManualClock) => register(body, deps(clock, store));
   const setup = () => {
     const clock = new ManualClock();
     return { clock, store: new MemoryStore(clock) };
@@ -199,17 +260,46 @@ describe("registerClient (RFC 7591)", () => {
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
       client_name: "Example",
+      registration_access_token: expect.any(String),
+      registration_client_uri: `https://gw.example/register/${response.client_id as string}`,
     });
     expect((response.client_secret as string).length).toBeGreaterThanOrEqual(32);
   });
 
-  it("stores the secret only as its hash", async () => {
+  it("stores the secret and the registration access token only as hashes", async () => {
     const { store, clock } = setup();
     const response = await registerClient({ redirect_uris: ["https://client.example/cb"], token_endpoint_auth_method: "client_secret_post" }, store, clock);
     const stored = await store.get<ClientRecord>(keys.client(response.client_id as string));
     expect(stored?.client_secret_hash).toBe(sha256(response.client_secret as string));
+    expect(stored?.registration_access_token_hash).toBe(sha256(response.registration_access_token as string));
     expect(JSON.stringify(stored)).not.toContain(response.client_secret as string);
+    expect(JSON.stringify(stored)).not.toContain(response.registration_access_token as string);
     expect(response).not.toHaveProperty("client_secret_hash");
+    expect(response).not.toHaveProperty("registration_access_token_hash");
+  });
+
+  it("keeps a client that is never used only for --unused-client-ttl", async () => {
+    const { store, clock } = setup();
+    const response = await registerClient({ redirect_uris: ["https://client.example/cb"] }, store, clock);
+    clock.advance(86399_000);
+    expect(await store.get(keys.client(response.client_id as string))).toBeDefined();
+    clock.advance(2_000);
+    expect(await store.get(keys.client(response.client_id as string))).toBeUndefined();
+  });
+
+  it("refuses registrations over --max-clients per window with 429 and the time until the next window", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore(clock);
+    const capped = { ...deps(clock, store), registration: { redirectUriAllow: [], maxClients: 2, unusedClientTtl: 600 } };
+    const body = { redirect_uris: ["https://client.example/cb"] };
+    await register(body, capped);
+    await register(body, capped);
+    const error = (await register(body, capped).catch((e: unknown) => e)) as OAuthError;
+    expect([error.code, error.status]).toEqual(["temporarily_unavailable", 429]);
+    const retryAfter = Number(error.headers["Retry-After"]);
+    expect(retryAfter).toBe(600 - (Math.floor(clock.now() / 1000) % 600));
+    clock.advance(retryAfter * 1000);
+    await expect(register(body, capped)).resolves.toHaveProperty("client_id");
   });
 
   it("gives a public client no secret", async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, helpText, loadConfig } from "../../src/config.js";
+import { hashPasswordSync, parsePasswordHash, verifyPassword } from "../../src/login/passwords.js";
 
 /** No developer .env and no MCP_GATEWAY_* of the developer's shell: only what a test gives. */
 const ENV = { MCP_GATEWAY_ENV_FILE: "/dev/null" };
@@ -33,7 +34,7 @@ describe("loadConfig: where values come from", () => {
     const config = load([...RS, "--env-file", file, "--port", "7003"], { MCP_GATEWAY_PORT: "7002", MCP_GATEWAY_HOST: "10.0.0.2" });
     expect(config.port).toBe(7003);
     expect(config.host).toBe("10.0.0.2");
-    expect(config.login.username).toBe("from-file");
+    expect(config.login.users[0]!.username).toBe("from-file");
   });
 
   it("reads the env file named by MCP_GATEWAY_ENV_FILE", () => {
@@ -41,10 +42,11 @@ describe("loadConfig: where values come from", () => {
     expect(loadConfig([], { MCP_GATEWAY_ENV_FILE: file }).upstream.resource).toBe("https://from-file.example/mcp");
   });
 
-  it("takes secrets from the env file", () => {
+  it("takes secrets from the env file", async () => {
     const file = envFile("MCP_GATEWAY_PASSWORD=file-password-long-enough\nMCP_GATEWAY_SECRET=0123456789abcdef0123456789abcdef\n");
     const config = load([...RS, "--env-file", file]);
-    expect(config.login).toEqual({ username: "admin", password: "file-password-long-enough", passwordSource: "environment" });
+    expect(config.login).toMatchObject({ users: [{ username: "admin" }], passwordSource: "environment" });
+    expect(await verifyPassword("file-password-long-enough", parsePasswordHash(config.login.users[0]!.passwordHash)!)).toBe(true);
     expect(config.secret).toBe("0123456789abcdef0123456789abcdef");
   });
 
@@ -62,7 +64,7 @@ describe("loadConfig: where values come from", () => {
       accessTokenTtl: 3600,
       refreshTokenTtl: 2_592_000,
     });
-    expect(config.login.username).toBe("admin");
+    expect(config.login.users.map((u) => u.username)).toEqual(["admin"]);
     expect(config.secret).toBeUndefined();
     expect(config.previousSecrets).toEqual([]);
     expect(config.trustProxy).toBe(false);
@@ -75,6 +77,7 @@ describe("loadConfig: where values come from", () => {
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.upstream)).toBe(true);
     expect(Object.isFrozen(config.login)).toBe(true);
+    expect(Object.isFrozen(config.login.users)).toBe(true);
     expect(Object.isFrozen(config.store)).toBe(true);
     expect(Object.isFrozen(config.previousSecrets)).toBe(true);
   });
@@ -204,25 +207,97 @@ describe("loadConfig: secrets", () => {
     expect(message).not.toContain("hunter2");
   });
 
-  it("takes the password from the environment", () => {
-    expect(load(RS, { MCP_GATEWAY_USERNAME: "alice", MCP_GATEWAY_PASSWORD: "pw from env" }).login).toEqual({
-      username: "alice",
-      password: "pw from env",
+  it("hashes MCP_GATEWAY_PASSWORD at start and keeps no plain copy", async () => {
+    const config = load(RS, { MCP_GATEWAY_USERNAME: "alice", MCP_GATEWAY_PASSWORD: "pw from env" });
+    expect(config.login).toEqual({
+      users: [{ username: "alice", passwordHash: expect.stringMatching(/^scrypt\$ln=14,r=8,p=1\$/) }],
       passwordSource: "environment",
     });
+    expect(JSON.stringify(config)).not.toContain("pw from env");
+    expect(await verifyPassword("pw from env", parsePasswordHash(config.login.users[0]!.passwordHash)!)).toBe(true);
   });
 
-  it("generates a strong password, a different one each time, when none is set", () => {
+  it("generates a strong password, a different one each time, when none is set, and keeps it only to print once", async () => {
     const a = load(RS).login;
     const b = load(RS).login;
     expect(a.passwordSource).toBe("generated");
-    expect(a.password.length).toBeGreaterThanOrEqual(20);
-    expect(a.password).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(a.password).not.toBe(b.password);
+    expect(a.generatedPassword!.length).toBeGreaterThanOrEqual(20);
+    expect(a.generatedPassword).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(a.generatedPassword).not.toBe(b.generatedPassword);
+    expect(await verifyPassword(a.generatedPassword!, parsePasswordHash(a.users[0]!.passwordHash)!)).toBe(true);
   });
 
   it("treats an empty MCP_GATEWAY_PASSWORD as unset", () => {
     expect(load(RS, { MCP_GATEWAY_PASSWORD: "" }).login.passwordSource).toBe("generated");
+  });
+});
+
+describe("loadConfig: gateway users", () => {
+  const HASH = hashPasswordSync("s3cret", { ln: 10, r: 8, p: 1 });
+  const usersFile = (text: string) => {
+    const path = join(dir, `${Math.random().toString(36).slice(2)}.users`);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it("takes MCP_GATEWAY_PASSWORD_HASH for MCP_GATEWAY_USERNAME", () => {
+    expect(load(RS, { MCP_GATEWAY_USERNAME: "alice", MCP_GATEWAY_PASSWORD_HASH: HASH }).login).toEqual({
+      users: [{ username: "alice", passwordHash: HASH }],
+      passwordSource: "hash",
+    });
+  });
+
+  it("refuses a malformed MCP_GATEWAY_PASSWORD_HASH without repeating it, and --password-hash on the command line", () => {
+    const message = refused(RS, { MCP_GATEWAY_PASSWORD_HASH: "hunter2hunter2" });
+    expect(message).toContain("MCP_GATEWAY_PASSWORD_HASH");
+    expect(message).toContain("hash-password");
+    expect(message).not.toContain("hunter2");
+    expect(refused([...RS, "--password-hash", HASH])).toContain("is not a flag");
+    expect(refused(RS, { MCP_GATEWAY_PASSWORD_HASH: HASH.replace("ln=10", "ln=30") })).toContain("MCP_GATEWAY_PASSWORD_HASH");
+  });
+
+  it("reads a users file, skipping comments and blank lines", () => {
+    const path = usersFile(`# team\n\nalice:${HASH}\r\n  bob:${HASH}  \n# carol:disabled\n`);
+    const login = load([...RS, "--users-file", path]).login;
+    expect(login).toEqual({
+      users: [
+        { username: "alice", passwordHash: HASH },
+        { username: "bob", passwordHash: HASH },
+      ],
+      passwordSource: "users-file",
+      usersFile: path,
+    });
+    expect(load(RS, { MCP_GATEWAY_USERS_FILE: path }).login.users).toHaveLength(2);
+  });
+
+  it.each([
+    ["a line without a colon", `alice:${HASH}\nbob ${HASH}\n`, 2],
+    ["a plain password instead of a hash", `alice:${HASH}\n\nbob:hunter2hunter2\n`, 3],
+    ["an empty user name", `:${HASH}\n`, 1],
+    ["the same user twice", `alice:${HASH}\nalice:${HASH}\n`, 2],
+  ])("refuses a users file with %s, naming the file and line and never the hash", (_what, text, line) => {
+    const path = usersFile(text);
+    const message = refused([...RS, "--users-file", path]);
+    expect(message).toContain(`--users-file ${path} line ${line}`);
+    expect(message).not.toContain("hunter2");
+    expect(message).not.toContain(HASH.split("$")[3]);
+  });
+
+  it("refuses an empty or unreadable users file", () => {
+    expect(refused([...RS, "--users-file", usersFile("# nobody\n")])).toContain("lists no users");
+    expect(refused([...RS, "--users-file", join(dir, "missing.users")])).toContain("cannot be read");
+  });
+
+  it("refuses two password sources at once, and a user name beside a users file", () => {
+    const path = usersFile(`alice:${HASH}\n`);
+    expect(refused(RS, { MCP_GATEWAY_PASSWORD: "pw", MCP_GATEWAY_PASSWORD_HASH: HASH })).toContain("only one of");
+    expect(refused([...RS, "--users-file", path], { MCP_GATEWAY_PASSWORD: "pw" })).toContain("only one of");
+    expect(refused([...RS, "--users-file", path, "--username", "bob"])).toContain("--username");
+  });
+
+  it("parses hash-password as a command that needs no other configuration", () => {
+    expect(load(["hash-password"]).command).toBe("hash-password");
+    expect(helpText()).toMatch(/^\s+hash-password\s/m);
   });
 });
 

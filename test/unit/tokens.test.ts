@@ -8,7 +8,8 @@ import { keys as storeKeys } from "../../src/store/store.js";
 import {
   SEPARATOR,
   issueTokens,
-  redeemRefreshToken,
+  liveRefreshToken,
+  openRefreshToken,
   revokeGrant,
   validateAccessToken,
   type Grant,
@@ -112,7 +113,7 @@ describe("issueTokens (DESIGN §3)", () => {
     const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true, accessScope: "repo" });
     expect(tokens.scope).toBe("repo");
     expect((await validateAccessToken(ctx, tokens.access_token, RESOURCE)).claims.scope).toBe("repo");
-    expect((await redeemRefreshToken(ctx, tokens.refresh_token!)).record.scope).toBe("repo read:user");
+    expect((await liveRefreshToken(ctx, tokens.refresh_token!))?.record.scope).toBe("repo read:user");
   });
 });
 
@@ -181,72 +182,61 @@ describe("validateAccessToken", () => {
   });
 });
 
-describe("redeemRefreshToken", () => {
-  it("gives back the grant and the upstream tokens", async () => {
+describe("openRefreshToken and liveRefreshToken", () => {
+  it("give back the grant and the upstream tokens, changing nothing", async () => {
     const ctx = context();
     const given = upstream(ctx, { access: 600, refresh: 86_400 });
     const tokens = await issueTokens(ctx, GRANT, given, { refresh: true });
-    const { record, upstream: unsealed } = await redeemRefreshToken(ctx, tokens.refresh_token!);
-    expect(record).toMatchObject({ grantId: "grant-1", clientId: "client-1", sub: "alice", resource: RESOURCE });
-    expect(unsealed).toEqual(given);
+    const live = await liveRefreshToken(ctx, tokens.refresh_token!);
+    expect(live?.record).toMatchObject({ grantId: "grant-1", clientId: "client-1", sub: "alice", resource: RESOURCE });
+    expect(live?.upstream).toEqual(given);
+    expect(live?.tokenHash).toBe(sha256(tokens.refresh_token!.split(SEPARATOR)[0]!));
+    expect(await liveRefreshToken(ctx, tokens.refresh_token!)).toEqual(live);
   });
 
-  it("redeems a refresh token once only", async () => {
+  it("bind a holder binding to R itself, not to the hash the store keys it by", async () => {
     const ctx = context();
     const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true });
-    await redeemRefreshToken(ctx, tokens.refresh_token!);
-    expect((await failure(redeemRefreshToken(ctx, tokens.refresh_token!))).code).toBe("invalid_grant");
+    const opened = await openRefreshToken(ctx, tokens.refresh_token!);
+    expect(opened.holderBinding).not.toBe(opened.tokenHash);
+    expect(ctx.store.size).toBe(1);
+    expect(await ctx.store.get(storeKeys.refreshToken(opened.holderBinding))).toBeUndefined();
   });
 
-  it("lets exactly one of two concurrent redemptions win", async () => {
-    const ctx = context();
-    const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true });
-    const results = await Promise.allSettled([redeemRefreshToken(ctx, tokens.refresh_token!), redeemRefreshToken(ctx, tokens.refresh_token!)]);
-    expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
-  });
-
-  it("makes the token redeemable again after restore()", async () => {
-    const ctx = context();
-    const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true });
-    await (await redeemRefreshToken(ctx, tokens.refresh_token!)).restore();
-    await expect(redeemRefreshToken(ctx, tokens.refresh_token!)).resolves.toBeDefined();
-  });
-
-  it("refuses a token whose grant was revoked", async () => {
+  it("find nothing live once the grant is revoked", async () => {
     const ctx = context();
     const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true });
     await revokeGrant(ctx, GRANT.grantId);
-    expect((await failure(redeemRefreshToken(ctx, tokens.refresh_token!))).code).toBe("invalid_grant");
+    expect(await liveRefreshToken(ctx, tokens.refresh_token!)).toBeUndefined();
   });
 
-  it("expires with the upstream refresh token when that dies first", async () => {
+  it("find nothing live once the upstream refresh token has died", async () => {
     const ctx = context();
     const tokens = await issueTokens(ctx, GRANT, upstream(ctx, { refresh: 3600 }), { refresh: true });
     ctx.clock.advance(3601_000);
-    expect((await failure(redeemRefreshToken(ctx, tokens.refresh_token!))).code).toBe("invalid_grant");
+    expect(await liveRefreshToken(ctx, tokens.refresh_token!)).toBeUndefined();
   });
 
-  it("expires after the gateway refresh TTL", async () => {
+  it("find nothing live after the gateway refresh TTL", async () => {
     const ctx = context();
     const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true });
     ctx.clock.advance((ctx.refreshTokenTtl + 1) * 1000);
-    expect((await failure(redeemRefreshToken(ctx, tokens.refresh_token!))).code).toBe("invalid_grant");
+    expect(await liveRefreshToken(ctx, tokens.refresh_token!)).toBeUndefined();
   });
 
-  it("refuses R with V from another refresh token (V is bound to R)", async () => {
+  it("refuse R with V from another refresh token (V is bound to R)", async () => {
     const ctx = context();
     const a = (await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true })).refresh_token!.split(SEPARATOR);
     const b = (await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true })).refresh_token!.split(SEPARATOR);
-    expect((await failure(redeemRefreshToken(ctx, `${a[0]}${SEPARATOR}${b[1]}`))).code).toBe("invalid_grant");
-    // R with a forged V does not use R up: the real token still redeems
-    expect((await redeemRefreshToken(ctx, a.join(SEPARATOR))).record.grantId).toBe(GRANT.grantId);
+    expect((await failure(openRefreshToken(ctx, `${a[0]}${SEPARATOR}${b[1]}`))).code).toBe("invalid_grant");
+    expect((await liveRefreshToken(ctx, a.join(SEPARATOR)))?.record.grantId).toBe(GRANT.grantId);
   });
 
-  it.each([["R alone"], ["an access token"], ["garbage"]])("refuses %s", async (what) => {
+  it.each([["R alone"], ["an access token"], ["garbage"]])("refuse %s", async (what) => {
     const ctx = context();
     const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true });
     const presented = what === "R alone" ? tokens.refresh_token!.split(SEPARATOR)[0]! : what === "an access token" ? tokens.access_token : "x~y";
-    expect((await failure(redeemRefreshToken(ctx, presented))).code).toBe("invalid_grant");
+    expect((await failure(openRefreshToken(ctx, presented))).code).toBe("invalid_grant");
   });
 });
 
@@ -256,7 +246,7 @@ describe("key rotation", () => {
     const tokens = await issueTokens(before, GRANT, upstream(before), { refresh: true });
     const after = { ...before, keys: deriveKeys(NEW_SECRET, [OLD_SECRET]) };
     expect((await validateAccessToken(after, tokens.access_token, RESOURCE)).upstreamAccessToken).toBe(UPSTREAM_AT);
-    expect((await redeemRefreshToken(after, tokens.refresh_token!)).upstream.refresh_token).toBe(UPSTREAM_RT);
+    expect((await openRefreshToken(after, tokens.refresh_token!)).upstream.refresh_token).toBe(UPSTREAM_RT);
   });
 
   it("signs new tokens with the new secret only", async () => {
@@ -271,6 +261,6 @@ describe("key rotation", () => {
     const tokens = await issueTokens(before, GRANT, upstream(before), { refresh: true });
     const after = { ...before, keys: deriveKeys(NEW_SECRET) };
     expect((await failure(validateAccessToken(after, tokens.access_token, RESOURCE))).code).toBe("invalid_token");
-    expect((await failure(redeemRefreshToken(after, tokens.refresh_token!))).code).toBe("invalid_grant");
+    expect((await failure(openRefreshToken(after, tokens.refresh_token!))).code).toBe("invalid_grant");
   });
 });

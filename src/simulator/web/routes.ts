@@ -1,5 +1,5 @@
 import type { SimContext } from "../context.js";
-import { bodyParams, html, json, redirect, text, type Handler, type SimRequest, type SimResponse } from "../http.js";
+import { bodyParams, html, json, redirect, text, type Handler, type SimRequest, type SimResponse, type Takeover } from "../http.js";
 import { authorize, decide, type AuthorizeOutcome } from "./authorize.js";
 import { actionsOpenIdConfiguration, authorizationServerMetadata } from "./metadata.js";
 import { beCarefulPage, consentPage, errorPage, notFoundPage, serverErrorPage, unprocessablePage } from "./pages.js";
@@ -45,7 +45,12 @@ function renderAuthorize(outcome: AuthorizeOutcome): SimResponse {
   }
 }
 
-function accessToken(req: SimRequest, ctx: SimContext): SimResponse {
+function accessToken(req: SimRequest, ctx: SimContext): SimResponse | Takeover {
+  const resets = ctx.faults.tokenEndpointReset ?? 0;
+  if (resets > 0) {
+    ctx.faults.tokenEndpointReset = resets - 1;
+    return async (_req, res) => void res.socket?.resetAndDestroy();
+  }
   const failures = ctx.faults.tokenEndpoint5xx ?? 0;
   if (failures > 0) {
     ctx.faults.tokenEndpoint5xx = failures - 1;

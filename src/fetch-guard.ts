@@ -1,0 +1,179 @@
+import { lookup as dnsLookup } from "node:dns/promises";
+import { BlockList, isIP, type LookupFunction } from "node:net";
+import { Agent, request } from "undici";
+
+/**
+ * The SSRF guard for every URL the gateway fetches on a client's behalf (today: Client ID Metadata
+ * Documents). https only; every address the name resolves to is checked, and the connection goes to
+ * the checked address (no second DNS answer to rebind); no redirects; bounded size and time.
+ */
+export interface GuardOptions {
+  /** Allow loopback and private addresses (`--allow-private-fetch`, tests only). Still https only. */
+  allowPrivate: boolean;
+  /** Extra trust anchors (PEM), for a test's own certificate authority. */
+  ca?: string;
+  /** Name resolution; default dns.lookup with all addresses. */
+  lookup?: (hostname: string) => Promise<ResolvedAddress[]>;
+  timeoutMs?: number;
+  maxBytes?: number;
+  accept?: string;
+}
+
+export interface ResolvedAddress {
+  address: string;
+  family: number;
+}
+
+export interface GuardedResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** The fetch was refused before or while talking to the host; the message says why, never more. */
+export class FetchRefused extends Error {
+  override name = "FetchRefused";
+}
+
+export const FETCH_TIMEOUT_MS = 5000;
+export const FETCH_MAX_BYTES = 5 * 1024;
+
+/** Address ranges never fetched from: not the public internet (RFC 6890 special-purpose registries). */
+const SPECIAL_PURPOSE: readonly [string, number, "ipv4" | "ipv6", string][] = [
+  ["0.0.0.0", 8, "ipv4", "an unspecified"],
+  ["10.0.0.0", 8, "ipv4", "a private"],
+  ["100.64.0.0", 10, "ipv4", "a shared (CGNAT)"],
+  ["127.0.0.0", 8, "ipv4", "a loopback"],
+  ["169.254.0.0", 16, "ipv4", "a link-local"],
+  ["172.16.0.0", 12, "ipv4", "a private"],
+  ["192.0.0.0", 24, "ipv4", "a reserved"],
+  ["192.0.2.0", 24, "ipv4", "a documentation"],
+  ["192.88.99.0", 24, "ipv4", "a reserved"],
+  ["192.168.0.0", 16, "ipv4", "a private"],
+  ["198.18.0.0", 15, "ipv4", "a benchmarking"],
+  ["198.51.100.0", 24, "ipv4", "a documentation"],
+  ["203.0.113.0", 24, "ipv4", "a documentation"],
+  ["224.0.0.0", 4, "ipv4", "a multicast"],
+  ["240.0.0.0", 4, "ipv4", "a reserved or broadcast"],
+  ["::", 128, "ipv6", "an unspecified"],
+  ["::1", 128, "ipv6", "a loopback"],
+  ["::", 96, "ipv6", "an IPv4-compatible"],
+  ["64:ff9b:1::", 48, "ipv6", "a local NAT64"],
+  ["100::", 64, "ipv6", "a discard"],
+  ["2001::", 23, "ipv6", "a reserved"],
+  ["2001:db8::", 32, "ipv6", "a documentation"],
+  ["fc00::", 7, "ipv6", "a unique-local"],
+  ["fe80::", 10, "ipv6", "a link-local"],
+  ["fec0::", 10, "ipv6", "a site-local"],
+  ["ff00::", 8, "ipv6", "a multicast"],
+];
+
+const RANGES = SPECIAL_PURPOSE.map(([network, prefix, type, kind]) => {
+  const list = new BlockList();
+  list.addSubnet(network, prefix, type);
+  return { list, kind };
+});
+
+/** Why an address is not fetched from ("a private", "a loopback" …), or undefined for a public one. */
+export function addressProblem(address: string): string | undefined {
+  const family = isIP(address);
+  if (family === 0) return "an invalid";
+  const type = family === 4 ? "ipv4" : "ipv6";
+  // BlockList checks IPv4-mapped IPv6 (::ffff:a.b.c.d) against the IPv4 ranges too
+  for (const { list, kind } of RANGES) if (list.check(address, type)) return kind;
+  const embedded = family === 6 ? embeddedIPv4(address) : undefined;
+  return embedded === undefined ? undefined : addressProblem(embedded);
+}
+
+/** The IPv4 address inside a NAT64 (64:ff9b::/96) or 6to4 (2002::/16) address. */
+function embeddedIPv4(address: string): string | undefined {
+  const groups = expandIPv6(address);
+  if (!groups) return undefined;
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  if (groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)) return v4(groups[6]!, groups[7]!);
+  if (groups[0] === 0x2002) return v4(groups[1]!, groups[2]!);
+  return undefined;
+}
+
+function expandIPv6(address: string): number[] | undefined {
+  let text = address;
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted[1]!.split(".").map(Number) as [number, number, number, number];
+    text = `${text.slice(0, -dotted[1]!.length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const parse = (s: string) => (s ? s.split(":").map((g) => parseInt(g, 16)) : []);
+  const front = parse(head);
+  const back = tail === undefined ? [] : parse(tail);
+  const groups = tail === undefined ? front : [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
+  return groups.length === 8 && groups.every((g) => g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+const systemLookup = async (hostname: string): Promise<ResolvedAddress[]> => dnsLookup(hostname, { all: true, verbatim: true });
+
+/** GET one https URL through the guard. Any status comes back (a 3xx is the caller's refusal); the body is text. */
+export async function guardedFetch(target: string, options: GuardOptions): Promise<GuardedResponse> {
+  const url = new URL(target);
+  if (url.protocol !== "https:") throw new FetchRefused("only https URLs are fetched");
+  if (url.username || url.password) throw new FetchRefused("the URL must not carry credentials");
+  const timeoutMs = options.timeoutMs ?? FETCH_TIMEOUT_MS;
+  const maxBytes = options.maxBytes ?? FETCH_MAX_BYTES;
+  const signal = AbortSignal.timeout(timeoutMs);
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await withDeadline((options.lookup ?? systemLookup)(host), signal);
+  if (addresses.length === 0) throw new FetchRefused(`${host} has no address`);
+  for (const { address } of addresses) {
+    const problem = addressProblem(address);
+    if (problem && !options.allowPrivate) throw new FetchRefused(`${host} resolves to ${problem} address`);
+  }
+  const pinned = addresses[0]!;
+  const lookup: LookupFunction = (_hostname, opts, callback) =>
+    opts.all ? (callback as (e: null, a: ResolvedAddress[]) => void)(null, [pinned]) : callback(null, pinned.address, pinned.family);
+  const agent = new Agent({
+    connect: { lookup, timeout: timeoutMs, ...(options.ca === undefined ? {} : { ca: options.ca }) },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    pipelining: 0,
+  });
+  try {
+    const response = await request(url, {
+      method: "GET",
+      headers: { accept: options.accept ?? "application/json" },
+      dispatcher: agent,
+      signal,
+    }).catch((error: unknown) => {
+      throw new FetchRefused(signal.aborted ? `no answer within ${timeoutMs / 1000} s` : `the host could not be reached (${(error as Error).message})`);
+    });
+    const declared = Number(response.headers["content-length"]);
+    if (declared > maxBytes) {
+      response.body.destroy();
+      throw new FetchRefused(`the document is larger than ${maxBytes} bytes`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > maxBytes) throw new FetchRefused(`the document is larger than ${maxBytes} bytes`);
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      response.body.destroy();
+      if (error instanceof FetchRefused) throw error;
+      throw new FetchRefused(signal.aborted ? `no answer within ${timeoutMs / 1000} s` : "the connection failed while reading the document");
+    }
+    return { status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks).toString("utf8") };
+  } finally {
+    await agent.destroy();
+  }
+}
+
+function withDeadline<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(new FetchRefused("the name did not resolve in time"));
+    if (signal.aborted) return abort();
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, () => reject(new FetchRefused("the name does not resolve"))).finally(() => signal.removeEventListener("abort", abort));
+  });
+}

@@ -1,0 +1,228 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolveMetadataClient } from "../../src/as/cimd.js";
+import { ManualClock } from "../../src/clock.js";
+import { OAuthError } from "../../src/errors.js";
+import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
+import { MemoryStore } from "../../src/store/memory.js";
+import { TestBrowser } from "../support/browser.js";
+import { startDocumentServer, metadataDocument, selfSignedCertificate, type DocumentServer, type TestCertificate } from "../support/https.js";
+import { REDIRECT_URI, clientAuthorizeUrl, pkce, authorizeUrl, tokenRequest } from "../support/manual.js";
+import { freePort, killAll, startGatewayProcess, type GatewayProcess } from "../support/processes.js";
+import { LOGIN, startStack, type Stack } from "../support/stack.js";
+
+const app = DEFAULT_APPS.find((a) => a.kind === "oauth_app")!;
+
+let certificate: TestCertificate;
+let docs: DocumentServer;
+let simulator: Simulator;
+/** A gateway process that trusts the test certificate and may fetch from loopback (`--allow-private-fetch true`). */
+let privateFetching: GatewayProcess;
+/** An in-process gateway with the production default: no private addresses. */
+let guarded: Stack;
+
+beforeAll(async () => {
+  certificate = selfSignedCertificate();
+  docs = await startDocumentServer(certificate);
+  simulator = await startSimulator({ clock: new ManualClock() });
+  const port = await freePort();
+  privateFetching = await startGatewayProcess(
+    [
+      "--port",
+      String(port),
+      "--public-url",
+      `http://127.0.0.1:${port}`,
+      "--store",
+      "memory",
+      "--upstream-rs",
+      simulator.mcpUrl,
+      "--allow-private-fetch",
+      "true",
+    ],
+    {
+      NODE_EXTRA_CA_CERTS: certificate.certFile,
+      MCP_GATEWAY_UPSTREAM_CLIENT_ID: app.clientId,
+      MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
+      MCP_GATEWAY_USERNAME: LOGIN.username,
+      MCP_GATEWAY_PASSWORD: LOGIN.password,
+    },
+  );
+  guarded = await startStack();
+});
+
+afterAll(async () => {
+  await privateFetching?.kill();
+  killAll();
+  await guarded?.close();
+  await docs?.close();
+  await simulator?.close();
+  certificate?.remove();
+});
+
+/** Publish a document at `path` (by default a valid one describing its own URL); its client_id URL. */
+function publish(path: string, answer: Parameters<DocumentServer["serve"]>[1] = {}): string {
+  const url = `${docs.origin}${path}`;
+  docs.serve(path, typeof answer === "function" ? answer : { body: metadataDocument(url), ...answer });
+  return url;
+}
+
+/** /authorize for a client_id URL: either on to Screen 1 (302 to /login) or a local error page. */
+async function authorizeWith(gw: string, clientId: string, extra: Record<string, string> = {}) {
+  const page = await new TestBrowser().request(clientAuthorizeUrl(gw, clientId, extra));
+  return { ...page, toLogin: page.status === 302 && page.location?.startsWith(`${gw}/login?request=`) === true };
+}
+
+async function expectRefused(gw: string, clientId: string, code = "invalid_client") {
+  const page = await authorizeWith(gw, clientId);
+  expect([clientId, page.status, page.location]).toEqual([clientId, 400, undefined]);
+  expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+  expect(page.text).toContain(code);
+  return page;
+}
+
+describe("cimd", () => {
+  it("MC10 a metadata document URL that points at a private address is never fetched", async () => {
+    const gw = guarded.gateway.publicUrl;
+    publish("/mc10/client.json");
+    const before = docs.connections;
+    for (const clientId of [
+      `https://127.0.0.1:${docs.port}/mc10/client.json`,
+      `https://localhost:${docs.port}/mc10/client.json`,
+      `https://[::1]:${docs.port}/mc10/client.json`,
+      `https://[::ffff:7f00:1]:${docs.port}/mc10/client.json`,
+      `https://2130706433:${docs.port}/mc10/client.json`,
+      `http://127.0.0.1:${docs.port}/mc10/client.json`,
+    ])
+      await expectRefused(gw, clientId);
+    expect(docs.connections).toBe(before);
+
+    // with private addresses allowed (tests only), the same document is fetched: the refusals above were the guard's
+    const pgw = privateFetching.url;
+    expect((await authorizeWith(pgw, publish("/mc10/client.json"))).toLogin).toBe(true);
+    // no redirect is followed, not even to a document that would be valid
+    const target = publish("/mc10/internal.json");
+    const redirecting = publish("/mc10/redirect.json", { status: 302, headers: { location: target } });
+    docs.serve("/mc10/internal.json", { body: metadataDocument(redirecting) });
+    const page = await expectRefused(pgw, redirecting);
+    expect(page.text).toContain("redirect");
+    expect([docs.hits("/mc10/redirect.json"), docs.hits("/mc10/internal.json")]).toEqual([1, 0]);
+    // 5 KB at most, declared or streamed
+    const big = publish("/mc10/big.json");
+    docs.serve("/mc10/big.json", { body: metadataDocument(big, { padding: "x".repeat(6000) }) });
+    await expectRefused(pgw, big);
+    const streamed = publish("/mc10/streamed.json", (res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write(`{"client_id":${JSON.stringify(`${docs.origin}/mc10/streamed.json`)},"padding":"`);
+      res.end(`${"x".repeat(6000)}"}`);
+    });
+    await expectRefused(pgw, streamed);
+  });
+
+  it("MC11 a metadata document that does not describe its own URL is refused", async () => {
+    const gw = privateFetching.url;
+    const forged: [string, (url: string) => unknown][] = [
+      ["/mc11/other-id.json", () => metadataDocument(`${docs.origin}/mc11/someone-else.json`)],
+      ["/mc11/no-id.json", (url) => ({ ...metadataDocument(url), client_id: undefined })],
+      ["/mc11/basic.json", (url) => metadataDocument(url, { token_endpoint_auth_method: "client_secret_basic" })],
+      ["/mc11/post.json", (url) => metadataDocument(url, { token_endpoint_auth_method: "client_secret_post" })],
+      ["/mc11/jwt.json", (url) => metadataDocument(url, { token_endpoint_auth_method: "client_secret_jwt" })],
+      ["/mc11/secret.json", (url) => metadataDocument(url, { client_secret: "s3cret" })],
+      ["/mc11/javascript.json", (url) => metadataDocument(url, { redirect_uris: ["javascript:alert(1)"] })],
+      ["/mc11/no-redirect.json", (url) => metadataDocument(url, { redirect_uris: [] })],
+      ["/mc11/array.json", () => []],
+      ["/mc11/text.json", () => "not json"],
+    ];
+    for (const [path, body] of forged) {
+      const url = `${docs.origin}${path}`;
+      docs.serve(path, { body: body(url) });
+      await expectRefused(gw, url);
+      expect(docs.hits(path), path).toBe(1);
+    }
+    // URLs that cannot name a document are refused without a request
+    const valid = publish("/mc11/valid.json");
+    const requests = docs.requests.length;
+    for (const clientId of [
+      `${docs.origin}/mc11/x/../valid.json`,
+      `${docs.origin}/mc11/%2e%2e/mc11/valid.json`,
+      `${valid}#fragment`,
+      `https://user@127.0.0.1:${docs.port}/mc11/valid.json`,
+      `${docs.origin}/`,
+      `HTTPS://127.0.0.1:${docs.port}/mc11/valid.json`,
+    ])
+      await expectRefused(gw, clientId);
+    expect(docs.requests.length).toBe(requests);
+
+    // the document's redirect URIs are the only ones accepted
+    const elsewhere = await authorizeWith(gw, valid, { redirect_uri: "https://evil.example/cb" });
+    expect([elsewhere.status, elsewhere.location]).toEqual([400, undefined]);
+    // and the honest document works end to end: Screen 1 names its host, the code is redeemed as a public client
+    const browser = new TestBrowser();
+    const screen1 = await browser.request((await authorizeWith(gw, valid)).location!);
+    expect(screen1.text).toContain(`127.0.0.1:${docs.port}`);
+    const { verifier, challenge } = pkce();
+    const params = {
+      response_type: "code",
+      client_id: valid,
+      redirect_uri: REDIRECT_URI,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+      state: "s",
+    };
+    const redirect = await browser.authorize(authorizeUrl(gw, params), { redirectUri: REDIRECT_URI, ...LOGIN });
+    const token = await tokenRequest(gw, {
+      grant_type: "authorization_code",
+      code: redirect.searchParams.get("code")!,
+      code_verifier: verifier,
+      client_id: valid,
+      redirect_uri: REDIRECT_URI,
+    });
+    expect(token.status).toBe(200);
+    expect(token.body.access_token).toBeTruthy();
+  });
+
+  it("MC12 metadata documents are cached as their Cache-Control says and errors are not", async () => {
+    const gw = privateFetching.url;
+    const twice = async (url: string) => [(await authorizeWith(gw, url)).toLogin, (await authorizeWith(gw, url)).toLogin];
+    const cases: [string, Record<string, string>, number][] = [
+      ["/mc12/max-age.json", { "cache-control": "public, max-age=3600" }, 1],
+      ["/mc12/no-store.json", { "cache-control": "no-store" }, 2],
+      ["/mc12/no-cache.json", { "cache-control": "no-cache, max-age=3600" }, 2],
+      ["/mc12/none.json", {}, 2],
+      ["/mc12/garbage.json", { "cache-control": "max-age=soon" }, 2],
+    ];
+    for (const [path, headers, fetches] of cases) {
+      expect(await twice(publish(path, { headers }))).toEqual([true, true]);
+      expect([path, docs.hits(path)]).toEqual([path, fetches]);
+    }
+    // neither an error answer nor an invalid document is cached, whatever its Cache-Control
+    const flaky = publish("/mc12/flaky.json", { status: 503, headers: { "cache-control": "max-age=3600" } });
+    const invalid = publish("/mc12/invalid.json", { headers: { "cache-control": "max-age=3600" }, body: metadataDocument("https://other.example/c") });
+    for (const url of [flaky, invalid]) {
+      await expectRefused(gw, url);
+      publish(new URL(url).pathname, { headers: { "cache-control": "max-age=3600" } });
+      expect(await twice(url)).toEqual([true, true]);
+      expect(docs.hits(new URL(url).pathname)).toBe(2);
+    }
+
+    // expiry, with the clock in hand: max-age as given, and never more than 24 hours
+    const clock = new ManualClock();
+    const deps = { store: new MemoryStore(clock), clock, policy: { redirectUriAllow: [] }, fetch: { allowPrivate: true, ca: certificate.cert } };
+    const minute = publish("/mc12/minute.json", { headers: { "cache-control": "max-age=60" } });
+    const year = publish("/mc12/year.json", { headers: { "cache-control": "max-age=31536000" } });
+    const resolve = async (url: string) => (await resolveMetadataClient(url, deps)).client_id;
+    expect([await resolve(minute), await resolve(year)]).toEqual([minute, year]);
+    clock.advance(59_000);
+    await Promise.all([resolve(minute), resolve(year)]);
+    expect([docs.hits("/mc12/minute.json"), docs.hits("/mc12/year.json")]).toEqual([1, 1]);
+    clock.advance(2_000);
+    await Promise.all([resolve(minute), resolve(year)]);
+    expect([docs.hits("/mc12/minute.json"), docs.hits("/mc12/year.json")]).toEqual([2, 1]);
+    clock.advance(24 * 3600_000 - 62_000);
+    await resolve(year);
+    expect(docs.hits("/mc12/year.json")).toBe(1);
+    clock.advance(2_000);
+    await resolve(year);
+    expect(docs.hits("/mc12/year.json")).toBe(2);
+    // and the resolver refuses what the gateway refuses
+    await expect(resolveMetadataClient(`${docs.origin}/mc12/missing.json`, deps)).rejects.toBeInstanceOf(OAuthError);
+  });
+});
