@@ -11,7 +11,7 @@ import { randomToken, type Keys } from "./crypto.js";
 import { errorMiddleware, OAuthError } from "./errors.js";
 import { accessLog, type Logger } from "./log.js";
 import { loginRoutes } from "./login/routes.js";
-import { identityBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
+import { plainBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
 import { originGuard } from "./rs/origin.js";
 import { mcpProxy } from "./rs/proxy.js";
 import { StoreSessions } from "./store/sessions.js";
@@ -69,7 +69,7 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   };
 
-  app.use(PARSED_BODY_PATHS, identityBodiesOnly);
+  app.use(PARSED_BODY_PATHS, plainBodiesOnly);
   app.use(
     asRoutes({
       ...tokenContext,

@@ -10,11 +10,16 @@ export interface Logger {
  * Anything that looks like a credential is cut from every line: bearer values, our token halves,
  * GitHub-style tokens, and values of parameters that carry secrets.
  */
+const SECRET_FIELDS = "code|state|access_token|refresh_token|client_secret|registration_access_token|password|code_verifier|token|csrf";
+
 const SECRETS: ReadonlyArray<[RegExp, string]> = [
   [/\b(Bearer|Basic)\s+[\x21-\x7E]+/gi, "$1 [redacted]"],
-  [/[\w-]*~?\beyJ[\w-]*\.[\w.~-]+/g, "[redacted]"], // JWS/JWE compact and our concatenated tokens (R~V too)
+  // JWS/JWE compact and our concatenated tokens (R~V too); each match starts a run, so redaction stays linear
+  [/(?<![\w-])[\w-]*~?\beyJ[\w-]*\.[\w.~-]+/g, "[redacted]"],
+  [/(?<![\w-])[\w-]{16,}~[\w.-]{16,}/g, "[redacted]"], // any two halves joined by our separator
   [/\b(gh[opusr]_|github_pat_)\w+/g, "[redacted]"],
-  [/\b(code|state|access_token|refresh_token|client_secret|password|code_verifier|token)=[^&\s"]+/gi, "$1=[redacted]"],
+  [new RegExp(`\\b(${SECRET_FIELDS})=[^&\\s"]+`, "gi"), "$1=[redacted]"],
+  [new RegExp(`"(${SECRET_FIELDS})"(\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, "gi"), '"$1"$2"[redacted]"'], // the same fields in JSON
 ];
 
 export const redact = (line: string): string => SECRETS.reduce((s, [re, replacement]) => s.replace(re, replacement), line);

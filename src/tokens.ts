@@ -32,7 +32,8 @@ export interface Grant {
 
 export interface RefreshTokenRecord extends Grant {
   issuedAt: number;
-  expiresAt: number;
+  /** Absent in records written before rotation with grace existed: read as the full lifetime left. */
+  expiresAt?: number;
 }
 
 /** RFC 6749 §5.1 */
@@ -182,7 +183,13 @@ export async function findToken(ctx: TokenContext, token: string, audience: stri
     const refresh = await liveRefreshToken(ctx, token);
     if (!refresh) return undefined;
     const { record } = refresh;
-    return { type: "refresh_token", ...record, audience: record.resource, upstream: refresh.upstream };
+    return {
+      type: "refresh_token",
+      ...record,
+      audience: record.resource,
+      expiresAt: record.expiresAt ?? record.issuedAt + ctx.refreshTokenTtl,
+      upstream: refresh.upstream,
+    };
   };
   const order = hint === "refresh_token" ? [asRefresh, asAccess] : [asAccess, asRefresh];
   for (const find of order) {

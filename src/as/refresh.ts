@@ -70,7 +70,7 @@ async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, cl
   return undoUnlessEnded(
     async () => answer(used, await freshUpstream(opened.upstream, deps, record.grantId), opened, request, deps),
     async () => {
-      await deps.store.put(key, record, Math.max(1, record.expiresAt - nowSeconds(deps.clock)));
+      await deps.store.put(key, record, lifeLeft(record, deps));
       await deps.store.delete(keys.usedRefreshToken(opened.tokenHash));
     },
   );
@@ -92,9 +92,13 @@ async function replay(opened: OpenedRefreshToken, client: ClientRecord, request:
       const latest = await unseal<UpstreamTokens>(deps.keys, grace.sealedUpstream, opened.holderBinding);
       return answer(used, await freshUpstream(latest, deps, used.grantId), opened, request, deps);
     },
-    () => deps.store.put(keys.refreshToken(grace.successor), successor, Math.max(1, successor.expiresAt - nowSeconds(deps.clock))),
+    () => deps.store.put(keys.refreshToken(grace.successor), successor, lifeLeft(successor, deps)),
   );
 }
+
+/** Seconds a refresh record has left; records stored before `expiresAt` existed get the full lifetime. */
+const lifeLeft = (record: RefreshTokenRecord, deps: TokenDeps): number =>
+  record.expiresAt === undefined ? deps.refreshTokenTtl : Math.max(1, record.expiresAt - nowSeconds(deps.clock));
 
 /** A failure that did not end the grant leaves the presented token as it was, so a retry works (NA2). */
 async function undoUnlessEnded<T>(work: () => Promise<T>, undo: () => Promise<void>): Promise<T> {

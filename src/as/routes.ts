@@ -36,7 +36,14 @@ export function asRoutes(deps: AsDeps): Router {
 
   const json = express.json({ limit: "64kb" });
   const jsonBody: RequestHandler = (req, res, next) =>
-    json(req, res, (error?: unknown) => next(error ? new OAuthError("invalid_client_metadata", "The registration request is not valid JSON.") : undefined));
+    json(req, res, (error?: unknown) =>
+      // only a body that is not JSON is bad metadata (RFC 7591 §3.2.2); too large or wrongly encoded keeps its 413/415
+      next(
+        (error as { type?: string } | undefined)?.type === "entity.parse.failed"
+          ? new OAuthError("invalid_client_metadata", "The registration request is not valid JSON.")
+          : error,
+      ),
+    );
   const registrationLimit: RequestHandler = async (req, _res, next) => {
     await consume(deps.store, RATE_RULES.register, req.ip ?? "unknown");
     next();

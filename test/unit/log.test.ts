@@ -66,6 +66,27 @@ describe("redact", () => {
     expect(redact(`"${name}=${secret}"`)).toBe(`"${name}=[redacted]"`);
   });
 
+  it.each(["client_secret", "registration_access_token", "password", "access_token", "refresh_token", "code", "state", "csrf"])(
+    "removes the value of %s in JSON",
+    (name) => {
+      const secret = 'Zx9-s3cr3t_VALUE.42 with \\"quotes\\"';
+      const line = redact(`body {"client_id":"abc", "${name}" : "${secret}","n":1}`);
+      expect(line).toBe(`body {"client_id":"abc", "${name}" : "[redacted]","n":1}`);
+    },
+  );
+
+  it("removes opaque halves joined by ~ even without a JWT", () => {
+    const r = "A1b2C3d4E5f6G7h8I9j0K1l2";
+    const line = redact(`refresh ${r}~${r.toLowerCase()} failed`);
+    expect(line).toBe("refresh [redacted] failed");
+  });
+
+  it("stays linear on long runs without a separator", () => {
+    const started = performance.now();
+    redact(`${"a".repeat(200_000)} ${"eyJ".repeat(50_000)}`);
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
   it("removes every secret parameter of one query string", () => {
     const line = redact("redirect to http://127.0.0.1:4000/cb?code=abc123&state=xyz789&iss=https%3A%2F%2Fgw.example");
     expect(line).toBe("redirect to http://127.0.0.1:4000/cb?code=[redacted]&state=[redacted]&iss=https%3A%2F%2Fgw.example");
