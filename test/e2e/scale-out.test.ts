@@ -237,11 +237,12 @@ describe("scale-out: two gateway processes, one Redis, one public URL", () => {
     const browser = new TestBrowser();
     const start = await browser.request(clientAuthorizeUrl(pub, client_id, { state: "s" }));
     const form = loginForm((await browser.request(start.location!)).text)!;
-    const attempt = (instance: Instance, password: string) =>
-      via(instance, async () => (await browser.request(`${pub}/login`, { form: { ...form, username: LOGIN.username, password, decision: "approve" } })).status);
-    // ten failures, alternating: the shared counter reaches the limit that one instance alone never saw
-    for (let i = 0; i < RATE_RULES.loginFailure.limit; i++) expect((await attempt(i % 2 ? "B" : "A", "wrong"))[0]).toBe(401);
-    expect((await attempt("A", LOGIN.password))[0]).toBe(429);
-    expect((await attempt("B", LOGIN.password))[0]).toBe(429);
+    const attempt = (instance: Instance, username: string, password: string) =>
+      via(instance, async () => (await browser.request(`${pub}/login`, { form: { ...form, username, password, decision: "approve" } })).status);
+    // ten failures, alternating, each for another user name (so no per-user back-off starts): the
+    // shared per-address counter reaches the limit that one instance alone never saw
+    for (let i = 0; i < RATE_RULES.loginFailure.limit; i++) expect((await attempt(i % 2 ? "B" : "A", `guess-${i}`, "wrong"))[0]).toBe(401);
+    expect((await attempt("A", LOGIN.username, LOGIN.password))[0]).toBe(429);
+    expect((await attempt("B", LOGIN.username, LOGIN.password))[0]).toBe(429);
   });
 });
