@@ -26,6 +26,7 @@ export function originAllowed(origin: string | undefined, publicUrl: string, all
  */
 export function originGuard(opts: { publicUrl: string; allowedOrigins: readonly string[] }): RequestHandler {
   return (req, res, next) => {
+    if (req.headers.origin === undefined) return next();
     if (originAllowed(req.headers.origin, opts.publicUrl, opts.allowedOrigins)) return next();
     res
       .status(403)

@@ -33,7 +33,8 @@ export function mcpProxy(deps: ProxyDeps) {
     const abort = new AbortController();
     // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.
     res.on("close", () => abort.abort());
-    const body = hasBody ? counted(req, MCP_BODY_LIMIT) : undefined;
+    // Node's parser ends a body at its Content-Length, already checked above: only chunked bodies need counting
+    const body = !hasBody ? undefined : req.headers["content-length"] !== undefined ? uncounted(req) : counted(req, MCP_BODY_LIMIT);
 
     let upstream: Dispatcher.ResponseData;
     try {
@@ -92,6 +93,8 @@ function refuseBody(res: Response): never {
   res.setHeader("Connection", "close");
   throw tooLarge();
 }
+
+const uncounted = (source: Readable) => ({ chunks: source, overLimit: () => false });
 
 /** The request body as it streams, ending in an error once more than `limit` bytes went by (chunked bodies too). */
 function counted(source: Readable, limit: number): { chunks: Readable; overLimit: () => boolean } {
