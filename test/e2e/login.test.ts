@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TestBrowser, loginForm } from "../support/browser.js";
-import { REDIRECT_URI, clientAuthorizeUrl, pkce, redeem, register } from "../support/manual.js";
+import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, pkce, redeem, register } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
 /**
@@ -17,12 +17,7 @@ describe("the login and consent screen", () => {
   afterAll(() => stack?.close());
 
   /** Register, open /authorize, and land on Screen 1. */
-  async function screen1(metadata: Record<string, unknown> = {}, browser = new TestBrowser()) {
-    const { client_id } = await register(gw, metadata);
-    const start = await browser.request(clientAuthorizeUrl(gw, client_id));
-    const page = await browser.request(start.location!);
-    return { browser, page, form: loginForm(page.text)!, clientId: client_id };
-  }
+  const screen1 = (metadata: Record<string, unknown> = {}, browser = new TestBrowser()) => openScreen1(gw, { browser, metadata });
 
   it("names the client, its id, where it sends the user, and the scopes, with the fixed form fields", async () => {
     const { page, clientId } = await screen1({ client_name: "Acme Agent" });

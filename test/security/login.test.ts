@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestBrowser, loginForm } from "../support/browser.js";
-import { REDIRECT_URI, clientAuthorizeUrl, register } from "../support/manual.js";
+import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, register } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
 /** docs/security.md WP1, WP2, WP4–WP6, WP8: what a page in the user's browser can do to Screen 1 and the callback. */
 
 /** Register a client (or take one), open /authorize in the browser, and land on Screen 1. */
 async function screen1(base: string, browser = new TestBrowser(), clientId?: string) {
-  const client_id = clientId ?? (await register(base)).client_id;
-  const start = await browser.request(clientAuthorizeUrl(base, client_id));
-  const page = await browser.request(start.location!);
-  expect(page.status).toBe(200);
-  return { browser, page, form: loginForm(page.text)!, clientId: client_id };
+  const opened = await openScreen1(base, { browser, ...(clientId === undefined ? {} : { clientId }) });
+  expect(opened.page.status).toBe(200);
+  return opened;
 }
 
 const sessionCookie = (headers: Headers) => headers.getSetCookie().find((c) => /^(__Host-)?mcp-gateway=/.test(c));

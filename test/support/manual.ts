@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { TestBrowser } from "./browser.js";
+import { TestBrowser, loginForm } from "./browser.js";
 import { LOGIN } from "./stack.js";
 
 export const REDIRECT_URI = "http://127.0.0.1:33418/callback";
@@ -90,4 +90,13 @@ export async function mcpInitialize(mcpUrl: string, authorization?: string) {
       params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
     }),
   });
+}
+
+/** Register a client (or take the one given), open /authorize in the browser, and land on Screen 1. */
+export async function openScreen1(base: string, opts: { browser?: TestBrowser; clientId?: string; metadata?: Record<string, unknown> } = {}) {
+  const browser = opts.browser ?? new TestBrowser();
+  const clientId = opts.clientId ?? (await register(base, opts.metadata)).client_id;
+  const start = await browser.request(clientAuthorizeUrl(base, clientId));
+  const page = await browser.request(start.location!);
+  return { browser, page, form: loginForm(page.text)!, clientId };
 }
