@@ -14,6 +14,7 @@ import { loginRoutes } from "./login/routes.js";
 import { plainBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
 import { originGuard } from "./rs/origin.js";
 import { mcpProxy } from "./rs/proxy.js";
+import type { Relays } from "./rs/relays.js";
 import { StoreSessions } from "./store/sessions.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
 import type { Upstream } from "./upstream/client.js";
@@ -24,6 +25,8 @@ export interface AppDeps {
   keys: Keys;
   upstream: Upstream;
   dispatcher: Dispatcher;
+  /** The /mcp exchanges in flight (heartbeats, shutdown). */
+  relays: Relays;
   clock: Clock;
   log: Logger;
 }
@@ -47,12 +50,15 @@ export function createApp(deps: AppDeps): express.Express {
   app.set("trust proxy", config.trustProxy);
   app.use(accessLog(log));
 
-  const corsFor = cors({
-    origin: "*",
-    methods: ["GET", "POST", "DELETE", "OPTIONS"],
-    exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"],
-    maxAge: 86400,
-  });
+  const corsFor = cors((req, callback) =>
+    callback(null, {
+      origin: "*",
+      methods: ["GET", "POST", "DELETE", "OPTIONS"],
+      allowedHeaders: allowedRequestHeaders(req.headers["access-control-request-headers"]),
+      exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"],
+      maxAge: 86400,
+    }),
+  );
   const page = pageHeaders();
   const sessions = session({
     name: https ? "__Host-mcp-gateway" : "mcp-gateway",
@@ -94,6 +100,9 @@ export function createApp(deps: AppDeps): express.Express {
     scopes,
     dispatcher: deps.dispatcher,
     target: upstream.mcpUrl,
+    upstreamHeaders: config.proxy.upstreamHeaders,
+    upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,
+    relays: deps.relays,
     log,
   });
   const origin = originGuard(config);
@@ -113,6 +122,28 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(errorMiddleware(log));
   return app;
+}
+
+/** Request headers browsers may send cross-origin (checklist I11, K3): MCP's own, and `X-MCP-*` as GitHub's server reads them. */
+const ALLOWED_REQUEST_HEADERS = [
+  "authorization",
+  "content-type",
+  "accept",
+  "last-event-id",
+  "mcp-session-id",
+  "mcp-protocol-version",
+  "mcp-method",
+  "mcp-name",
+];
+const ALLOWED_PREFIXES = ["mcp-param-", "x-mcp-"];
+
+/** The allowed list, plus those a preflight asks for under an allowed prefix (no wildcard covers them). */
+function allowedRequestHeaders(requested: string | undefined): string[] {
+  const asked = (requested ?? "")
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => ALLOWED_PREFIXES.some((p) => h.startsWith(p) && h.length > p.length));
+  return [...ALLOWED_REQUEST_HEADERS, ...asked];
 }
 
 /** Pages humans see: strict CSP with a per-response nonce, no framing, no referrer, no caching. */

@@ -51,8 +51,21 @@ export interface Config {
   allowedOrigins: readonly string[];
   /** Let server-side fetches on a client's behalf (CIMD) reach private and loopback addresses: tests only. */
   allowPrivateFetch: boolean;
+  /** The /mcp relay (DESIGN §5). */
+  proxy: ProxyConfig;
   accessTokenTtl: number;
   refreshTokenTtl: number;
+}
+
+export interface ProxyConfig {
+  /** Seconds to wait for the upstream's response headers before answering 504. */
+  upstreamTimeout: number;
+  /** Fixed headers added to every /mcp request upstream, replacing any the client sent under those names. */
+  upstreamHeaders: Readonly<Record<string, string>>;
+  /** Seconds of silence after which an event stream gets an SSE comment; 0: never. */
+  sseHeartbeat: number;
+  /** Seconds in-flight requests get to finish after SIGTERM. */
+  shutdownGrace: number;
 }
 
 export class ConfigError extends Error {
@@ -66,6 +79,8 @@ interface Option {
   default?: string;
   /** Only from the environment: never on a command line, where `ps` would show it. */
   secret?: boolean;
+  /** May be given more than once; from the environment, one value per line. */
+  multiple?: boolean;
 }
 
 const OPTIONS: readonly Option[] = [
@@ -95,6 +110,13 @@ const OPTIONS: readonly Option[] = [
     env: "MCP_GATEWAY_UPSTREAM_API_URL",
     help: "GitHub REST API base for revoking upstream tokens (default: api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server)",
   },
+  {
+    flag: "upstream-header",
+    env: "MCP_GATEWAY_UPSTREAM_HEADERS",
+    multiple: true,
+    help: "`Name: value` added to every /mcp request upstream, e.g. 'X-MCP-Readonly: true' (repeatable; in the environment one per line)",
+  },
+  { flag: "upstream-timeout", env: "MCP_GATEWAY_UPSTREAM_TIMEOUT", default: "120", help: "seconds to wait for the upstream's response headers (then 504)" },
   { flag: "upstream-scope", env: "MCP_GATEWAY_UPSTREAM_SCOPE", help: "scopes asked of the upstream when the client asks for none (space or comma separated)" },
   {
     flag: "access-token-ttl",
@@ -155,6 +177,18 @@ const OPTIONS: readonly Option[] = [
     default: "false",
     help: "fetch client metadata documents from private and loopback addresses too (tests only)",
   },
+  {
+    flag: "sse-heartbeat",
+    env: "MCP_GATEWAY_SSE_HEARTBEAT",
+    default: "15",
+    help: "seconds of silence after which an event stream gets an SSE comment, so intermediaries keep it open (0: never)",
+  },
+  {
+    flag: "shutdown-grace",
+    env: "MCP_GATEWAY_SHUTDOWN_GRACE",
+    default: "10",
+    help: "seconds in-flight requests get to finish after SIGTERM (event streams end at once)",
+  },
 ];
 
 export function helpText(): string {
@@ -196,7 +230,8 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   const fromFile = readEnvFile(envFile, values["env-file"] !== undefined || env.MCP_GATEWAY_ENV_FILE !== undefined);
   const read = (flag: string): string | undefined => {
     const option = OPTIONS.find((o) => o.flag === flag)!;
-    const v = (option.secret ? undefined : (values[flag] as string | undefined)) ?? env[option.env] ?? fromFile[option.env] ?? undefined;
+    const given = option.secret ? undefined : values[flag];
+    const v = (Array.isArray(given) ? given.join("\n") : (given as string | undefined)) ?? env[option.env] ?? fromFile[option.env] ?? undefined;
     return v === "" ? undefined : v;
   };
 
@@ -234,25 +269,31 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     },
     allowedOrigins: list(read("allowed-origins")).map((o) => origin("allowed-origins", o)),
     allowPrivateFetch: boolean("allow-private-fetch", read("allow-private-fetch") ?? "false"),
+    proxy: {
+      upstreamTimeout: integer("upstream-timeout", read("upstream-timeout") ?? "120", 1, 86_400),
+      upstreamHeaders: parseUpstreamHeaders(read("upstream-header")),
+      sseHeartbeat: integer("sse-heartbeat", read("sse-heartbeat") ?? "15", 0, 3600),
+      shutdownGrace: integer("shutdown-grace", read("shutdown-grace") ?? "10", 0, 3600),
+    },
     accessTokenTtl: integer("access-token-ttl", read("access-token-ttl") ?? "3600", 60, 86_400),
     refreshTokenTtl: integer("refresh-token-ttl", read("refresh-token-ttl") ?? "2592000", 300, 31_536_000),
   });
 }
 
 interface CommandLine {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | string[] | boolean | undefined>;
   positionals: string[];
 }
 
 function parseCommandLine(argv: readonly string[]): CommandLine {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
-    ...Object.fromEntries(OPTIONS.filter((o) => !o.secret).map((o) => [o.flag, { type: "string" as const }])),
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {
+    ...Object.fromEntries(OPTIONS.filter((o) => !o.secret).map((o) => [o.flag, { type: "string" as const, multiple: o.multiple ?? false }])),
     help: { type: "boolean", short: "h" },
     version: { type: "boolean" },
   };
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
-    return { values, positionals };
+    return { values: values as CommandLine["values"], positionals };
   } catch (error) {
     const secretFlag = OPTIONS.find((o) => o.secret && argv.some((a) => a === `--${o.flag}` || a.startsWith(`--${o.flag}=`)));
     if (secretFlag)
@@ -377,6 +418,38 @@ function origin(flag: string, raw: string): string {
   return u.origin;
 }
 
+/** Names the relay itself sets or that only mean something on one hop (RFC 9110 §7.6.1). */
+const RESERVED_UPSTREAM_HEADERS = new Set([
+  "authorization",
+  "host",
+  "content-length",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "upgrade",
+]);
+
+function parseUpstreamHeaders(raw: string | undefined): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = {};
+  for (const line of (raw ?? "").split("\n")) {
+    if (!line.trim()) continue;
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? "" : line.slice(0, colon).trim();
+    const value = line.slice(colon + 1).trim();
+    // RFC 9110 §5.1 (field names are tokens), §5.5 (no CR, LF or NUL in values)
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\0]/.test(value))
+      throw new ConfigError(
+        `${label("upstream-header")} "${line.slice(0, 40)}" is not a header: write 'Name: value', e.g. --upstream-header 'X-MCP-Readonly: true'`,
+      );
+    if (RESERVED_UPSTREAM_HEADERS.has(name.toLowerCase()))
+      throw new ConfigError(`${label("upstream-header")} cannot set ${name}: the gateway sets it for every request`);
+    headers[name.toLowerCase()] = value;
+  }
+  return Object.freeze(headers);
+}
+
 function parseTrustProxy(raw: string): boolean | number | string {
   if (raw === "false" || raw === "true") return raw === "true";
   if (/^\d+$/.test(raw)) return Number(raw);
@@ -394,5 +467,6 @@ function freeze<T extends Partial<Config>>(config: T): Readonly<Config> {
   if (config.previousSecrets) Object.freeze(config.previousSecrets);
   if (config.registration) Object.freeze(config.registration);
   if (config.allowedOrigins) Object.freeze(config.allowedOrigins);
+  if (config.proxy) Object.freeze(config.proxy);
   return Object.freeze(config) as unknown as Readonly<Config>;
 }

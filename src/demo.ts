@@ -48,8 +48,8 @@ export async function startDemo(config: Readonly<Config>, io: { log: Logger; pri
     ].join("\n"),
   );
   return {
-    close: async () => {
-      await gateway.close();
+    close: async (graceMs?: number) => {
+      await gateway.close(graceMs);
       await simulator.close();
     },
   };

@@ -5,6 +5,7 @@ import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { deriveKeys, randomToken, type Keys } from "./crypto.js";
 import { createLogger, type Logger } from "./log.js";
+import { Relays } from "./rs/relays.js";
 import { openStore } from "./store/open.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
 import { Upstream } from "./upstream/client.js";
@@ -19,13 +20,19 @@ export interface Gateway {
   upstream: Upstream;
   /** Where the master secret came from. */
   keySource: KeySource;
-  close(): Promise<void>;
+  /**
+   * Stop: no new connections; event streams waiting for events end now; requests in flight get
+   * `graceMs` to finish (0, the default: cut at once). Then everything closes.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export interface GatewayOptions {
   clock?: Clock;
   store?: Store;
   log?: Logger;
+  /** Node's `server.requestTimeout` (tests shorten it). */
+  requestTimeoutMs?: number;
 }
 
 const TEN_YEARS = 10 * 365 * 24 * 3600;
@@ -53,7 +60,8 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   const log = options.log ?? createLogger();
   const store = options.store ?? (await openStore(given.store, { clock, log }));
   const ownStore = options.store === undefined;
-  const server: Server = createServer();
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
+  const server: Server = createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)) });
   try {
     const { keys, source: keySource } = await loadKeys(given, store);
     await new Promise<void>((resolve, reject) => server.once("error", reject).listen(given.port, given.host, () => resolve()));
@@ -63,10 +71,12 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
 
     const dispatcher = createDispatcher();
+    const relays = new Relays(config.proxy.sseHeartbeat * 1000);
     const upstream = new Upstream(config.upstream, { store, keys, clock, fetch: oauthFetch(dispatcher), callbackUrl: `${config.publicUrl}/upstream/callback` });
-    server.on("request", createApp({ config, store, keys, upstream, dispatcher, clock, log }));
-    server.requestTimeout = 0; // event streams may stay open for hours
+    server.on("request", createApp({ config, store, keys, upstream, dispatcher, relays, clock, log }));
+    // Both cover receiving the request only: an event stream in the response may stay open for hours
     server.headersTimeout = 30_000;
+    server.requestTimeout = requestTimeout;
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     return {
       listenUrl: `http://${host}:${port}`,
@@ -74,9 +84,11 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       store,
       upstream,
       keySource,
-      close: async () => {
+      close: async (graceMs = 0) => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await relays.drain(graceMs);
         server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await closed;
         await dispatcher.close();
         if (ownStore) await store.close();
       },

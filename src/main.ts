@@ -25,14 +25,16 @@ async function main(): Promise<void> {
 
   const log = createLogger();
   let shutdown = (): void => process.exit(0);
-  // Installed before anything listens, so a signal at any moment shuts down cleanly.
+  // Installed before anything listens, so a signal at any moment shuts down cleanly; a second one cuts the grace short.
   for (const signal of ["SIGINT", "SIGTERM"] as const)
-    process.once(signal, () => {
+    process.on(signal, () => {
       log.info(`${signal}: shutting down`);
       shutdown();
+      shutdown = () => process.exit(0);
     });
   const running = config.command === "demo" ? startDemo(config, { log, print }) : serve(config, log);
-  shutdown = () => void running.then((r) => r.close()).finally(() => process.exit(0));
+  const graceMs = config.proxy.shutdownGrace * 1000;
+  shutdown = () => void running.then((r) => r.close(graceMs)).finally(() => process.exit(0));
   await running;
 }
 

@@ -32,7 +32,6 @@ const NOT_FORWARDED_UPSTREAM = new Set([
 const NOT_RETURNED = new Set([
   "set-cookie", // an upstream cookie would land on the gateway's origin
   "www-authenticate", // rewritten: the upstream's challenge names the upstream's authorization server
-  "content-length", // the body is re-framed by this hop
 ]);
 
 const connectionNominated = (headers: Record<string, unknown>): Set<string> =>
@@ -44,22 +43,33 @@ const connectionNominated = (headers: Record<string, unknown>): Set<string> =>
       .filter(Boolean),
   );
 
-export function requestHeadersForUpstream(incoming: IncomingHttpHeaders, upstreamAccessToken: string): Record<string, string> {
-  const nominated = connectionNominated(incoming);
+/**
+ * The client's end-to-end headers, the operator's fixed headers (`--upstream-header`, which win over
+ * the client's), and the upstream half of the token. Bodies are relayed unchanged, so Content-Length stays.
+ */
+export function requestHeadersForUpstream(
+  incoming: IncomingHttpHeaders,
+  upstreamAccessToken: string,
+  fixed: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const nominated = incoming.connection === undefined ? undefined : connectionNominated(incoming);
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || NOT_FORWARDED_UPSTREAM.has(name) || nominated.has(name)) continue;
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || NOT_FORWARDED_UPSTREAM.has(name) || nominated?.has(name)) continue;
     out[name] = Array.isArray(value) ? value.join(", ") : value;
   }
+  for (const name in fixed) out[name] = fixed[name]!;
   out.authorization = `Bearer ${upstreamAccessToken}`;
   return out;
 }
 
 export function responseHeadersForClient(upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const nominated = connectionNominated(upstream);
+  const nominated = upstream.connection === undefined ? undefined : connectionNominated(upstream);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(upstream)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || NOT_RETURNED.has(name) || nominated.has(name) || name.startsWith("access-control-")) continue;
+  for (const name in upstream) {
+    const value = upstream[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || NOT_RETURNED.has(name) || nominated?.has(name) || name.startsWith("access-control-")) continue;
     out[name] = value;
   }
   return out;

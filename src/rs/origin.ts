@@ -1,5 +1,6 @@
-import type { RequestHandler } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { isLoopbackHost } from "../config.js";
+import { JSONRPC, sendJsonRpcError } from "./jsonrpc.js";
 
 /**
  * MCP transports §Security Warning: servers MUST validate `Origin` (DNS rebinding). Accepted: no
@@ -24,13 +25,9 @@ export function originAllowed(origin: string | undefined, publicUrl: string, all
  * an id, as MCP transports §Security Warning (2025-11-25) describes: /mcp speaks JSON-RPC, and this
  * refusal concerns the browser page, not a token, so no OAuth error code fits it.
  */
-export function originGuard(opts: { publicUrl: string; allowedOrigins: readonly string[] }): RequestHandler {
-  return (req, res, next) => {
-    if (req.headers.origin === undefined) return next();
-    if (originAllowed(req.headers.origin, opts.publicUrl, opts.allowedOrigins)) return next();
-    res
-      .status(403)
-      .set("Cache-Control", "no-store")
-      .json({ jsonrpc: "2.0", id: null, error: { code: -32000, message: "Forbidden: this Origin may not call the MCP endpoint." } });
+export function originGuard(opts: { publicUrl: string; allowedOrigins: readonly string[] }) {
+  return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+    if (req.headers.origin === undefined || originAllowed(req.headers.origin, opts.publicUrl, opts.allowedOrigins)) return next();
+    sendJsonRpcError(res, 403, null, JSONRPC.serverError, "Forbidden: this Origin may not call the MCP endpoint.");
   };
 }

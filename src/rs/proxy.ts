@@ -1,23 +1,28 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
-import type { Request, Response } from "express";
-import { request as undiciRequest, type Dispatcher } from "undici";
-import { OAuthError } from "../errors.js";
+import type { Dispatcher } from "undici";
+import { OAuthError, type ErrorLog } from "../errors.js";
 import { keys } from "../store/store.js";
-import type { ErrorLog } from "../errors.js";
 import { authenticate, bearerChallenge, type BearerDeps } from "./bearer.js";
 import { requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
+import { JSONRPC, requestId, sendJsonRpcError } from "./jsonrpc.js";
+import type { Relays } from "./relays.js";
 
 /** docs/security.md HI2: the largest /mcp request body relayed; counted as it streams, never buffered. */
 export const MCP_BODY_LIMIT = 4 * 1024 * 1024;
-
-const tooLarge = () => new OAuthError("invalid_request", `The request body is larger than ${MCP_BODY_LIMIT / 1024 / 1024} MB.`, 413);
+/** Bodies up to this size are read whole before they go upstream: one write, and an error can name the request's id. */
+const SMALL_BODY = 64 * 1024;
 
 export interface ProxyDeps extends BearerDeps {
   dispatcher: Dispatcher;
   /** The upstream MCP endpoint. */
   target: string;
+  /** `--upstream-header`: added to every request upstream. */
+  upstreamHeaders: Readonly<Record<string, string>>;
+  /** How long to wait for the upstream's response headers. */
+  upstreamTimeoutMs: number;
+  relays: Relays;
   log: ErrorLog;
 }
 
@@ -26,30 +31,41 @@ export interface ProxyDeps extends BearerDeps {
  * streams, byte for byte, with the upstream half of the token in place of the client's.
  */
 export function mcpProxy(deps: ProxyDeps) {
-  return async (req: Request, res: Response): Promise<void> => {
+  const target = new URL(deps.target);
+  const path = target.pathname + target.search;
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const length = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
     const hasBody = req.method === "POST";
-    if (hasBody && Number(req.headers["content-length"] ?? 0) > MCP_BODY_LIMIT) return refuseBody(res);
+    if (hasBody && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
     const { claims, upstreamAccessToken } = await authenticate(req.headers, deps);
     const abort = new AbortController();
     // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.
-    res.on("close", () => abort.abort());
+    res.once("close", () => abort.abort());
+
     // Node's parser ends a body at its Content-Length, already checked above: only chunked bodies need counting
-    const body = !hasBody ? undefined : req.headers["content-length"] !== undefined ? uncounted(req) : counted(req, MCP_BODY_LIMIT);
+    let body: Buffer | Readable | null | undefined = null;
+    let overLimit = () => false;
+    if (hasBody && length !== undefined && length <= SMALL_BODY) body = await readWhole(req);
+    else if (hasBody && length !== undefined) body = req;
+    else if (hasBody) ({ chunks: body, overLimit } = counted(req, MCP_BODY_LIMIT));
+    if (abort.signal.aborted || body === undefined) return;
 
     let upstream: Dispatcher.ResponseData;
     try {
-      upstream = await undiciRequest(deps.target, {
-        method: req.method,
-        headers: requestHeadersForUpstream(req.headers, upstreamAccessToken),
-        body: body ? body.chunks : null,
-        dispatcher: deps.dispatcher,
+      upstream = await deps.dispatcher.request({
+        origin: target.origin,
+        path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: requestHeadersForUpstream(req.headers, upstreamAccessToken, deps.upstreamHeaders),
+        body,
         signal: abort.signal,
+        headersTimeout: deps.upstreamTimeoutMs,
+        bodyTimeout: 0,
       });
     } catch (error) {
-      if (body?.overLimit()) return refuseBody(res);
+      if (overLimit()) return refuseBody(res);
       if (abort.signal.aborted) return;
-      deps.log.error("upstream MCP request failed", error);
-      return badGateway(res);
+      return upstreamFailed(res, error, Buffer.isBuffer(body) ? body : undefined, deps);
     }
 
     if (upstream.statusCode === 401) {
@@ -63,6 +79,7 @@ export function mcpProxy(deps: ProxyDeps) {
       const challenge = upstreamChallenge(upstream.headers);
       if (challenge.error === "insufficient_scope") {
         await upstream.body.dump();
+        // MCP Authorization §Runtime Insufficient Scope Errors: the client re-authorizes with the scopes named
         throw await rewritten(deps, 403, {
           code: "insufficient_scope",
           description: "The upstream needs more scope for this operation.",
@@ -71,38 +88,57 @@ export function mcpProxy(deps: ProxyDeps) {
       }
     }
 
-    res.status(upstream.statusCode);
-    // setHeader, not Express's set: the upstream's headers pass unchanged (no added charset)
-    for (const [name, value] of Object.entries(responseHeadersForClient(upstream.headers))) res.setHeader(name, value);
-    if (String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream")) res.setHeader("X-Accel-Buffering", "no");
-    res.flushHeaders();
-    try {
-      await pipeline(upstream.body, res);
-    } catch {
-      // One side went away mid-stream; the close handler has already stopped the other.
-      res.destroy();
-    }
+    const sse = String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
+    const headers = responseHeadersForClient(upstream.headers);
+    // MCP transports (2026-07-28): event streams SHOULD tell buffering proxies such as nginx not to buffer
+    if (sse) headers["x-accel-buffering"] = "no";
+    res.writeHead(upstream.statusCode, headers);
+    if (sse) res.flushHeaders();
+    await deps.relays.relay(req, res, upstream.body, sse);
   };
+}
+
+/**
+ * 502 when the upstream cannot be reached or breaks off before answering, 504 when it does not
+ * answer in time: each with a JSON-RPC error carrying the request's id, so the client can tell
+ * which call failed.
+ */
+function upstreamFailed(res: ServerResponse, error: unknown, body: Buffer | undefined, deps: ProxyDeps): void {
+  const code = (error as { code?: unknown }).code;
+  const timeout = code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT";
+  deps.log.error(`upstream MCP request failed: ${typeof code === "string" ? code : (error as Error).name}`);
+  const id = requestId(body);
+  if (timeout)
+    return sendJsonRpcError(res, 504, id, JSONRPC.requestTimeout, `The upstream MCP server did not answer within ${deps.upstreamTimeoutMs / 1000} s.`);
+  sendJsonRpcError(res, 502, id, JSONRPC.internalError, "The upstream MCP server could not be reached.");
 }
 
 /**
  * 413, and the connection closes after it: the rest of the body is never read (RFC 9110 §15.5.14).
  * Until then the socket stays whole, so the client reads the answer rather than a reset.
  */
-function refuseBody(res: Response): never {
+function refuseBody(res: ServerResponse): never {
   res.setHeader("Connection", "close");
-  throw tooLarge();
+  throw new OAuthError("invalid_request", `The request body is larger than ${MCP_BODY_LIMIT / 1024 / 1024} MB.`, 413);
 }
 
-const uncounted = (source: Readable) => ({ chunks: source, overLimit: () => false });
+/** The whole body, or undefined when the client went away before sending it all. */
+function readWhole(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.once("close", () => req.complete || resolve(undefined));
+  });
+}
 
-/** The request body as it streams, ending in an error once more than `limit` bytes went by (chunked bodies too). */
+/** The request body as it streams, ending in an error once more than `limit` bytes went by. */
 function counted(source: Readable, limit: number): { chunks: Readable; overLimit: () => boolean } {
   let total = 0;
   async function* chunks() {
     for await (const chunk of source.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       total += chunk.length;
-      if (total > limit) throw tooLarge();
+      if (total > limit) throw new Error("request body over the limit");
       yield chunk;
     }
   }
@@ -121,9 +157,4 @@ function upstreamChallenge(headers: Record<string, string | string[] | undefined
   const value = headers["www-authenticate"];
   const response = new globalThis.Response(null, { headers: value ? { "www-authenticate": Array.isArray(value) ? value.join(", ") : value } : {} });
   return extractWWWAuthenticateParams(response);
-}
-
-function badGateway(res: Response): void {
-  if (res.headersSent) return void res.destroy();
-  res.status(502).json({ jsonrpc: "2.0", id: null, error: { code: -32603, message: "The upstream MCP server could not be reached." } });
 }

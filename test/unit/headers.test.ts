@@ -74,6 +74,14 @@ describe("requestHeadersForUpstream (DESIGN §5, RFC 9110 §7.6.1)", () => {
   it("joins a repeated header into one value", () => {
     expect(requestHeadersForUpstream({ "x-multi": ["a", "b"] }, UPSTREAM_TOKEN)["x-multi"]).toBe("a, b");
   });
+
+  it("adds the operator's fixed headers over the client's, and never lets them replace the upstream token", () => {
+    const out = requestHeadersForUpstream({ ...MCP_HEADERS, "x-mcp-readonly": "false" }, UPSTREAM_TOKEN, {
+      "x-mcp-readonly": "true",
+      "x-mcp-toolsets": "repos",
+    });
+    expect(out).toMatchObject({ "x-mcp-readonly": "true", "x-mcp-toolsets": "repos", authorization: `Bearer ${UPSTREAM_TOKEN}` });
+  });
 });
 
 describe("responseHeadersForClient", () => {
@@ -98,7 +106,6 @@ describe("responseHeadersForClient", () => {
     "proxy-authenticate",
     "set-cookie",
     "www-authenticate",
-    "content-length",
     "access-control-allow-origin",
     "access-control-allow-credentials",
     "access-control-expose-headers",
@@ -112,6 +119,10 @@ describe("responseHeadersForClient", () => {
     const out = responseHeadersForClient({ ...KEPT, connection: "close, X-Upstream-Hop", "x-upstream-hop": "1" });
     expect(out).not.toHaveProperty("x-upstream-hop");
     expect(out).toMatchObject(KEPT);
+  });
+
+  it("keeps Content-Length: the body is relayed byte for byte", () => {
+    expect(responseHeadersForClient({ ...KEPT, "content-length": "42" })).toEqual({ ...KEPT, "content-length": "42" });
   });
 
   it("keeps repeated values as a list and skips undefined ones", () => {
