@@ -1,3 +1,4 @@
+import type { RequestListener } from "node:http";
 import { fileURLToPath } from "node:url";
 import cors from "cors";
 import express, { type RequestHandler } from "express";
@@ -12,10 +13,10 @@ import { errorMiddleware, OAuthError } from "./errors.js";
 import { accessLog, type Logger } from "./log.js";
 import { loginRoutes } from "./login/routes.js";
 import { plainBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
-import { originGuard } from "./rs/origin.js";
-import { mcpProxy } from "./rs/proxy.js";
+import { isMcpEndpoint, mcpEndpoint } from "./rs/routes.js";
 import type { Relays } from "./rs/relays.js";
 import { StoreSessions } from "./store/sessions.js";
+import { VerifiedTokens } from "./tokens.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
 import type { Upstream } from "./upstream/client.js";
 
@@ -34,8 +35,8 @@ export interface AppDeps {
 const SESSION_TTL = 8 * 3600;
 const viewsDir = fileURLToPath(new URL("../views", import.meta.url));
 
-/** The whole route table. No global body parser: /mcp streams. */
-export function createApp(deps: AppDeps): express.Express {
+/** The whole route table: /mcp (the hot path) on plain node:http, the rest on Express. No global body parser: /mcp streams. */
+export function createApp(deps: AppDeps): RequestListener {
   const { config, store, keys, upstream, clock, log } = deps;
   const urls = gatewayUrls(config.publicUrl);
   const https = urls.issuer.startsWith("https:");
@@ -50,15 +51,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.set("trust proxy", config.trustProxy);
   app.use(accessLog(log));
 
-  const corsFor = cors((req, callback) =>
-    callback(null, {
-      origin: "*",
-      methods: ["GET", "POST", "DELETE", "OPTIONS"],
-      allowedHeaders: allowedRequestHeaders(req.headers["access-control-request-headers"]),
-      exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"],
-      maxAge: 86400,
-    }),
-  );
+  const corsFor = cors({
+    origin: "*",
+    methods: ["GET", "POST", "DELETE", "OPTIONS"],
+    exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"],
+    maxAge: 86400,
+  });
   const page = pageHeaders();
   const sessions = session({
     name: https ? "__Host-mcp-gateway" : "mcp-gateway",
@@ -93,24 +91,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(["/login", "/upstream/callback"], page, overTls, sessions);
   app.use(loginRoutes({ store, clock, keys, urls, upstream, login: config.login }));
 
-  const proxy = mcpProxy({
-    ...tokenContext,
-    resource: urls.resource,
-    resourceMetadataUrl: resourceMetadataUrl(urls),
-    scopes,
-    dispatcher: deps.dispatcher,
-    target: upstream.mcpUrl,
-    upstreamHeaders: config.proxy.upstreamHeaders,
-    upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,
-    relays: deps.relays,
-    log,
-  });
-  const origin = originGuard(config);
-  app.options("/mcp", origin, corsFor);
-  app.post("/mcp", origin, corsFor, proxy);
-  app.get("/mcp", origin, corsFor, proxy);
-  app.delete("/mcp", origin, corsFor, proxy);
-
   // liveness answers without the store; readiness needs one round trip to it (503 while it is away)
   app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
   app.get("/readyz", async (_req, res) => {
@@ -121,29 +101,23 @@ export function createApp(deps: AppDeps): express.Express {
     throw new OAuthError("invalid_request", "No such endpoint.", 404);
   });
   app.use(errorMiddleware(log));
-  return app;
-}
 
-/** Request headers browsers may send cross-origin (checklist I11, K3): MCP's own, and `X-MCP-*` as GitHub's server reads them. */
-const ALLOWED_REQUEST_HEADERS = [
-  "authorization",
-  "content-type",
-  "accept",
-  "last-event-id",
-  "mcp-session-id",
-  "mcp-protocol-version",
-  "mcp-method",
-  "mcp-name",
-];
-const ALLOWED_PREFIXES = ["mcp-param-", "x-mcp-"];
-
-/** The allowed list, plus those a preflight asks for under an allowed prefix (no wildcard covers them). */
-function allowedRequestHeaders(requested: string | undefined): string[] {
-  const asked = (requested ?? "")
-    .split(",")
-    .map((h) => h.trim().toLowerCase())
-    .filter((h) => ALLOWED_PREFIXES.some((p) => h.startsWith(p) && h.length > p.length));
-  return [...ALLOWED_REQUEST_HEADERS, ...asked];
+  const mcp = mcpEndpoint({
+    ...tokenContext,
+    verified: new VerifiedTokens(),
+    resource: urls.resource,
+    resourceMetadataUrl: resourceMetadataUrl(urls),
+    scopes,
+    dispatcher: deps.dispatcher,
+    target: upstream.mcpUrl,
+    upstreamHeaders: config.proxy.upstreamHeaders,
+    upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,
+    relays: deps.relays,
+    log,
+    publicUrl: config.publicUrl,
+    allowedOrigins: config.allowedOrigins,
+  });
+  return (req, res) => (isMcpEndpoint(req.url) ? mcp(req, res) : app(req, res));
 }
 
 /** Pages humans see: strict CSP with a per-response nonce, no framing, no referrer, no caching. */

@@ -1,4 +1,4 @@
-import { createHash, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, hkdfSync, randomBytes, timingSafeEqual, webcrypto } from "node:crypto";
 import { CompactEncrypt, SignJWT, compactDecrypt, jwtVerify, type JWTPayload } from "jose";
 import type { Clock } from "./clock.js";
 
@@ -59,13 +59,14 @@ export async function signAccessToken(
   opts: { issuer: string; audience: string; expiresAt: number; clock: Clock },
 ): Promise<string> {
   const { kid, signing } = keys.current;
+  const key = await imported(signing, HMAC);
   return new SignJWT({ ...claims })
     .setProtectedHeader({ alg: "HS256", typ: "at+jwt", kid }) // RFC 9068 §2.1
     .setIssuer(opts.issuer)
     .setAudience(opts.audience)
     .setIssuedAt(Math.floor(opts.clock.now() / 1000))
     .setExpirationTime(opts.expiresAt)
-    .sign(signing);
+    .sign(key);
 }
 
 /** Throws (a jose error) unless the token is ours, unexpired, for this audience, and well-formed. */
@@ -74,7 +75,7 @@ export async function verifyAccessToken(
   token: string,
   opts: { issuer: string; audience: string; clock: Clock },
 ): Promise<AccessTokenClaims & JWTPayload> {
-  const { payload } = await jwtVerify(token, ({ kid }) => keyFor(keys, kid).signing, {
+  const { payload } = await jwtVerify(token, ({ kid }) => imported(keyFor(keys, kid).signing, HMAC), {
     algorithms: ["HS256"],
     typ: "at+jwt",
     issuer: opts.issuer,
@@ -96,16 +97,31 @@ export async function seal(keys: Keys, value: unknown, binding: string): Promise
   const { kid, sealing } = keys.current;
   return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(value)))
     .setProtectedHeader({ alg: "dir", enc: "A256GCM", kid, bnd: binding })
-    .encrypt(sealing);
+    .encrypt(await imported(sealing, AES_GCM));
 }
 
 export async function unseal<T>(keys: Keys, jwe: string, binding: string): Promise<T> {
-  const { plaintext, protectedHeader } = await compactDecrypt(jwe, ({ kid }) => keyFor(keys, kid).sealing, {
+  const { plaintext, protectedHeader } = await compactDecrypt(jwe, ({ kid }) => imported(keyFor(keys, kid).sealing, AES_GCM), {
     keyManagementAlgorithms: ["dir"],
     contentEncryptionAlgorithms: ["A256GCM"],
   });
   if (protectedHeader.bnd !== binding) throw new TypeError("sealed value bound to another token");
   return JSON.parse(new TextDecoder().decode(plaintext)) as T;
+}
+
+const HMAC = { name: "HMAC", hash: "SHA-256" } as const;
+const AES_GCM = { name: "AES-GCM" } as const;
+const importedKeys = new WeakMap<Uint8Array, Promise<webcrypto.CryptoKey>>();
+
+/** The raw key imported once as a non-extractable CryptoKey: jose would import a Uint8Array again on every call. */
+function imported(raw: Uint8Array, algorithm: typeof HMAC | typeof AES_GCM): Promise<webcrypto.CryptoKey> {
+  let key = importedKeys.get(raw);
+  if (!key) {
+    const usages: webcrypto.KeyUsage[] = algorithm === HMAC ? ["sign", "verify"] : ["encrypt", "decrypt"];
+    key = webcrypto.subtle.importKey("raw", raw, algorithm, false, usages);
+    importedKeys.set(raw, key);
+  }
+  return key;
 }
 
 function keyFor(keys: Keys, kid: string | undefined): KeySet {

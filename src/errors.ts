@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import type { ErrorRequestHandler } from "express";
 import { StoreUnavailableError } from "./store/store.js";
 
@@ -57,15 +58,9 @@ export interface ErrorLog {
  */
 export function errorMiddleware(log: ErrorLog): ErrorRequestHandler {
   return (error: unknown, _req, res, _next) => {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const known = asOAuthError(error);
-    if (!known) log.error("unexpected error", error);
-    const e = known ?? new OAuthError("server_error", "The gateway hit an unexpected error; the details are in its log.", 500);
+    if (!res.locals.page || res.headersSent) return sendError(res, error, log);
+    const e = knownOrLogged(error, log);
     res.status(e.status).set({ "Cache-Control": "no-store", Pragma: "no-cache", ...e.headers });
-    if (!res.locals.page) return void res.json(e.toJSON());
     // A failing template must not fall through to Express's final handler, which prints stacks.
     res.render("error", { error: e.code, description: e.description }, (renderError: Error | null, html?: string) => {
       if (!renderError) return void res.send(html);
@@ -73,6 +68,27 @@ export function errorMiddleware(log: ErrorLog): ErrorRequestHandler {
       res.type("text/plain").send(`${e.code}: ${e.description}`);
     });
   };
+}
+
+/** The RFC 6749 §5.2 JSON form of any error, for endpoints without Express (/mcp) and API routes. */
+export function sendError(res: ServerResponse, error: unknown, log: ErrorLog): void {
+  if (res.headersSent) return void res.destroy();
+  const e = knownOrLogged(error, log);
+  const body = JSON.stringify(e.toJSON());
+  res.writeHead(e.status, {
+    "Cache-Control": "no-store",
+    Pragma: "no-cache",
+    ...e.headers,
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function knownOrLogged(error: unknown, log: ErrorLog): OAuthError {
+  const known = asOAuthError(error);
+  if (!known) log.error("unexpected error", error);
+  return known ?? new OAuthError("server_error", "The gateway hit an unexpected error; the details are in its log.", 500);
 }
 
 /** body-parser's error types (and Express's own 4xx), each with a fixed description: nothing of the input is echoed. */

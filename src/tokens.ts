@@ -52,6 +52,8 @@ export interface TokenContext {
   issuer: string;
   accessTokenTtl: number;
   refreshTokenTtl: number;
+  /** Access tokens already verified and unsealed (absent: verify every time). */
+  verified?: VerifiedTokens;
 }
 
 export async function issueTokens(
@@ -99,8 +101,36 @@ export interface ValidatedAccess {
   upstreamAccessToken: string;
 }
 
+/**
+ * Access tokens this process has verified, by their exact value: a client sends the same token on
+ * every request for up to an hour, and its signature and seal cannot change meanwhile, so they are
+ * checked once. Expiry and revocation are checked on every use. Bounded; the oldest entry goes first.
+ */
+export class VerifiedTokens {
+  private readonly entries = new Map<string, ValidatedAccess & { audience: string }>();
+  constructor(private readonly max = 10_000) {}
+
+  get(token: string, audience: string, now: number): ValidatedAccess | undefined {
+    const entry = this.entries.get(token);
+    if (entry === undefined) return undefined;
+    // jose's rule (RFC 7519 §4.1.4): expired once now ≥ exp
+    if (now >= entry.claims.exp!) return void this.entries.delete(token);
+    return entry.audience === audience ? entry : undefined;
+  }
+
+  set(token: string, audience: string, access: ValidatedAccess): void {
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { ...access, audience });
+  }
+}
+
 /** Throws OAuthError invalid_token (401) for anything but a live token of ours for `audience`. */
 export async function validateAccessToken(ctx: TokenContext, token: string, audience: string): Promise<ValidatedAccess> {
+  const known = ctx.verified?.get(token, audience, nowSeconds(ctx.clock));
+  if (known) {
+    if (await ctx.store.get(storeKeys.revokedGrant(known.claims.gid))) throw invalidToken("The access token has been revoked.");
+    return known;
+  }
   const halves = split(token);
   if (!halves) throw invalidToken("The access token is not a token this gateway issued.");
   let claims: AccessTokenClaims & JWTPayload;
@@ -113,7 +143,9 @@ export async function validateAccessToken(ctx: TokenContext, token: string, audi
   if (await ctx.store.get(storeKeys.revokedGrant(claims.gid))) throw invalidToken("The access token has been revoked.");
   try {
     const { access_token } = await unseal<{ access_token: string }>(ctx.keys, halves[1], claims.jti);
-    return { claims, upstreamAccessToken: access_token };
+    const access = { claims, upstreamAccessToken: access_token };
+    ctx.verified?.set(token, audience, access);
+    return access;
   } catch {
     throw invalidToken("The access token is invalid.");
   }

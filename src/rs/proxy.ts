@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
+import { EventEmitter } from "node:events";
+import { Readable, Writable } from "node:stream";
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { Dispatcher } from "undici";
 import { OAuthError, type ErrorLog } from "../errors.js";
@@ -38,9 +39,15 @@ export function mcpProxy(deps: ProxyDeps) {
     const hasBody = req.method === "POST";
     if (hasBody && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
     const { claims, upstreamAccessToken } = await authenticate(req.headers, deps);
-    const abort = new AbortController();
+
+    const exchange = deps.relays.add(req, res);
     // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.
-    res.once("close", () => abort.abort());
+    // undici listens for "abort" only while its request runs, so after a finished one this does nothing.
+    const cancel = new EventEmitter();
+    res.once("close", () => {
+      deps.relays.delete(exchange);
+      cancel.emit("abort");
+    });
 
     // Node's parser ends a body at its Content-Length, already checked above: only chunked bodies need counting
     let body: Buffer | Readable | null | undefined = null;
@@ -48,55 +55,61 @@ export function mcpProxy(deps: ProxyDeps) {
     if (hasBody && length !== undefined && length <= SMALL_BODY) body = await readWhole(req);
     else if (hasBody && length !== undefined) body = req;
     else if (hasBody) ({ chunks: body, overLimit } = counted(req, MCP_BODY_LIMIT));
-    if (abort.signal.aborted || body === undefined) return;
+    if (body === undefined || res.destroyed) return;
 
-    let upstream: Dispatcher.ResponseData;
+    let refused: Pick<Dispatcher.StreamFactoryData, "statusCode" | "headers"> | undefined;
     try {
-      upstream = await deps.dispatcher.request({
-        origin: target.origin,
-        path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: requestHeadersForUpstream(req.headers, upstreamAccessToken, deps.upstreamHeaders),
-        body,
-        signal: abort.signal,
-        headersTimeout: deps.upstreamTimeoutMs,
-        bodyTimeout: 0,
-      });
+      await deps.dispatcher.stream(
+        {
+          origin: target.origin,
+          path,
+          method: req.method as Dispatcher.HttpMethod,
+          headers: requestHeadersForUpstream(req.headers, upstreamAccessToken, deps.upstreamHeaders),
+          body,
+          signal: cancel,
+          headersTimeout: deps.upstreamTimeoutMs,
+          bodyTimeout: 0,
+        },
+        ({ statusCode, headers }) => {
+          if (statusCode === 401 || (statusCode === 403 && upstreamChallenge(headers).error === "insufficient_scope")) {
+            refused = { statusCode, headers };
+            return discard();
+          }
+          const sse = String(headers["content-type"] ?? "").startsWith("text/event-stream");
+          const out = responseHeadersForClient(headers);
+          // MCP transports (2026-07-28): event streams SHOULD tell buffering proxies such as nginx not to buffer
+          if (sse) out["x-accel-buffering"] = "no";
+          res.writeHead(statusCode, out);
+          if (!sse) return res;
+          res.flushHeaders();
+          return deps.relays.eventStream(exchange);
+        },
+      );
     } catch (error) {
       if (overLimit()) return refuseBody(res);
-      if (abort.signal.aborted) return;
+      if (res.headersSent || res.destroyed) return;
       return upstreamFailed(res, error, Buffer.isBuffer(body) ? body : undefined, deps);
     }
 
-    if (upstream.statusCode === 401) {
-      await upstream.body.dump();
+    if (refused?.statusCode === 401) {
       // The next refresh of this grant must not hand out the same upstream token again.
       await deps.store.put(keys.upstreamRejected(claims.gid), true, deps.refreshTokenTtl);
       // The upstream's challenge would send the client to the upstream's authorization server.
       throw await rewritten(deps, 401, { code: "invalid_token", description: "The upstream rejected the access token; refresh it or authorize again." });
     }
-    if (upstream.statusCode === 403) {
-      const challenge = upstreamChallenge(upstream.headers);
-      if (challenge.error === "insufficient_scope") {
-        await upstream.body.dump();
-        // MCP Authorization §Runtime Insufficient Scope Errors: the client re-authorizes with the scopes named
-        throw await rewritten(deps, 403, {
-          code: "insufficient_scope",
-          description: "The upstream needs more scope for this operation.",
-          ...(challenge.scope ? { scope: challenge.scope } : {}),
-        });
-      }
+    if (refused) {
+      const { scope } = upstreamChallenge(refused.headers);
+      // MCP Authorization §Runtime Insufficient Scope Errors: the client re-authorizes with the scopes named
+      throw await rewritten(deps, 403, {
+        code: "insufficient_scope",
+        description: "The upstream needs more scope for this operation.",
+        ...(scope ? { scope } : {}),
+      });
     }
-
-    const sse = String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
-    const headers = responseHeadersForClient(upstream.headers);
-    // MCP transports (2026-07-28): event streams SHOULD tell buffering proxies such as nginx not to buffer
-    if (sse) headers["x-accel-buffering"] = "no";
-    res.writeHead(upstream.statusCode, headers);
-    if (sse) res.flushHeaders();
-    await deps.relays.relay(req, res, upstream.body, sse);
   };
 }
+
+const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
 
 /**
  * 502 when the upstream cannot be reached or breaks off before answering, 504 when it does not

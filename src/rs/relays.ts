@@ -1,15 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
+import { Writable } from "node:stream";
 
 /** An SSE comment (WHATWG HTML §9.2.6: lines starting with a colon are ignored by clients). */
 const HEARTBEAT = Buffer.from(": keep-alive\n\n");
 
-interface Relay {
+/** One /mcp request in flight and, once the upstream answered with one, its event stream. */
+export interface Exchange {
   req: IncomingMessage;
   res: ServerResponse;
-  /** The response is an event stream. */
   sse: boolean;
-  /** When the client was last sent something (ms, performance.now()). */
+  /** When the client was last sent an event-stream byte (performance.now()). */
   lastWrite: number;
   /** The last four bytes sent, to tell whether the stream rests between two events. */
   tail: number;
@@ -20,7 +20,7 @@ interface Relay {
  * streams that wait for events (GET) at once while requests (POST) get a grace period to finish.
  */
 export class Relays {
-  private readonly open = new Set<Relay>();
+  private readonly open = new Set<Exchange>();
   private readonly timer: NodeJS.Timeout | undefined;
   private closing = false;
 
@@ -33,34 +33,41 @@ export class Relays {
     return this.open.size;
   }
 
+  add(req: IncomingMessage, res: ServerResponse): Exchange {
+    const exchange: Exchange = { req, res, sse: false, lastWrite: 0, tail: FRESH };
+    this.open.add(exchange);
+    return exchange;
+  }
+
+  delete(exchange: Exchange): void {
+    this.open.delete(exchange);
+  }
+
   /**
-   * Relay an upstream body to the client. An event stream that breaks off upstream ends cleanly
-   * for the client, which resumes with `Last-Event-ID` (MCP transports §Resumability); any other
-   * body that breaks off is cut, so the client cannot take a truncated body for a whole one.
+   * Where an upstream event stream goes: to the client, noted for heartbeats. When it breaks off
+   * upstream, the client's stream ends cleanly and the client resumes with `Last-Event-ID` (MCP
+   * transports §Resumability). Any other body that breaks off is cut, never ended as if whole.
    */
-  relay(req: IncomingMessage, res: ServerResponse, body: Readable, sse: boolean): Promise<void> {
-    const relay: Relay = { req, res, sse, lastWrite: performance.now(), tail: FRESH };
-    this.open.add(relay);
+  eventStream(exchange: Exchange): Writable {
+    const { req, res } = exchange;
+    exchange.sse = true;
+    exchange.lastWrite = performance.now();
     if (this.closing && req.method === "GET") res.end();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        this.open.delete(relay);
-        resolve();
-      };
-      body.on("data", (chunk: Buffer) => {
-        if (sse) {
-          relay.lastWrite = performance.now();
-          relay.tail = tailOf(relay.tail, chunk);
-        }
-        if (!res.write(chunk)) body.pause();
-      });
-      res.on("drain", () => body.resume());
-      body.once("end", () => res.end());
-      body.once("error", () => (sse && !res.destroyed ? res.end() : res.destroy()));
-      res.once("close", () => {
-        if (!body.destroyed) body.destroy();
-        done();
-      });
+    return new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        if (res.writableEnded) return callback();
+        exchange.lastWrite = performance.now();
+        exchange.tail = tailOf(exchange.tail, chunk);
+        if (res.write(chunk)) callback();
+        else res.once("drain", () => callback());
+      },
+      final(callback) {
+        res.end(callback);
+      },
+      destroy(_error, callback) {
+        if (!res.writableEnded && !res.destroyed) res.end();
+        callback(null);
+      },
     });
   }
 
@@ -68,18 +75,18 @@ export class Relays {
   async drain(graceMs: number): Promise<void> {
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
-    for (const r of this.open) if (r.req.method === "GET") r.res.end();
+    for (const x of this.open) if (x.sse && x.req.method === "GET") x.res.end();
     const deadline = performance.now() + graceMs;
     while (this.open.size > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-    for (const r of this.open) r.res.destroy();
+    for (const x of this.open) x.res.destroy();
   }
 
   private beat(): void {
     const idleSince = performance.now() - this.heartbeatMs;
-    for (const r of this.open)
-      if (r.sse && r.lastWrite <= idleSince && betweenEvents(r.tail) && !r.res.writableEnded) {
-        r.res.write(HEARTBEAT);
-        r.lastWrite = performance.now();
+    for (const x of this.open)
+      if (x.sse && x.lastWrite <= idleSince && betweenEvents(x.tail) && !x.res.writableEnded) {
+        x.res.write(HEARTBEAT);
+        x.lastWrite = performance.now();
       }
   }
 }
@@ -96,7 +103,7 @@ function tailOf(previous: number, chunk: Buffer): number {
 /** WHATWG HTML §9.2.5: an event ends with a blank line, so the stream rests once two line ends (CRLF, LF or CR) close it. */
 function betweenEvents(tail: number): boolean {
   let ends = 0;
-  for (let shift = 0; shift < 32 && ends < 2;) {
+  for (let shift = 0; shift < 32 && ends < 2; ) {
     const byte = (tail >>> shift) & 0xff;
     if (byte === 0x0a && ((tail >>> (shift + 8)) & 0xff) === 0x0d && shift < 24) shift += 16;
     else if (byte === 0x0a || byte === 0x0d) shift += 8;

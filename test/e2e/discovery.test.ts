@@ -81,7 +81,8 @@ describe("discovery and CORS", () => {
   });
 
   it("exposes WWW-Authenticate and Mcp-Session-Id to browser clients", async () => {
-    const response = await mcpInitialize(stack.mcpUrl);
+    const response = await mcpInitialize(stack.mcpUrl, undefined, { origin: "http://localhost:6274" });
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
     expect(response.headers.get("access-control-expose-headers")).toMatch(/WWW-Authenticate/);
     expect(response.headers.get("access-control-expose-headers")).toMatch(/Mcp-Session-Id/);
   });

@@ -75,13 +75,14 @@ export async function redeem(gatewayUrl: string, c: { clientId: string; code: st
 }
 
 /** A raw MCP initialize POST with the given Authorization header value. */
-export async function mcpInitialize(mcpUrl: string, authorization?: string) {
+export async function mcpInitialize(mcpUrl: string, authorization?: string, extraHeaders: Record<string, string> = {}) {
   return fetch(mcpUrl, {
     method: "POST",
     headers: {
       "content-type": "application/json",
       accept: "application/json, text/event-stream",
       ...(authorization ? { authorization } : {}),
+      ...extraHeaders,
     },
     body: JSON.stringify({
       jsonrpc: "2.0",

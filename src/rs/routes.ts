@@ -1,0 +1,61 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import cors from "cors";
+import { OAuthError, sendError } from "../errors.js";
+import { accessLog, type Logger } from "../log.js";
+import { originGuard } from "./origin.js";
+import { mcpProxy, type ProxyDeps } from "./proxy.js";
+
+export interface McpEndpointDeps extends ProxyDeps {
+  log: Logger;
+  publicUrl: string;
+  allowedOrigins: readonly string[];
+}
+
+/** Request headers browsers may send cross-origin (checklist I11, K3): MCP's own, and `X-MCP-*` as GitHub's server reads them. */
+const ALLOWED_REQUEST_HEADERS = ["authorization", "content-type", "accept", "last-event-id", "mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name"];
+const ALLOWED_PREFIXES = ["mcp-param-", "x-mcp-"];
+const METHODS = new Set(["GET", "POST", "DELETE", "OPTIONS"]);
+
+/** Is this request for the MCP endpoint? Matched as Express would: any case, one optional trailing slash. */
+export function isMcpEndpoint(url: string | undefined): boolean {
+  const path = (url ?? "").split("?", 1)[0]!.toLowerCase();
+  return path === "/mcp" || path === "/mcp/";
+}
+
+/**
+ * /mcp, the hot path, without Express: access log, Origin check (DNS rebinding), CORS, then the
+ * proxy. Errors take the same JSON form as the rest of the gateway's.
+ */
+export function mcpEndpoint(deps: McpEndpointDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const log = accessLog(deps.log);
+  const origin = originGuard(deps);
+  const corsFor = cors((req, callback) =>
+    callback(null, {
+      origin: "*",
+      methods: [...METHODS],
+      allowedHeaders: allowedRequestHeaders(req.headers["access-control-request-headers"]),
+      exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"],
+      maxAge: 86400,
+    }),
+  );
+  const proxy = mcpProxy(deps);
+  const fail = (res: ServerResponse) => (error: unknown) => sendError(res, error, deps.log);
+  return (req, res) =>
+    log(req, res, () => {
+      // RFC 9110 §15.5.6: 405 names the methods the endpoint has
+      if (!METHODS.has(req.method!)) return fail(res)(new OAuthError("invalid_request", "/mcp takes GET, POST and DELETE.", 405, { Allow: "GET, POST, DELETE, OPTIONS" }));
+      const relay = () => void proxy(req, res).catch(fail(res));
+      // Only browsers read CORS headers, and they always send Origin cross-origin: native clients skip both checks
+      if (req.headers.origin === undefined && req.method !== "OPTIONS") return relay();
+      origin(req, res, () => corsFor(req, res, relay));
+    });
+}
+
+/** The allowed list, plus those a preflight asks for under an allowed prefix (no wildcard covers them). */
+function allowedRequestHeaders(requested: string | undefined): string[] {
+  const asked = (requested ?? "")
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => ALLOWED_PREFIXES.some((p) => h.startsWith(p) && h.length > p.length));
+  return [...ALLOWED_REQUEST_HEADERS, ...asked];
+}
