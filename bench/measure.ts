@@ -1,3 +1,14 @@
+/** Order statistics, and the fetch-driven load of the store section (bench/store.ts). */
+
+/** The q-th percentile (0–100) by nearest rank. */
+export function percentile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) throw new Error("percentile of no values");
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))]!;
+}
+
+export const median = (xs: readonly number[]): number => percentile(xs, 50);
+
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 
@@ -23,5 +34,3 @@ export async function throughput(url: string, authorization: string): Promise<nu
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   return REQUESTS / ((performance.now() - started) / 1000);
 }
-
-export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -1,46 +1,178 @@
 /**
- * npm run bench: every figure measured side by side in alternating rounds of one run (the machines
- * are shared and noisy, so the ratios are the figures to read, not the absolute numbers).
+ * npm run bench: the gateway against its upstream reached directly and through nginx, every figure
+ * of issue 5 in one run, written to docs/performance.md. Any error, timeout or unexpected status in
+ * a measurement fails the run (exit 1) after the table is written with that row marked FAILED.
  */
-import { cpus } from "node:os";
-import { connectWithOAuth } from "../test/support/connect.js";
-import { startStack } from "../test/support/stack.js";
-import { describeLoad, median, throughput } from "./measure.js";
-import { benchStores } from "./store.js";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startNginx } from "./nginx.js";
+import { hardFdLimit, installCleanup, stop, tempDir, which } from "./processes.js";
+import { busiestProfile, originLine, topLines } from "./profile.js";
+import { machine, markdownTable, versions, writePerformanceDoc, type Row } from "./report.js";
+import { crossingRows, latencyRows, millionRow, saturationRow, streamsRow, validationsRow, type Outcome } from "./rows.js";
+import { latencyAtRate, millionRequests, saturation, sseCrossing, type Path, type Settings } from "./sections.js";
+import { checkPost, startGateway, startUpstream } from "./stack.js";
+import { holdIdleStreams, streamBound } from "./streams.js";
+import { validationsPerSecond } from "./validations.js";
+import { median } from "./measure.js";
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const started = performance.now();
+const elapsed = () => (performance.now() - started) / 1000;
+const log = (line: string) => console.log(`[${elapsed().toFixed(0).padStart(3)} s] ${line}`);
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 
-/** /mcp through the gateway against the same upstream called directly. */
-async function benchProxy(): Promise<string[]> {
-  const stack = await startStack();
+installCleanup();
+const hard = hardFdLimit();
+const ownSoft = Number(spawnSync("sh", ["-c", "ulimit -Sn"], { encoding: "utf8" }).stdout.trim()) || 1024;
+const settings: Settings = {
+  rounds: env("BENCH_ROUNDS", 3),
+  seconds: env("BENCH_SECONDS", 5),
+  connections: (process.env.BENCH_CONNECTIONS ?? "16,64,256").split(",").map(Number),
+  latencySeconds: env("BENCH_LATENCY_SECONDS", 6),
+  rate: env("BENCH_RATE", 1000),
+  rateConnections: 16,
+  sseEvents: 200,
+  sseIntervalMs: 10,
+  streams: Math.min(env("BENCH_STREAMS", 10_000), streamBound(hard), ownSoft - 200),
+  million: env("BENCH_MILLION", 1_000_000),
+  millionMaxSeconds: env("BENCH_MILLION_MAX_SECONDS", 240),
+};
+const profileDir = process.env.BENCH_PROFILE === "1" ? mkdtempSync(join(tmpdir(), "mcp-gateway-cpuprofile-")) : undefined;
+
+const wrkBinary = which("wrk");
+const nginxBinary = which("nginx", ["/usr/sbin/nginx"]);
+const missing = [nginxBinary ? "" : "nginx", wrkBinary ? "" : "wrk"].filter(Boolean);
+const failures: string[] = [];
+
+async function attempt<T>(title: string, needs: string[], measure: () => Promise<T>): Promise<Outcome<T>> {
+  const absent = needs.filter((tool) => missing.includes(tool));
+  if (absent.length) {
+    log(`${title}: skipped, needs ${absent.join(" and ")} (apt-get install -y ${absent.join(" ")})`);
+    return { skipped: `${absent.join(", ")} missing` };
+  }
+  log(title);
   try {
-    const { client, provider } = await connectWithOAuth(stack.mcpUrl);
-    await client.close();
-    const gatewayToken = `Bearer ${provider.tokens()!.access_token}`;
-    const upstreamToken = `Bearer ${stack.simulator.issuedTokens().access.at(-1)!}`;
-    await throughput(stack.simulator.mcpUrl, upstreamToken); // warm-up
-    await throughput(stack.mcpUrl, gatewayToken);
-    const direct: number[] = [];
-    const proxied: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      direct.push(await throughput(stack.simulator.mcpUrl, upstreamToken));
-      proxied.push(await throughput(stack.mcpUrl, gatewayToken));
-    }
-    const d = median(direct);
-    const p = median(proxied);
-    return [
-      "/mcp tools/call get_me, gateway (memory store) against the upstream directly (req/s, median):",
-      "",
-      "| path | req/s | ratio |",
-      "|---|---:|---:|",
-      `| upstream directly | ${d.toFixed(0)} | 1.00 |`,
-      `| through the gateway | ${p.toFixed(0)} | ${(p / d).toFixed(2)} |`,
-    ];
-  } finally {
-    await stack.close();
+    return { ok: await measure() };
+  } catch (error) {
+    const message = (error as Error).message;
+    failures.push(`${title}: ${message}`);
+    console.error(`\n*** BENCH FAILED: ${title}\n${message}\n`);
+    return { failed: message };
   }
 }
 
-console.log(`# npm run bench — ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`);
-console.log(`(${ROUNDS} rounds; ${describeLoad()}; client, gateway and upstream share one process, so ratios bound the overhead from above)\n`);
-for (const section of [benchProxy, benchStores]) console.log(`${(await section()).join("\n")}\n`);
+console.log(`# npm run bench — ${new Date().toISOString()}`);
+console.log(`${machine()}\n${versions({ nginx: nginxBinary, wrk: wrkBinary })}`);
+if (missing.length) console.log(`\nMISSING: ${missing.join(", ")}. Add with: apt-get install -y ${missing.join(" ")}\n`);
+console.log(
+  `fd limit: hard ${hard} (children get it as their soft limit); each idle stream costs the gateway 2 sockets, so at most floor((${hard} − 100) / 2) = ${streamBound(hard)} streams: holding ${settings.streams}`,
+);
+if (nginxBinary) console.log("nginx: one worker process, no master (one core, as the gateway is one Node thread)");
+if (profileDir) console.log(`BENCH_PROFILE=1: the gateway runs with --cpu-prof (slower); profile in ${profileDir}`);
+
+const dir = tempDir("mcp-gateway-bench");
+const upstream = await startUpstream();
+const gateway = await startGateway(upstream, dir, profileDir ? { profileDir } : {});
+mkdirSync(join(dir, "nginx"));
+const nginx = nginxBinary ? await startNginx(nginxBinary, join(dir, "nginx"), upstream.mcpUrl, hard) : undefined;
+const paths: Path[] = [
+  { name: "direct", url: upstream.mcpUrl },
+  ...(nginx ? [{ name: "nginx" as const, url: nginx.mcpUrl }] : []),
+  { name: "gateway", url: gateway.mcpUrl, authorization: gateway.authorization },
+];
+for (const path of paths) await checkPost(path.url, path.authorization);
+log(`upstream ${upstream.mcpUrl}, gateway ${gateway.mcpUrl} (pid ${gateway.pid})${nginx ? `, nginx ${nginx.mcpUrl}` : ""}: each answered a tools/call`);
+
+const w = { binary: wrkBinary ?? "", dir };
+const validations = await attempt("token validations in this process, 3 s", [], () =>
+  validationsPerSecond(gateway.tokenContext, gateway.authorization, gateway.mcpUrl, 3),
+);
+const sat = await attempt(
+  `saturation: -c ${settings.connections.join("/")} tried per path, then ${settings.rounds} rounds of ${settings.seconds} s`,
+  ["wrk"],
+  () => saturation(w, paths, settings, log),
+);
+const latency = await attempt(
+  `latency at ${settings.rate} req/s over ${settings.rateConnections} connections, ${settings.rounds} rounds of ${settings.latencySeconds} s`,
+  ["wrk"],
+  () => latencyAtRate(w, paths, settings, log),
+);
+const crossing = await attempt(`SSE crossing: ${settings.sseEvents} events ${settings.sseIntervalMs} ms apart per path and round`, [], () =>
+  sseCrossing(paths, upstream.controlUrl, settings, log),
+);
+const gatewayRate = "ok" in sat ? median(sat.ok.rates.get("gateway")!) : undefined;
+const million = await attempt(`RSS over ${settings.million} requests`, ["wrk"], async () => {
+  if (gatewayRate === undefined || !("ok" in sat)) throw new Error("needs the saturation figures, which failed");
+  return millionRequests(w, gateway, sat.ok.connections.get("gateway")!, gatewayRate, settings, log);
+});
+const streams = await attempt(`idle streams: ${settings.streams} GET /mcp held through the gateway`, [], () =>
+  holdIdleStreams(gateway, upstream.controlUrl, settings.streams),
+);
+
+await gateway.stop();
+if (nginx) await stop(nginx.child, "SIGQUIT");
+await stop(upstream.child);
+
+const rows: Row[] = [
+  saturationRow(sat),
+  ...latencyRows(latency, settings.rate),
+  ...crossingRows(crossing),
+  streamsRow(streams, settings.streams),
+  validationsRow(validations),
+  millionRow(million, settings.million),
+];
+const notes = [
+  "nginx: Debian's, one worker process and no master (`worker_processes 1; master_process off`), so one core as the gateway is one Node thread; `keepalive 64` to the upstream, `proxy_buffering off`, no access log.",
+  "Load: Debian's wrk, one thread; every request a `POST /mcp` `tools/call` with `Accept: application/json, text/event-stream` (and the gateway's Bearer token). Any socket error, timeout or status ≥ 400 fails the run; the paced and million runs also count every non-2xx status.",
+  `Saturation: each path at the concurrency (of ${settings.connections.join(", ")}) that gave it the most requests/s in a 2 s trial. On ${settings.rounds === 1 ? "one round" : `${settings.rounds} alternating rounds`}, the median.`,
+  `Latency: wrk's, from writing a request to the end of its response, at a fixed rate paced by a Lua delay() over ${settings.rateConnections} connections (wrk 4.1 has no -R); the rate achieved is shown. Medians of the rounds' p50 and p99.`,
+  "SSE crossing: the upstream stamps each event with process.hrtime.bigint() (CLOCK_MONOTONIC) right before writing it; a raw node:http client in the bench process stamps it on arrival. One stream open at a time.",
+  `Idle streams: raw sockets, opened in batches of 250, each checked for 200 and text/event-stream; RSS is VmRSS from /proc once it settles. The hard fd limit (${hard}) bounds the count: 2 gateway sockets per stream.`,
+  "Validations: `validateAccessToken` (src/tokens.ts) awaited in a loop in the bench process with a MemoryStore. jose's WebCrypto work runs on libuv's thread pool, hence the figure per CPU-second too.",
+  "RSS growth: after the sections above and a 5 s warm-up, against after the run, each read once RSS settles (2 s idle, then stable within 0.2%); wrk stops at exactly the goal's count of responses.",
+  "The machine's cores are shared by wrk, the upstream and the proxy under test: the direct path has the most CPU to itself.",
+  ...(profileDir ? ["This run had the gateway under --cpu-prof, which slows it."] : []),
+];
+const table = markdownTable(rows);
+console.log(`\n${table.join("\n")}\n`);
+if ("ok" in sat && sat.ok.rates.has("nginx")) {
+  const [d, n, g] = (["direct", "nginx", "gateway"] as const).map((p) => median(sat.ok.rates.get(p)!));
+  console.log(
+    `ratios (requests/s at saturation): gateway/nginx ${(g! / n!).toFixed(2)}, gateway/direct ${(g! / d!).toFixed(2)}, nginx/direct ${(n! / d!).toFixed(2)}`,
+  );
+}
+
+if (profileDir) {
+  const busiest = busiestProfile(profileDir);
+  if (!busiest) console.log(`\nno .cpuprofile in ${profileDir}: the gateway did not exit cleanly`);
+  else
+    console.log(
+      `\ngateway CPU profile: ${busiest.path}\n${(busiest.busyUs / 1e6).toFixed(1)} s busy over the run; by origin: ${originLine(busiest)}\ntop 20 functions by self time (share of busy time):\n${topLines(busiest).join("\n")}\n`,
+    );
+}
+
+if (process.env.BENCH_STORES === "1") {
+  const { benchStores } = await import("./store.js");
+  log("store backends (BENCH_STORES=1; stdout only)");
+  console.log(`${(await benchStores()).join("\n")}\n`);
+}
+
+const path = writePerformanceDoc({
+  date: new Date().toISOString().slice(0, 10),
+  machine: machine(),
+  versions: versions({ nginx: nginxBinary, wrk: wrkBinary }),
+  settings: [
+    `${settings.rounds} rounds; saturation ${settings.seconds} s per run; ${settings.rate} req/s for ${settings.latencySeconds} s per run; ${settings.sseEvents} SSE events per path and round; ${settings.streams} idle streams`,
+  ],
+  rows,
+  notes,
+  wallSeconds: elapsed(),
+});
+log(`wrote ${path}; ${elapsed().toFixed(0)} s wall clock`);
+if (failures.length) {
+  console.error(`\n*** BENCH FAILED (${failures.length}):\n${failures.map((f) => `- ${f.split("\n")[0]}`).join("\n")}`);
+  process.exit(1);
+}
+process.exit(0);

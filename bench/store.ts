@@ -4,6 +4,7 @@
  * Backends are measured in alternating rounds of one run; medians are reported.
  */
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { systemClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
 import { openStore } from "../src/store/open.js";
@@ -41,9 +42,10 @@ async function opLatency(store: Store, op: (typeof OPERATIONS)[number], round: n
 
 export async function benchStores(): Promise<string[]> {
   const redis = await startRedis({ appendfsync: "everysec" }); // Redis's recommended durability
+  const dataDir = tempDir("bench-sqlite");
   const backends: Array<[string, StoreConfig]> = [
     ["memory", { kind: "memory" }],
-    ["sqlite", { kind: "sqlite", dataDir: tempDir("bench-sqlite") }],
+    ["sqlite", { kind: "sqlite", dataDir }],
     ["redis", { kind: "redis", url: redis.url }],
   ];
   const stores = await Promise.all(backends.map(([, config]) => openStore(config, { clock: systemClock, log: silentLogger })));
@@ -91,5 +93,6 @@ export async function benchStores(): Promise<string[]> {
     for (const s of stacks) await s.close();
     for (const s of stores) await s.close();
     await redis.close();
+    for (const dir of [dataDir, `${dataDir}-gw`]) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -3,7 +3,8 @@ import { Agent, fetch as undiciFetch } from "undici";
 /**
  * The one pooled HTTP dispatcher for everything the gateway sends upstream: OAuth calls and the
  * /mcp proxy. Timeouts cover connecting and waiting for response headers only, so idle event
- * streams stay open (DESIGN §5).
+ * streams stay open (DESIGN §5). No cap on connections per upstream: every open event stream
+ * holds one, and a capped pool would leave the next stream waiting for a free connection forever.
  */
 export function createDispatcher(): Agent {
   return new Agent({
@@ -11,7 +12,6 @@ export function createDispatcher(): Agent {
     headersTimeout: 120_000,
     bodyTimeout: 0,
     keepAliveTimeout: 30_000,
-    connections: 128,
   });
 }
 

@@ -177,6 +177,71 @@ describe("loadConfig: numbers", () => {
   });
 });
 
+describe("loadConfig: the proxy", () => {
+  it("applies the defaults", () => {
+    expect(load(RS).proxy).toEqual({ upstreamTimeout: 120, upstreamHeaders: {}, sseHeartbeat: 15, shutdownGrace: 10 });
+    expect(Object.isFrozen(load(RS).proxy)).toBe(true);
+  });
+
+  it("takes the numbers from flags and from the environment", () => {
+    expect(load([...RS, "--upstream-timeout", "30", "--sse-heartbeat", "0", "--shutdown-grace", "0"]).proxy).toMatchObject({
+      upstreamTimeout: 30,
+      sseHeartbeat: 0,
+      shutdownGrace: 0,
+    });
+    const env = { MCP_GATEWAY_UPSTREAM_TIMEOUT: "5", MCP_GATEWAY_SSE_HEARTBEAT: "25", MCP_GATEWAY_SHUTDOWN_GRACE: "60" };
+    expect(load(RS, env).proxy).toMatchObject({ upstreamTimeout: 5, sseHeartbeat: 25, shutdownGrace: 60 });
+  });
+
+  it.each([
+    ["--upstream-timeout", "0"],
+    ["--upstream-timeout", "86401"],
+    ["--sse-heartbeat", "-1"],
+    ["--sse-heartbeat", "3601"],
+    ["--shutdown-grace", "3601"],
+    ["--shutdown-grace", "1.5"],
+    ["--upstream-timeout", "soon"],
+  ])("refuses %s=%s, naming the flag and the range", (flag, value) => {
+    const message = refused([...RS, `${flag}=${value}`]);
+    expect(message).toMatch(new RegExp(`^${flag} \\(MCP_GATEWAY_`));
+    expect(message).toMatch(/give a whole number from \d+ to \d+$/);
+  });
+
+  it("takes repeated --upstream-header, names lower-cased, values as given", () => {
+    const headers = load([...RS, "--upstream-header", "X-MCP-Readonly: true", "--upstream-header", "X-MCP-Toolsets:repos,issues"]).proxy.upstreamHeaders;
+    expect(headers).toEqual({ "x-mcp-readonly": "true", "x-mcp-toolsets": "repos,issues" });
+  });
+
+  it("takes MCP_GATEWAY_UPSTREAM_HEADERS one per line, and flags over it", () => {
+    const env = { MCP_GATEWAY_UPSTREAM_HEADERS: "X-MCP-Readonly: true\r\n\nX-MCP-Toolsets: repos\n" };
+    expect(load(RS, env).proxy.upstreamHeaders).toEqual({ "x-mcp-readonly": "true", "x-mcp-toolsets": "repos" });
+    expect(load([...RS, "--upstream-header", "X-MCP-Lockdown: true"], env).proxy.upstreamHeaders).toEqual({ "x-mcp-lockdown": "true" });
+  });
+
+  it.each([
+    ["no colon", "X-MCP-Readonly true"],
+    ["no name", ": true"],
+    ["a space in the name", "X MCP: true"],
+    ["a line break in the value", "X-MCP-Readonly: true\nfalse"],
+    ["a CR in the value", "X-MCP-Readonly: tr\rue"],
+    ["a NUL in the value", "X-MCP-Readonly: tr\0ue"],
+  ])("refuses an --upstream-header with %s, showing the form to use", (_what, line) => {
+    const message = refused([...RS, "--upstream-header", line]);
+    expect(message).toContain("--upstream-header (MCP_GATEWAY_UPSTREAM_HEADERS)");
+    expect(message).toContain("'Name: value'");
+    expect(message).not.toContain("\n");
+  });
+
+  it.each([["Authorization: x"], ["host: evil.example"], ["Content-Length: 0"], ["Transfer-Encoding: chunked"], ["Connection: close"]])(
+    "refuses --upstream-header %j, a header the gateway sets itself",
+    (line) => {
+      expect(refused([...RS, "--upstream-header", line])).toMatch(
+        new RegExp(`^--upstream-header \\(MCP_GATEWAY_UPSTREAM_HEADERS\\) cannot set ${line.split(":")[0]}:`),
+      );
+    },
+  );
+});
+
 describe("loadConfig: secrets", () => {
   it.each([
     ["--password", "hunter2", "MCP_GATEWAY_PASSWORD"],
@@ -392,6 +457,10 @@ describe("helpText and --help", () => {
     "store",
     "data-dir",
     "trust-proxy",
+    "upstream-header",
+    "upstream-timeout",
+    "sse-heartbeat",
+    "shutdown-grace",
   ];
   const variable = (flag: string) => `MCP_GATEWAY_${flag.toUpperCase().replace(/-/g, "_")}`;
 
