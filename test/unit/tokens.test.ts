@@ -12,6 +12,7 @@ import {
   openRefreshToken,
   revokeGrant,
   validateAccessToken,
+  VerifiedTokens,
   type Grant,
   type TokenContext,
   type UpstreamTokens,
@@ -114,6 +115,42 @@ describe("issueTokens (DESIGN §3)", () => {
     expect(tokens.scope).toBe("repo");
     expect((await validateAccessToken(ctx, tokens.access_token, RESOURCE)).claims.scope).toBe("repo");
     expect((await liveRefreshToken(ctx, tokens.refresh_token!))?.record.scope).toBe("repo read:user");
+  });
+});
+
+describe("validateAccessToken with the verified-token cache (the /mcp hot path)", () => {
+  const cached = () => ({ ...context(), verified: new VerifiedTokens(2) });
+  /** A context whose keys cannot verify anything: only the cache can answer. */
+  const keysGone = (ctx: ReturnType<typeof cached>) => ({ ...ctx, keys: deriveKeys("an-unrelated-secret-an-unrelated-secret") });
+
+  it("verifies a token once, then answers from the cache", async () => {
+    const ctx = cached();
+    const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: false });
+    await expect(validateAccessToken(keysGone(ctx), tokens.access_token, RESOURCE)).rejects.toThrow(OAuthError);
+    await validateAccessToken(ctx, tokens.access_token, RESOURCE);
+    expect((await validateAccessToken(keysGone(ctx), tokens.access_token, RESOURCE)).upstreamAccessToken).toBe(UPSTREAM_AT);
+  });
+
+  it("still checks expiry, revocation and audience on every use", async () => {
+    const ctx = cached();
+    const short = await issueTokens(ctx, GRANT, upstream(ctx, { access: 120 }), { refresh: false });
+    await validateAccessToken(ctx, short.access_token, RESOURCE);
+    expect((await failure(validateAccessToken(ctx, short.access_token, "https://other.example/mcp"))).code).toBe("invalid_token");
+    ctx.clock.advance(121_000);
+    expect((await failure(validateAccessToken(ctx, short.access_token, RESOURCE))).description).toBe("The access token has expired.");
+
+    const revoked = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: false });
+    await validateAccessToken(ctx, revoked.access_token, RESOURCE);
+    await revokeGrant(ctx, GRANT.grantId);
+    expect((await failure(validateAccessToken(ctx, revoked.access_token, RESOURCE))).description).toBe("The access token has been revoked.");
+  });
+
+  it("keeps a bounded number of tokens, dropping the oldest first", async () => {
+    const ctx = cached();
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => issueTokens(ctx, GRANT, upstream(ctx), { refresh: false })));
+    for (const t of [a!, b!, c!]) await validateAccessToken(ctx, t.access_token, RESOURCE);
+    await expect(validateAccessToken(keysGone(ctx), a!.access_token, RESOURCE)).rejects.toThrow(OAuthError);
+    await expect(validateAccessToken(keysGone(ctx), c!.access_token, RESOURCE)).resolves.toBeDefined();
   });
 });
 
