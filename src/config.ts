@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 import { loadLogin, type LoginConfig } from "./login/users.js";
+import { HOP_BY_HOP } from "./rs/headers.js";
 
 /** What to ask the upstream for and how to reach it. Passed around as a value, never a global. */
 export interface UpstreamConfig {
@@ -418,18 +419,8 @@ function origin(flag: string, raw: string): string {
   return u.origin;
 }
 
-/** Names the relay itself sets or that only mean something on one hop (RFC 9110 §7.6.1). */
-const RESERVED_UPSTREAM_HEADERS = new Set([
-  "authorization",
-  "host",
-  "content-length",
-  "transfer-encoding",
-  "connection",
-  "keep-alive",
-  "te",
-  "trailer",
-  "upgrade",
-]);
+/** Names the relay itself sets, and those that only mean something on one hop (RFC 9110 §7.6.1). */
+const RESERVED_UPSTREAM_HEADERS = new Set(["authorization", "host", "content-length", ...HOP_BY_HOP]);
 
 function parseUpstreamHeaders(raw: string | undefined): Readonly<Record<string, string>> {
   const headers: Record<string, string> = {};
