@@ -75,7 +75,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     const upstream = new Upstream(config.upstream, { store, keys, clock, fetch: oauthFetch(dispatcher), callbackUrl: `${config.publicUrl}/upstream/callback` });
     server.on("request", createApp({ config, store, keys, upstream, dispatcher, relays, clock, log }));
     // Both cover receiving the request only: an event stream in the response may stay open for hours
-    server.headersTimeout = 30_000;
+    server.headersTimeout = Math.min(30_000, requestTimeout); // Node widens requestTimeout to headersTimeout when shorter
     server.requestTimeout = requestTimeout;
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     return {
