@@ -4,19 +4,19 @@
  * a measurement fails the run (exit 1) after the table is written with that row marked FAILED.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNginx } from "./nginx.js";
+import { median } from "./measure.js";
 import { hardFdLimit, installCleanup, stop, tempDir, which } from "./processes.js";
 import { busiestProfile, originLine, topLines } from "./profile.js";
 import { machine, markdownTable, versions, writePerformanceDoc, type Row } from "./report.js";
-import { crossingRows, latencyRows, millionRow, saturationRow, streamsRow, validationsRow, type Outcome } from "./rows.js";
+import { crossingRows, latencyRows, millionRow, saturationRow, streamsRow, validationsRows, type Outcome } from "./rows.js";
 import { latencyAtRate, millionRequests, saturation, sseCrossing, type Path, type Settings } from "./sections.js";
-import { checkPost, startGateway, startUpstream } from "./stack.js";
+import { checkPost, startBareProxy, startGateway, startUpstream } from "./stack.js";
 import { holdIdleStreams, streamBound } from "./streams.js";
 import { validationsPerSecond } from "./validations.js";
-import { median } from "./measure.js";
 
 const started = performance.now();
 const elapsed = () => (performance.now() - started) / 1000;
@@ -27,7 +27,7 @@ installCleanup();
 const hard = hardFdLimit();
 const ownSoft = Number(spawnSync("sh", ["-c", "ulimit -Sn"], { encoding: "utf8" }).stdout.trim()) || 1024;
 const settings: Settings = {
-  rounds: env("BENCH_ROUNDS", 3),
+  rounds: env("BENCH_ROUNDS", 5),
   seconds: env("BENCH_SECONDS", 5),
   connections: (process.env.BENCH_CONNECTIONS ?? "16,64,256").split(",").map(Number),
   latencySeconds: env("BENCH_LATENCY_SECONDS", 6),
@@ -39,10 +39,13 @@ const settings: Settings = {
   million: env("BENCH_MILLION", 1_000_000),
   millionMaxSeconds: env("BENCH_MILLION_MAX_SECONDS", 240),
 };
+const loadAtStart = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const profileDir = process.env.BENCH_PROFILE === "1" ? mkdtempSync(join(tmpdir(), "mcp-gateway-cpuprofile-")) : undefined;
 
-const wrkBinary = which("wrk");
-const nginxBinary = which("nginx", ["/usr/sbin/nginx"]);
+/** BENCH_WITHOUT=nginx,wrk runs as if they were not installed (to check what a machine without them gets). */
+const without = (process.env.BENCH_WITHOUT ?? "").split(",");
+const wrkBinary = without.includes("wrk") ? undefined : which("wrk");
+const nginxBinary = without.includes("nginx") ? undefined : which("nginx", ["/usr/sbin/nginx"]);
 const missing = [nginxBinary ? "" : "nginx", wrkBinary ? "" : "wrk"].filter(Boolean);
 const failures: string[] = [];
 
@@ -64,7 +67,7 @@ async function attempt<T>(title: string, needs: string[], measure: () => Promise
 }
 
 console.log(`# npm run bench — ${new Date().toISOString()}`);
-console.log(`${machine()}\n${versions({ nginx: nginxBinary, wrk: wrkBinary })}`);
+console.log(`${machine()}\n${versions({ nginx: nginxBinary, wrk: wrkBinary })}\nload average at start: ${loadAtStart}`);
 if (missing.length) console.log(`\nMISSING: ${missing.join(", ")}. Add with: apt-get install -y ${missing.join(" ")}\n`);
 console.log(
   `fd limit: hard ${hard} (children get it as their soft limit); each idle stream costs the gateway 2 sockets, so at most floor((${hard} − 100) / 2) = ${streamBound(hard)} streams: holding ${settings.streams}`,
@@ -82,17 +85,19 @@ const paths: Path[] = [
   ...(nginx ? [{ name: "nginx" as const, url: nginx.mcpUrl }] : []),
   { name: "gateway", url: gateway.mcpUrl, authorization: gateway.authorization },
 ];
-for (const path of paths) await checkPost(path.url, path.authorization);
+const bare = await startBareProxy(upstream);
+const bareNode: Path = { name: "bare", url: bare.mcpUrl };
+for (const path of [...paths, bareNode]) await checkPost(path.url, path.authorization);
 log(`upstream ${upstream.mcpUrl}, gateway ${gateway.mcpUrl} (pid ${gateway.pid})${nginx ? `, nginx ${nginx.mcpUrl}` : ""}: each answered a tools/call`);
 
 const w = { binary: wrkBinary ?? "", dir };
-const validations = await attempt("token validations in this process, 3 s", [], () =>
+const validations = await attempt("token validations in this process, 3 s without and 3 s with the verified-token cache", [], () =>
   validationsPerSecond(gateway.tokenContext, gateway.authorization, gateway.mcpUrl, 3),
 );
 const sat = await attempt(
   `saturation: -c ${settings.connections.join("/")} tried per path, then ${settings.rounds} rounds of ${settings.seconds} s`,
   ["wrk"],
-  () => saturation(w, paths, settings, log),
+  () => saturation(w, [...paths, bareNode], settings, log),
 );
 const latency = await attempt(
   `latency at ${settings.rate} req/s over ${settings.rateConnections} connections, ${settings.rounds} rounds of ${settings.latencySeconds} s`,
@@ -107,12 +112,18 @@ const million = await attempt(`RSS over ${settings.million} requests`, ["wrk"], 
   if (gatewayRate === undefined || !("ok" in sat)) throw new Error("needs the saturation figures, which failed");
   return millionRequests(w, gateway, sat.ok.connections.get("gateway")!, gatewayRate, settings, log);
 });
-const streams = await attempt(`idle streams: ${settings.streams} GET /mcp held through the gateway`, [], () =>
-  holdIdleStreams(gateway, upstream.controlUrl, settings.streams),
-);
-
 await gateway.stop();
+const streams = await attempt(`idle streams: ${settings.streams} GET /mcp held through a freshly started gateway`, [], async () => {
+  const fresh = await startGateway(upstream, dir, { ...(profileDir ? { profileDir } : {}), nodeFlags: ["--inspect-port=127.0.0.1:0"] });
+  try {
+    return await holdIdleStreams(fresh, upstream.controlUrl, settings.streams);
+  } finally {
+    await fresh.stop();
+  }
+});
+
 if (nginx) await stop(nginx.child, "SIGQUIT");
+await stop(bare.child);
 await stop(upstream.child);
 
 const rows: Row[] = [
@@ -120,7 +131,7 @@ const rows: Row[] = [
   ...latencyRows(latency, settings.rate),
   ...crossingRows(crossing),
   streamsRow(streams, settings.streams),
-  validationsRow(validations),
+  ...validationsRows(validations),
   millionRow(million, settings.million),
 ];
 const notes = [
@@ -129,9 +140,9 @@ const notes = [
   `Saturation: each path at the concurrency (of ${settings.connections.join(", ")}) that gave it the most requests/s in a 2 s trial. On ${settings.rounds === 1 ? "one round" : `${settings.rounds} alternating rounds`}, the median.`,
   `Latency: wrk's, from writing a request to the end of its response, at a fixed rate paced by a Lua delay() over ${settings.rateConnections} connections (wrk 4.1 has no -R); the rate achieved is shown. Medians of the rounds' p50 and p99.`,
   "SSE crossing: the upstream stamps each event with process.hrtime.bigint() (CLOCK_MONOTONIC) right before writing it; a raw node:http client in the bench process stamps it on arrival. One stream open at a time.",
-  `Idle streams: raw sockets, opened in batches of 250, each checked for 200 and text/event-stream; RSS is VmRSS from /proc once it settles. The hard fd limit (${hard}) bounds the count: 2 gateway sockets per stream.`,
-  "Validations: `validateAccessToken` (src/tokens.ts) awaited in a loop in the bench process with a MemoryStore. jose's WebCrypto work runs on libuv's thread pool, hence the figure per CPU-second too.",
-  "RSS growth: after the sections above and a 5 s warm-up, against after the run, each read once RSS settles (2 s idle, then stable within 0.2%); wrk stops at exactly the goal's count of responses.",
+  `Idle streams: a freshly started gateway (so the figure is not blurred by the garbage of the runs before), with \`--inspect-port\` so the bench can open its inspector (SIGUSR1) and run full collections (HeapProfiler.collectGarbage) before each reading; one batch opened and closed first as a warm-up; raw sockets, opened in batches of 250, each checked for 200 and text/event-stream; VmRSS from /proc with none, half and all of them open. The hard fd limit (${hard}) bounds the count: 2 gateway sockets per stream.`,
+  "Validations: `validateAccessToken` (src/tokens.ts) awaited in a loop in the bench process with a MemoryStore, without and with a `VerifiedTokens` cache. jose's WebCrypto work runs on libuv's thread pool, hence the figure per CPU-second too.",
+  "RSS growth: the mean of VmRSS samples (every 0.5 s) over the last 10 s of a 15 s warm-up, against the same over the last 10 s of the run, both under the same load; wrk stops at exactly the goal's count of responses. Idle RSS is not used: when an idle Node process returns memory depends on when V8's memory reducer happens to run.",
   "The machine's cores are shared by wrk, the upstream and the proxy under test: the direct path has the most CPU to itself.",
   ...(profileDir ? ["This run had the gateway under --cpu-prof, which slows it."] : []),
 ];
@@ -159,18 +170,23 @@ if (process.env.BENCH_STORES === "1") {
   console.log(`${(await benchStores()).join("\n")}\n`);
 }
 
-const path = writePerformanceDoc({
-  date: new Date().toISOString().slice(0, 10),
-  machine: machine(),
-  versions: versions({ nginx: nginxBinary, wrk: wrkBinary }),
-  settings: [
-    `${settings.rounds} rounds; saturation ${settings.seconds} s per run; ${settings.rate} req/s for ${settings.latencySeconds} s per run; ${settings.sseEvents} SSE events per path and round; ${settings.streams} idle streams`,
-  ],
-  rows,
-  notes,
-  wallSeconds: elapsed(),
-});
-log(`wrote ${path}; ${elapsed().toFixed(0)} s wall clock`);
+if (profileDir) log("docs/performance.md left as it was: a profiling run's figures are slower than the gateway's own");
+else {
+  const path = await writePerformanceDoc({
+    date: new Date().toISOString().slice(0, 10),
+    machine: machine(),
+    versions: versions({ nginx: nginxBinary, wrk: wrkBinary }),
+    settings: [
+      `${settings.rounds} round${settings.rounds === 1 ? "" : "s"}; saturation ${settings.seconds} s per run; ${settings.rate} req/s for ${settings.latencySeconds} s per run; ${settings.sseEvents} SSE events per path and round; ${settings.streams} idle streams`,
+      `Load average (1, 5, 15 min) when the run started: ${loadAtStart} (anything else running skews the figures)`,
+    ],
+    rows,
+    notes,
+    wallSeconds: elapsed(),
+  });
+  log(`wrote ${path}`);
+}
+log(`${elapsed().toFixed(0)} s wall clock`);
 if (failures.length) {
   console.error(`\n*** BENCH FAILED (${failures.length}):\n${failures.map((f) => `- ${f.split("\n")[0]}`).join("\n")}`);
   process.exit(1);

@@ -1,0 +1,127 @@
+/** Figures → table rows, each with its target from issue 5 and whether it holds. A figure never measured stays a word, never a number. */
+import { median } from "./measure.js";
+import type { Row } from "./report.js";
+import { fmtMs, mb, type Crossing, type Latency, type Million, type PathName, type Saturation } from "./sections.js";
+import type { IdleStreams } from "./streams.js";
+import type { Validations } from "./validations.js";
+
+/** A section's outcome: its figures, or why there are none. */
+export type Outcome<T> = { ok: T } | { failed: string } | { skipped: string };
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const pct = (n: number) => `${(100 * n).toFixed(0)}%`;
+const holds = (ok: boolean) => (ok ? "yes" : "no");
+const signedMs = (us: number) => `${us >= 0 ? "+" : "−"}${(Math.abs(us) / 1000).toFixed(3)} ms`;
+
+function unmeasured(metric: string, target: string, outcome: { failed: string } | { skipped: string }, paths: readonly PathName[]): Row {
+  const word = "failed" in outcome ? "FAILED" : `not measured (${outcome.skipped})`;
+  const cell = (p: PathName) => (paths.includes(p) ? word : "—");
+  const why = "failed" in outcome ? outcome.failed.split("\n")[0]!.slice(0, 160) : "";
+  return {
+    metric,
+    direct: cell("direct"),
+    nginx: cell("nginx"),
+    gateway: cell("gateway"),
+    versus: why,
+    target,
+    holds: "failed" in outcome ? "no (failed)" : "not measured",
+  };
+}
+
+const ALL: PathName[] = ["direct", "nginx", "gateway"];
+
+export function saturationRow(o: Outcome<Saturation>): Row {
+  const metric = "Requests/s at saturation (POST tools/call)";
+  const target = "≥ 60% of nginx";
+  if (!("ok" in o)) return unmeasured(metric, target, o, ALL);
+  const rate = (p: PathName) => (o.ok.rates.has(p) ? median(o.ok.rates.get(p)!) : undefined);
+  const cell = (p: PathName) => (rate(p) === undefined ? "not measured (nginx missing)" : `${int(rate(p)!)} (-c${o.ok.connections.get(p)})`);
+  const [d, n, g] = [rate("direct")!, rate("nginx"), rate("gateway")!];
+  const b = rate("bare");
+  const bare = b === undefined ? "" : `; a bare Node proxy: ${int(b)}${n === undefined ? "" : `, ${pct(b / n)} of nginx`}`;
+  const versus = (n === undefined ? `${pct(g / d)} of direct` : `${pct(g / n)} of nginx, ${pct(g / d)} of direct (nginx: ${pct(n / d)} of direct)`) + bare;
+  return {
+    metric,
+    direct: cell("direct"),
+    nginx: cell("nginx"),
+    gateway: cell("gateway"),
+    versus,
+    target,
+    holds: n === undefined ? "not measured" : holds(g >= 0.6 * n),
+  };
+}
+
+export function latencyRows(o: Outcome<Map<PathName, Latency>>, rate: number): Row[] {
+  const quantiles = [
+    ["p50", "added ≤ 0.3 ms", 300],
+    ["p99", "added ≤ 1.5 ms", 1500],
+  ] as const;
+  return quantiles.map(([q, target, limitUs]) => {
+    const metric = `${q} latency at ~${int(rate)} req/s`;
+    if (!("ok" in o)) return unmeasured(metric, target, o, ALL);
+    const value = (p: PathName) => (o.ok.has(p) ? median(o.ok.get(p)![q]) : undefined);
+    const achieved = (p: PathName) => (o.ok.has(p) ? ` at ${int(median(o.ok.get(p)!.rate))}/s` : "");
+    const cell = (p: PathName) => (value(p) === undefined ? "not measured (nginx missing)" : `${fmtMs(value(p)!)}${achieved(p)}`);
+    const [d, n, g] = [value("direct")!, value("nginx"), value("gateway")!];
+    const versus = `${signedMs(g - d)} over direct${n === undefined ? "" : ` (nginx ${signedMs(n - d)})`}`;
+    return { metric, direct: cell("direct"), nginx: cell("nginx"), gateway: cell("gateway"), versus, target, holds: holds(g - d <= limitUs) };
+  });
+}
+
+export function crossingRows(o: Outcome<Map<PathName, Crossing>>): Row[] {
+  return (["median", "p99"] as const).map((q) => {
+    const target = q === "median" ? "added ≤ 1 ms" : "— (shown for context)";
+    if (!("ok" in o)) return unmeasured(`SSE event crossing time, ${q}`, target, o, ALL);
+    const events = o.ok.get("gateway")?.events ?? 0;
+    const metric = `SSE event crossing time, ${q} (${int(events)} events per path)`;
+    const value = (p: PathName) => o.ok.get(p)?.[q];
+    const cell = (p: PathName) => (value(p) === undefined ? "not measured (nginx missing)" : fmtMs(value(p)!));
+    const [d, n, g] = [value("direct")!, value("nginx"), value("gateway")!];
+    const versus = `${signedMs(g - d)} over direct${n === undefined ? "" : ` (nginx ${signedMs(n - d)})`}`;
+    return {
+      metric,
+      direct: cell("direct"),
+      nginx: cell("nginx"),
+      gateway: cell("gateway"),
+      versus,
+      target,
+      holds: q === "median" ? holds(g - d <= 1000) : "—",
+    };
+  });
+}
+
+export function streamsRow(o: Outcome<IdleStreams>, wanted: number): Row {
+  const metric = `Gateway memory per idle SSE stream (${int(wanted)} GET streams held)`;
+  const target = "≤ 25 KB";
+  if (!("ok" in o)) return unmeasured(metric, target, o, ["gateway"]);
+  const s = o.ok;
+  const gateway = `${s.perStreamKb.toFixed(1)} KB (RSS ${mb(s.beforeKb)} → ${mb(s.halfKb)} at half → ${mb(s.afterKb)})`;
+  const versus = `${s.marginalKb.toFixed(1)} KB per stream from half to all open; JS heap ${s.heapPerStreamKb.toFixed(1)} KB per stream; gateway fds ${s.fdsBefore} → ${s.fdsHeld} held → ${s.fdsAfter} after closing (waited ≤ 10 s)`;
+  return { metric, direct: "—", nginx: "—", gateway, versus, target, holds: holds(s.perStreamKb <= 25) };
+}
+
+export function validationsRows(o: Outcome<{ full: Validations; cached: Validations }>): Row[] {
+  const target = "≥ 50,000/s per core";
+  const kinds = [
+    ["full", "Gateway-token validations/s, one thread: signature and seal checked every time"],
+    ["cached", "… the same token again, through the verified-token cache (what /mcp does after first use)"],
+  ] as const;
+  return kinds.map(([kind, metric]) => {
+    if (!("ok" in o)) return unmeasured(metric, target, o, ["gateway"]);
+    const v = o.ok[kind];
+    const versus = `${int(v.perCpuSecond)} per CPU-second (thread pool included)`;
+    return { metric, direct: "—", nginx: "—", gateway: `${int(v.perSecond)}/s`, versus, target, holds: holds(v.perSecond >= 50_000) };
+  });
+}
+
+export function millionRow(o: Outcome<Million>, wanted: number): Row {
+  const metric = `Gateway RSS under load: after warm-up → at the end of ${int(wanted)} requests`;
+  const target = "≤ 5% growth";
+  if (!("ok" in o)) return unmeasured(metric, target, o, ["gateway"]);
+  const m = o.ok;
+  const growth = (m.afterKb - m.beforeKb) / m.beforeKb;
+  const short = m.requests < m.wanted;
+  const gateway = `${mb(m.beforeKb)} → ${mb(m.afterKb)}${short ? ` over ${int(m.requests)} requests only` : ""}`;
+  const versus = `${growth >= 0 ? "+" : "−"}${Math.abs(100 * growth).toFixed(1)}% (peak ${mb(m.peakKb)}; ${m.seconds.toFixed(0)} s)`;
+  return { metric, direct: "—", nginx: "—", gateway, versus, target, holds: short ? `not at ${int(m.wanted)}` : holds(growth <= 0.05) };
+}
