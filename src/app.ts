@@ -117,7 +117,10 @@ export function createApp(deps: AppDeps): RequestListener {
     publicUrl: config.publicUrl,
     allowedOrigins: config.allowedOrigins,
   });
-  return (req, res) => (isMcpEndpoint(req.url) ? mcp(req, res) : app(req, res));
+  return (req, res) => {
+    if (isMcpEndpoint(req.url)) mcp(req, res);
+    else app(req, res);
+  };
 }
 
 /** Pages humans see: strict CSP with a per-response nonce, no framing, no referrer, no caching. */
