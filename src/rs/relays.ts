@@ -103,7 +103,7 @@ function tailOf(previous: number, chunk: Buffer): number {
 /** WHATWG HTML §9.2.5: an event ends with a blank line, so the stream rests once two line ends (CRLF, LF or CR) close it. */
 function betweenEvents(tail: number): boolean {
   let ends = 0;
-  for (let shift = 0; shift < 32 && ends < 2; ) {
+  for (let shift = 0; shift < 32 && ends < 2;) {
     const byte = (tail >>> shift) & 0xff;
     if (byte === 0x0a && ((tail >>> (shift + 8)) & 0xff) === 0x0d && shift < 24) shift += 16;
     else if (byte === 0x0a || byte === 0x0d) shift += 8;

@@ -12,7 +12,16 @@ export interface McpEndpointDeps extends ProxyDeps {
 }
 
 /** Request headers browsers may send cross-origin (checklist I11, K3): MCP's own, and `X-MCP-*` as GitHub's server reads them. */
-const ALLOWED_REQUEST_HEADERS = ["authorization", "content-type", "accept", "last-event-id", "mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name"];
+const ALLOWED_REQUEST_HEADERS = [
+  "authorization",
+  "content-type",
+  "accept",
+  "last-event-id",
+  "mcp-session-id",
+  "mcp-protocol-version",
+  "mcp-method",
+  "mcp-name",
+];
 const ALLOWED_PREFIXES = ["mcp-param-", "x-mcp-"];
 const METHODS = new Set(["GET", "POST", "DELETE", "OPTIONS"]);
 
@@ -43,7 +52,8 @@ export function mcpEndpoint(deps: McpEndpointDeps): (req: IncomingMessage, res: 
   return (req, res) =>
     log(req, res, () => {
       // RFC 9110 §15.5.6: 405 names the methods the endpoint has
-      if (!METHODS.has(req.method!)) return fail(res)(new OAuthError("invalid_request", "/mcp takes GET, POST and DELETE.", 405, { Allow: "GET, POST, DELETE, OPTIONS" }));
+      if (!METHODS.has(req.method!))
+        return fail(res)(new OAuthError("invalid_request", "/mcp takes GET, POST and DELETE.", 405, { Allow: "GET, POST, DELETE, OPTIONS" }));
       const relay = () => void proxy(req, res).catch(fail(res));
       // Only browsers read CORS headers, and they always send Origin cross-origin: native clients skip both checks
       if (req.headers.origin === undefined && req.method !== "OPTIONS") return relay();
