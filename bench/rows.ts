@@ -13,19 +13,19 @@ const pct = (n: number) => `${(100 * n).toFixed(0)}%`;
 const holds = (ok: boolean) => (ok ? "yes" : "no");
 const signedMs = (us: number) => `${us >= 0 ? "+" : "−"}${(Math.abs(us) / 1000).toFixed(3)} ms`;
 
+/** A row comparing the three paths, each cell from `cell`. */
+const compared = (metric: string, cell: (p: PathName) => string, rest: Pick<Row, "versus" | "target" | "holds">): Row => ({
+  metric,
+  direct: cell("direct"),
+  nginx: cell("nginx"),
+  gateway: cell("gateway"),
+  ...rest,
+});
+
 function unmeasured(metric: string, target: string, outcome: { failed: string } | { skipped: string }, paths: readonly PathName[]): Row {
   const word = "failed" in outcome ? "FAILED" : `not measured (${outcome.skipped})`;
-  const cell = (p: PathName) => (paths.includes(p) ? word : "—");
   const why = "failed" in outcome ? outcome.failed.split("\n")[0]!.slice(0, 160) : "";
-  return {
-    metric,
-    direct: cell("direct"),
-    nginx: cell("nginx"),
-    gateway: cell("gateway"),
-    versus: why,
-    target,
-    holds: "failed" in outcome ? "no (failed)" : "not measured",
-  };
+  return compared(metric, (p) => (paths.includes(p) ? word : "—"), { versus: why, target, holds: "failed" in outcome ? "no (failed)" : "not measured" });
 }
 
 const ALL: PathName[] = ["direct", "nginx", "gateway"];
@@ -40,15 +40,7 @@ export function saturationRow(o: Outcome<Saturation>): Row {
   const b = rate("bare");
   const bare = b === undefined ? "" : `; a bare Node proxy: ${int(b)}${n === undefined ? "" : `, ${pct(b / n)} of nginx`}`;
   const versus = (n === undefined ? `${pct(g / d)} of direct` : `${pct(g / n)} of nginx, ${pct(g / d)} of direct (nginx: ${pct(n / d)} of direct)`) + bare;
-  return {
-    metric,
-    direct: cell("direct"),
-    nginx: cell("nginx"),
-    gateway: cell("gateway"),
-    versus,
-    target,
-    holds: n === undefined ? "not measured" : holds(g >= 0.6 * n),
-  };
+  return compared(metric, cell, { versus, target, holds: n === undefined ? "not measured" : holds(g >= 0.6 * n) });
 }
 
 export function latencyRows(o: Outcome<Map<PathName, Latency>>, rate: number): Row[] {
@@ -64,7 +56,7 @@ export function latencyRows(o: Outcome<Map<PathName, Latency>>, rate: number): R
     const cell = (p: PathName) => (value(p) === undefined ? "not measured (nginx missing)" : `${fmtMs(value(p)!)}${achieved(p)}`);
     const [d, n, g] = [value("direct")!, value("nginx"), value("gateway")!];
     const versus = `${signedMs(g - d)} over direct${n === undefined ? "" : ` (nginx ${signedMs(n - d)})`}`;
-    return { metric, direct: cell("direct"), nginx: cell("nginx"), gateway: cell("gateway"), versus, target, holds: holds(g - d <= limitUs) };
+    return compared(metric, cell, { versus, target, holds: holds(g - d <= limitUs) });
   });
 }
 
@@ -78,15 +70,7 @@ export function crossingRows(o: Outcome<Map<PathName, Crossing>>): Row[] {
     const cell = (p: PathName) => (value(p) === undefined ? "not measured (nginx missing)" : fmtMs(value(p)!));
     const [d, n, g] = [value("direct")!, value("nginx"), value("gateway")!];
     const versus = `${signedMs(g - d)} over direct${n === undefined ? "" : ` (nginx ${signedMs(n - d)})`}`;
-    return {
-      metric,
-      direct: cell("direct"),
-      nginx: cell("nginx"),
-      gateway: cell("gateway"),
-      versus,
-      target,
-      holds: q === "median" ? holds(g - d <= 1000) : "—",
-    };
+    return compared(metric, cell, { versus, target, holds: q === "median" ? holds(g - d <= 1000) : "—" });
   });
 }
 
