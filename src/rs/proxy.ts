@@ -10,7 +10,7 @@ import { requestHeadersForUpstream, responseHeadersForClient } from "./headers.j
 import { JSONRPC, requestId, sendJsonRpcError } from "./jsonrpc.js";
 import type { Relays } from "./relays.js";
 
-/** docs/security.md HI2: the largest /mcp request body relayed; counted as it streams, never buffered. */
+/** docs/security.md HI2: the largest /mcp request body relayed. Content-Length is checked first; chunked bodies are counted as they stream. */
 export const MCP_BODY_LIMIT = 4 * 1024 * 1024;
 /** Bodies up to this size are read whole before they go upstream: one write, and an error can name the request's id. */
 const SMALL_BODY = 64 * 1024;
