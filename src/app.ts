@@ -5,7 +5,7 @@ import express, { type RequestHandler } from "express";
 import session from "express-session";
 import type { Dispatcher } from "undici";
 import { asRoutes } from "./as/routes.js";
-import { gatewayUrls, resourceMetadataUrl } from "./as/metadata.js";
+import { gatewayUrls } from "./as/metadata.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { randomToken, type Keys } from "./crypto.js";
@@ -13,18 +13,18 @@ import { errorMiddleware, OAuthError } from "./errors.js";
 import { accessLog, type Logger } from "./log.js";
 import { loginRoutes } from "./login/routes.js";
 import { plainBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
-import { isMcpEndpoint, mcpEndpoint } from "./rs/routes.js";
+import { mcpEndpoint } from "./rs/routes.js";
 import type { Relays } from "./rs/relays.js";
 import { StoreSessions } from "./store/sessions.js";
 import { VerifiedTokens } from "./tokens.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
-import type { Upstream } from "./upstream/client.js";
+import type { Mounts } from "./upstream/mounts.js";
 
 export interface AppDeps {
   config: Readonly<Config>;
   store: Store;
   keys: Keys;
-  upstream: Upstream;
+  mounts: Mounts;
   dispatcher: Dispatcher;
   /** The /mcp exchanges in flight (heartbeats, shutdown). */
   relays: Relays;
@@ -37,11 +37,10 @@ const viewsDir = fileURLToPath(new URL("../views", import.meta.url));
 
 /** The whole route table: /mcp (the hot path) on plain node:http, the rest on Express. No global body parser: /mcp streams. */
 export function createApp(deps: AppDeps): RequestListener {
-  const { config, store, keys, upstream, clock, log } = deps;
+  const { config, store, keys, mounts, clock, log } = deps;
   const urls = gatewayUrls(config.publicUrl);
   const https = urls.issuer.startsWith("https:");
   const tokenContext = { keys, store, clock, issuer: urls.issuer, accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl };
-  const scopes = () => upstream.advertisedScopes();
 
   const app = express();
   app.disable("x-powered-by");
@@ -79,9 +78,7 @@ export function createApp(deps: AppDeps): RequestListener {
       ...tokenContext,
       log,
       urls,
-      defaultScope: config.upstream.scope,
-      upstream,
-      resource: urls.resource,
+      mounts,
       cors: corsFor,
       page,
       registration: config.registration,
@@ -89,7 +86,7 @@ export function createApp(deps: AppDeps): RequestListener {
     }),
   );
   app.use(["/login", "/upstream/callback"], page, overTls, sessions);
-  app.use(loginRoutes({ store, clock, keys, urls, upstream, login: config.login }));
+  app.use(loginRoutes({ store, clock, keys, urls, mounts, login: config.login, log }));
 
   // liveness answers without the store; readiness needs one round trip to it (503 while it is away)
   app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
@@ -102,23 +99,32 @@ export function createApp(deps: AppDeps): RequestListener {
   });
   app.use(errorMiddleware(log));
 
-  const mcp = mcpEndpoint({
-    ...tokenContext,
-    verified: new VerifiedTokens(),
-    resource: urls.resource,
-    resourceMetadataUrl: resourceMetadataUrl(urls),
-    scopes,
-    dispatcher: deps.dispatcher,
-    target: upstream.mcpUrl,
-    upstreamHeaders: config.proxy.upstreamHeaders,
-    upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,
-    relays: deps.relays,
-    log,
-    publicUrl: config.publicUrl,
-    allowedOrigins: config.allowedOrigins,
-  });
+  // One MCP endpoint per upstream, each its own protected resource: a token for one is refused by the others
+  const verified = new VerifiedTokens();
+  const endpoints = new Map(
+    mounts.all.map((mount) => [
+      mount,
+      mcpEndpoint({
+        ...tokenContext,
+        verified,
+        resource: mount.resource,
+        resourceMetadataUrl: mount.metadataUrl,
+        scopes: () => mount.advertisedScopes(),
+        dispatcher: deps.dispatcher,
+        target: mount.config.resource,
+        upstreamHeaders: { ...mount.config.headers, ...(mount.config.auth === "static" ? mount.config.credentials : {}) },
+        identityHeaders: mount.config.identityHeaders,
+        upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,
+        relays: deps.relays,
+        log,
+        publicUrl: config.publicUrl,
+        allowedOrigins: config.allowedOrigins,
+      }),
+    ]),
+  );
   return (req, res) => {
-    if (isMcpEndpoint(req.url)) mcp(req, res);
+    const mount = mounts.byPath(req.url);
+    if (mount) endpoints.get(mount)!(req, res);
     else app(req, res);
   };
 }

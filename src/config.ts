@@ -3,12 +3,30 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 import { loadLogin, type LoginConfig } from "./login/users.js";
+import { readUpstreamsFile } from "./config-file.js";
 import { HOP_BY_HOP } from "./rs/headers.js";
 
-/** What to ask the upstream for and how to reach it. Passed around as a value, never a global. */
+/**
+ * How the gateway authenticates to an upstream (docs/upstreams.md):
+ * - `oauth`: chained OAuth, with the pre-registered client when `clientId` is set, else one registered
+ *   at the upstream's AS (Client ID Metadata Document or RFC 7591), found by discovery;
+ * - `detect`: ask the upstream: a 401 means `oauth` as above, any other answer means `none`;
+ * - `static`: fixed credential headers (`credentials`), the same for every user;
+ * - `none`: nothing; the client still authenticates to the gateway.
+ */
+export type UpstreamAuth = "oauth" | "detect" | "static" | "none";
+
+/** One upstream and how to reach it. Passed around as a value, never a global. */
 export interface UpstreamConfig {
-  /** The upstream MCP endpoint (`--upstream-rs`). */
+  /** The config file's name for it; "" for the single upstream of the `--upstream-*` flags. */
+  name: string;
+  /** Where the gateway serves it: `/mcp` (the flags) or `/mcp/<name>` (the config file). */
+  path: string;
+  /** Shown on the login screen: `title`, else the name, else the upstream's host. */
+  title: string;
+  /** The upstream MCP endpoint (`--upstream-rs`, `url`). */
   resource: string;
+  auth: UpstreamAuth;
   issuer?: string;
   clientId?: string;
   clientSecret?: string;
@@ -16,8 +34,18 @@ export interface UpstreamConfig {
   tokenEndpoint?: string;
   /** Space-separated scopes asked for when the client asks for none. */
   scope?: string;
-  /** GitHub's REST API base, for token revocation; worked out from the issuer when omitted. */
+  /** GitHub's REST API base (token revocation, identity, org membership); worked out from the issuer when omitted. */
   apiUrl?: string;
+  /** `static` only: the credential headers (lowercased names), e.g. `authorization: Bearer …` or `x-api-key: …`. Secret. */
+  credentials?: Readonly<Record<string, string>>;
+  /** Fixed headers (lowercased names) added to every request upstream, replacing any the client sent. */
+  headers: Readonly<Record<string, string>>;
+  /** Send X-Forwarded-User, -Email and -Preferred-Username (docs/upstreams.md, identity headers). */
+  identityHeaders: boolean;
+  /** Upstream identities that may pass (GitHub logins, OIDC `sub` or verified email; gateway users for `static`/`none`). Empty: anyone. */
+  allowUsers: readonly string[];
+  /** GitHub organisations whose active members may pass. */
+  allowOrgs: readonly string[];
 }
 
 /** Where state lives (docs/storage.md). */
@@ -29,7 +57,8 @@ export interface Config {
   host: string;
   /** The gateway's external base URL, no trailing slash. Also the issuer, byte for byte. */
   publicUrl: string;
-  upstream: UpstreamConfig;
+  /** One upstream at `/mcp` (the flags), or those of `--config` at `/mcp/<name>`. Never empty. */
+  upstreams: readonly UpstreamConfig[];
   /** Gateway users and their scrypt hashes; a plain password never stays here unless generated (docs/security.md). */
   login: LoginConfig;
   /** Master secret for signing and sealing keys; undefined means generate one and keep it in the store. */
@@ -61,8 +90,6 @@ export interface Config {
 export interface ProxyConfig {
   /** Seconds to wait for the upstream's response headers before answering 504. */
   upstreamTimeout: number;
-  /** Fixed headers added to every /mcp request upstream, replacing any the client sent under those names. */
-  upstreamHeaders: Readonly<Record<string, string>>;
   /** Seconds of silence after which an event stream gets an SSE comment; 0: never. */
   sseHeartbeat: number;
   /** Seconds in-flight requests get to finish after SIGTERM. */
@@ -88,7 +115,12 @@ const OPTIONS: readonly Option[] = [
   { flag: "port", env: "MCP_GATEWAY_PORT", default: "8002", help: "port to listen on" },
   { flag: "host", env: "MCP_GATEWAY_HOST", default: "127.0.0.1", help: "address to listen on" },
   { flag: "public-url", env: "MCP_GATEWAY_PUBLIC_URL", default: "http://localhost:<port>", help: "external base URL and issuer (https behind a TLS proxy)" },
-  { flag: "upstream-rs", env: "MCP_GATEWAY_UPSTREAM_RS", help: "upstream MCP endpoint URL (required unless `demo`)" },
+  { flag: "upstream-rs", env: "MCP_GATEWAY_UPSTREAM_RS", help: "upstream MCP endpoint URL, served at /mcp (required unless `demo` or --config)" },
+  {
+    flag: "config",
+    env: "MCP_GATEWAY_CONFIG",
+    help: "JSON file of several upstreams, each served at /mcp/<name> (docs/upstreams.md; instead of the --upstream-* flags)",
+  },
   { flag: "upstream-as", env: "MCP_GATEWAY_UPSTREAM_AS", help: "upstream issuer; discovered from the upstream's RFC 9728 metadata when omitted" },
   {
     flag: "upstream-client-id",
@@ -239,7 +271,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   const port = integer("port", read("port") ?? "8002", 0, 65535);
   const host = read("host") ?? "127.0.0.1";
   const publicUrl = parsePublicUrl(read("public-url") ?? `http://localhost:${port}`);
-  const upstream = parseUpstream(read, command === "demo");
+  const upstreams = parseUpstreams(read, command === "demo", publicUrl, { ...fromFile, ...env });
   const login = loadLogin({ username: read("username"), password: read("password"), passwordHash: read("password-hash"), usersFile: read("users-file") });
   const secret = read("secret");
   if (secret !== undefined && secret.length < 32)
@@ -257,7 +289,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     port,
     host,
     publicUrl,
-    upstream,
+    upstreams,
     login,
     ...(secret === undefined ? {} : { secret }),
     previousSecrets,
@@ -272,7 +304,6 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     allowPrivateFetch: boolean("allow-private-fetch", read("allow-private-fetch") ?? "false"),
     proxy: {
       upstreamTimeout: integer("upstream-timeout", read("upstream-timeout") ?? "120", 1, 86_400),
-      upstreamHeaders: parseUpstreamHeaders(read("upstream-header")),
       sseHeartbeat: integer("sse-heartbeat", read("sse-heartbeat") ?? "15", 0, 3600),
       shutdownGrace: integer("shutdown-grace", read("shutdown-grace") ?? "10", 0, 3600),
     },
@@ -352,11 +383,39 @@ function parsePublicUrl(raw: string): string {
   return u.origin;
 }
 
-function parseUpstream(read: (flag: string) => string | undefined, demo: boolean): UpstreamConfig {
+/** The flags that describe the single upstream at /mcp. */
+const UPSTREAM_FLAGS = [
+  "upstream-rs",
+  "upstream-as",
+  "upstream-client-id",
+  "upstream-client-secret",
+  "upstream-authorize-endpoint",
+  "upstream-token-endpoint",
+  "upstream-scope",
+  "upstream-api-url",
+  "upstream-header",
+];
+
+function parseUpstreams(
+  read: (flag: string) => string | undefined,
+  demo: boolean,
+  publicUrl: string,
+  env: Readonly<Record<string, string | undefined>>,
+): readonly UpstreamConfig[] {
+  const file = read("config");
+  if (file === undefined) return Object.freeze([parseFlagUpstream(read, demo)]);
+  const mixed = UPSTREAM_FLAGS.find((flag) => read(flag) !== undefined);
+  if (mixed)
+    throw new ConfigError(`${label("config")} and ${label(mixed)} do not go together: give upstreams either in the config file or with the --upstream-* flags`);
+  if (demo) throw new ConfigError(`${label("config")} is not for the demo, which runs its own offline upstream: drop it, or run without "demo"`);
+  return Object.freeze(readUpstreamsFile(file, env, publicUrl));
+}
+
+function parseFlagUpstream(read: (flag: string) => string | undefined, demo: boolean): UpstreamConfig {
   const rs = read("upstream-rs");
   if (rs === undefined && !demo)
     throw new ConfigError(
-      "--upstream-rs is required: give the upstream MCP endpoint, e.g. --upstream-rs https://api.githubcopilot.com/mcp/ (or run `mcp-oauth-gateway demo`)",
+      "--upstream-rs is required: give the upstream MCP endpoint, e.g. --upstream-rs https://api.githubcopilot.com/mcp/ (or --config gateway.json for several, or run `mcp-oauth-gateway demo`)",
     );
   const optionalUrl = (flag: string) => {
     const v = read(flag);
@@ -377,10 +436,19 @@ function parseUpstream(read: (flag: string) => string | undefined, demo: boolean
   const issuer = optionalUrl("upstream-as");
   const apiUrl = optionalUrl("upstream-api-url")?.replace(/\/$/, "");
   const optional = { issuer, clientId, clientSecret, authorizationEndpoint, tokenEndpoint, scope, apiUrl };
-  return {
-    resource: rs === undefined ? "" : url("upstream-rs", rs).href,
+  const resource = rs === undefined ? "" : url("upstream-rs", rs).href;
+  return Object.freeze({
+    name: "",
+    path: "/mcp",
+    title: resource ? new URL(resource).host : "",
+    resource,
+    auth: "oauth" as const,
     ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v)),
-  };
+    headers: parseUpstreamHeaders(read("upstream-header")),
+    identityHeaders: false,
+    allowUsers: Object.freeze([]),
+    allowOrgs: Object.freeze([]),
+  });
 }
 
 function parseStore(raw: string, dataDir: string | undefined, home: string | undefined): StoreConfig {
@@ -422,6 +490,17 @@ function origin(flag: string, raw: string): string {
 /** Names the relay itself sets, and those that only mean something on one hop (RFC 9110 §7.6.1). */
 const RESERVED_UPSTREAM_HEADERS = new Set(["authorization", "host", "content-length", ...HOP_BY_HOP]);
 
+/** Why `name: value` cannot be a fixed upstream header, or undefined when it can. Never quotes the value (it may be a secret). */
+export function upstreamHeaderProblem(name: string, value: string, opts: { authorization?: boolean } = {}): string | undefined {
+  // RFC 9110 §5.1 (field names are tokens), §5.5 (no CR, LF or NUL in values)
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return `"${name.slice(0, 40)}" is not a header name`;
+  if (/[\r\n\0]/.test(value)) return `the value of ${name} holds a line break or NUL`;
+  const lower = name.toLowerCase();
+  if (RESERVED_UPSTREAM_HEADERS.has(lower) && !(opts.authorization && lower === "authorization")) return `${name} is set by the gateway for every request`;
+  if (lower.startsWith("x-forwarded-")) return `${name} is set by the gateway (X-Forwarded-* carry identity: see identityHeaders)`;
+  return undefined;
+}
+
 function parseUpstreamHeaders(raw: string | undefined): Readonly<Record<string, string>> {
   const headers: Record<string, string> = {};
   for (const line of (raw ?? "").split("\n")) {
@@ -429,13 +508,8 @@ function parseUpstreamHeaders(raw: string | undefined): Readonly<Record<string, 
     const colon = line.indexOf(":");
     const name = colon < 0 ? "" : line.slice(0, colon).trim();
     const value = line.slice(colon + 1).trim();
-    // RFC 9110 §5.1 (field names are tokens), §5.5 (no CR, LF or NUL in values)
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\0]/.test(value))
-      throw new ConfigError(
-        `${label("upstream-header")} "${line.slice(0, 40)}" is not a header: write 'Name: value', e.g. --upstream-header 'X-MCP-Readonly: true'`,
-      );
-    if (RESERVED_UPSTREAM_HEADERS.has(name.toLowerCase()))
-      throw new ConfigError(`${label("upstream-header")} cannot set ${name}: the gateway sets it for every request`);
+    const problem = colon < 0 ? "a line without a colon is not a header" : upstreamHeaderProblem(name, value);
+    if (problem) throw new ConfigError(`${label("upstream-header")}: ${problem}; write 'Name: value', e.g. --upstream-header 'X-MCP-Readonly: true'`);
     headers[name.toLowerCase()] = value;
   }
   return Object.freeze(headers);
@@ -448,7 +522,6 @@ function parseTrustProxy(raw: string): boolean | number | string {
 }
 
 function freeze<T extends Partial<Config>>(config: T): Readonly<Config> {
-  if (config.upstream) Object.freeze(config.upstream);
   if (config.login) {
     config.login.users.forEach((u) => Object.freeze(u));
     Object.freeze(config.login.users);

@@ -69,11 +69,11 @@ export async function signAccessToken(
     .sign(key);
 }
 
-/** Throws (a jose error) unless the token is ours, unexpired, for this audience, and well-formed. */
+/** Throws (a jose error) unless the token is ours, unexpired, for this audience (one of these), and well-formed. */
 export async function verifyAccessToken(
   keys: Keys,
   token: string,
-  opts: { issuer: string; audience: string; clock: Clock },
+  opts: { issuer: string; audience: string | string[]; clock: Clock },
 ): Promise<AccessTokenClaims & JWTPayload> {
   const { payload } = await jwtVerify(token, ({ kid }) => imported(keyFor(keys, kid).signing, HMAC), {
     algorithms: ["HS256"],
@@ -83,7 +83,7 @@ export async function verifyAccessToken(
     currentDate: new Date(opts.clock.now()),
     requiredClaims: ["exp", "sub", "jti"],
   });
-  for (const claim of ["client_id", "scope", "gid", "jti", "sub"] as const)
+  for (const claim of ["client_id", "scope", "gid", "jti", "sub", "aud"] as const)
     if (typeof payload[claim] !== "string") throw new TypeError(`access token without ${claim}`);
   return payload as AccessTokenClaims & JWTPayload;
 }

@@ -16,13 +16,17 @@ export async function startDemo(config: Readonly<Config>, io: { log: Logger; pri
   const gateway = await startGateway(
     {
       ...config,
-      upstream: {
-        resource: simulator.mcpUrl,
-        clientId: app.clientId,
-        clientSecret: app.clientSecrets[0]!,
-        apiUrl: simulator.apiOrigin,
-        scope: config.upstream.scope ?? "read:user",
-      },
+      upstreams: [
+        {
+          ...config.upstreams[0]!,
+          title: "GitHub (offline simulator)",
+          resource: simulator.mcpUrl,
+          clientId: app.clientId,
+          clientSecret: app.clientSecrets[0]!,
+          apiUrl: simulator.apiOrigin,
+          scope: config.upstreams[0]!.scope ?? "read:user",
+        },
+      ],
     },
     { log: io.log },
   );

@@ -8,7 +8,8 @@ import { createLogger, type Logger } from "./log.js";
 import { Relays } from "./rs/relays.js";
 import { openStore } from "./store/open.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
-import { Upstream } from "./upstream/client.js";
+import { CLIENT_METADATA_PATH } from "./login/routes.js";
+import { Mounts } from "./upstream/mounts.js";
 import { createDispatcher, oauthFetch } from "./upstream/http.js";
 
 export interface Gateway {
@@ -17,7 +18,8 @@ export interface Gateway {
   /** The public URL in effect (with the real port when port 0 was asked for). */
   publicUrl: string;
   store: Store;
-  upstream: Upstream;
+  /** The upstreams served, each at its own path. */
+  mounts: Mounts;
   /** Where the master secret came from. */
   keySource: KeySource;
   /**
@@ -72,8 +74,16 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
 
     const dispatcher = createDispatcher();
     const relays = new Relays(config.proxy.sseHeartbeat * 1000);
-    const upstream = new Upstream(config.upstream, { store, keys, clock, fetch: oauthFetch(dispatcher), callbackUrl: `${config.publicUrl}/upstream/callback` });
-    server.on("request", createApp({ config, store, keys, upstream, dispatcher, relays, clock, log }));
+    const mounts = new Mounts(config.upstreams, config.publicUrl, {
+      store,
+      keys,
+      clock,
+      fetch: oauthFetch(dispatcher),
+      callbackUrl: `${config.publicUrl}/upstream/callback`,
+      // CIMD draft §3: a client_id URL is https
+      ...(config.publicUrl.startsWith("https:") ? { clientMetadataUrl: `${config.publicUrl}${CLIENT_METADATA_PATH}` } : {}),
+    });
+    server.on("request", createApp({ config, store, keys, mounts, dispatcher, relays, clock, log }));
     // Both cover receiving the request only: an event stream in the response may stay open for hours
     server.headersTimeout = Math.min(30_000, requestTimeout); // Node widens requestTimeout to headersTimeout when shorter
     server.requestTimeout = requestTimeout;
@@ -82,7 +92,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       listenUrl: `http://${host}:${port}`,
       publicUrl: config.publicUrl,
       store,
-      upstream,
+      mounts,
       keySource,
       close: async (graceMs = 0) => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -41,21 +41,37 @@ async function main(): Promise<void> {
 async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogger>): Promise<Gateway> {
   const gateway = await startGateway(config, { log });
   print(startupBanner(config, gateway));
-  gateway.upstream.resolve().then(
-    (u) => log.info(`upstream authorization server: ${u.as.issuer}`),
-    (error: unknown) => log.warn(`upstream discovery failed, will retry on first use: ${(error as Error).message}`),
-  );
+  for (const mount of gateway.mounts.all) {
+    const name = mount.config.name ? `upstream ${mount.config.name}` : "upstream";
+    mount
+      .mode()
+      .then((mode) =>
+        mode === "oauth"
+          ? mount.client.resolve().then((u) => `authorization server ${u.as.issuer}`)
+          : mode === "static"
+            ? "static credentials"
+            : "no credentials",
+      )
+      .then(
+        (how) => log.info(`${name}: ${how}`),
+        (error: unknown) => log.warn(`${name}: discovery failed, will retry on first use: ${(error as Error).message}`),
+      );
+  }
   return gateway;
 }
 
 /** What an operator needs on start: the URL for clients, the callback to register upstream, the login. */
 export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl" | "keySource">): string {
   const login = describeLogin(config.login);
+  const [first] = config.upstreams;
+  const upstreams =
+    config.upstreams.length === 1 && first!.name === ""
+      ? [`  MCP URL for clients:    ${gateway.publicUrl}/mcp`, `  Upstream MCP server:    ${first!.resource}`]
+      : [`  MCP URLs for clients:`, ...config.upstreams.map((u) => `    ${gateway.publicUrl}${u.path}  →  ${u.resource}  (${u.auth})`)];
   return [
     `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
-    `  MCP URL for clients:    ${gateway.publicUrl}/mcp`,
+    ...upstreams,
     `  Upstream callback URL:  ${gateway.publicUrl}/upstream/callback   (register it at the upstream, e.g. as a GitHub OAuth App's "Authorization callback URL")`,
-    `  Upstream MCP server:    ${config.upstream.resource}`,
     `  Gateway login:          ${login.login}`,
     ...(login.password === undefined ? [] : [`  Gateway password:       ${login.password}`]),
     `  State:                  ${describeStore(config.store)}`,

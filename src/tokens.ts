@@ -4,6 +4,7 @@ import type { JWTPayload } from "jose";
 import { randomToken, seal, sha256, signAccessToken, unseal, verifyAccessToken, type AccessTokenClaims, type Keys } from "./crypto.js";
 import { OAuthError } from "./errors.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
+import type { UpstreamIdentity } from "./upstream/identity.js";
 
 /**
  * The token format of DESIGN §3: `access_token = G "~" U`, `refresh_token = R "~" V`.
@@ -25,9 +26,19 @@ export interface UpstreamTokens {
 export interface Grant {
   grantId: string;
   clientId: string;
+  /** The gateway user. */
   sub: string;
   scope: string;
+  /** The gateway resource (one mounted upstream): the tokens' only audience. */
   resource: string;
+  /** Who the user is at the upstream, when the upstream tells. */
+  identity?: UpstreamIdentity;
+}
+
+/** U, sealed: what /mcp needs of the grant without a store read. */
+interface SealedAccess {
+  access_token: string;
+  identity?: UpstreamIdentity;
 }
 
 export interface RefreshTokenRecord extends Grant {
@@ -69,7 +80,8 @@ export async function issueTokens(
   const jti = randomToken(16);
   const claims: AccessTokenClaims = { sub: grant.sub, client_id: grant.clientId, scope, gid: grant.grantId, jti };
   const g = await signAccessToken(ctx.keys, claims, { issuer: ctx.issuer, audience: grant.resource, expiresAt: now + expiresIn, clock: ctx.clock });
-  const u = await seal(ctx.keys, { access_token: upstream.access_token }, jti);
+  const sealed: SealedAccess = { access_token: upstream.access_token, ...(grant.identity ? { identity: grant.identity } : {}) };
+  const u = await seal(ctx.keys, sealed, jti);
   const response: TokenResponse = { access_token: g + SEPARATOR + u, token_type: "Bearer", expires_in: expiresIn, scope };
   if (!opts.refresh) return response;
 
@@ -83,6 +95,7 @@ export async function issueTokens(
     sub: grant.sub,
     scope: grant.scope,
     resource: grant.resource,
+    ...(grant.identity ? { identity: grant.identity } : {}),
     issuedAt: now,
     expiresAt: now + ttl,
   };
@@ -98,7 +111,9 @@ const split = (token: string): [string, string] | undefined => {
 
 export interface ValidatedAccess {
   claims: AccessTokenClaims & JWTPayload;
+  /** Empty for an upstream called without the user's token (static credentials, or none). */
   upstreamAccessToken: string;
+  identity?: UpstreamIdentity;
 }
 
 /**
@@ -124,9 +139,10 @@ export class VerifiedTokens {
   }
 }
 
-/** Throws OAuthError invalid_token (401) for anything but a live token of ours for `audience`. */
-export async function validateAccessToken(ctx: TokenContext, token: string, audience: string): Promise<ValidatedAccess> {
-  const known = ctx.verified?.get(token, audience, nowSeconds(ctx.clock));
+/** Throws OAuthError invalid_token (401) for anything but a live token of ours for `audience` (or one of several). */
+export async function validateAccessToken(ctx: TokenContext, token: string, audience: string | string[]): Promise<ValidatedAccess> {
+  const cache = typeof audience === "string" ? ctx.verified : undefined;
+  const known = cache?.get(token, audience as string, nowSeconds(ctx.clock));
   if (known) {
     if (await ctx.store.get(storeKeys.revokedGrant(known.claims.gid))) throw invalidToken("The access token has been revoked.");
     return known;
@@ -142,9 +158,9 @@ export async function validateAccessToken(ctx: TokenContext, token: string, audi
   }
   if (await ctx.store.get(storeKeys.revokedGrant(claims.gid))) throw invalidToken("The access token has been revoked.");
   try {
-    const { access_token } = await unseal<{ access_token: string }>(ctx.keys, halves[1], claims.jti);
-    const access = { claims, upstreamAccessToken: access_token };
-    ctx.verified?.set(token, audience, access);
+    const { access_token, identity } = await unseal<SealedAccess>(ctx.keys, halves[1], claims.jti);
+    const access: ValidatedAccess = { claims, upstreamAccessToken: access_token, ...(identity ? { identity } : {}) };
+    cache?.set(token, audience as string, access);
     return access;
   } catch {
     throw invalidToken("The access token is invalid.");
@@ -188,24 +204,26 @@ export interface FoundToken {
   sub: string;
   scope: string;
   audience: string;
+  identity?: UpstreamIdentity;
   issuedAt: number;
   expiresAt: number;
   upstream: UpstreamTokens;
 }
 
-/** Look a presented token up as either kind, the hinted one first (RFC 7009 §2.1, RFC 7662 §2.1). */
-export async function findToken(ctx: TokenContext, token: string, audience: string, hint?: string): Promise<FoundToken | undefined> {
+/** Look a presented token for any of `audiences` up as either kind, the hinted one first (RFC 7009 §2.1, RFC 7662 §2.1). */
+export async function findToken(ctx: TokenContext, token: string, audiences: string[], hint?: string): Promise<FoundToken | undefined> {
   const asAccess = async (): Promise<FoundToken | undefined> => {
-    const access = await validateAccessToken(ctx, token, audience).catch(() => undefined);
+    const access = await validateAccessToken(ctx, token, audiences).catch(() => undefined);
     if (!access) return undefined;
-    const { claims } = access;
+    const { claims, identity } = access;
     return {
       type: "access_token",
       grantId: claims.gid,
       clientId: claims.client_id,
       sub: claims.sub,
       scope: claims.scope,
-      audience,
+      audience: claims.aud as string,
+      ...(identity ? { identity } : {}),
       issuedAt: claims.iat ?? 0,
       expiresAt: claims.exp ?? 0,
       upstream: { access_token: access.upstreamAccessToken },
@@ -213,7 +231,7 @@ export async function findToken(ctx: TokenContext, token: string, audience: stri
   };
   const asRefresh = async (): Promise<FoundToken | undefined> => {
     const refresh = await liveRefreshToken(ctx, token);
-    if (!refresh) return undefined;
+    if (!refresh || !audiences.includes(refresh.record.resource)) return undefined;
     const { record } = refresh;
     return {
       type: "refresh_token",

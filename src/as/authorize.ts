@@ -6,6 +6,7 @@ import type { GuardOptions } from "../fetch-guard.js";
 import { keys, type Store } from "../store/store.js";
 import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
 import { getClient, optionalParam, redirectUriMatches, type RedirectUriPolicy } from "./clients.js";
+import type { Mounts } from "../upstream/mounts.js";
 import type { GatewayUrls } from "./metadata.js";
 
 /** A verified authorization request waiting for the human step (stored under `authreq:`). */
@@ -19,6 +20,7 @@ export interface AuthorizationRequest {
   codeChallenge: string;
   /** What to ask the upstream for; undefined asks for the upstream's default. */
   scope?: string;
+  /** The gateway resource asked for: which mounted upstream. */
   resource: string;
   createdAt: number;
 }
@@ -29,8 +31,8 @@ export interface AuthorizeDeps {
   store: Store;
   clock: Clock;
   urls: GatewayUrls;
-  /** `--upstream-scope`, used when the client asks for no scope. */
-  defaultScope: string | undefined;
+  /** The protected resources, one per upstream; each one's configured scope is used when the client asks for none. */
+  mounts: Mounts;
   /** `--redirect-uri-allow`, which binds metadata documents as it binds registrations. */
   registration: RedirectUriPolicy;
   /** How Client ID Metadata Documents are fetched (`--allow-private-fetch`). */
@@ -75,9 +77,10 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
     if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge))
       return fail("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
     const resource = optionalParam(query, "resource");
-    if (resource !== undefined && canonicalResource(resource) !== deps.urls.resource)
-      return fail("invalid_target", `This gateway protects only ${deps.urls.resource}.`);
-    const scope = optionalParam(query, "scope") ?? deps.defaultScope;
+    // RFC 8707 §2: the resource picks the upstream; only the flags' single upstream may go unnamed
+    const mount = resource === undefined ? deps.mounts.single : deps.mounts.byResource(canonicalResource(resource) ?? "");
+    if (!mount) return fail("invalid_target", `Name the resource: this gateway protects ${deps.mounts.resources.join(", ")}.`);
+    const scope = optionalParam(query, "scope") ?? mount.config.scope;
     if (scope !== undefined && !isScope(scope)) return fail("invalid_scope", "The scope is malformed.");
 
     const request: AuthorizationRequest = {
@@ -88,7 +91,7 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
       ...(state === undefined ? {} : { state }),
       codeChallenge,
       ...(scope === undefined ? {} : { scope }),
-      resource: deps.urls.resource,
+      resource: mount.resource,
       createdAt: nowSeconds(deps.clock),
     };
     await deps.store.put(keys.authorizationRequest(request.id), request, AUTHORIZATION_REQUEST_TTL);

@@ -12,13 +12,15 @@ export async function introspect(body: Record<string, unknown>, credentials: Cli
   const client = await confidentialClient(credentials, deps);
   const token = optionalParam(body, "token");
   if (!token) throw new OAuthError("invalid_request", "token is required.");
-  const found = await findToken(deps, token, deps.resource, optionalParam(body, "token_type_hint"));
+  const found = await findToken(deps, token, deps.mounts.resources, optionalParam(body, "token_type_hint"));
   if (!found || found.clientId !== client.client_id) return { active: false };
   return {
     active: true,
     scope: found.scope,
     client_id: found.clientId,
     sub: found.sub,
+    username: found.sub, // the gateway user who approved
+    ...(found.identity ? { upstream_identity: found.identity } : {}), // and who they are at the upstream
     aud: found.audience,
     iss: deps.issuer,
     exp: found.expiresAt,

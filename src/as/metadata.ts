@@ -5,13 +5,9 @@
 export interface GatewayUrls {
   /** Issuer: the public URL, byte-identical wherever it appears (RFC 8414 §3.3, RFC 9207). */
   issuer: string;
-  /** The protected resource, `<issuer>/mcp` (RFC 8707, RFC 9728 §3.3). */
-  resource: string;
 }
 
-export const gatewayUrls = (publicUrl: string): GatewayUrls => ({ issuer: publicUrl, resource: `${publicUrl}/mcp` });
-
-export const resourceMetadataUrl = (urls: GatewayUrls): string => `${urls.issuer}/.well-known/oauth-protected-resource/mcp`;
+export const gatewayUrls = (publicUrl: string): GatewayUrls => ({ issuer: publicUrl });
 
 /** RFC 8414 §2 */
 export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly string[] | undefined) {
@@ -36,13 +32,13 @@ export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly 
   };
 }
 
-/** RFC 9728 §2 */
-export function protectedResourceMetadata(urls: GatewayUrls, scopes: readonly string[] | undefined) {
+/** RFC 9728 §2, for one mounted upstream: its own resource, the one shared authorization server. */
+export function protectedResourceMetadata(urls: GatewayUrls, resource: { resource: string; title: string }, scopes: readonly string[] | undefined) {
   return {
-    resource: urls.resource,
+    resource: resource.resource,
     authorization_servers: [urls.issuer],
     ...(scopes?.length ? { scopes_supported: scopes } : {}),
     bearer_methods_supported: ["header"],
-    resource_name: "MCP OAuth Gateway",
+    resource_name: resource.title ? `${resource.title} (through MCP OAuth Gateway)` : "MCP OAuth Gateway",
   };
 }

@@ -68,7 +68,7 @@ async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, cl
   const key = keys.refreshToken(opened.tokenHash);
   if (!(await deps.store.take<RefreshTokenRecord>(key))) return replay(opened, client, request, deps);
   return undoUnlessEnded(
-    async () => answer(used, await freshUpstream(opened.upstream, deps, record.grantId), opened, request, deps),
+    async () => answer(used, await freshUpstream(opened.upstream, deps, record), opened, request, deps),
     async () => {
       await deps.store.put(key, record, lifeLeft(record, deps));
       await deps.store.delete(keys.usedRefreshToken(opened.tokenHash));
@@ -90,7 +90,7 @@ async function replay(opened: OpenedRefreshToken, client: ClientRecord, request:
   return undoUnlessEnded(
     async () => {
       const latest = await unseal<UpstreamTokens>(deps.keys, grace.sealedUpstream, opened.holderBinding);
-      return answer(used, await freshUpstream(latest, deps, used.grantId), opened, request, deps);
+      return answer(used, await freshUpstream(latest, deps, used), opened, request, deps);
     },
     () => deps.store.put(keys.refreshToken(grace.successor), successor, lifeLeft(successor, deps)),
   );
@@ -133,19 +133,28 @@ async function checkRequest(grant: RefreshTokenRecord, client: ClientRecord, req
   if (request.scope !== undefined && !request.scope.split(" ").every((s) => granted.has(s)))
     throw new OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.");
   if (request.resource !== undefined && canonicalResource(request.resource) !== grant.resource)
-    throw new OAuthError("invalid_target", `This gateway protects only ${grant.resource}.`);
+    throw new OAuthError("invalid_target", `This grant is for ${grant.resource} only.`);
 }
 
 /**
  * Use the upstream token while it lasts; refresh it upstream when it is about to expire, or when
  * the upstream has already refused it at /mcp. Only a definitive upstream answer ends the grant (NA4).
+ * A grant whose upstream is no longer configured ends here too.
  */
-async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grantId: string): Promise<UpstreamTokens> {
+async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grant: RefreshTokenRecord): Promise<UpstreamTokens> {
+  const { grantId } = grant;
+  const mount = deps.mounts.byResource(grant.resource);
+  if (!mount) {
+    await revokeGrant(deps, grantId);
+    throw new OAuthError("invalid_grant", `The gateway no longer serves ${grant.resource}: authorize again.`);
+  }
+  // Static credentials, or none: there is no upstream token to renew
+  if (!upstream.access_token) return upstream;
   const rejected = await deps.store.take<boolean>(keys.upstreamRejected(grantId));
   const left = upstream.expires_at === undefined ? Infinity : upstream.expires_at - nowSeconds(deps.clock);
   if (!rejected && left > UPSTREAM_REFRESH_MARGIN) return upstream;
   try {
-    return await deps.upstream.refresh(upstream);
+    return await mount.client.refresh(upstream);
   } catch (error) {
     const failure = error instanceof UpstreamError ? error : new UpstreamError(false, undefined, String(error));
     if (failure.endsGrant) await revokeGrant(deps, grantId);

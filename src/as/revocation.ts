@@ -13,11 +13,13 @@ export async function revoke(body: Record<string, unknown>, credentials: ClientC
   const token = optionalParam(body, "token");
   if (!token) throw new OAuthError("invalid_request", "token is required.");
   // RFC 7009 §2.2.1: a hint the server does not know is ignored; it only orders the search
-  const found = await findToken(deps, token, deps.resource, optionalParam(body, "token_type_hint"));
+  const found = await findToken(deps, token, deps.mounts.resources, optionalParam(body, "token_type_hint"));
   if (!found || found.clientId !== client.client_id) return;
   await revokeGrant(deps, found.grantId);
+  const mount = deps.mounts.byResource(found.audience);
+  if (!mount || !found.upstream.access_token) return; // nothing of the user's upstream: static credentials or none
   try {
-    await deps.upstream.revoke(found.upstream);
+    await mount.client.revoke(found.upstream);
   } catch (error) {
     // the gateway grant is gone either way; the upstream's answer never fails the client's request
     deps.log?.warn(`upstream token revocation failed: ${error instanceof Error ? error.message : String(error)}`);

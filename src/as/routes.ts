@@ -3,7 +3,6 @@ import express, { Router, type RequestHandler } from "express";
 import type { Config } from "../config.js";
 import { OAuthError } from "../errors.js";
 import { consume, RATE_RULES } from "../ratelimit.js";
-import type { Upstream } from "../upstream/client.js";
 import { authorize, type AuthorizeDeps } from "./authorize.js";
 import { readClientCredentials } from "./clients.js";
 import { introspect } from "./introspection.js";
@@ -13,7 +12,6 @@ import { deleteRegistration, readRegistration, registerClient, updateRegistratio
 import { token, type TokenDeps } from "./token.js";
 
 export interface AsDeps extends AuthorizeDeps, TokenDeps {
-  upstream: Upstream;
   /** CORS for endpoints browser-based clients call (never /authorize: RFC 9700 §2.6). */
   cors: RequestHandler;
   page: RequestHandler;
@@ -25,12 +23,19 @@ const noStore = { "Cache-Control": "no-store", Pragma: "no-cache" };
 /** The authorization server toward MCP clients: discovery, registration, authorization, token. */
 export function asRoutes(deps: AsDeps): Router {
   const router = Router();
-  const scopes = () => deps.upstream.advertisedScopes();
+  const { single } = deps.mounts;
 
-  const prm: RequestHandler = async (_req, res) => void res.json(protectedResourceMetadata(deps.urls, await scopes()));
-  const asm: RequestHandler = async (_req, res) => void res.json(authorizationServerMetadata(deps.urls, await scopes()));
-  for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
-    router.options(path, deps.cors).get(path, deps.cors, prm);
+  // RFC 9728 §3.1: each upstream's metadata at its path-inserted URL; the root one only for the flags' single upstream
+  for (const mount of deps.mounts.all) {
+    const prm: RequestHandler = async (_req, res) =>
+      void res.json(
+        protectedResourceMetadata(deps.urls, { resource: mount.resource, title: mount.config.name && mount.config.title }, await mount.advertisedScopes()),
+      );
+    const paths = [new URL(mount.metadataUrl).pathname, ...(mount === single ? ["/.well-known/oauth-protected-resource"] : [])];
+    for (const path of paths) router.options(path, deps.cors).get(path, deps.cors, prm);
+  }
+  // RFC 8414 §2 scopes_supported: one upstream's scopes; with several there is no one list to give
+  const asm: RequestHandler = async (_req, res) => void res.json(authorizationServerMetadata(deps.urls, await single?.advertisedScopes()));
   for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])
     router.options(path, deps.cors).get(path, deps.cors, asm);
 

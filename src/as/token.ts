@@ -3,7 +3,8 @@ import { OAuthError } from "../errors.js";
 import { keys } from "../store/store.js";
 import type { Logger } from "../log.js";
 import { issueTokens, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
-import type { Upstream } from "../upstream/client.js";
+import type { UpstreamIdentity } from "../upstream/identity.js";
+import type { Mounts } from "../upstream/mounts.js";
 import { canonicalResource } from "./authorize.js";
 import { authenticateClient, markClientUsed, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
 import { refreshTokenGrant } from "./refresh.js";
@@ -17,6 +18,7 @@ export interface CodeRecord {
   resource: string;
   scope: string;
   sub: string;
+  identity?: UpstreamIdentity;
   /** The upstream tokens, sealed and bound to the code's hash. */
   sealedUpstream: string;
 }
@@ -24,8 +26,7 @@ export interface CodeRecord {
 export const CODE_TTL = 60;
 
 export interface TokenDeps extends TokenContext {
-  upstream: Upstream;
-  resource: string;
+  mounts: Mounts;
   /** Where failures that must not fail the request (upstream revocation) are told. */
   log?: Pick<Logger, "warn">;
 }
@@ -64,10 +65,17 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
   // RFC 7636 §4.6
   if (!safeEqual(s256(verifier), record.codeChallenge)) throw new OAuthError("invalid_grant", "The code_verifier does not match the code_challenge.");
   if (resource !== undefined && canonicalResource(resource) !== record.resource)
-    throw new OAuthError("invalid_target", `This gateway protects only ${record.resource}.`);
+    throw new OAuthError("invalid_target", `This authorization is for ${record.resource} only.`);
 
   const upstream = await unseal<UpstreamTokens>(deps.keys, record.sealedUpstream, codeHash);
-  const grant = { grantId, clientId: client.client_id, sub: record.sub, scope: record.scope, resource: record.resource };
+  const grant = {
+    grantId,
+    clientId: client.client_id,
+    sub: record.sub,
+    scope: record.scope,
+    resource: record.resource,
+    ...(record.identity ? { identity: record.identity } : {}),
+  };
   const response = await issueTokens(deps, grant, upstream, { refresh: client.grant_types.includes("refresh_token") });
   await markClientUsed(deps.store, client);
   return response;

@@ -7,8 +7,12 @@ import type { Clock } from "../clock.js";
 import { randomToken, safeEqual, seal, sha256, type Keys } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { keys, type Store } from "../store/store.js";
-import type { Upstream } from "../upstream/client.js";
+import type { Logger } from "../log.js";
+import type { UpstreamTokens } from "../tokens.js";
+import type { UpstreamIdentity } from "../upstream/identity.js";
 import { classify } from "../upstream/errors.js";
+import type { Mount, Mounts } from "../upstream/mounts.js";
+import { gatewayUserRefusal, whoMayPass, type Refusal } from "./allow.js";
 import type { LoginConfig } from "./users.js";
 
 /** The upstream leg of one authorization (stored under `upstate:<state>`), bound to the browser session. */
@@ -26,9 +30,13 @@ export interface LoginDeps {
   clock: Clock;
   keys: Keys;
   urls: GatewayUrls;
-  upstream: Upstream;
+  mounts: Mounts;
   login: LoginConfig;
+  log: Pick<Logger, "info" | "warn">;
 }
+
+/** Where the browser goes next: on (a redirect), or nowhere, with a page saying why and a way back to the client. */
+export type Step = { redirectTo: string } | { refused: Refusal & { returnTo: string } };
 
 /** What Screen 1 shows: who is asking, where the answer goes, and for what. */
 export interface ConsentView {
@@ -37,6 +45,8 @@ export interface ConsentView {
   clientId: string;
   redirectHost: string;
   scopes: string[];
+  /** The upstream asked for: its title and the gateway resource URL that stands for it. */
+  upstream: { title: string; resource: string };
 }
 
 export async function pendingRequest(store: Store, requestId: unknown): Promise<{ request: AuthorizationRequest; client: ClientRecord }> {
@@ -48,9 +58,10 @@ export async function pendingRequest(store: Store, requestId: unknown): Promise<
   return { request, client };
 }
 
-export function consentView(request: AuthorizationRequest, client: ClientRecord): ConsentView {
+export function consentView(request: AuthorizationRequest, client: ClientRecord, mounts: Mounts): ConsentView {
   const redirect = new URL(request.redirectUri);
   return {
+    upstream: { title: mounts.byResource(request.resource)?.config.title ?? "", resource: request.resource },
     requestId: request.id,
     clientName: client.client_name,
     clientId: client.client_id,
@@ -70,25 +81,44 @@ export async function deny(deps: LoginDeps, request: AuthorizationRequest): Prom
   });
 }
 
-/** Approve: start the upstream leg with our own PKCE and a single-use state bound to this browser. */
-export async function approve(deps: LoginDeps, request: AuthorizationRequest, sessionId: string, sub: string): Promise<string> {
-  const taken = await deps.store.take<AuthorizationRequest>(keys.authorizationRequest(request.id));
-  if (!taken) throw new OAuthError("invalid_request", "This sign-in was already used. Start again from your MCP client.");
-  const state = randomToken(32);
-  const codeVerifier = oauth.generateRandomCodeVerifier();
-  const transaction: UpstreamTransaction = { request: taken, codeVerifier, sessionHash: sha256(sessionId), sub };
-  const url = await deps.upstream.authorizationUrl({ scope: taken.scope, state, codeVerifier }).catch((error: unknown) => {
-    throw new OAuthError("temporarily_unavailable", `The upstream cannot be reached: ${(error as Error).message}`, 502);
-  });
-  await deps.store.put(keys.upstreamState(state), transaction, UPSTREAM_STATE_TTL);
-  return url;
+/** The upstream a pending request is for; gone when the operator removed it meanwhile. */
+function mountFor(deps: LoginDeps, request: AuthorizationRequest): Mount {
+  const mount = deps.mounts.byResource(request.resource);
+  if (!mount) throw new OAuthError("invalid_request", `This gateway no longer serves ${request.resource}. Start again from your MCP client.`);
+  return mount;
 }
 
 /**
- * GET /upstream/callback: check the state belongs to this browser, redeem the upstream code, and
- * answer the client with a gateway code (RFC 6749 §4.1.2, RFC 9207 `iss`).
+ * Approve: start the upstream leg with our own PKCE and a single-use state bound to this browser.
+ * An upstream called with static credentials, or none, has no leg of its own: the code is issued now.
  */
-export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId: string): Promise<string> {
+export async function approve(deps: LoginDeps, request: AuthorizationRequest, sessionId: string, sub: string): Promise<Step> {
+  const taken = await deps.store.take<AuthorizationRequest>(keys.authorizationRequest(request.id));
+  if (!taken) throw new OAuthError("invalid_request", "This sign-in was already used. Start again from your MCP client.");
+  const mount = mountFor(deps, taken);
+  const unreachable = (error: unknown) => {
+    throw new OAuthError("temporarily_unavailable", `The upstream cannot be reached: ${(error as Error).message}`, 502);
+  };
+  const mode = await mount.mode().catch(unreachable);
+  const toClient = clientAnswer(deps, taken);
+  if (mode !== "oauth") {
+    const refusal = gatewayUserRefusal(mount.config, sub);
+    if (refusal) return refused(deps, mount, toClient, refusal);
+    return { redirectTo: toClient({ code: await issueCode(deps, taken, sub, { access_token: "" }) }) };
+  }
+  const state = randomToken(32);
+  const codeVerifier = oauth.generateRandomCodeVerifier();
+  const transaction: UpstreamTransaction = { request: taken, codeVerifier, sessionHash: sha256(sessionId), sub };
+  const url = await mount.client.authorizationUrl({ scope: taken.scope, state, codeVerifier }).catch(unreachable);
+  await deps.store.put(keys.upstreamState(state), transaction, UPSTREAM_STATE_TTL);
+  return { redirectTo: url };
+}
+
+/**
+ * GET /upstream/callback: check the state belongs to this browser, redeem the upstream code, check
+ * who may pass, and answer the client with a gateway code (RFC 6749 §4.1.2, RFC 9207 `iss`).
+ */
+export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId: string): Promise<Step> {
   const state = callback.searchParams.get("state");
   if (!state) throw new OAuthError("invalid_request", "The upstream's answer carries no state.");
   const transaction = await deps.store.take<UpstreamTransaction>(keys.upstreamState(state));
@@ -98,26 +128,48 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
     throw new OAuthError("access_denied", "This upstream answer belongs to a sign-in started in another browser.", 403);
 
   const { request } = transaction;
-  const toClient = (params: Record<string, string | undefined>) =>
-    authorizationResponse(request.redirectUri, { ...params, state: request.state, iss: deps.urls.issuer });
+  const mount = mountFor(deps, request);
+  const toClient = clientAnswer(deps, request);
   const upstreamError = callback.searchParams.get("error");
   if (upstreamError) {
     const denied = upstreamError === "access_denied";
-    return toClient({
-      error: denied ? "access_denied" : "server_error",
-      error_description: denied ? "The user denied access at the upstream." : `The upstream refused: ${upstreamError}.`,
-    });
+    return {
+      redirectTo: toClient({
+        error: denied ? "access_denied" : "server_error",
+        error_description: denied ? "The user denied access at the upstream." : `The upstream refused: ${upstreamError}.`,
+      }),
+    };
   }
-  let upstream;
+  let exchange;
   try {
-    upstream = await deps.upstream.exchangeCode(callback, state, transaction.codeVerifier);
+    exchange = await mount.client.exchangeCode(callback, state, transaction.codeVerifier);
   } catch (error) {
     const failure = classify(error, "upstream code exchange");
-    return toClient({
-      error: failure.definitive ? "server_error" : "temporarily_unavailable",
-      error_description: "The gateway could not redeem the upstream's authorization code.",
-    });
+    return {
+      redirectTo: toClient({
+        error: failure.definitive ? "server_error" : "temporarily_unavailable",
+        error_description: "The gateway could not redeem the upstream's authorization code.",
+      }),
+    };
   }
+  // docs/upstreams.md, who may pass: checked before any gateway code exists
+  const verdict = await whoMayPass(mount, exchange, deps.log);
+  if ("refusal" in verdict) return refused(deps, mount, toClient, verdict.refusal);
+  const scope = exchange.tokens.scope || request.scope || "";
+  return { redirectTo: toClient({ code: await issueCode(deps, { ...request, scope }, transaction.sub, exchange.tokens, verdict.identity) }) };
+}
+
+/** RFC 6749 §4.1.2 and §4.1.2.1 (with RFC 9207 `iss`): the answer to the client at its redirect URI. */
+const clientAnswer = (deps: LoginDeps, request: AuthorizationRequest) => (params: Record<string, string | undefined>) =>
+  authorizationResponse(request.redirectUri, { ...params, state: request.state, iss: deps.urls.issuer });
+
+function refused(deps: LoginDeps, mount: Mount, toClient: ReturnType<typeof clientAnswer>, refusal: Refusal): Step {
+  deps.log.info(`authorization for ${mount.resource} refused: ${refusal.reason}`);
+  return { refused: { ...refusal, returnTo: toClient({ error: refusal.error, error_description: refusal.reason }) } };
+}
+
+/** A gateway code: single use, short-lived, holding the upstream tokens sealed to it. */
+async function issueCode(deps: LoginDeps, request: AuthorizationRequest, sub: string, upstream: UpstreamTokens, identity?: UpstreamIdentity): Promise<string> {
   const code = randomToken(32);
   const codeHash = sha256(code);
   const record: CodeRecord = {
@@ -126,10 +178,11 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
     redirectUriGiven: request.redirectUriGiven,
     codeChallenge: request.codeChallenge,
     resource: request.resource,
-    scope: upstream.scope || request.scope || "",
-    sub: transaction.sub,
+    scope: request.scope ?? "",
+    sub,
+    ...(identity ? { identity } : {}),
     sealedUpstream: await seal(deps.keys, upstream, codeHash),
   };
   await deps.store.put(keys.code(codeHash), record, CODE_TTL);
-  return toClient({ code });
+  return code;
 }

@@ -5,7 +5,7 @@ import { randomToken, safeEqual } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { claimUserAttempt, clearUserFailures, overLimit, RATE_RULES, recordFailure, recordUserFailure, userBackoff } from "../ratelimit.js";
 import { honoursRememberedApproval, isRemembered, rememberApproval } from "./approvals.js";
-import { approve, consentView, deny, pendingRequest, upstreamCallback, type ConsentView, type LoginDeps } from "./flow.js";
+import { approve, consentView, deny, pendingRequest, upstreamCallback, type ConsentView, type LoginDeps, type Step } from "./flow.js";
 import { passwordChecker } from "./passwords.js";
 
 declare module "express-session" {
@@ -31,8 +31,8 @@ export function loginRoutes(deps: LoginDeps): Router {
     const user = signedIn(req);
     // docs/security.md MC1, MC2, WP3: skip Screen 1 only for this user's remembered approval, on a navigation the user started
     if (user && honoursRememberedApproval(req.get("sec-fetch-site")) && (await isRemembered(deps.store, deps.clock, user, request, client)))
-      return res.redirect(303, await approve(deps, request, req.sessionID, user));
-    render(req, res, 200, consentView(request, client), user);
+      return go(res, 303, await approve(deps, request, req.sessionID, user));
+    render(req, res, 200, consentView(request, client, deps.mounts), user);
   });
 
   router.post("/login", form, async (req, res) => {
@@ -48,12 +48,26 @@ export function loginRoutes(deps: LoginDeps): Router {
     if (!user) return;
     if (body.remember === "yes") await rememberApproval(deps.store, deps.clock, user, request, client);
     // OAuth 2.1 §7.5.3: after a POST carrying credentials, redirect with 303, never 307
-    res.redirect(303, await approve(deps, request, req.sessionID, user));
+    go(res, 303, await approve(deps, request, req.sessionID, user));
   });
 
   router.get("/upstream/callback", async (req, res) => {
     const callback = new URL(req.originalUrl, deps.urls.issuer);
-    res.redirect(302, await upstreamCallback(deps, callback, req.sessionID));
+    go(res, 302, await upstreamCallback(deps, callback, req.sessionID));
+  });
+
+  // The gateway's Client ID Metadata Document, its client_id at upstream authorization servers that take them
+  router.get(CLIENT_METADATA_PATH, (_req, res) => {
+    const clientId = `${deps.urls.issuer}${CLIENT_METADATA_PATH}`;
+    res.set("Cache-Control", "max-age=3600").json({
+      client_id: clientId,
+      client_name: "MCP OAuth Gateway",
+      client_uri: deps.urls.issuer,
+      redirect_uris: [`${deps.urls.issuer}/upstream/callback`],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+    });
   });
 
   /** Check the password under the per-address limit and the per-user back-off; on failure, answer the page and return undefined. */
@@ -64,7 +78,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     request: AuthorizationRequest,
     client: ClientRecord,
   ): Promise<string | undefined> {
-    const view = consentView(request, client);
+    const view = consentView(request, client, deps.mounts);
     const refuse = (seconds: number, message: string) => {
       res.set("Retry-After", String(seconds));
       render(req, res, 429, view, undefined, `${message} Try again in ${duration(seconds)}.`);
@@ -94,6 +108,14 @@ export function loginRoutes(deps: LoginDeps): Router {
   }
 
   return router;
+}
+
+export const CLIENT_METADATA_PATH = "/upstream/client-metadata.json";
+
+/** On to the next step, or a page saying why not, with the way back to the client (403). */
+function go(res: Response, status: 302 | 303, step: Step): void {
+  if ("redirectTo" in step) return res.redirect(status, step.redirectTo);
+  res.status(403).render("refused", step.refused);
 }
 
 /** At most this many pending sign-ins per browser keep a CSRF token; the oldest give way. */

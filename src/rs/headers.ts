@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import type { UpstreamIdentity } from "../upstream/identity.js";
 
 /** RFC 9110 §7.6.1: connection-specific, meaningful for one hop only. */
 export const HOP_BY_HOP = new Set([
@@ -22,10 +23,7 @@ const NOT_FORWARDED_UPSTREAM = new Set([
   "referer",
   "accept-encoding", // event streams must arrive uncompressed to be relayed event by event
   "expect", // RFC 9110 §10.1.1: 100-continue is negotiated per connection; the body streams anyway
-  "forwarded",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-proto",
+  "forwarded", // and every x-forwarded-*: the gateway alone says who the user is (identity headers)
 ]);
 
 /** Never passed back to the client, beyond hop-by-hop. */
@@ -44,8 +42,9 @@ const connectionNominated = (headers: Record<string, unknown>): Set<string> =>
   );
 
 /**
- * The client's end-to-end headers, the operator's fixed headers (`--upstream-header`, which win over
- * the client's), and the upstream half of the token. Bodies are relayed unchanged, so Content-Length stays.
+ * The client's end-to-end headers, the operator's fixed headers (`headers`, static credentials and
+ * identity headers, which win over the client's), and the upstream half of the token when there is
+ * one. Bodies are relayed unchanged, so Content-Length stays.
  */
 export function requestHeadersForUpstream(
   incoming: IncomingHttpHeaders,
@@ -56,12 +55,27 @@ export function requestHeadersForUpstream(
   const out: Record<string, string> = {};
   for (const name in incoming) {
     const value = incoming[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || NOT_FORWARDED_UPSTREAM.has(name) || nominated?.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || NOT_FORWARDED_UPSTREAM.has(name) || name.startsWith("x-forwarded-") || nominated?.has(name)) continue;
     out[name] = Array.isArray(value) ? value.join(", ") : value;
   }
   for (const name in fixed) out[name] = fixed[name]!;
-  out.authorization = `Bearer ${upstreamAccessToken}`;
+  if (upstreamAccessToken) out.authorization = `Bearer ${upstreamAccessToken}`;
   return out;
+}
+
+/**
+ * X-Forwarded-User, -Email and -Preferred-Username (as oauth2-proxy sends them): who the user is at
+ * the upstream's sign-in, else the gateway user. A value that is not plain visible ASCII is left out.
+ */
+export function identityHeaders(gatewayUser: string, identity: UpstreamIdentity | undefined): Record<string, string> {
+  const candidates = {
+    "x-forwarded-user": identity?.login ?? identity?.sub ?? gatewayUser,
+    "x-forwarded-email": identity?.email,
+    "x-forwarded-preferred-username": identity?.preferred_username ?? identity?.login ?? gatewayUser,
+  };
+  return Object.fromEntries(
+    Object.entries(candidates).filter((e): e is [string, string] => e[1] !== undefined && /^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$/.test(e[1])),
+  );
 }
 
 export function responseHeadersForClient(upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {

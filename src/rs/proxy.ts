@@ -6,7 +6,7 @@ import type { Dispatcher } from "undici";
 import { OAuthError, type ErrorLog } from "../errors.js";
 import { keys } from "../store/store.js";
 import { authenticate, bearerChallenge, type BearerDeps } from "./bearer.js";
-import { requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
+import { identityHeaders, requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
 import { JSONRPC, requestId, sendJsonRpcError } from "./jsonrpc.js";
 import type { Relays } from "./relays.js";
 
@@ -19,8 +19,10 @@ export interface ProxyDeps extends BearerDeps {
   dispatcher: Dispatcher;
   /** The upstream MCP endpoint. */
   target: string;
-  /** `--upstream-header`: added to every request upstream. */
+  /** `headers` and, for `static` upstreams, the credentials: added to every request upstream. */
   upstreamHeaders: Readonly<Record<string, string>>;
+  /** Send the user's identity upstream (opt-in per upstream). */
+  identityHeaders: boolean;
   /** How long to wait for the upstream's response headers. */
   upstreamTimeoutMs: number;
   relays: Relays;
@@ -38,7 +40,8 @@ export function mcpProxy(deps: ProxyDeps) {
     const length = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
     const hasBody = req.method === "POST";
     if (hasBody && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
-    const { claims, upstreamAccessToken } = await authenticate(req.headers, deps);
+    const { claims, upstreamAccessToken, identity } = await authenticate(req.headers, deps);
+    const fixed = deps.identityHeaders ? { ...deps.upstreamHeaders, ...identityHeaders(claims.sub, identity) } : deps.upstreamHeaders;
 
     const exchange = deps.relays.add(req, res);
     // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.
@@ -64,7 +67,7 @@ export function mcpProxy(deps: ProxyDeps) {
           origin: target.origin,
           path,
           method: req.method as Dispatcher.HttpMethod,
-          headers: requestHeadersForUpstream(req.headers, upstreamAccessToken, deps.upstreamHeaders),
+          headers: requestHeadersForUpstream(req.headers, upstreamAccessToken, fixed),
           body,
           signal: cancel,
           headersTimeout: deps.upstreamTimeoutMs,
@@ -91,6 +94,17 @@ export function mcpProxy(deps: ProxyDeps) {
       return upstreamFailed(res, error, Buffer.isBuffer(body) ? body : undefined, deps);
     }
 
+    if (refused && !upstreamAccessToken) {
+      // The gateway's own credentials (or none) were refused: no authorization by the client can fix that
+      deps.log.error(`the upstream ${target.origin} refused the gateway's credentials with HTTP ${refused.statusCode}`);
+      return sendJsonRpcError(
+        res,
+        502,
+        requestId(Buffer.isBuffer(body) ? body : undefined),
+        JSONRPC.internalError,
+        "The upstream refused the gateway's credentials.",
+      );
+    }
     if (refused?.statusCode === 401) {
       // The next refresh of this grant must not hand out the same upstream token again.
       await deps.store.put(keys.upstreamRejected(claims.gid), true, deps.refreshTokenTtl);

@@ -25,14 +25,8 @@ const ALLOWED_REQUEST_HEADERS = [
 const ALLOWED_PREFIXES = ["mcp-param-", "x-mcp-"];
 const METHODS = new Set(["GET", "POST", "DELETE", "OPTIONS"]);
 
-/** Is this request for the MCP endpoint? Matched as Express would: any case, one optional trailing slash. */
-export function isMcpEndpoint(url: string | undefined): boolean {
-  const path = (url ?? "").split("?", 1)[0]!.toLowerCase();
-  return path === "/mcp" || path === "/mcp/";
-}
-
 /**
- * /mcp, the hot path, without Express: access log, Origin check (DNS rebinding), CORS, then the
+ * One upstream's MCP endpoint (/mcp or /mcp/<name>), the hot path, without Express: access log, Origin check (DNS rebinding), CORS, then the
  * proxy. Errors take the same JSON form as the rest of the gateway's.
  */
 export function mcpEndpoint(deps: McpEndpointDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -53,7 +47,7 @@ export function mcpEndpoint(deps: McpEndpointDeps): (req: IncomingMessage, res: 
     log(req, res, () => {
       // RFC 9110 §15.5.6: 405 names the methods the endpoint has
       if (!METHODS.has(req.method!))
-        return fail(res)(new OAuthError("invalid_request", "/mcp takes GET, POST and DELETE.", 405, { Allow: "GET, POST, DELETE, OPTIONS" }));
+        return fail(res)(new OAuthError("invalid_request", "The MCP endpoint takes GET, POST and DELETE.", 405, { Allow: "GET, POST, DELETE, OPTIONS" }));
       const relay = () => void proxy(req, res).catch(fail(res));
       // Only browsers read CORS headers, and they always send Origin cross-origin: native clients skip both checks
       if (req.headers.origin === undefined && req.method !== "OPTIONS") return relay();

@@ -27,6 +27,8 @@ export interface Simulator {
   faults: NonNullable<SimulatorOptions["faults"]>;
   /** As DELETE /applications/{client_id}/grant; without userId, for every user. */
   revokeGrant(clientId: string, userId?: number): void;
+  /** Who is signed in at github.com from now on (`browserUser` at start). */
+  signIn(userId: number): void;
   close(): Promise<void>;
 }
 
@@ -86,6 +88,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     issuedTokens: () => ({ access: [...store.issued.access], refresh: [...store.issued.refresh] }),
     faults,
     revokeGrant: (clientId, userId) => store.revokeGrant(clientId, userId),
+    signIn: (userId) => {
+      const user = users.find((u) => u.id === userId);
+      if (!user) throw new Error(`simulator: no user ${userId}`);
+      ctx.browserUser = user;
+    },
     close: closeAll,
   };
 }

@@ -8,7 +8,8 @@ import type { UpstreamTokens } from "../tokens.js";
 import { discoverUpstream, type UpstreamMetadata } from "./discovery.js";
 import { classify, UpstreamError } from "./errors.js";
 import type { Fetch } from "./http.js";
-import { githubRevocationRequest, githubTokenRevocation, standardUpstream } from "./quirks.js";
+import { githubIdentity, githubMembership, oidcIdentity, type Membership, type UpstreamIdentity } from "./identity.js";
+import { githubApi, githubRevocationRequest, githubTokenRevocation, standardUpstream } from "./quirks.js";
 
 interface Resolved extends UpstreamMetadata {
   client: oauth.Client;
@@ -25,11 +26,20 @@ export interface UpstreamDeps {
   fetch: Fetch;
   /** The gateway's callback, registered at the upstream: `<public-url>/upstream/callback`. */
   callbackUrl: string;
+  /** The gateway's own Client ID Metadata Document, used as client_id where the upstream AS supports them (https public URLs only). */
+  clientMetadataUrl?: string;
+}
+
+/** What the upstream's token endpoint said about the user, besides the tokens. */
+export interface CodeExchange {
+  tokens: UpstreamTokens;
+  /** Validated ID token claims, when the upstream is an OpenID Provider and issued one. */
+  idTokenClaims?: Record<string, unknown>;
 }
 
 /**
  * The gateway as an ordinary OAuth client of one upstream (oauth4webapi only). A value, not a
- * global: a later issue mounts several. Discovery and registration happen once, on first use, and
+ * global: each mounted upstream has its own (src/upstream/mounts.ts). Discovery and registration happen once, on first use, and
  * are retried on the next use if they failed.
  */
 export class Upstream {
@@ -69,25 +79,41 @@ export class Upstream {
   }
 
   async authorizationUrl(p: { scope: string | undefined; state: string; codeVerifier: string }): Promise<string> {
-    const { as, client, resource } = await this.resolve();
-    const url = new URL(as.authorization_endpoint!);
+    const resolved = await this.resolve();
+    const url = new URL(resolved.as.authorization_endpoint!);
     const params: Record<string, string> = {
-      client_id: client.client_id,
+      client_id: resolved.client.client_id,
       redirect_uri: this.#deps.callbackUrl,
       response_type: "code",
       state: p.state,
       code_challenge: await oauth.calculatePKCECodeChallenge(p.codeVerifier),
       code_challenge_method: "S256",
-      resource, // MCP Authorization §Resource Parameter: sent whether or not the upstream supports it
+      resource: resolved.resource, // MCP Authorization §Resource Parameter: sent whether or not the upstream supports it
     };
-    const scope = p.scope ?? this.config.scope;
+    const scope = this.#scope(p.scope ?? this.config.scope, resolved);
     if (scope) params.scope = scope;
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     return url.href;
   }
 
+  /**
+   * What the allowlists and identity headers need besides what was asked: GitHub's `read:org` to see
+   * org memberships; at an OpenID Provider, `openid` (and `email` when an allowed user is an address).
+   */
+  #scope(asked: string | undefined, resolved: Resolved): string | undefined {
+    const scopes = new Set(asked?.split(" ").filter(Boolean));
+    const { allowUsers, allowOrgs, identityHeaders } = this.config;
+    if (githubApi(resolved.as, this.config.apiUrl)) {
+      if (allowOrgs.length) scopes.add("read:org");
+    } else if ((allowUsers.length || identityHeaders) && (resolved.as.scopes_supported?.includes("openid") || resolved.as.userinfo_endpoint)) {
+      scopes.add("openid");
+      if (identityHeaders || allowUsers.some((u) => u.includes("@"))) scopes.add("email");
+    }
+    return scopes.size ? [...scopes].join(" ") : undefined;
+  }
+
   /** Validate the callback (state, error, iss) and redeem the code. */
-  async exchangeCode(callback: URL, expectedState: string, codeVerifier: string): Promise<UpstreamTokens> {
+  async exchangeCode(callback: URL, expectedState: string, codeVerifier: string): Promise<CodeExchange> {
     const { as, client, clientAuth, resource } = await this.resolve();
     try {
       const params = oauth.validateAuthResponse(as, client, callback, expectedState);
@@ -95,10 +121,34 @@ export class Upstream {
         ...this.#options,
         additionalParameters: { resource },
       });
-      return this.#tokens(await oauth.processAuthorizationCodeResponse(as, client, response));
+      const result = await oauth.processAuthorizationCodeResponse(as, client, response);
+      const idTokenClaims = oauth.getValidatedIdTokenClaims(result);
+      return { tokens: this.#tokens(result), ...(idTokenClaims ? { idTokenClaims: { ...idTokenClaims } } : {}) };
     } catch (error) {
       throw classify(error, "upstream code exchange");
     }
+  }
+
+  /**
+   * Who the user is upstream: GitHub's `/user`; an OpenID Provider's ID token, else its userinfo
+   * endpoint when the token may read it (OIDC Core §5.3). Undefined when the upstream has no way to tell.
+   */
+  async identity(exchange: CodeExchange): Promise<UpstreamIdentity | undefined> {
+    const resolved = await this.resolve();
+    const api = githubApi(resolved.as, this.config.apiUrl);
+    if (api) return githubIdentity(api, exchange.tokens.access_token, this.#deps.fetch);
+    if (exchange.idTokenClaims) return oidcIdentity(exchange.idTokenClaims);
+    if (!resolved.as.userinfo_endpoint || !exchange.tokens.scope?.split(" ").includes("openid")) return undefined;
+    const { as, client } = resolved;
+    const response = await oauth.userInfoRequest(as, client, exchange.tokens.access_token, this.#options);
+    return oidcIdentity({ ...(await oauth.processUserInfoResponse(as, client, oauth.skipSubjectCheck, response)) });
+  }
+
+  /** GitHub org membership of the token's user; throws for an upstream that is not GitHub. */
+  async membership(tokens: UpstreamTokens, org: string): Promise<Membership> {
+    const api = githubApi((await this.resolve()).as, this.config.apiUrl);
+    if (!api) throw new Error("allowOrgs needs a GitHub upstream");
+    return githubMembership(api, tokens.access_token, org, this.#deps.fetch);
   }
 
   /**
@@ -171,8 +221,8 @@ export class Upstream {
   }
 
   /**
-   * The pre-registered client, else one registered dynamically (RFC 7591) and kept in the store,
-   * sealed. Instances racing to register keep the first one stored, so an authorization started on
+   * The pre-registered client, else the gateway's metadata document URL where the upstream AS takes
+   * one, else one registered dynamically (RFC 7591) and kept in the store, sealed. Instances racing to register keep the first one stored, so an authorization started on
    * one instance is redeemed with the same client on another.
    */
   async #client(as: oauth.AuthorizationServer): Promise<{ client: oauth.Client; secret?: string }> {
@@ -180,6 +230,8 @@ export class Upstream {
     const key = keys.upstreamRegistration(`${as.issuer} ${this.#deps.callbackUrl}`);
     const stored = await this.#storedRegistration(key);
     if (stored) return credentials(stored);
+    // MCP Authorization §Client Registration Approaches: a metadata document before dynamic registration
+    if (this.#deps.clientMetadataUrl && as.client_id_metadata_document_supported === true) return { client: { client_id: this.#deps.clientMetadataUrl } };
     if (!as.registration_endpoint)
       throw new Error(
         `the upstream ${as.issuer} offers no dynamic client registration: register an OAuth app there with callback ${this.#deps.callbackUrl} and give --upstream-client-id and --upstream-client-secret`,

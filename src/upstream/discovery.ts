@@ -60,17 +60,27 @@ async function findResourceMetadata(resource: string, o: DiscoveryOptions): Prom
 
 /** Ask the resource itself: an unauthenticated request earns a 401 naming its metadata (RFC 9728 §5.1). */
 async function advertisedMetadataUrl(rs: URL, o: DiscoveryOptions): Promise<URL | undefined> {
-  try {
-    const response = await o.fetch(rs.href, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" }),
-    });
-    await response.body?.cancel();
-    return extractWWWAuthenticateParams(response).resourceMetadataUrl;
-  } catch {
-    return undefined;
-  }
+  const response = await unauthenticatedPing(rs, o).catch(() => undefined);
+  return response && extractWWWAuthenticateParams(response).resourceMetadataUrl;
+}
+
+/**
+ * `detect`: an upstream that refuses an unauthenticated request (401, or 403) wants OAuth; one that
+ * answers it anything else needs no credentials. Throws when the upstream cannot be reached.
+ */
+export async function detectUpstreamAuth(resource: string, o: DiscoveryOptions): Promise<"oauth" | "none"> {
+  const { status } = await unauthenticatedPing(new URL(resource), o);
+  return status === 401 || status === 403 ? "oauth" : "none";
+}
+
+async function unauthenticatedPing(rs: URL, o: DiscoveryOptions): Promise<Response> {
+  const response = await o.fetch(rs.href, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" }),
+  });
+  await response.body?.cancel();
+  return response;
 }
 
 /**

@@ -67,15 +67,20 @@ function parse(text: string, type: string): Record<string, unknown> | undefined 
 const json = (body: unknown, status: number) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
 /**
- * GitHub revokes an OAuth or GitHub App user token at `DELETE <api>/applications/{client_id}/token`
- * (no RFC 7009 endpoint). The API lives at api.github.com for github.com, at `/api/v3` on a GitHub
- * Enterprise Server host, or wherever `apiUrl` says. Undefined when the upstream is not GitHub.
+ * GitHub's REST API for an upstream whose AS is GitHub's (token endpoint `/login/oauth/access_token`):
+ * api.github.com for github.com, `/api/v3` on a GitHub Enterprise Server host, or wherever `apiUrl`
+ * says. Undefined when the upstream is not GitHub.
  */
-export function githubTokenRevocation(as: AuthorizationServer, clientId: string, apiUrl?: string): string | undefined {
+export function githubApi(as: AuthorizationServer, apiUrl?: string): string | undefined {
   if (!as.token_endpoint || new URL(as.token_endpoint).pathname !== "/login/oauth/access_token") return undefined;
   const web = new URL(as.token_endpoint);
-  const api = apiUrl ?? (web.hostname === "github.com" ? "https://api.github.com" : `${web.origin}/api/v3`);
-  return `${api.replace(/\/$/, "")}/applications/${encodeURIComponent(clientId)}/token`;
+  return (apiUrl ?? (web.hostname === "github.com" ? "https://api.github.com" : `${web.origin}/api/v3`)).replace(/\/$/, "");
+}
+
+/** GitHub revokes an OAuth or GitHub App user token at `DELETE <api>/applications/{client_id}/token` (no RFC 7009 endpoint). */
+export function githubTokenRevocation(as: AuthorizationServer, clientId: string, apiUrl?: string): string | undefined {
+  const api = githubApi(as, apiUrl);
+  return api && `${api}/applications/${encodeURIComponent(clientId)}/token`;
 }
 
 export const githubRevocationRequest = (clientId: string, clientSecret: string, accessToken: string): RequestInit => ({

@@ -40,13 +40,17 @@ export class TestBrowser {
    * deciding on Screen 1 (and on the upstream's consent page, when it shows one: the first button
    * approves, the second denies). Returns the URL the client would receive.
    */
-  async authorize(
-    authorizationUrl: string,
-    opts: { redirectUri: string; username: string; password: string; decision?: "approve" | "deny"; remember?: boolean },
-  ): Promise<URL> {
+  async authorize(authorizationUrl: string, opts: AuthorizeOptions): Promise<URL> {
+    const end = await this.walk(authorizationUrl, opts);
+    if ("redirect" in end) return end.redirect;
+    throw new Error(`stuck at ${end.url}: HTTP ${end.status}\n${end.text.slice(0, 500)}`);
+  }
+
+  /** As `authorize`, but a page that is neither a redirect nor a form to fill ends the walk, and is returned. */
+  async walk(authorizationUrl: string, opts: AuthorizeOptions): Promise<{ redirect: URL } | { url: string; status: number; text: string }> {
     let url = authorizationUrl;
     for (let hop = 0; hop < 12; hop++) {
-      if (url.startsWith(opts.redirectUri)) return new URL(url);
+      if (url.startsWith(opts.redirectUri)) return { redirect: new URL(url) };
       const page = await this.request(url);
       if (page.location) {
         url = page.location;
@@ -55,7 +59,7 @@ export class TestBrowser {
       const form = loginForm(page.text);
       const action = /<form method="post" action="([^"]+)"/.exec(page.text)?.[1];
       const decisions = [...page.text.matchAll(/name="decision" value="([^"]+)"/g)].map((m) => m[1]!);
-      if (page.status !== 200 || !form || !action) throw new Error(`stuck at ${url}: HTTP ${page.status}\n${page.text.slice(0, 500)}`);
+      if (page.status !== 200 || !form || !action) return { url, status: page.status, text: page.text };
       const credentials: Record<string, string> = page.text.includes('name="password"') ? { username: opts.username, password: opts.password } : {};
       const answer = await this.request(new URL(action, url).href, {
         form: {
@@ -70,6 +74,14 @@ export class TestBrowser {
     }
     throw new Error("too many redirects");
   }
+}
+
+export interface AuthorizeOptions {
+  redirectUri: string;
+  username: string;
+  password: string;
+  decision?: "approve" | "deny";
+  remember?: boolean;
 }
 
 /** The hidden inputs of Screen 1, or undefined when the page is not Screen 1. */

@@ -38,7 +38,7 @@ export const clientAuthorizeUrl = (gatewayUrl: string, clientId: string, extra: 
   });
 
 /** Register a public client and take it through the browser step by hand: returns a fresh gateway code. */
-export async function obtainCode(gatewayUrl: string, opts: { clientId?: string; scope?: string; browser?: TestBrowser } = {}) {
+export async function obtainCode(gatewayUrl: string, opts: { clientId?: string; scope?: string; browser?: TestBrowser; resource?: string } = {}) {
   const clientId = opts.clientId ?? (await register(gatewayUrl)).client_id;
   const { verifier, challenge } = pkce();
   const url = authorizeUrl(gatewayUrl, {
@@ -48,7 +48,7 @@ export async function obtainCode(gatewayUrl: string, opts: { clientId?: string; 
     code_challenge: challenge,
     code_challenge_method: "S256",
     state: "xyz",
-    resource: `${gatewayUrl}/mcp`,
+    resource: opts.resource ?? `${gatewayUrl}/mcp`,
     ...(opts.scope ? { scope: opts.scope } : {}),
   });
   const redirect = await (opts.browser ?? new TestBrowser()).authorize(url, { redirectUri: REDIRECT_URI, ...LOGIN });

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
@@ -9,6 +9,13 @@ export interface UpstreamRequest {
   method: string;
   authorization: string | undefined;
   sessionId: string | undefined;
+  /** A copy of every header the request carried. */
+  headers: IncomingHttpHeaders;
+}
+
+export interface McpUpstreamOptions {
+  /** An API-key server: a request without exactly this header value is refused with 401 (it has no OAuth, so no challenge). */
+  requireHeader?: { name: string; value: string };
 }
 
 export interface McpUpstream {
@@ -26,9 +33,10 @@ export interface McpUpstream {
 /**
  * A remote MCP server as the MCP SDK builds one: Streamable HTTP on node:http, stateful (Mcp-Session-Id,
  * a standalone GET stream per session), one `build()` server per session. It checks no token; it
- * records the one each request carries.
+ * records the one each request carries. With `requireHeader` it checks an API key instead.
  */
-export async function startMcpUpstream(build: () => McpServer): Promise<McpUpstream> {
+export async function startMcpUpstream(build: () => McpServer, opts: McpUpstreamOptions = {}): Promise<McpUpstream> {
+  const required = opts.requireHeader && { name: opts.requireHeader.name.toLowerCase(), value: opts.requireHeader.value };
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const sessions = new Map<string, McpServer>();
   const requests: UpstreamRequest[] = [];
@@ -36,7 +44,9 @@ export async function startMcpUpstream(build: () => McpServer): Promise<McpUpstr
 
   const http = createServer(async (req, res) => {
     const sessionId = req.headers["mcp-session-id"] as string | undefined;
-    requests.push({ method: req.method!, authorization: req.headers.authorization, sessionId });
+    requests.push({ method: req.method!, authorization: req.headers.authorization, sessionId, headers: { ...req.headers } });
+    if (required && req.headers[required.name] !== required.value)
+      return void res.writeHead(401, { "content-type": "application/json" }).end('{"error":"invalid api key"}');
     let transport = sessionId === undefined ? undefined : transports.get(sessionId);
     if (!transport && sessionId === undefined && req.method === "POST") {
       const server = build();

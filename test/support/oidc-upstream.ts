@@ -20,6 +20,8 @@ export interface OidcUpstream {
   issuer: string;
   /** `http://127.0.0.1:<port>/mcp`, the RFC 9728 `resource`. */
   mcpUrl: string;
+  /** The end-user every interaction signs in as. */
+  account: OidcAccount & { sub: string };
   /** A client registered statically in the provider for a gateway on a loopback address. */
   preRegistered: { client_id: string; client_secret: string; authorizationEndpoint: string; tokenEndpoint: string };
   /** Every request the provider handled, in order (interaction pages included). */
@@ -56,6 +58,8 @@ export interface McpRequest {
   path: string;
   authorization?: string;
   sessionId?: string;
+  /** The `X-Forwarded-*` headers it carried, when it carried any. */
+  forwarded?: Record<string, string>;
   rpcMethod?: string;
   /** What introspection said about the bearer token, when there was one. */
   token?: Introspection;
@@ -73,11 +77,28 @@ interface Introspection {
 
 export const ACCOUNT_ID = "oidc-user-1";
 export const MCP_SCOPE = "mcp:tools";
+/** OIDC Core §5.4: the claims each scope asks for. */
+const SCOPE_CLAIMS = { openid: ["sub"], email: ["email", "email_verified"], profile: ["preferred_username"] };
+
+/** The one end-user of the provider; without `account`, only `sub` = ACCOUNT_ID. */
+export interface OidcAccount {
+  sub?: string;
+  email?: string;
+  email_verified?: boolean;
+  preferred_username?: string;
+}
+
+export interface OidcUpstreamOptions {
+  accessTokenTtl?: number;
+  account?: OidcAccount;
+}
+
 const RESOURCE_SERVER = { client_id: "mcp-resource-server", client_secret: "rs-secret-that-only-the-mcp-server-knows" };
 const GATEWAY_CLIENT = { client_id: "gateway-static", client_secret: "static-secret-of-the-pre-registered-gateway" };
 
-export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}): Promise<OidcUpstream> {
+export async function startOidcUpstream(opts: OidcUpstreamOptions = {}): Promise<OidcUpstream> {
   const accessTokenTtl = opts.accessTokenTtl ?? 300;
+  const account = { ...opts.account, sub: opts.account?.sub ?? ACCOUNT_ID };
   const providerServer = await listen();
   const mcpServer = await listen();
   const issuer = origin(providerServer);
@@ -108,7 +129,10 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
     ],
     jwks: { keys: [signingKey()] },
     cookies: { keys: ["oidc-upstream-test-cookie-key"] },
-    findAccount: async (_ctx: unknown, sub: string) => (sub === ACCOUNT_ID ? { accountId: sub, claims: async () => ({ sub }) } : undefined),
+    // OIDC Core §5.4: the provider releases only the claims of the granted scopes (SCOPE_CLAIMS)
+    findAccount: async (_ctx: unknown, sub: string) => (sub === account.sub ? { accountId: sub, claims: async () => ({ ...account }) } : undefined),
+    claims: SCOPE_CLAIMS,
+    scopes: ["openid", "offline_access", ...Object.keys(SCOPE_CLAIMS)],
     pkce: { required: () => true },
     issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }, source: { kind: string }) =>
       client.grantTypeAllowed("refresh_token") && source.kind === "AuthorizationCode",
@@ -143,7 +167,7 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
     record.providerRequests.push(entry);
     if (/^\/interaction\/[^/]+$/.test(ctx.path)) {
       ctx.respond = false;
-      return completeInteraction(provider, ctx.req, ctx.res, { prompts: record.interactions, grantIds });
+      return completeInteraction(provider, ctx.req, ctx.res, { accountId: account.sub, prompts: record.interactions, grantIds });
     }
     await next();
     if (ctx.oidc?.body) entry.body = { ...ctx.oidc.body };
@@ -169,6 +193,7 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
   return {
     issuer,
     mcpUrl,
+    account,
     preRegistered: { ...GATEWAY_CLIENT, authorizationEndpoint: provider.urlFor("authorization"), tokenEndpoint: provider.urlFor("token") },
     ...record,
     revokeGrants: async () => {
@@ -181,17 +206,17 @@ export async function startOidcUpstream(opts: { accessTokenTtl?: number } = {}):
   };
 }
 
-/** The human: sign in as the fixed account, then approve exactly what the client asked for. */
+/** The human: sign in as the one account, then approve exactly what the client asked for. */
 async function completeInteraction(
   provider: Provider,
   req: IncomingMessage,
   res: ServerResponse,
-  answered: { prompts: string[]; grantIds: string[] },
+  answered: { accountId: string; prompts: string[]; grantIds: string[] },
 ): Promise<void> {
   const interaction = await provider.interactionDetails(req, res);
   const { prompt, params, session } = interaction;
   answered.prompts.push(prompt.name);
-  if (prompt.name === "login") return provider.interactionFinished(req, res, { login: { accountId: ACCOUNT_ID } }, { mergeWithLastSubmission: false });
+  if (prompt.name === "login") return provider.interactionFinished(req, res, { login: { accountId: answered.accountId } }, { mergeWithLastSubmission: false });
   if (prompt.name !== "consent") throw new Error(`unexpected prompt ${prompt.name}`);
   const grant = interaction.grantId
     ? await provider.Grant.find(interaction.grantId)
@@ -238,6 +263,8 @@ function mcpApp(o: McpAppOptions) {
       ...header(req, "authorization", "authorization"),
       ...header(req, "mcp-session-id", "sessionId"),
     };
+    const forwarded = Object.entries(req.headers).filter(([name]) => name.startsWith("x-forwarded-"));
+    if (forwarded.length) entry.forwarded = Object.fromEntries(forwarded.map(([name, value]) => [name, String(value)]));
     const body = req.body as { method?: unknown } | undefined;
     if (typeof body?.method === "string") entry.rpcMethod = body.method;
     o.requests.push(entry);

@@ -39,7 +39,7 @@ describe("loadConfig: where values come from", () => {
 
   it("reads the env file named by MCP_GATEWAY_ENV_FILE", () => {
     const file = envFile('MCP_GATEWAY_UPSTREAM_RS="https://from-file.example/mcp"\n');
-    expect(loadConfig([], { MCP_GATEWAY_ENV_FILE: file }).upstream.resource).toBe("https://from-file.example/mcp");
+    expect(loadConfig([], { MCP_GATEWAY_ENV_FILE: file }).upstreams[0]!.resource).toBe("https://from-file.example/mcp");
   });
 
   it("takes secrets from the env file", async () => {
@@ -68,14 +68,28 @@ describe("loadConfig: where values come from", () => {
     expect(config.secret).toBeUndefined();
     expect(config.previousSecrets).toEqual([]);
     expect(config.trustProxy).toBe(false);
-    expect(config.upstream).toEqual({ resource: "https://upstream.example/mcp" });
+    expect(config.upstreams).toEqual([
+      {
+        name: "",
+        path: "/mcp",
+        title: "upstream.example",
+        resource: "https://upstream.example/mcp",
+        auth: "oauth",
+        headers: {},
+        identityHeaders: false,
+        allowUsers: [],
+        allowOrgs: [],
+      },
+    ]);
     expect(load([...RS, "--port", "9100"]).publicUrl).toBe("http://localhost:9100");
   });
 
   it("returns a frozen object", () => {
     const config = load(RS);
     expect(Object.isFrozen(config)).toBe(true);
-    expect(Object.isFrozen(config.upstream)).toBe(true);
+    expect(Object.isFrozen(config.upstreams)).toBe(true);
+    expect(Object.isFrozen(config.upstreams[0])).toBe(true);
+    expect(Object.isFrozen(config.upstreams[0]!.headers)).toBe(true);
     expect(Object.isFrozen(config.login)).toBe(true);
     expect(Object.isFrozen(config.login.users)).toBe(true);
     expect(Object.isFrozen(config.store)).toBe(true);
@@ -83,7 +97,7 @@ describe("loadConfig: where values come from", () => {
   });
 
   it("normalises --upstream-scope to space-separated", () => {
-    expect(load([...RS, "--upstream-scope", "repo, read:user  gist"]).upstream.scope).toBe("repo read:user gist");
+    expect(load([...RS, "--upstream-scope", "repo, read:user  gist"]).upstreams[0]!.scope).toBe("repo read:user gist");
   });
 });
 
@@ -130,7 +144,7 @@ describe("loadConfig: upstream", () => {
 
   it("takes the two endpoint flags together", () => {
     const config = load([...RS, "--upstream-authorize-endpoint", "https://as.example/authorize", "--upstream-token-endpoint", "https://as.example/token"]);
-    expect(config.upstream).toMatchObject({ authorizationEndpoint: "https://as.example/authorize", tokenEndpoint: "https://as.example/token" });
+    expect(config.upstreams[0]).toMatchObject({ authorizationEndpoint: "https://as.example/authorize", tokenEndpoint: "https://as.example/token" });
   });
 
   it.each([["--upstream-authorize-endpoint"], ["--upstream-token-endpoint"]])("refuses %s alone", (flag) => {
@@ -179,7 +193,7 @@ describe("loadConfig: numbers", () => {
 
 describe("loadConfig: the proxy", () => {
   it("applies the defaults", () => {
-    expect(load(RS).proxy).toEqual({ upstreamTimeout: 120, upstreamHeaders: {}, sseHeartbeat: 15, shutdownGrace: 10 });
+    expect(load(RS).proxy).toEqual({ upstreamTimeout: 120, sseHeartbeat: 15, shutdownGrace: 10 });
     expect(Object.isFrozen(load(RS).proxy)).toBe(true);
   });
 
@@ -208,14 +222,14 @@ describe("loadConfig: the proxy", () => {
   });
 
   it("takes repeated --upstream-header, names lower-cased, values as given", () => {
-    const headers = load([...RS, "--upstream-header", "X-MCP-Readonly: true", "--upstream-header", "X-MCP-Toolsets:repos,issues"]).proxy.upstreamHeaders;
+    const headers = load([...RS, "--upstream-header", "X-MCP-Readonly: true", "--upstream-header", "X-MCP-Toolsets:repos,issues"]).upstreams[0]!.headers;
     expect(headers).toEqual({ "x-mcp-readonly": "true", "x-mcp-toolsets": "repos,issues" });
   });
 
   it("takes MCP_GATEWAY_UPSTREAM_HEADERS one per line, and flags over it", () => {
     const env = { MCP_GATEWAY_UPSTREAM_HEADERS: "X-MCP-Readonly: true\r\n\nX-MCP-Toolsets: repos\n" };
-    expect(load(RS, env).proxy.upstreamHeaders).toEqual({ "x-mcp-readonly": "true", "x-mcp-toolsets": "repos" });
-    expect(load([...RS, "--upstream-header", "X-MCP-Lockdown: true"], env).proxy.upstreamHeaders).toEqual({ "x-mcp-lockdown": "true" });
+    expect(load(RS, env).upstreams[0]!.headers).toEqual({ "x-mcp-readonly": "true", "x-mcp-toolsets": "repos" });
+    expect(load([...RS, "--upstream-header", "X-MCP-Lockdown: true"], env).upstreams[0]!.headers).toEqual({ "x-mcp-lockdown": "true" });
   });
 
   it.each([
@@ -232,14 +246,25 @@ describe("loadConfig: the proxy", () => {
     expect(message).not.toContain("\n");
   });
 
-  it.each([["Authorization: x"], ["host: evil.example"], ["Content-Length: 0"], ["Transfer-Encoding: chunked"], ["Connection: close"]])(
-    "refuses --upstream-header %j, a header the gateway sets itself",
-    (line) => {
-      expect(refused([...RS, "--upstream-header", line])).toMatch(
-        new RegExp(`^--upstream-header \\(MCP_GATEWAY_UPSTREAM_HEADERS\\) cannot set ${line.split(":")[0]}:`),
-      );
-    },
-  );
+  it.each([
+    ["Authorization: Bearer s3cr3t-value"],
+    ["host: evil.example"],
+    ["Content-Length: 0"],
+    ["Transfer-Encoding: chunked"],
+    ["Connection: close"],
+    ["X-Forwarded-User: root"],
+  ])("refuses --upstream-header %j, a header the gateway sets itself, without showing the value", (line) => {
+    const [name, value] = line.split(": ") as [string, string];
+    const message = refused([...RS, "--upstream-header", line]);
+    expect(message).toMatch(new RegExp(`^--upstream-header \\(MCP_GATEWAY_UPSTREAM_HEADERS\\): ${name} is set by the gateway`));
+    expect(message).not.toContain(value);
+  });
+
+  it("refuses --config together with an --upstream-* flag", () => {
+    expect(refused([...RS, "--config", "gateway.json"])).toBe(
+      "--config (MCP_GATEWAY_CONFIG) and --upstream-rs (MCP_GATEWAY_UPSTREAM_RS) do not go together: give upstreams either in the config file or with the --upstream-* flags",
+    );
+  });
 });
 
 describe("loadConfig: secrets", () => {

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fetch } from "undici";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { connectWithOAuth } from "../support/connect.js";
+import { clientAuthorizeUrl, mcpInitialize, obtainCode, register, tokenRequest, REDIRECT_URI } from "../support/manual.js";
+import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
+import { ACCOUNT_ID } from "../support/oidc-upstream.js";
+import { LOGIN } from "../support/stack.js";
+
+type Name = "github" | "oidc" | "internal";
+const NAMES: Name[] = ["github", "oidc", "internal"];
+
+const text = async (client: Client, name: string): Promise<string> => {
+  const result = await client.callTool({ name, arguments: {} });
+  expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+  return (result.content as { type: string; text: string }[])[0]!.text;
+};
+
+/**
+ * Issue 6 acceptance: three upstreams behind one gateway, each its own protected resource, used by
+ * the real MCP SDK client: the GitHub simulator with a pre-registered client, an OpenID Provider
+ * found by the gateway itself (no `oauth` block: 401, metadata, dynamic registration), and an
+ * API-key server the gateway calls with a static header.
+ */
+describe("several upstreams behind one gateway", () => {
+  let stack: MultiStack;
+  const clients = {} as Record<Name, Awaited<ReturnType<typeof connectWithOAuth>>>;
+  const tokens = {} as Record<Name, string>;
+
+  beforeAll(async () => {
+    stack = await startMultiStack({ oidc: { identityHeaders: true } });
+    for (const name of NAMES) {
+      clients[name] = await connectWithOAuth(stack.urls[name]);
+      tokens[name] = clients[name].provider.tokens()!.access_token;
+    }
+  }, 60_000);
+  afterAll(async () => {
+    for (const c of Object.values(clients)) await c.client.close();
+    await stack?.close();
+  });
+
+  it("the SDK client uses all three, each through its own upstream auth", async () => {
+    expect(JSON.parse(await text(clients.github.client, "get_me"))).toMatchObject({ login: "octocat" });
+    expect(JSON.parse(await text(clients.oidc.client, "whoami"))).toMatchObject({ sub: ACCOUNT_ID });
+    // the API-key server sees the gateway user through the identity headers it opted into
+    expect(await text(clients.internal.client, "whoami")).toBe(LOGIN.username);
+
+    // each upstream saw its own credential, never a gateway token
+    const internal = stack.internal.requests.filter((r) => r.method === "POST");
+    expect(internal.length).toBeGreaterThan(0);
+    for (const r of internal) {
+      expect(r.headers["x-api-key"]).toBe(stack.apiKey);
+      expect(r.authorization).toBeUndefined();
+    }
+    const oidcBearers = stack.oidc.mcpRequests.filter((r) => r.token?.active).map((r) => r.authorization);
+    expect(oidcBearers.length).toBeGreaterThan(0);
+    for (const bearer of oidcBearers) expect(Object.values(tokens).some((t) => bearer?.includes(t.split("~")[0]!))).toBe(false);
+    // the gateway found the OpenID Provider itself and registered there once
+    expect(stack.oidc.registrations).toHaveLength(1);
+  });
+
+  it("gives each token its own audience, and every other upstream refuses it", async () => {
+    for (const holder of NAMES)
+      for (const target of NAMES) {
+        const response = await mcpInitialize(stack.urls[target], `Bearer ${tokens[holder]}`);
+        if (holder === target) {
+          expect(response.status, `${holder} at ${target}`).toBe(200);
+          await response.body?.cancel();
+          continue;
+        }
+        expect(response.status, `${holder}'s token at ${target}`).toBe(401);
+        const challenge = response.headers.get("www-authenticate") ?? "";
+        expect(challenge).toContain('error="invalid_token"');
+        expect(challenge).toContain(`resource_metadata="${stack.gateway.publicUrl}/.well-known/oauth-protected-resource/mcp/${target}"`);
+        await response.body?.cancel();
+      }
+  });
+
+  it("publishes one RFC 9728 document per upstream, all naming the one authorization server", async () => {
+    for (const name of NAMES) {
+      const response = await fetch(`${stack.gateway.publicUrl}/.well-known/oauth-protected-resource/mcp/${name}`);
+      expect(response.status).toBe(200);
+      const metadata = (await response.json()) as { resource: string; authorization_servers: string[] };
+      expect(metadata.resource).toBe(stack.urls[name]);
+      expect(metadata.authorization_servers).toEqual([stack.gateway.publicUrl]);
+    }
+    for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
+      expect((await fetch(`${stack.gateway.publicUrl}${path}`)).status, path).toBe(404);
+    const bare = await mcpInitialize(`${stack.gateway.publicUrl}/mcp`, `Bearer ${tokens.github}`);
+    expect(bare.status).toBe(404);
+    await bare.body?.cancel();
+  });
+
+  it("needs the resource named, and refuses an unknown one, with invalid_target", async () => {
+    const { client_id } = await register(stack.gateway.publicUrl);
+    for (const resource of [undefined, `${stack.gateway.publicUrl}/mcp`, `${stack.gateway.publicUrl}/mcp/nope`]) {
+      const url = clientAuthorizeUrl(stack.gateway.publicUrl, client_id, resource ? { resource } : {});
+      const response = await fetch(url, { redirect: "manual" });
+      expect(response.status).toBe(302);
+      const location = new URL(response.headers.get("location")!);
+      expect(location.searchParams.get("error"), String(resource)).toBe("invalid_target");
+    }
+  });
+
+  it("names the upstream on the login screen", async () => {
+    const { client_id } = await register(stack.gateway.publicUrl);
+    const start = await fetch(clientAuthorizeUrl(stack.gateway.publicUrl, client_id, { resource: stack.urls.internal }), { redirect: "manual" });
+    const page = await (await fetch(new URL(start.headers.get("location")!, stack.gateway.publicUrl))).text();
+    expect(page).toContain("to use internal?");
+    expect(page).toContain(`<code>${stack.urls.internal}</code>`);
+  });
+
+  it("shows the gateway user and the upstream identity at /introspect", async () => {
+    const { client_id, client_secret } = await register(stack.gateway.publicUrl, { token_endpoint_auth_method: "client_secret_post" });
+    const answer = async (token: string) => {
+      const response = await fetch(`${stack.gateway.publicUrl}/introspect`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token, client_id, client_secret: client_secret! }).toString(),
+      });
+      return (await response.json()) as Record<string, unknown>;
+    };
+    // another client's token is not this client's business (RFC 7662 §2.2)
+    expect(await answer(tokens.github)).toEqual({ active: false });
+
+    const own = async (name: Name) => {
+      const { code, verifier, redirect } = await obtainCode(stack.gateway.publicUrl, { clientId: client_id, resource: stack.urls[name] });
+      expect(code, redirect.href).toBeTruthy();
+      const form = { grant_type: "authorization_code", code, code_verifier: verifier, client_id, client_secret: client_secret!, redirect_uri: REDIRECT_URI };
+      const { status, body } = await tokenRequest(stack.gateway.publicUrl, form);
+      expect(status, JSON.stringify(body)).toBe(200);
+      return body;
+    };
+    const github = await own("github");
+    for (const token of [github.access_token!, github.refresh_token!])
+      expect(await answer(token)).toMatchObject({
+        active: true,
+        aud: stack.urls.github,
+        sub: LOGIN.username,
+        username: LOGIN.username,
+        upstream_identity: { login: "octocat", sub: "583231", preferred_username: "octocat", email: "octocat@users.noreply.github.com" },
+      });
+    const oidc = await answer((await own("oidc")).access_token!);
+    expect(oidc).toMatchObject({ active: true, aud: stack.urls.oidc, username: LOGIN.username, upstream_identity: { sub: ACCOUNT_ID } });
+    // static credentials: the gateway user is all there is
+    const internal = await answer((await own("internal")).access_token!);
+    expect(internal).toMatchObject({ active: true, aud: stack.urls.internal, username: LOGIN.username });
+    expect(internal.upstream_identity).toBeUndefined();
+  });
+});
