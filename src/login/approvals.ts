@@ -9,6 +9,8 @@ export interface Approval {
   clientId: string;
   /** Exactly the redirect URI approved: another one, even of the same client, asks again. */
   redirectUri: string;
+  /** The upstream approved (its gateway resource): another upstream asks again. Absent in approvals from before several upstreams: never honoured. */
+  resource?: string;
   /** Of the client's redirect URIs and name when approved: an RFC 7592 update of either forgets it (MC9). */
   fingerprint: string;
   /** Seconds since the epoch. */
@@ -27,18 +29,23 @@ const key = (user: string) => keys.approvals(sha256(user));
 export async function rememberApproval(store: Store, clock: Clock, user: string, request: AuthorizationRequest, client: ClientRecord): Promise<void> {
   const now = nowSeconds(clock);
   const kept = ((await store.get<Approval[]>(key(user))) ?? []).filter(
-    (a) => now - a.at < APPROVAL_TTL && !(a.clientId === request.clientId && a.redirectUri === request.redirectUri),
+    (a) => now - a.at < APPROVAL_TTL && !(a.clientId === request.clientId && a.redirectUri === request.redirectUri && a.resource === request.resource),
   );
-  kept.push({ clientId: request.clientId, redirectUri: request.redirectUri, fingerprint: clientFingerprint(client), at: now });
+  kept.push({ clientId: request.clientId, redirectUri: request.redirectUri, resource: request.resource, fingerprint: clientFingerprint(client), at: now });
   await store.put(key(user), kept.slice(-APPROVALS_PER_USER), APPROVAL_TTL);
 }
 
-/** MCP Security Best Practices §Confused Deputy: only this user's approval of this client, redirect URI and metadata counts. */
+/** MCP Security Best Practices §Confused Deputy: only this user's approval of this client, redirect URI, upstream and metadata counts. */
 export async function isRemembered(store: Store, clock: Clock, user: string, request: AuthorizationRequest, client: ClientRecord): Promise<boolean> {
   const now = nowSeconds(clock);
   const fingerprint = clientFingerprint(client);
   return ((await store.get<Approval[]>(key(user))) ?? []).some(
-    (a) => a.clientId === request.clientId && a.redirectUri === request.redirectUri && a.fingerprint === fingerprint && now - a.at < APPROVAL_TTL,
+    (a) =>
+      a.clientId === request.clientId &&
+      a.redirectUri === request.redirectUri &&
+      a.resource === request.resource &&
+      a.fingerprint === fingerprint &&
+      now - a.at < APPROVAL_TTL,
   );
 }
 

@@ -45,8 +45,8 @@ export interface ConsentView {
   clientId: string;
   redirectHost: string;
   scopes: string[];
-  /** The upstream asked for: its title and the gateway resource URL that stands for it. */
-  upstream: { title: string; resource: string };
+  /** The upstream asked for: its title, the gateway resource URL that stands for it, and whether its own sign-in follows. */
+  upstream: { title: string; resource: string; signsIn: boolean };
 }
 
 export async function pendingRequest(store: Store, requestId: unknown): Promise<{ request: AuthorizationRequest; client: ClientRecord }> {
@@ -60,8 +60,9 @@ export async function pendingRequest(store: Store, requestId: unknown): Promise<
 
 export function consentView(request: AuthorizationRequest, client: ClientRecord, mounts: Mounts): ConsentView {
   const redirect = new URL(request.redirectUri);
+  const mount = mounts.byResource(request.resource);
   return {
-    upstream: { title: mounts.byResource(request.resource)?.config.title ?? "", resource: request.resource },
+    upstream: { title: mount?.config.title ?? "", resource: request.resource, signsIn: mount?.config.auth !== "static" && mount?.config.auth !== "none" },
     requestId: request.id,
     clientName: client.client_name,
     clientId: client.client_id,

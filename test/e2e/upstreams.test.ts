@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fetch } from "undici";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { TestBrowser } from "../support/browser.js";
 import { connectWithOAuth } from "../support/connect.js";
 import { clientAuthorizeUrl, mcpInitialize, obtainCode, register, tokenRequest, REDIRECT_URI } from "../support/manual.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
@@ -108,6 +109,21 @@ describe("several upstreams behind one gateway", () => {
     const page = await (await fetch(new URL(start.headers.get("location")!, stack.gateway.publicUrl))).text();
     expect(page).toContain("to use internal?");
     expect(page).toContain(`<code>${stack.urls.internal}</code>`);
+  });
+
+  it("remembers an approval for the upstream approved only", async () => {
+    const { client_id } = await register(stack.gateway.publicUrl);
+    const browser = new TestBrowser({ "sec-fetch-site": "none" });
+    const url = (name: Name) => clientAuthorizeUrl(stack.gateway.publicUrl, client_id, { resource: stack.urls[name] });
+    const first = await browser.authorize(url("internal"), { redirectUri: REDIRECT_URI, ...LOGIN, remember: true });
+    expect(first.searchParams.get("code")).toBeTruthy();
+    const screen1 = async (name: Name) => {
+      const start = await browser.request(url(name));
+      const next = await browser.request(start.location!);
+      return next.status === 200 && next.text.includes('name="decision"');
+    };
+    expect(await screen1("internal")).toBe(false);
+    expect(await screen1("github")).toBe(true);
   });
 
   it("shows the gateway user and the upstream identity at /introspect", async () => {

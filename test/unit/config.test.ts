@@ -260,6 +260,19 @@ describe("loadConfig: the proxy", () => {
     expect(message).not.toContain(value);
   });
 
+  it("reads --config, expanding ${VAR} from the environment and from the env file", () => {
+    const file = join(dir, "gateway.json");
+    const server = (name: string, variable: string) => ({ url: `https://${name}.example/mcp`, auth: { bearer: `\${${variable}}` } });
+    writeFileSync(file, JSON.stringify({ mcpServers: { a: server("a", "FROM_ENV"), b: server("b", "FROM_FILE") } }));
+    const env = envFile("FROM_FILE=file-token\nFROM_ENV=loses-to-the-environment\n");
+    const config = load(["--config", file, "--env-file", env], { FROM_ENV: "env-token" });
+    expect(config.upstreams.map((u) => [u.path, u.resource, u.credentials])).toEqual([
+      ["/mcp/a", "https://a.example/mcp", { authorization: "Bearer env-token" }],
+      ["/mcp/b", "https://b.example/mcp", { authorization: "Bearer file-token" }],
+    ]);
+    expect(refused(["demo", "--config", file, "--env-file", env])).toMatch(/^--config \(MCP_GATEWAY_CONFIG\) is not for the demo/);
+  });
+
   it("refuses --config together with an --upstream-* flag", () => {
     expect(refused([...RS, "--config", "gateway.json"])).toBe(
       "--config (MCP_GATEWAY_CONFIG) and --upstream-rs (MCP_GATEWAY_UPSTREAM_RS) do not go together: give upstreams either in the config file or with the --upstream-* flags",
@@ -486,6 +499,7 @@ describe("helpText and --help", () => {
     "upstream-timeout",
     "sse-heartbeat",
     "shutdown-grace",
+    "config",
   ];
   const variable = (flag: string) => `MCP_GATEWAY_${flag.toUpperCase().replace(/-/g, "_")}`;
 
