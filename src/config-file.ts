@@ -233,13 +233,20 @@ function expand(ctx: Context, path: string, raw: string): string {
 /** A host that belongs to the operator: identity headers may go there without `thirdParty` (docs/upstreams.md). */
 export function isFirstPartyHost(hostname: string, publicUrl: string): boolean {
   const host = bareHost(hostname);
-  if (isLoopbackHost(host)) return true;
-  const family = isIP(host);
   const publicHost = bareHost(new URL(publicUrl).hostname);
-  if (family !== 0) return PRIVATE_RANGES.check(host, family === 4 ? "ipv4" : "ipv6") || host === publicHost;
-  if (!host.includes(".") || LOCAL_SUFFIXES.some((suffix) => host.endsWith(suffix)) || host === publicHost) return true;
+  if (isSiteLocalHost(host) || host === publicHost) return true;
+  if (isIP(host) !== 0) return false;
   const parent = publicHost.slice(publicHost.indexOf(".") + 1);
   return isIP(publicHost) === 0 && publicHost.includes(".") && parent.includes(".") && (host === parent || host.endsWith(`.${parent}`));
+}
+
+/** Reachable only inside a site: loopback, a private, link-local or unique-local address, a single-label name, or a local suffix. */
+export function isSiteLocalHost(hostname: string): boolean {
+  const host = bareHost(hostname);
+  const family = isIP(host);
+  if (isLoopbackHost(host)) return true;
+  if (family !== 0) return PRIVATE_RANGES.check(host, family === 4 ? "ipv4" : "ipv6");
+  return !host.includes(".") || LOCAL_SUFFIXES.some((suffix) => host.endsWith(suffix));
 }
 
 /** Lowercase, without IPv6 brackets or the root's trailing dot. */

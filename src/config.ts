@@ -371,6 +371,12 @@ function url(flag: string, raw: string): URL {
   return parsed;
 }
 
+/** An upstream URL as logs and the banner show it: no user info, and no query, where some servers take an API key. */
+export function shownUrl(raw: string): string {
+  const u = new URL(raw);
+  return `${u.origin}${u.pathname}${u.search ? "?…" : ""}`;
+}
+
 export const isLoopbackHost = (hostname: string): boolean => hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
 
 function parsePublicUrl(raw: string): string {

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { createApp } from "./app.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
+import { isSiteLocalHost } from "./config-file.js";
 import { deriveKeys, randomToken, type Keys } from "./crypto.js";
 import { createLogger, type Logger } from "./log.js";
 import { Relays } from "./rs/relays.js";
@@ -38,6 +39,16 @@ export interface GatewayOptions {
 }
 
 const TEN_YEARS = 10 * 365 * 24 * 3600;
+
+/**
+ * Whether upstream authorization servers can fetch the gateway's metadata document: an https URL
+ * (CIMD draft §3) that is not inside a site, since their SSRF guards refuse those. A test setup
+ * that lets its own fetches reach private addresses (`--allow-private-fetch`) assumes theirs do too.
+ */
+function offersClientMetadata(config: Pick<Config, "publicUrl" | "allowPrivateFetch">): boolean {
+  const url = new URL(config.publicUrl);
+  return url.protocol === "https:" && (config.allowPrivateFetch || !isSiteLocalHost(url.hostname));
+}
 
 export type KeySource = "environment" | "store";
 
@@ -80,8 +91,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       clock,
       fetch: oauthFetch(dispatcher),
       callbackUrl: `${config.publicUrl}/upstream/callback`,
-      // CIMD draft §3: a client_id URL is https
-      ...(config.publicUrl.startsWith("https:") ? { clientMetadataUrl: `${config.publicUrl}${CLIENT_METADATA_PATH}` } : {}),
+      ...(offersClientMetadata(config) ? { clientMetadataUrl: `${config.publicUrl}${CLIENT_METADATA_PATH}` } : {}),
     });
     server.on("request", createApp({ config, store, keys, mounts, dispatcher, relays, clock, log }));
     // Both cover receiving the request only: an event stream in the response may stay open for hours

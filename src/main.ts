@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { ConfigError, helpText, loadProcessConfig, type Config } from "./config.js";
+import { ConfigError, helpText, loadProcessConfig, shownUrl, type Config } from "./config.js";
 import { startDemo } from "./demo.js";
 import { startGateway, type Gateway } from "./gateway.js";
 import { createLogger } from "./log.js";
@@ -66,8 +66,8 @@ export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "
   const [first] = config.upstreams;
   const upstreams =
     config.upstreams.length === 1 && first!.name === ""
-      ? [`  MCP URL for clients:    ${gateway.publicUrl}/mcp`, `  Upstream MCP server:    ${first!.resource}`]
-      : [`  MCP URLs for clients:`, ...config.upstreams.map((u) => `    ${gateway.publicUrl}${u.path}  →  ${u.resource}  (${u.auth})`)];
+      ? [`  MCP URL for clients:    ${gateway.publicUrl}/mcp`, `  Upstream MCP server:    ${shownUrl(first!.resource)}`]
+      : [`  MCP URLs for clients:`, ...config.upstreams.map((u) => `    ${gateway.publicUrl}${u.path}  →  ${shownUrl(u.resource)}  (${u.auth})`)];
   return [
     `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
     ...upstreams,

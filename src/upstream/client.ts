@@ -234,7 +234,7 @@ export class Upstream {
     if (this.#deps.clientMetadataUrl && as.client_id_metadata_document_supported === true) return { client: { client_id: this.#deps.clientMetadataUrl } };
     if (!as.registration_endpoint)
       throw new Error(
-        `the upstream ${as.issuer} offers no dynamic client registration: register an OAuth app there with callback ${this.#deps.callbackUrl} and give --upstream-client-id and --upstream-client-secret`,
+        `the upstream ${as.issuer} offers no dynamic client registration: register an OAuth app there with callback ${this.#deps.callbackUrl} and give its id and secret (--upstream-client-id and --upstream-client-secret, or oauth.clientId and oauth.clientSecret in the config file)`,
       );
     const response = await oauth.dynamicClientRegistrationRequest(
       as,

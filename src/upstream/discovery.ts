@@ -1,6 +1,6 @@
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
 import * as oauth from "oauth4webapi";
-import type { UpstreamConfig } from "../config.js";
+import { shownUrl, type UpstreamConfig } from "../config.js";
 import type { Fetch } from "./http.js";
 
 /** What discovery learns about the upstream. */
@@ -32,7 +32,7 @@ export async function discoverUpstream(config: UpstreamConfig, o: DiscoveryOptio
   const issuer = config.issuer ?? prm?.authorization_servers?.[0];
   if (!issuer)
     throw new Error(
-      `${config.resource} publishes no RFC 9728 metadata naming its authorization server: give --upstream-as, or --upstream-authorize-endpoint and --upstream-token-endpoint`,
+      `${shownUrl(config.resource)} publishes no RFC 9728 metadata naming its authorization server: give its issuer (--upstream-as, or oauth.issuer in the config file), or its authorization and token endpoints`,
     );
   return {
     as: await findAuthorizationServer(issuer, o),

@@ -1,4 +1,4 @@
-import { fetch } from "undici";
+import { fetch, type Dispatcher } from "undici";
 
 /**
  * A scripted browser for the human step: keeps cookies per host, follows redirects by hand, and
@@ -9,8 +9,14 @@ export class TestBrowser {
   /** Every URL this browser was sent to, in order. */
   readonly visited: string[] = [];
 
-  /** Headers sent with every request, e.g. `{ "sec-fetch-site": "none" }` for a navigation the user started. */
-  constructor(readonly defaultHeaders: Record<string, string> = {}) {}
+  /**
+   * Headers sent with every request, e.g. `{ "sec-fetch-site": "none" }` for a navigation the user started;
+   * `dispatcher` for pages served over TLS with a test certificate (an undici Agent with its `ca`).
+   */
+  constructor(
+    readonly defaultHeaders: Record<string, string> = {},
+    readonly options: { dispatcher?: Dispatcher } = {},
+  ) {}
 
   async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
     const target = new URL(url);
@@ -23,7 +29,14 @@ export class TestBrowser {
       headers["content-type"] = "application/x-www-form-urlencoded";
       body = new URLSearchParams(init.form).toString();
     }
-    const response = await fetch(target, { method: init.method ?? (body ? "POST" : "GET"), headers, body, redirect: "manual" });
+    const { dispatcher } = this.options;
+    const response = await fetch(target, {
+      method: init.method ?? (body ? "POST" : "GET"),
+      headers,
+      body,
+      redirect: "manual",
+      ...(dispatcher ? { dispatcher } : {}),
+    });
     for (const cookie of response.headers.getSetCookie()) {
       const [pair] = cookie.split(";");
       const eq = pair!.indexOf("=");

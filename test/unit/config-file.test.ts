@@ -5,7 +5,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/config.js";
-import { isFirstPartyHost, parseUpstreamsFile, readUpstreamsFile } from "../../src/config-file.js";
+import { isFirstPartyHost, isSiteLocalHost, parseUpstreamsFile, readUpstreamsFile } from "../../src/config-file.js";
 
 const PUBLIC_URL = "https://gw.example.com";
 const SOURCE = "gateway.json";
@@ -422,6 +422,18 @@ describe("parseUpstreamsFile: identityHeaders", () => {
 
   it.each([[{ thirdParty: false }], [{ thirdParty: true, also: 1 }], [{}], ["true"], [1]])("refuses identityHeaders %j", (identityHeaders) => {
     expect(refusedEntry({ url: URL_X, identityHeaders })).toBe(`${SOURCE}: mcpServers.x.identityHeaders must be true, false or { "thirdParty": true }`);
+  });
+});
+
+describe("isSiteLocalHost (where upstream ASes cannot fetch the gateway's metadata document)", () => {
+  it.each(["localhost", "127.0.0.1", "[::1]", "10.1.2.3", "192.168.0.9", "[fd00::1]", "gateway", "gw.corp.internal", "gw.local"])(
+    "%s is site-local",
+    (host) => {
+      expect(isSiteLocalHost(host)).toBe(true);
+    },
+  );
+  it.each(["gw.example.com", "8.8.8.8", "[2001:db8::1]", "internal.example.net"])("%s is not", (host) => {
+    expect(isSiteLocalHost(host)).toBe(false);
   });
 });
 

@@ -1,0 +1,157 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Agent, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from "undici";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { ManualClock } from "../../src/clock.js";
+import { loadConfig } from "../../src/config.js";
+import { startGateway, type Gateway } from "../../src/gateway.js";
+import { silentLogger } from "../../src/log.js";
+import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
+import { TestBrowser } from "../support/browser.js";
+import { selfSignedCertificate, type TestCertificate } from "../support/https.js";
+import { RecordingOAuthProvider } from "../support/oauth-client.js";
+import { freePort, killAll, startGatewayProcess, type GatewayProcess } from "../support/processes.js";
+import { LOGIN } from "../support/stack.js";
+import { startFront, type Front } from "../support/tls-front.js";
+
+const app = DEFAULT_APPS.find((a) => a.kind === "oauth_app")!;
+/** Gateway B's own user: a different one from gateway A's, so each sign-in is shown to be at its own gateway. */
+const B_LOGIN = { username: "bob", password: "another horse, another battery, another staple" };
+const NAME = "chained";
+
+/**
+ * Issue 6 item 3, chained OAuth auto-detected, by Client ID Metadata Document: gateway A (https
+ * behind a TLS front) has one upstream with no `oauth` block, which is gateway B (a child process
+ * in front of the GitHub simulator, its AS advertising client_id_metadata_document_supported).
+ * A learns B's AS from its 401 and metadata and, instead of registering, uses its own document URL
+ * as client_id; B fetches that document from A over https.
+ */
+describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documents", () => {
+  /** Every request either front saw, in arrival order: `A|B <METHOD> <path>`. */
+  const journal: string[] = [];
+  let certificate: TestCertificate;
+  let simulator: Simulator;
+  let frontB: Front;
+  let gatewayB: GatewayProcess;
+  let frontA: Front;
+  let gatewayA: Gateway;
+  let configDir: string;
+  /** Trusts the test certificate, as the MCP client and the user's browser do. */
+  let tls: Agent;
+
+  beforeAll(async () => {
+    certificate = selfSignedCertificate();
+    tls = new Agent({ connect: { ca: certificate.cert } });
+    simulator = await startSimulator({ clock: new ManualClock() });
+
+    const portB = await freePort();
+    frontB = await startFront({ label: "B", journal, target: `http://127.0.0.1:${portB}` });
+    gatewayB = await startGatewayProcess(
+      ["--port", String(portB), "--public-url", frontB.origin, "--store", "memory", "--upstream-rs", simulator.mcpUrl, "--allow-private-fetch", "true"],
+      {
+        NODE_EXTRA_CA_CERTS: certificate.certFile,
+        MCP_GATEWAY_UPSTREAM_CLIENT_ID: app.clientId,
+        MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
+        MCP_GATEWAY_USERNAME: B_LOGIN.username,
+        MCP_GATEWAY_PASSWORD: B_LOGIN.password,
+      },
+    );
+
+    frontA = await startFront({ label: "A", journal, certificate });
+    configDir = mkdtempSync(join(tmpdir(), "gateway-config-"));
+    const configFile = join(configDir, "gateway.json");
+    writeFileSync(configFile, JSON.stringify({ mcpServers: { [NAME]: { url: `${frontB.origin}/mcp` } } }));
+    // A's https URL is on a loopback address, which upstream ASes refuse to fetch from unless, as here, they allow private fetches:
+    // the same flag tells A it may offer them its metadata document anyway (src/gateway.ts, offersClientMetadata)
+    const PRIVATE = ["--allow-private-fetch", "true"];
+    const config = loadConfig(["--port", "0", "--host", "127.0.0.1", "--public-url", frontA.origin, "--store", "memory", "--config", configFile, ...PRIVATE], {
+      MCP_GATEWAY_ENV_FILE: "/dev/null",
+      MCP_GATEWAY_USERNAME: LOGIN.username,
+      MCP_GATEWAY_PASSWORD: LOGIN.password,
+    });
+    gatewayA = await startGateway(config, { log: silentLogger });
+    frontA.forwardTo(gatewayA.listenUrl);
+  }, 60_000);
+
+  afterAll(async () => {
+    await gatewayA?.close();
+    await frontA?.close();
+    await gatewayB?.kill();
+    killAll();
+    await frontB?.close();
+    await simulator?.close();
+    await tls?.close();
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
+    certificate?.remove();
+  });
+
+  it("signs in at both gateways, with A's document URL as its client_id at B, and reaches the simulator through both", async () => {
+    const mcpUrl = `${frontA.origin}/mcp/${NAME}`;
+    const clientMetadataUrl = `${frontA.origin}/upstream/client-metadata.json`;
+    const fetchOverTls: FetchLike = (url, init) => undiciFetch(url, { ...(init as UndiciRequestInit), dispatcher: tls });
+    const provider = new RecordingOAuthProvider();
+    const browser = new TestBrowser({}, { dispatcher: tls });
+    const client = new Client({ name: "e2e-cimd", version: "1.0.0" });
+
+    // the real MCP SDK client over https: 401, discovery, registration at A, on to A's /authorize for A's resource
+    const first = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: fetchOverTls });
+    const refused = await client.connect(first).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(UnauthorizedError);
+    const authorization = provider.authorizationUrl!;
+    expect(`${authorization.origin}${authorization.pathname}`).toBe(`${frontA.origin}/authorize`);
+    expect(authorization.searchParams.get("resource")).toBe(mcpUrl);
+    expect(journal).toContain("A POST /register");
+
+    // A's Screen 1 (A's user), then A sends the browser to B's /authorize, naming itself by its document URL
+    const atB = await browser.authorize(authorization.href, { redirectUri: `${frontB.origin}/authorize?`, ...LOGIN });
+    expect(browser.visited.some((url) => url.startsWith(`${frontA.origin}/login?request=`))).toBe(true);
+    expect(atB.searchParams.get("client_id")).toBe(clientMetadataUrl);
+    expect(atB.searchParams.get("redirect_uri")).toBe(`${frontA.origin}/upstream/callback`);
+    expect(atB.searchParams.get("resource")).toBe(`${frontB.origin}/mcp`);
+
+    // B's Screen 1 (B's user), the simulator's consent, B's callback, A's callback, and back to the client
+    const back = await browser.authorize(atB.href, { redirectUri: provider.redirectUrl, ...B_LOGIN });
+    expect(back.searchParams.get("iss")).toBe(frontA.origin);
+    const code = back.searchParams.get("code");
+    expect(code, back.href).toBeTruthy();
+    await first.finishAuth(code!);
+    expect(provider.tokens()?.access_token).toBeTruthy();
+
+    const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: fetchOverTls });
+    await client.connect(transport);
+    try {
+      const result = await client.callTool({ name: "get_me", arguments: {} });
+      expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+      expect(JSON.parse((result.content as { type: string; text: string }[])[0]!.text)).toMatchObject({ login: "octocat" });
+    } finally {
+      await client.close();
+    }
+
+    // B never registered A: it fetched A's document, over https through A's front, while answering its /authorize
+    expect(journal.filter((line) => line.endsWith(" /register"))).toEqual(["A POST /register"]);
+    const at = (line: string) => journal.indexOf(line);
+    expect(journal.filter((line) => line === "A GET /upstream/client-metadata.json")).toHaveLength(1);
+    expect(at("B GET /authorize")).toBeGreaterThanOrEqual(0);
+    expect(at("A GET /upstream/client-metadata.json")).toBeGreaterThan(at("B GET /authorize"));
+    expect(at("B GET /login")).toBeGreaterThan(at("A GET /upstream/client-metadata.json"));
+    // B's callback to A's callback, where A redeems B's code at B's token endpoint as the document's public client
+    expect(at("B POST /login")).toBeGreaterThan(at("B GET /login"));
+    expect(at("A GET /upstream/callback")).toBeGreaterThan(at("B GET /upstream/callback"));
+    expect(at("B POST /token")).toBeGreaterThan(at("A GET /upstream/callback"));
+    // and the tool call went client → A → B → simulator, the simulator seeing B's own GitHub token only
+    expect(journal.lastIndexOf("B POST /mcp")).toBeGreaterThan(journal.lastIndexOf("A POST /mcp/chained"));
+    const toolCalls = simulator.requests.filter((r) => r.origin === "mcp" && r.body.includes('"get_me"'));
+    expect(toolCalls).toHaveLength(1);
+    expect(simulator.issuedTokens().access).toContain(toolCalls[0]!.headers.authorization?.replace(/^Bearer /i, ""));
+    const githubAuthorize = simulator.requests.filter((r) => r.origin === "web" && r.path.startsWith("/login/oauth/authorize"));
+    expect(githubAuthorize.map((r) => new URL(r.path, simulator.webOrigin).searchParams.get("client_id"))).toEqual([app.clientId]);
+  }, 120_000);
+});
