@@ -74,7 +74,8 @@ export function mcpProxy(deps: ProxyDeps) {
           bodyTimeout: 0,
         },
         ({ statusCode, headers }) => {
-          if (statusCode === 401 || (statusCode === 403 && upstreamChallenge(headers).error === "insufficient_scope")) {
+          // A refusal of the user's token is the client's to fix; any refusal of the gateway's own credentials (or none) is not
+          if (statusCode === 401 || (statusCode === 403 && (!upstreamAccessToken || upstreamChallenge(headers).error === "insufficient_scope"))) {
             refused = { statusCode, headers };
             return discard();
           }
