@@ -114,6 +114,7 @@ export function createApp(deps: AppDeps): RequestListener {
         target: mount.config.resource,
         upstreamHeaders: { ...mount.config.headers, ...(mount.config.auth === "static" ? mount.config.credentials : {}) },
         identityHeaders: mount.config.identityHeaders,
+        userTokens: mount.config.auth !== "static" && mount.config.auth !== "none",
         upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,
         relays: deps.relays,
         log,

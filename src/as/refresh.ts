@@ -148,6 +148,12 @@ async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grant: R
     await revokeGrant(deps, grantId);
     throw new OAuthError("invalid_grant", `The gateway no longer serves ${grant.resource}: authorize again.`);
   }
+  // A grant made for another kind of upstream auth than the upstream now wants cannot serve it
+  const mode = await mount.mode().catch(() => undefined);
+  if (mode !== undefined && (mode === "oauth") !== Boolean(upstream.access_token)) {
+    await revokeGrant(deps, grantId);
+    throw new OAuthError("invalid_grant", "The upstream now wants another kind of sign-in: authorize again.");
+  }
   // Static credentials, or none: there is no upstream token to renew
   if (!upstream.access_token) return upstream;
   const rejected = await deps.store.take<boolean>(keys.upstreamRejected(grantId));

@@ -46,6 +46,8 @@ export async function whoMayPass(
   if (!guarded) return identity ? { identity } : {};
   if (!identity) return { refusal: denied(`${title} does not tell the gateway who you are, so its allowlist cannot be checked.`) };
   if (listed(allowUsers, identity)) return { identity };
+  const web = allowOrgs.length ? await mount.client.githubWeb() : undefined;
+  if (allowOrgs.length && !web) return { refusal: denied(`${title} lists organisations, which only an upstream that signs users in with GitHub can check.`) };
 
   const memberships: [string, Membership][] = [];
   for (const org of allowOrgs) {
@@ -55,7 +57,7 @@ export async function whoMayPass(
     if (membership === "active") return { identity };
     memberships.push([org, membership]);
   }
-  return { refusal: denied(`${describe(identity)} may not use ${title} through this gateway.`, hint(memberships)) };
+  return { refusal: denied(`${describe(identity)} may not use ${title} through this gateway.`, hint(memberships, web)) };
 }
 
 /** GitHub logins ignore case, as GitHub does; OIDC `sub` is exact; a (verified) email ignores case. */
@@ -72,12 +74,12 @@ function listed(allowUsers: readonly string[], identity: UpstreamIdentity): bool
 const describe = (identity: UpstreamIdentity): string =>
   identity.login ? `GitHub user ${identity.login}` : `The account ${identity.email ?? identity.preferred_username ?? identity.sub ?? "you signed in with"}`;
 
-function hint(memberships: [string, Membership][]): string | undefined {
+function hint(memberships: [string, Membership][], web = "https://github.com"): string | undefined {
   const notes = memberships.flatMap(([org, membership]) => {
     if (membership === "pending") return [`Your invitation to ${org} is still pending: accept it on GitHub, then sign in again.`];
     if (membership === "restricted")
       return [
-        `${org} restricts third-party OAuth apps and has not approved this gateway's app, so your membership cannot be seen: an owner of ${org} can approve it at https://github.com/organizations/${org}/settings/oauth_application_policy.`,
+        `${org} restricts third-party OAuth apps and has not approved this gateway's app, so your membership cannot be seen: an owner of ${org} can approve it at ${web}/organizations/${org}/settings/oauth_application_policy.`,
       ];
     return [];
   });

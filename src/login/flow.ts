@@ -155,7 +155,13 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
   }
   // docs/upstreams.md, who may pass: checked before any gateway code exists
   const verdict = await whoMayPass(mount, exchange, deps.log);
-  if ("refusal" in verdict) return refused(deps, mount, toClient, verdict.refusal);
+  if ("refusal" in verdict) {
+    // the refused user's upstream token is of no use to anyone: give it back where the upstream allows
+    await mount.client
+      .revoke(exchange.tokens)
+      .catch((error: unknown) => deps.log.warn(`upstream token revocation after a refusal failed: ${(error as Error).message}`));
+    return refused(deps, mount, toClient, verdict.refusal);
+  }
   const scope = exchange.tokens.scope || request.scope || "";
   return { redirectTo: toClient({ code: await issueCode(deps, { ...request, scope }, transaction.sub, exchange.tokens, verdict.identity) }) };
 }

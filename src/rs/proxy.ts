@@ -23,6 +23,8 @@ export interface ProxyDeps extends BearerDeps {
   upstreamHeaders: Readonly<Record<string, string>>;
   /** Send the user's identity upstream (opt-in per upstream). */
   identityHeaders: boolean;
+  /** Whether the upstream takes each user's own token (chained OAuth), rather than fixed credentials or none. */
+  userTokens: boolean;
   /** How long to wait for the upstream's response headers. */
   upstreamTimeoutMs: number;
   relays: Relays;
@@ -40,7 +42,10 @@ export function mcpProxy(deps: ProxyDeps) {
     const length = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
     const hasBody = req.method === "POST";
     if (hasBody && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
-    const { claims, upstreamAccessToken, identity } = await authenticate(req.headers, deps);
+    const access = await authenticate(req.headers, deps);
+    const { claims, identity } = access;
+    // a grant from before the operator switched this upstream to fixed credentials never overrides them
+    const upstreamAccessToken = deps.userTokens ? access.upstreamAccessToken : "";
     const fixed = deps.identityHeaders ? { ...deps.upstreamHeaders, ...identityHeaders(claims.sub, identity) } : deps.upstreamHeaders;
 
     const exchange = deps.relays.add(req, res);

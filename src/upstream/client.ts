@@ -144,6 +144,12 @@ export class Upstream {
     return oidcIdentity({ ...(await oauth.processUserInfoResponse(as, client, oauth.skipSubjectCheck, response)) });
   }
 
+  /** GitHub's web origin (github.com, or an Enterprise Server host) when the upstream signs users in with GitHub. */
+  async githubWeb(): Promise<string | undefined> {
+    const { as } = await this.resolve();
+    return githubApi(as, this.config.apiUrl) && new URL(as.authorization_endpoint!).origin;
+  }
+
   /** GitHub org membership of the token's user; throws for an upstream that is not GitHub. */
   async membership(tokens: UpstreamTokens, org: string): Promise<Membership> {
     const api = githubApi((await this.resolve()).as, this.config.apiUrl);

@@ -65,8 +65,13 @@ describe("allowUsers and allowOrgs at /upstream/callback (GitHub simulator)", ()
     expect(token.status).toBe(200);
   }
 
+  const revocations = () => stack.simulator.requests.filter((r) => r.origin === "api" && r.method === "DELETE" && r.path === `/applications/${APP_ID}/token`);
+
   async function refused(userId: number) {
+    const revoked = revocations().length;
     const { end, browser } = await signInAs(userId);
+    // the upstream token the refused user brought back is given back to GitHub
+    expect(revocations()).toHaveLength(revoked + 1);
     if ("redirect" in end) throw new Error(`admitted: ${end.redirect.href}`);
     expect(end.url).toContain("/upstream/callback");
     expect(end.status).toBe(403);
@@ -104,7 +109,8 @@ describe("allowUsers and allowOrgs at /upstream/callback (GitHub simulator)", ()
   it("refuses when the organisation restricts third-party apps (GitHub's 403), naming where an owner approves it", async () => {
     const page = await refused(1004);
     expect(page).toContain("locked restricts third-party OAuth apps");
-    expect(page).toContain("https://github.com/organizations/locked/settings/oauth_application_policy");
+    // GitHub's own host (an Enterprise Server's, or here the simulator's), not always github.com
+    expect(page).toContain(`${stack.simulator.webOrigin}/organizations/locked/settings/oauth_application_policy`);
     // the gateway did ask GitHub, and GitHub answered 403
     const lookups = stack.simulator.requests.filter((r) => r.origin === "api" && r.path.startsWith("/user/memberships/orgs/locked"));
     expect(lookups.length).toBeGreaterThan(0);

@@ -301,5 +301,13 @@ describe("a grant whose upstream was removed from the config", () => {
     const renewed = await refresh(base, kept.clientId, kept.tokens.refresh_token!);
     expect(renewed.status, JSON.stringify(renewed.body)).toBe(200);
     expect(await status(`${base}/mcp/open`, `Bearer ${renewed.body.access_token}`)).toBe(200);
+    await gateway.close();
+
+    // the same name now leads to an upstream that refuses anonymous requests: detected as OAuth, so a grant made without an upstream sign-in ends
+    gateway = await start("detected.json", { open: { url: internal.url } });
+    expect(await gateway.mounts.all[0]!.mode()).toBe("oauth");
+    const switched = await refresh(base, kept.clientId, renewed.body.refresh_token!);
+    expect(switched.status).toBe(400);
+    expect(switched.body).toMatchObject({ error: "invalid_grant", error_description: "The upstream now wants another kind of sign-in: authorize again." });
   }, 60_000);
 });
