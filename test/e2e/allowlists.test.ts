@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestBrowser } from "../support/browser.js";
 import { authorizeUrl, pkce, register, REDIRECT_URI, tokenRequest } from "../support/manual.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
+import { expectRefusal } from "../support/refusal.js";
 import { LOGIN } from "../support/stack.js";
 import type { SimUser } from "../../src/simulator/index.js";
 
@@ -72,20 +73,7 @@ describe("allowUsers and allowOrgs at /upstream/callback (GitHub simulator)", ()
     const { end, browser } = await signInAs(userId);
     // the upstream token the refused user brought back is given back to GitHub
     expect(revocations()).toHaveLength(revoked + 1);
-    if ("redirect" in end) throw new Error(`admitted: ${end.redirect.href}`);
-    expect(end.url).toContain("/upstream/callback");
-    expect(end.status).toBe(403);
-    const link = /<a href="([^"]+)">Return to your MCP client<\/a>/.exec(end.text)?.[1]?.replaceAll("&amp;", "&");
-    expect(link, end.text).toBeDefined();
-    // following it, the client hears access_denied (RFC 6749 §4.1.2.1) with its state and our iss (RFC 9207), and no code
-    const back = new URL(link!);
-    expect(back.href.startsWith(REDIRECT_URI)).toBe(true);
-    expect(back.searchParams.get("error")).toBe("access_denied");
-    expect(back.searchParams.get("state")).toBe("allow-st");
-    expect(back.searchParams.get("iss")).toBe(stack.gateway.publicUrl);
-    expect(back.searchParams.has("code")).toBe(false);
-    expect(browser.visited.some((u) => u.startsWith(REDIRECT_URI))).toBe(false);
-    return end.text;
+    return expectRefusal(end, browser, { state: "allow-st", issuer: stack.gateway.publicUrl });
   }
 
   it("lets a listed user pass, whatever the case of the login", async () => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { fetch } from "undici";
 import { TestBrowser } from "../support/browser.js";
 import { authorizeUrl, pkce, register, REDIRECT_URI, tokenRequest } from "../support/manual.js";
+import { expectRefusal } from "../support/refusal.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import type { OidcAccount } from "../support/oidc-upstream.js";
 import { LOGIN } from "../support/stack.js";
@@ -65,20 +66,7 @@ describe("allowUsers at /upstream/callback (OpenID Provider)", () => {
 
   async function refused(account: OidcAccount, allowUsers: string[]): Promise<{ s: MultiStack; page: string }> {
     const { stack: s, end, browser } = await signIn(account, allowUsers);
-    if ("redirect" in end) throw new Error(`admitted: ${end.redirect.href}`);
-    expect(end.url).toContain("/upstream/callback");
-    expect(end.status).toBe(403);
-    const link = /<a href="([^"]+)">Return to your MCP client<\/a>/.exec(end.text)?.[1]?.replaceAll("&amp;", "&");
-    expect(link, end.text).toBeDefined();
-    // RFC 6749 §4.1.2.1: the client hears access_denied, with its state and our iss (RFC 9207), and no code
-    const back = new URL(link!);
-    expect(back.href.startsWith(REDIRECT_URI)).toBe(true);
-    expect(back.searchParams.get("error")).toBe("access_denied");
-    expect(back.searchParams.get("state")).toBe("oidc-st");
-    expect(back.searchParams.get("iss")).toBe(s.gateway.publicUrl);
-    expect(back.searchParams.has("code")).toBe(false);
-    expect(browser.visited.some((u) => u.startsWith(REDIRECT_URI))).toBe(false);
-    return { s, page: end.text };
+    return { s, page: expectRefusal(end, browser, { state: "oidc-st", issuer: s.gateway.publicUrl }) };
   }
 
   it("lets a listed sub pass, asking the provider for openid only", async () => {
