@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { launchChromium } from "../support/chromium.js";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumSession } from "../support/chromium-session.js";
 import { authorizeUrl, pkce, redeem, REDIRECT_URI, register } from "../support/manual.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { LOGIN } from "../support/stack.js";
@@ -10,33 +10,9 @@ const SIGNS_IN_NOTE = "After you approve, the upstream service asks you to sign 
 
 /** Issue 6's pages in headless Chromium: Screen 1 naming the upstream asked for, and the refusal page. */
 describe("a real browser (Chromium) with several upstreams", () => {
-  /** Awaited by each test, so a missing Chromium fails every test instead of skipping them. */
-  let browser: Promise<Browser>;
-  let context: BrowserContext;
-  /** Console errors (CSP violations included) and uncaught exceptions, except on the upstream's (the simulator's) pages. */
-  let problems: string[];
-
-  beforeAll(() => {
-    browser = launchChromium();
-    browser.catch(() => undefined);
-  });
-  afterAll(async () => (await browser.catch(() => undefined))?.close());
-
-  beforeEach(async () => {
-    context = await (await browser).newContext();
-    problems = [];
-  });
-  afterEach(() => context?.close());
-
-  async function openPage(stack: MultiStack): Promise<Page> {
-    const page = await context.newPage();
-    page.on("console", (m) => {
-      const where = m.location().url;
-      if (m.type() === "error" && !where.startsWith(stack.simulator.webOrigin)) problems.push(`${where}: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-    return page;
-  }
+  const chromium = chromiumSession();
+  const { problems } = chromium;
+  const openPage = (stack: MultiStack): Promise<Page> => chromium.openPage(stack.simulator.webOrigin);
 
   /** A new client's authorization request (state, PKCE S256) for `resource`, opened: Screen 1. */
   async function screen1(page: Page, stack: MultiStack, resource: string) {

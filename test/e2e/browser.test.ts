@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { launchChromium } from "../support/chromium.js";
+import type { Page } from "playwright-core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { chromiumSession } from "../support/chromium-session.js";
 import { callGetMe } from "../support/connect.js";
 import { authorizeUrl, pkce, redeem, REDIRECT_URI, register } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
@@ -10,40 +10,18 @@ const SCOPES = "repo read:user";
 
 /** Screen 1 and the upstream's page in headless Chromium, clicked through like a person would. */
 describe("a real browser (Chromium) on the login and consent screens", () => {
-  /** Awaited by each test, so a missing Chromium fails every test instead of skipping them. */
-  let browser: Promise<Browser>;
+  const chromium = chromiumSession();
+  const { problems } = chromium;
   let stack: Stack;
   let gw: string;
-  let context: BrowserContext;
-  /** Console errors (CSP violations included) and uncaught exceptions, except on the upstream's (the simulator's) pages. */
-  let problems: string[];
-
-  beforeAll(() => {
-    browser = launchChromium();
-    browser.catch(() => undefined);
-  });
-  afterAll(async () => (await browser.catch(() => undefined))?.close());
 
   beforeEach(async () => {
-    context = await (await browser).newContext();
     stack = await startStack({ simulator: { consent: "page" } });
     gw = stack.gateway.publicUrl;
-    problems = [];
   });
-  afterEach(async () => {
-    await context?.close();
-    await stack?.close();
-  });
+  afterEach(() => stack?.close());
 
-  async function openPage(): Promise<Page> {
-    const page = await context.newPage();
-    page.on("console", (m) => {
-      const where = m.location().url;
-      if (m.type() === "error" && !where.startsWith(stack.simulator.webOrigin)) problems.push(`${where}: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-    return page;
-  }
+  const openPage = (): Promise<Page> => chromium.openPage(stack.simulator.webOrigin);
 
   /** A fresh authorization request (state, PKCE S256) of `clientId`, or of a newly registered client. */
   async function authorization(clientId?: string) {
@@ -168,9 +146,11 @@ describe("a real browser (Chromium) on the login and consent screens", () => {
 
     // a link on another site (Sec-Fetch-Site: cross-site): Screen 1 again, though the session cookie (SameSite=Lax) came along
     const third = await authorization(first.clientId);
-    await context.route("http://elsewhere.test/", (route) =>
-      route.fulfill({ contentType: "text/html", body: `<a href="${third.url.replaceAll("&", "&amp;")}">Connect</a>` }),
-    );
+    await chromium
+      .context()
+      .route("http://elsewhere.test/", (route) =>
+        route.fulfill({ contentType: "text/html", body: `<a href="${third.url.replaceAll("&", "&amp;")}">Connect</a>` }),
+      );
     await page.goto("http://elsewhere.test/");
     const shown = page.waitForResponse((r) => r.url().startsWith(`${gw}/login?`));
     await page.getByRole("link", { name: "Connect" }).click();
