@@ -1,8 +1,7 @@
-import { randomBytes } from "node:crypto";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumSession } from "../support/chromium-session.js";
-import { authorizeUrl, pkce, redeem, REDIRECT_URI, register } from "../support/manual.js";
+import { authorizationRequest, redeem, REDIRECT_URI, register } from "../support/manual.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { LOGIN } from "../support/stack.js";
 
@@ -18,17 +17,7 @@ describe("a real browser (Chromium) with several upstreams", () => {
   async function screen1(page: Page, stack: MultiStack, resource: string) {
     const gw = stack.gateway.publicUrl;
     const { client_id: clientId } = await register(gw, { client_name: "Acme Agent" });
-    const { verifier, challenge } = pkce();
-    const state = randomBytes(8).toString("hex");
-    const url = authorizeUrl(gw, {
-      response_type: "code",
-      client_id: clientId,
-      redirect_uri: REDIRECT_URI,
-      code_challenge: challenge,
-      code_challenge_method: "S256",
-      state,
-      resource,
-    });
+    const { url, verifier, state } = authorizationRequest(gw, clientId, { resource });
     await page.goto(url);
     expect(page.url()).toMatch(new RegExp(`^${gw}/login\\?`));
     return { clientId, verifier, state };

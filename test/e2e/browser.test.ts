@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
 import type { Page } from "playwright-core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chromiumSession } from "../support/chromium-session.js";
 import { callGetMe } from "../support/connect.js";
-import { authorizeUrl, pkce, redeem, REDIRECT_URI, register } from "../support/manual.js";
+import { authorizationRequest, redeem, REDIRECT_URI, register } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
 const SCOPES = "repo read:user";
@@ -26,19 +25,7 @@ describe("a real browser (Chromium) on the login and consent screens", () => {
   /** A fresh authorization request (state, PKCE S256) of `clientId`, or of a newly registered client. */
   async function authorization(clientId?: string) {
     clientId ??= (await register(gw, { client_name: "Acme Agent" })).client_id;
-    const { verifier, challenge } = pkce();
-    const state = randomBytes(8).toString("hex");
-    const url = authorizeUrl(gw, {
-      response_type: "code",
-      client_id: clientId,
-      redirect_uri: REDIRECT_URI,
-      code_challenge: challenge,
-      code_challenge_method: "S256",
-      state,
-      scope: SCOPES,
-      resource: stack.mcpUrl,
-    });
-    return { clientId, verifier, state, url };
+    return { clientId, ...authorizationRequest(gw, clientId, { scope: SCOPES, resource: stack.mcpUrl }) };
   }
 
   /** Open a new client's authorization request and land on Screen 1. */

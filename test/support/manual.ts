@@ -25,6 +25,14 @@ export function authorizeUrl(gatewayUrl: string, params: Record<string, string>)
   return url.href;
 }
 
+/** A new authorization request of `clientId` (random state, PKCE S256, REDIRECT_URI, `extra` on top): its URL, and what the client keeps. */
+export function authorizationRequest(gatewayUrl: string, clientId: string, extra: Record<string, string> = {}) {
+  const { verifier, challenge } = pkce();
+  const state = randomBytes(8).toString("hex");
+  const params = { response_type: "code", client_id: clientId, redirect_uri: REDIRECT_URI, code_challenge: challenge, code_challenge_method: "S256", state };
+  return { url: authorizeUrl(gatewayUrl, { ...params, ...extra }), verifier, state };
+}
+
 /** The authorization request a PKCE client sends (S256, REDIRECT_URI, state "st"), with `extra` on top. */
 export const clientAuthorizeUrl = (gatewayUrl: string, clientId: string, extra: Record<string, string> = {}): string =>
   authorizeUrl(gatewayUrl, {
