@@ -97,11 +97,20 @@ export async function approve(deps: LoginDeps, request: AuthorizationRequest, se
   const taken = await deps.store.take<AuthorizationRequest>(keys.authorizationRequest(request.id));
   if (!taken) throw new OAuthError("invalid_request", "This sign-in was already used. Start again from your MCP client.");
   const mount = mountFor(deps, taken);
-  const unreachable = (error: unknown) => {
-    throw new OAuthError("temporarily_unavailable", `The upstream cannot be reached: ${(error as Error).message}`, 502);
-  };
-  const mode = await mount.mode().catch(unreachable);
   const toClient = clientAnswer(deps, taken);
+  // RFC 6749 §4.1.2.1: the client is verified by now, so it hears temporarily_unavailable rather than waiting for ever
+  const unreachable = (error: unknown): Step =>
+    refused(deps, mount, toClient, {
+      error: "temporarily_unavailable",
+      reason: `The gateway cannot use ${mount.config.title} now: ${(error as Error).message}.`,
+      hint: "Try again from your MCP client in a moment; if it keeps failing, tell the gateway's operator.",
+    });
+  let mode;
+  try {
+    mode = await mount.mode();
+  } catch (error) {
+    return unreachable(error);
+  }
   if (mode !== "oauth") {
     const refusal = gatewayUserRefusal(mount.config, sub);
     if (refusal) return refused(deps, mount, toClient, refusal);
@@ -110,7 +119,12 @@ export async function approve(deps: LoginDeps, request: AuthorizationRequest, se
   const state = randomToken(32);
   const codeVerifier = oauth.generateRandomCodeVerifier();
   const transaction: UpstreamTransaction = { request: taken, codeVerifier, sessionHash: sha256(sessionId), sub };
-  const url = await mount.client.authorizationUrl({ scope: taken.scope, state, codeVerifier }).catch(unreachable);
+  let url;
+  try {
+    url = await mount.client.authorizationUrl({ scope: taken.scope, state, codeVerifier });
+  } catch (error) {
+    return unreachable(error);
+  }
   await deps.store.put(keys.upstreamState(state), transaction, UPSTREAM_STATE_TTL);
   return { redirectTo: url };
 }

@@ -112,10 +112,10 @@ export function loginRoutes(deps: LoginDeps): Router {
 
 export const CLIENT_METADATA_PATH = "/upstream/client-metadata.json";
 
-/** On to the next step, or a page saying why not, with the way back to the client (403). */
+/** On to the next step, or a page saying why not, with the way back to the client (403 refused, 503 for now). */
 function go(res: Response, status: 302 | 303, step: Step): void {
   if ("redirectTo" in step) return res.redirect(status, step.redirectTo);
-  res.status(403).render("refused", step.refused);
+  res.status(step.refused.error === "access_denied" ? 403 : 503).render("refused", step.refused);
 }
 
 /** At most this many pending sign-ins per browser keep a CSRF token; the oldest give way. */

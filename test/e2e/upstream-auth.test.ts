@@ -9,10 +9,12 @@ import { loadConfig } from "../../src/config.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { connectWithOAuth } from "../support/connect.js";
-import { mcpInitialize, obtainCode, redeem, tokenRequest } from "../support/manual.js";
+import { TestBrowser } from "../support/browser.js";
+import { authorizationRequest, mcpInitialize, obtainCode, redeem, register, REDIRECT_URI, tokenRequest } from "../support/manual.js";
 import { startMcpUpstream, type McpUpstream } from "../support/mcp-upstream.js";
 import { startMultiStack, whoamiServer, type MultiStack, type ServerEntry } from "../support/multi-stack.js";
 import { freePort, tempDir } from "../support/processes.js";
+import { expectRefusal } from "../support/refusal.js";
 import { LOGIN } from "../support/stack.js";
 
 /** A grant for one upstream, taken by hand: a public client, the browser step, the code redeemed. */
@@ -102,6 +104,55 @@ describe("an upstream with no auth key at all (detect)", () => {
     await ping.body?.cancel();
     expect(ping.status).not.toBe(401);
     expect(ping.status).not.toBe(403);
+  });
+});
+
+describe("an upstream that cannot be reached at sign-in (detect)", () => {
+  let configDir: string;
+  let port: number;
+  let gateway: Gateway | undefined;
+  let late: Server | undefined;
+
+  beforeAll(async () => {
+    configDir = tempDir("gateway-unreachable-config");
+    port = await freePort();
+    gateway = await configuredGateway(join(configDir, "gateway.json"), { later: { url: `http://127.0.0.1:${port}/mcp` } });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    const server = late;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
+  });
+
+  const signIn = async () => {
+    const base = gateway!.publicUrl;
+    const { client_id } = await register(base);
+    const { url, state } = authorizationRequest(base, client_id, { resource: `${base}/mcp/later` });
+    const browser = new TestBrowser();
+    return { end: await browser.walk(url, { redirectUri: REDIRECT_URI, ...LOGIN }), browser, state };
+  };
+
+  it("sends the user back to the client with temporarily_unavailable, and succeeds once the upstream is up", async () => {
+    const { end, browser, state } = await signIn();
+    const page = expectRefusal(end, browser, { state, issuer: gateway!.publicUrl, error: "temporarily_unavailable", at: "/login" });
+    expect(page).toContain("This sign-in cannot go on now");
+    expect(page).toContain("The gateway cannot use later now");
+
+    // the probe is made again on the next use: an upstream without auth now listens there
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "application/json" }).end('{"jsonrpc":"2.0","id":0,"result":{}}');
+    });
+    late = server;
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    const again = await signIn();
+    if (!("redirect" in again.end)) throw new Error(`HTTP ${again.end.status} ${again.end.text.slice(0, 300)}`);
+    expect(again.end.redirect.searchParams.get("code")).toBeTruthy();
+    expect(await gateway!.mounts.all[0]!.mode()).toBe("none");
   });
 });
 
