@@ -135,9 +135,15 @@ function scope(ctx: Context, path: string, value: unknown): string {
   const parts = typeof value === "string" ? [value] : Array.isArray(value) && value.length > 0 ? (value as unknown[]) : [];
   if (parts.length === 0 || parts.some((p) => typeof p !== "string" || p === ""))
     throw problem(ctx, `${path} must be a string such as "repo read:org" or an array of strings such as ["repo", "read:org"]`);
-  const scopes = parts.flatMap((p, i) => expand(ctx, Array.isArray(value) ? `${path}[${i}]` : path, p as string).split(/[\s,]+/));
-  if (!scopes.some(Boolean)) throw problem(ctx, `${path} names no scope: give at least one, or leave scope out`);
-  return scopes.filter(Boolean).join(" ");
+  const scopes = parts.flatMap((p, i) => {
+    const where = Array.isArray(value) ? `${path}[${i}]` : path;
+    const named = expand(ctx, where, p as string)
+      .split(/[\s,]+/)
+      .filter(Boolean);
+    if (named.length === 0) throw problem(ctx, `${where} names no scope: give at least one, or leave scope out`);
+    return named;
+  });
+  return scopes.join(" ");
 }
 
 function auth(ctx: Context, path: string, value: unknown): Access {
@@ -146,7 +152,8 @@ function auth(ctx: Context, path: string, value: unknown): Access {
   if (value.bearer !== undefined) {
     knownKeys(ctx, path, value, ["bearer"]);
     const authorization = `Bearer ${text(ctx, `${path}.bearer`, value.bearer)}`;
-    if (upstreamHeaderProblem("Authorization", authorization, { authorization: true })) throw problem(ctx, `${path}.bearer holds a line break or NUL`);
+    if (upstreamHeaderProblem("Authorization", authorization, { authorization: true }))
+      throw problem(ctx, `${path}.bearer holds a line break, a control character or a character beyond Latin-1`);
     return { auth: "static", credentials: Object.freeze({ authorization }) };
   }
   knownKeys(ctx, path, value, ["header", "value"]);
@@ -158,7 +165,8 @@ function auth(ctx: Context, path: string, value: unknown): Access {
       ctx,
       `${path}.header is not a header the gateway can send: give a name such as X-API-Key (not Host, Content-Length, a hop-by-hop header or X-Forwarded-*)`,
     );
-  if (upstreamHeaderProblem(name, credential, { authorization: true })) throw problem(ctx, `${path}.value holds a line break or NUL`);
+  if (upstreamHeaderProblem(name, credential, { authorization: true }))
+    throw problem(ctx, `${path}.value holds a line break, a control character or a character beyond Latin-1`);
   return { auth: "static", credentials: Object.freeze({ [name.toLowerCase()]: credential }) };
 }
 
@@ -207,7 +215,7 @@ function title(ctx: Context, path: string, value: unknown): string {
 
 function httpUrl(ctx: Context, path: string, value: unknown): URL {
   const raw = text(ctx, path, value);
-  const url = URL.canParse(raw) ? new URL(raw) : undefined;
+  const url = URL.canParse(raw) && !/\s/.test(raw) ? new URL(raw) : undefined;
   if (url?.protocol !== "http:" && url?.protocol !== "https:") throw problem(ctx, `${path} must be an absolute http(s) URL such as https://example.com/mcp`);
   if (url.href.includes("#")) throw problem(ctx, `${path} must not have a #fragment`);
   return url;

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 import { loadLogin, type LoginConfig } from "./login/users.js";
 import { readUpstreamsFile } from "./config-file.js";
-import { HOP_BY_HOP } from "./rs/headers.js";
+import { HOP_BY_HOP, isIdentityHeader } from "./rs/headers.js";
 
 /**
  * How the gateway authenticates to an upstream (docs/upstreams.md):
@@ -501,9 +501,13 @@ export function upstreamHeaderProblem(name: string, value: string, opts: { autho
   // RFC 9110 §5.1 (field names are tokens), §5.5 (no CR, LF or NUL in values)
   if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return `"${name.slice(0, 40)}" is not a header name`;
   if (/[\r\n\0]/.test(value)) return `the value of ${name} holds a line break or NUL`;
+  // RFC 9110 §5.5: visible ASCII, spaces and tabs (and obs-text, which undici passes as Latin-1)
+  if (/[^\t\x20-\x7E\x80-\xFF]/.test(value)) return `the value of ${name} holds a control character or a character beyond Latin-1`;
   const lower = name.toLowerCase();
-  if (RESERVED_UPSTREAM_HEADERS.has(lower) && !(opts.authorization && lower === "authorization")) return `${name} is set by the gateway for every request`;
-  if (lower.startsWith("x-forwarded-")) return `${name} is set by the gateway (X-Forwarded-* carry identity: see identityHeaders)`;
+  if (lower === "authorization" && !opts.authorization)
+    return `${name} is set by the gateway (the user's upstream token; for fixed credentials write "auth": { "bearer": "…" } in a --config file)`;
+  if (RESERVED_UPSTREAM_HEADERS.has(lower) && lower !== "authorization") return `${name} is set by the gateway for every request`;
+  if (isIdentityHeader(lower)) return `${name} is set by the gateway (it carries identity: see identityHeaders)`;
   return undefined;
 }
 

@@ -24,7 +24,7 @@ export function gatewayUserRefusal(config: UpstreamConfig, user: string): Refusa
 
 /**
  * Who the user is upstream, and whether the allowlists let them pass: a listed user, or an active
- * member of a listed GitHub organisation. Without allowlists, identity is best effort.
+ * member of a listed GitHub organisation. Without allowlists or identity headers, identity is best effort.
  */
 export async function whoMayPass(
   mount: Mount,
@@ -37,11 +37,14 @@ export async function whoMayPass(
   try {
     identity = await mount.client.identity(exchange);
   } catch (error) {
-    if (!guarded) {
+    // with identity headers on, a grant made now would lack them for the whole of its life
+    if (!guarded && !mount.config.identityHeaders) {
       log.warn(`cannot learn the upstream identity for ${mount.resource}: ${(error as Error).message}`);
       return {};
     }
-    return { refusal: { error: "temporarily_unavailable", reason: `The gateway could not ask ${title} who you are, so it cannot check that you may pass.` } };
+    return {
+      refusal: { error: "temporarily_unavailable", reason: `The gateway could not ask ${title} who you are, which it needs to know before it lets you pass.` },
+    };
   }
   if (!guarded) return identity ? { identity } : {};
   if (!identity) return { refusal: denied(`${title} does not tell the gateway who you are, so its allowlist cannot be checked.`) };

@@ -184,9 +184,14 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
 const clientAnswer = (deps: LoginDeps, request: AuthorizationRequest) => (params: Record<string, string | undefined>) =>
   authorizationResponse(request.redirectUri, { ...params, state: request.state, iss: deps.urls.issuer });
 
+/** The page tells the user why; the client hears only that it failed, never who the user is upstream. */
 function refused(deps: LoginDeps, mount: Mount, toClient: ReturnType<typeof clientAnswer>, refusal: Refusal): Step {
   deps.log.info(`authorization for ${mount.resource} refused: ${refusal.reason}`);
-  return { refused: { ...refusal, returnTo: toClient({ error: refusal.error, error_description: refusal.reason }) } };
+  const description =
+    refusal.error === "access_denied"
+      ? `The user may not use ${mount.config.title} through this gateway.`
+      : `The sign-in for ${mount.config.title} cannot go on now; try again shortly.`;
+  return { refused: { ...refusal, returnTo: toClient({ error: refusal.error, error_description: description }) } };
 }
 
 /** A gateway code: single use, short-lived, holding the upstream tokens sealed to it. */

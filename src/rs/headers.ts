@@ -23,8 +23,25 @@ const NOT_FORWARDED_UPSTREAM = new Set([
   "referer",
   "accept-encoding", // event streams must arrive uncompressed to be relayed event by event
   "expect", // RFC 9110 §10.1.1: 100-continue is negotiated per connection; the body streams anyway
-  "forwarded", // and every x-forwarded-*: the gateway alone says who the user is (identity headers)
+  "forwarded", // and isIdentityHeader: the gateway alone says who the user is (identity headers)
 ]);
+
+/**
+ * Names upstreams take as who the user is or where the request came from (oauth2-proxy's and
+ * common reverse proxies' conventions). Never from the client, whatever the case; `_` counts as `-`,
+ * as CGI-style servers read `X-Forwarded_User` as `X-Forwarded-User`.
+ */
+export function isIdentityHeader(lowerName: string): boolean {
+  const name = lowerName.includes("_") ? lowerName.replaceAll("_", "-") : lowerName;
+  return (
+    name.startsWith("x-forwarded-") ||
+    name.startsWith("x-auth-request-") ||
+    name === "forwarded" ||
+    name === "x-real-ip" ||
+    name === "remote-user" ||
+    name === "x-remote-user"
+  );
+}
 
 /** Never passed back to the client, beyond hop-by-hop. */
 const NOT_RETURNED = new Set([
@@ -55,7 +72,7 @@ export function requestHeadersForUpstream(
   const out: Record<string, string> = {};
   for (const name in incoming) {
     const value = incoming[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || NOT_FORWARDED_UPSTREAM.has(name) || name.startsWith("x-forwarded-") || nominated?.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || NOT_FORWARDED_UPSTREAM.has(name) || isIdentityHeader(name) || nominated?.has(name)) continue;
     out[name] = Array.isArray(value) ? value.join(", ") : value;
   }
   for (const name in fixed) out[name] = fixed[name]!;
@@ -65,14 +82,18 @@ export function requestHeadersForUpstream(
 
 /**
  * X-Forwarded-User, -Email and -Preferred-Username (as oauth2-proxy sends them): who the user is at
- * the upstream's sign-in, else the gateway user. A value that is not plain visible ASCII is left out.
+ * the upstream's sign-in (`signedInUpstream`: the grant holds a user's upstream token), or the gateway
+ * user where the upstream has no sign-in of its own. Never one for the other: a gateway user name is not an account at the upstream. A value that is
+ * not plain visible ASCII is left out.
  */
-export function identityHeaders(gatewayUser: string, identity: UpstreamIdentity | undefined): Record<string, string> {
-  const candidates = {
-    "x-forwarded-user": identity?.login ?? identity?.sub ?? gatewayUser,
-    "x-forwarded-email": identity?.email,
-    "x-forwarded-preferred-username": identity?.preferred_username ?? identity?.login ?? gatewayUser,
-  };
+export function identityHeaders(gatewayUser: string, identity: UpstreamIdentity | undefined, signedInUpstream: boolean): Record<string, string> {
+  const candidates = signedInUpstream
+    ? {
+        "x-forwarded-user": identity?.login ?? identity?.sub,
+        "x-forwarded-email": identity?.email,
+        "x-forwarded-preferred-username": identity?.preferred_username ?? identity?.login,
+      }
+    : { "x-forwarded-user": gatewayUser, "x-forwarded-preferred-username": gatewayUser };
   return Object.fromEntries(
     Object.entries(candidates).filter((e): e is [string, string] => e[1] !== undefined && /^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$/.test(e[1])),
   );

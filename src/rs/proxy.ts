@@ -46,7 +46,9 @@ export function mcpProxy(deps: ProxyDeps) {
     const { claims, identity } = access;
     // a grant from before the operator switched this upstream to fixed credentials never overrides them
     const upstreamAccessToken = deps.userTokens ? access.upstreamAccessToken : "";
-    const fixed = deps.identityHeaders ? { ...deps.upstreamHeaders, ...identityHeaders(claims.sub, identity) } : deps.upstreamHeaders;
+    const fixed = deps.identityHeaders
+      ? { ...deps.upstreamHeaders, ...identityHeaders(claims.sub, identity, upstreamAccessToken !== "") }
+      : deps.upstreamHeaders;
 
     const exchange = deps.relays.add(req, res);
     // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.

@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { connectWithOAuth } from "../support/connect.js";
-import { mcpInitialize } from "../support/manual.js";
+import { TestBrowser } from "../support/browser.js";
+import { authorizationRequest, mcpInitialize, register, REDIRECT_URI } from "../support/manual.js";
+import { freePort } from "../support/processes.js";
+import { expectRefusal } from "../support/refusal.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { LOGIN } from "../support/stack.js";
 
@@ -11,9 +14,16 @@ const FORGED = {
   "X-Forwarded-Email": "mallory@evil.example",
   "X-Forwarded-Preferred-Username": "mallory",
   "X-Forwarded-Groups": "admins",
+  // what CGI-style servers read as X-Forwarded-User, and other proxies' identity headers
+  X_Forwarded_User: "mallory",
+  "X-Forwarded_Email": "mallory@evil.example",
+  "X-Auth-Request-User": "mallory",
+  "Remote-User": "mallory",
 };
 
-const forwarded = (headers: Record<string, unknown>) => Object.fromEntries(Object.entries(headers).filter(([name]) => name.startsWith("x-forwarded-")));
+const IDENTITY = /^(x-forwarded-|x-auth-request-|remote-user$)/;
+const forwarded = (headers: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(headers).filter(([name]) => IDENTITY.test(name.replaceAll("_", "-"))));
 
 /**
  * Issue 6, identity headers: opted in by `internal` (static API key: the gateway user) and `github`
@@ -77,5 +87,24 @@ describe("identity headers", () => {
     const result = await client.callTool({ name: "whoami", arguments: {} });
     expect((result.content as { text: string }[])[0]!.text).toBe(LOGIN.username);
     await client.close();
+  });
+});
+
+describe("identity headers of an upstream whose account cannot be looked up", () => {
+  let stack: MultiStack;
+  beforeAll(async () => {
+    // GitHub's REST API, where the gateway asks who the user is, is down (nothing listens there)
+    stack = await startMultiStack({ github: { identityHeaders: true, oauth: { apiUrl: `http://127.0.0.1:${await freePort()}` } } });
+  }, 60_000);
+  afterAll(() => stack?.close());
+
+  it("end the sign-in with temporarily_unavailable rather than make a grant that would never carry them", async () => {
+    const base = stack.gateway.publicUrl;
+    const { client_id } = await register(base);
+    const { url, state } = authorizationRequest(base, client_id, { resource: stack.urls.github });
+    const browser = new TestBrowser();
+    const end = await browser.walk(url, { redirectUri: REDIRECT_URI, ...LOGIN });
+    const page = expectRefusal(end, browser, { state, issuer: base, error: "temporarily_unavailable" });
+    expect(page).toContain("could not ask github who you are");
   });
 });

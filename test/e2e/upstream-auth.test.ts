@@ -136,19 +136,28 @@ describe("an upstream that cannot be reached at sign-in (detect)", () => {
     return { end: await browser.walk(url, { redirectUri: REDIRECT_URI, ...LOGIN }), browser, state };
   };
 
-  it("sends the user back to the client with temporarily_unavailable, and succeeds once the upstream is up", async () => {
+  const refusedForNow = async (cause: string) => {
     const { end, browser, state } = await signIn();
     const page = expectRefusal(end, browser, { state, issuer: gateway!.publicUrl, error: "temporarily_unavailable", at: "/login" });
     expect(page).toContain("This sign-in cannot go on now");
-    expect(page).toContain("The gateway cannot use later now");
+    expect(page).toContain(`The gateway cannot use later now: ${cause}`);
+  };
 
-    // the probe is made again on the next use: an upstream without auth now listens there
+  it("sends the user back to the client with temporarily_unavailable, asks again on each use, and succeeds once the upstream answers", async () => {
+    await refusedForNow("fetch failed");
+
+    // up, but answering 503, which says nothing about credentials: still undecided
+    let status = 503;
     const server = createServer((req, res) => {
       req.resume();
-      res.writeHead(200, { "content-type": "application/json" }).end('{"jsonrpc":"2.0","id":0,"result":{}}');
+      res.writeHead(status, { "content-type": "application/json" }).end('{"jsonrpc":"2.0","id":0,"result":{}}');
     });
     late = server;
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    await refusedForNow("the upstream answered HTTP 503 to an unauthenticated request");
+
+    // now it answers without asking for credentials
+    status = 200;
     const again = await signIn();
     if (!("redirect" in again.end)) throw new Error(`HTTP ${again.end.status} ${again.end.text.slice(0, 300)}`);
     expect(again.end.redirect.searchParams.get("code")).toBeTruthy();

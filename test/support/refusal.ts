@@ -22,6 +22,10 @@ export function expectRefusal(
   const back = new URL(link!);
   expect(back.href.startsWith(REDIRECT_URI)).toBe(true);
   expect(back.searchParams.get("error")).toBe(error);
+  // the reason is for the user's eyes: the client learns nothing of who the user is upstream
+  expect(back.searchParams.get("error_description")).toMatch(
+    /^The (user may not use|sign-in for) [^ ]+ (through this gateway|cannot go on now; try again shortly)\.$/,
+  );
   expect(back.searchParams.get("state")).toBe(expected.state);
   expect(back.searchParams.get("iss")).toBe(expected.issuer);
   expect(back.searchParams.has("code")).toBe(false);

@@ -352,10 +352,10 @@ describe("parseUpstreamsFile: auth", () => {
 
   it("refuses a credential with a line break", () => {
     expect(refusedEntry({ url: URL_X, auth: { bearer: `${LITERAL_SECRET}\r\nX-Evil: 1` } })).toBe(
-      `${SOURCE}: mcpServers.x.auth.bearer holds a line break or NUL`,
+      `${SOURCE}: mcpServers.x.auth.bearer holds a line break, a control character or a character beyond Latin-1`,
     );
     expect(refusedEntry({ url: URL_X, auth: { header: "X-API-Key", value: `${LITERAL_SECRET}\n` } })).toBe(
-      `${SOURCE}: mcpServers.x.auth.value holds a line break or NUL`,
+      `${SOURCE}: mcpServers.x.auth.value holds a line break, a control character or a character beyond Latin-1`,
     );
   });
 });
@@ -369,20 +369,42 @@ describe("parseUpstreamsFile: headers", () => {
     });
   });
 
-  it.each(["Authorization", "Host", "Content-Length", "Connection", "Transfer-Encoding", "X-Forwarded-For", "X-Forwarded-User"])(
-    "refuses %s, a header the gateway sets itself",
-    (name) => {
-      expect(refusedEntry({ url: URL_X, headers: { [name]: LITERAL_SECRET } })).toMatch(
-        new RegExp(`^gateway\\.json: mcpServers\\.x\\.headers: ${name} is set by the gateway`),
-      );
-    },
-  );
+  it.each([
+    "Authorization",
+    "Host",
+    "Content-Length",
+    "Connection",
+    "Transfer-Encoding",
+    "X-Forwarded-For",
+    "X-Forwarded-User",
+    "X-Forwarded_User",
+    "Remote-User",
+  ])("refuses %s, a header the gateway sets itself", (name) => {
+    expect(refusedEntry({ url: URL_X, headers: { [name]: LITERAL_SECRET } })).toMatch(
+      new RegExp(`^gateway\\.json: mcpServers\\.x\\.headers: ${name} is set by the gateway`),
+    );
+  });
 
   it("refuses a name that is not a token and a value with a line break", () => {
     expect(refusedEntry({ url: URL_X, headers: { "Bad Name": "1" } })).toBe(`${SOURCE}: mcpServers.x.headers: "Bad Name" is not a header name`);
     expect(refusedEntry({ url: URL_X, headers: { "X-A": `${LITERAL_SECRET}\r\nX-B: 1` } })).toBe(
       `${SOURCE}: mcpServers.x.headers: the value of X-A holds a line break or NUL`,
     );
+  });
+
+  it("refuses, at start, a value no request could carry (undici would refuse every request)", () => {
+    for (const value of [`${LITERAL_SECRET}\x01`, `${LITERAL_SECRET}€`])
+      expect(refusedEntry({ url: URL_X, headers: { "X-A": value } })).toBe(
+        `${SOURCE}: mcpServers.x.headers: the value of X-A holds a control character or a character beyond Latin-1`,
+      );
+    expect(refusedEntry({ url: URL_X, auth: { header: "X-API-Key", value: `${LITERAL_SECRET}\x7f` } })).toBe(
+      `${SOURCE}: mcpServers.x.auth.value holds a line break, a control character or a character beyond Latin-1`,
+    );
+    expect(one({ url: URL_X, headers: { "X-A": "a\tb é" } }).headers).toStrictEqual({ "x-a": "a\tb é" });
+  });
+
+  it("points Authorization to auth", () => {
+    expect(refusedEntry({ url: URL_X, headers: { Authorization: `Bearer ${LITERAL_SECRET}` } })).toContain('write "auth": { "bearer": "…" }');
   });
 
   it("refuses a value that is no string, the same name twice, and the auth header again", () => {
@@ -627,6 +649,8 @@ describe("docs/gateway.schema.json agrees with the parser", () => {
     "a third-party opt-in": { mcpServers: { x: { url: URL_X, identityHeaders: { thirdParty: true }, auth: { header: "X-API-Key", value: "k" } } } },
     "auth with an empty allowOrgs": { mcpServers: { x: { url: URL_X, auth: "none", allowOrgs: [], allowUsers: ["admin"] } } },
     "fifty servers": { mcpServers: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`s-${i}`, { url: URL_X }])) },
+    "a header name from a variable": { mcpServers: { x: { url: URL_X, auth: { header: "X-${HEADER_SECRET}", value: "${SEARCH_KEY}" } } } },
+    "scopes separated by commas": { mcpServers: { x: { url: URL_X, oauth: { scope: "repo,read:org" } } } },
   };
   const invalid: Record<string, unknown> = {
     "an unknown top-level key": { mcpServers: { x: { url: URL_X } }, version: 1 },
@@ -656,6 +680,9 @@ describe("docs/gateway.schema.json agrees with the parser", () => {
     "an empty user": { mcpServers: { x: { url: URL_X, allowUsers: [""] } } },
     "a scope that is a number": { mcpServers: { x: { url: URL_X, oauth: { scope: 1 } } } },
     "an empty scope list": { mcpServers: { x: { url: URL_X, oauth: { scope: [] } } } },
+    "a scope of separators only": { mcpServers: { x: { url: URL_X, oauth: { scope: " , " } } } },
+    "a blank scope in a list": { mcpServers: { x: { url: URL_X, oauth: { scope: ["repo", " "] } } } },
+    "a url with a space": { mcpServers: { x: { url: "https://a.example/m cp" } } },
     "clientSecret without clientId": { mcpServers: { x: { url: URL_X, oauth: { clientSecret: "s" } } } },
     "one endpoint": { mcpServers: { x: { url: URL_X, oauth: { tokenEndpoint: "https://as.example/token" } } } },
     "auth basic": { mcpServers: { x: { url: URL_X, auth: "basic" } } },

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { describe, expect, it } from "vitest";
-import { requestHeadersForUpstream, responseHeadersForClient } from "../../src/rs/headers.js";
+import { identityHeaders, requestHeadersForUpstream, responseHeadersForClient } from "../../src/rs/headers.js";
 
 const UPSTREAM_TOKEN = "gho_upstream";
 
@@ -44,6 +44,16 @@ describe("requestHeadersForUpstream (DESIGN §5, RFC 9110 §7.6.1)", () => {
     "x-forwarded-for",
     "x-forwarded-host",
     "x-forwarded-proto",
+    // identity, as the gateway alone may say it (docs/security.md MU2), also with `_` for `-`
+    "x-forwarded-user",
+    "x-forwarded_user",
+    "x_forwarded_email",
+    "x-auth-request-user",
+    "x-auth-request_email",
+    "x-real-ip",
+    "remote-user",
+    "remote_user",
+    "x-remote-user",
   ])("drops %s", (name) => {
     const out = requestHeadersForUpstream({ ...MCP_HEADERS, [name]: "value" }, UPSTREAM_TOKEN);
     expect(out).not.toHaveProperty(name);
@@ -81,6 +91,31 @@ describe("requestHeadersForUpstream (DESIGN §5, RFC 9110 §7.6.1)", () => {
       "x-mcp-toolsets": "repos",
     });
     expect(out).toMatchObject({ "x-mcp-readonly": "true", "x-mcp-toolsets": "repos", authorization: `Bearer ${UPSTREAM_TOKEN}` });
+  });
+});
+
+describe("identityHeaders (docs/upstreams.md, identity headers)", () => {
+  const octocat = { sub: "583231", login: "octocat", preferred_username: "octocat", email: "octocat@users.noreply.github.com" };
+
+  it("name the upstream account when the grant holds an upstream sign-in", () => {
+    expect(identityHeaders("admin", octocat, true)).toEqual({
+      "x-forwarded-user": "octocat",
+      "x-forwarded-email": "octocat@users.noreply.github.com",
+      "x-forwarded-preferred-username": "octocat",
+    });
+    expect(identityHeaders("admin", { sub: "248289761001" }, true)).toEqual({ "x-forwarded-user": "248289761001" });
+  });
+
+  it("never stand in the gateway user for an upstream account that is not known", () => {
+    expect(identityHeaders("admin", undefined, true)).toEqual({});
+  });
+
+  it("name the gateway user where the upstream has no sign-in of its own", () => {
+    expect(identityHeaders("admin", undefined, false)).toEqual({ "x-forwarded-user": "admin", "x-forwarded-preferred-username": "admin" });
+  });
+
+  it("leave out a value that is not plain visible ASCII", () => {
+    expect(identityHeaders("admin", { ...octocat, preferred_username: "Zoë", email: " a@b.example" }, true)).toEqual({ "x-forwarded-user": "octocat" });
   });
 });
 
