@@ -119,7 +119,7 @@ const OPTIONS: readonly Option[] = [
   {
     flag: "config",
     env: "MCP_GATEWAY_CONFIG",
-    help: "JSON file of several upstreams, each served at /mcp/<name> (docs/upstreams.md; instead of the --upstream-* flags)",
+    help: "JSON file of several upstreams, each served at /mcp/<name> (docs/upstreams.md; instead of the --upstream-* flags, but --upstream-timeout applies to all)",
   },
   { flag: "upstream-as", env: "MCP_GATEWAY_UPSTREAM_AS", help: "upstream issuer; discovered from the upstream's RFC 9728 metadata when omitted" },
   {
@@ -141,7 +141,7 @@ const OPTIONS: readonly Option[] = [
   {
     flag: "upstream-api-url",
     env: "MCP_GATEWAY_UPSTREAM_API_URL",
-    help: "GitHub REST API base for revoking upstream tokens (default: api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server)",
+    help: "GitHub REST API base, for the user's identity, organisation membership and revoking upstream tokens (default: api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server)",
   },
   {
     flag: "upstream-header",
@@ -158,7 +158,7 @@ const OPTIONS: readonly Option[] = [
     help: "gateway access token lifetime in seconds (capped by the upstream token's)",
   },
   { flag: "refresh-token-ttl", env: "MCP_GATEWAY_REFRESH_TOKEN_TTL", default: "2592000", help: "gateway refresh token lifetime in seconds (30 days)" },
-  { flag: "env-file", env: "MCP_GATEWAY_ENV_FILE", default: ".env", help: "file of MCP_GATEWAY_* variables to read (missing file is fine)" },
+  { flag: "env-file", env: "MCP_GATEWAY_ENV_FILE", default: ".env", help: "file of variables to read: MCP_GATEWAY_*, and those a --config file names (missing file is fine)" },
   { flag: "username", env: "MCP_GATEWAY_USERNAME", default: "admin", help: "gateway login name" },
   { flag: "password", env: "MCP_GATEWAY_PASSWORD", secret: true, help: "gateway login password; unset: a strong one is generated and printed once" },
   { flag: "secret", env: "MCP_GATEWAY_SECRET", secret: true, help: "master secret for token keys (≥32 chars); unset: generated and kept in the store" },
@@ -208,7 +208,7 @@ const OPTIONS: readonly Option[] = [
     flag: "allow-private-fetch",
     env: "MCP_GATEWAY_ALLOW_PRIVATE_FETCH",
     default: "false",
-    help: "fetch client metadata documents from private and loopback addresses too (tests only)",
+    help: "fetch client metadata documents from private and loopback addresses too, and offer upstreams the gateway's own at a private https public URL (tests only)",
   },
   {
     flag: "sse-heartbeat",
@@ -233,7 +233,7 @@ export function helpText(): string {
   return [
     "Usage: mcp-oauth-gateway [demo | hash-password] [options]",
     "",
-    "  (no command)   run the gateway in front of --upstream-rs",
+    "  (no command)   run the gateway in front of --upstream-rs, or of the upstreams of --config",
     "  demo           run the gateway in front of a bundled offline GitHub simulator",
     "  hash-password  read a password from stdin (one line) and print its scrypt hash:",
     "                 the value of the password hash variable, or of a users file line `username:hash`",

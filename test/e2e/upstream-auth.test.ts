@@ -112,11 +112,19 @@ describe("an upstream that cannot be reached at sign-in (detect)", () => {
   let port: number;
   let gateway: Gateway | undefined;
   let late: Server | undefined;
+  let goneUrl: string;
 
   beforeAll(async () => {
     configDir = tempDir("gateway-unreachable-config");
     port = await freePort();
-    gateway = await configuredGateway(join(configDir, "gateway.json"), { later: { url: `http://127.0.0.1:${port}/mcp` } });
+    let gonePort = await freePort();
+    while (gonePort === port) gonePort = await freePort();
+    goneUrl = `http://127.0.0.1:${gonePort}/mcp`;
+    gateway = await configuredGateway(join(configDir, "gateway.json"), {
+      later: { url: `http://127.0.0.1:${port}/mcp` },
+      // OAuth known, its authorization server to be discovered from a server that is not there
+      gone: { url: goneUrl, oauth: {} },
+    });
   });
   afterAll(async () => {
     await gateway?.close();
@@ -128,20 +136,24 @@ describe("an upstream that cannot be reached at sign-in (detect)", () => {
     if (configDir) rmSync(configDir, { recursive: true, force: true });
   });
 
-  const signIn = async () => {
+  const signIn = async (name = "later") => {
     const base = gateway!.publicUrl;
     const { client_id } = await register(base);
-    const { url, state } = authorizationRequest(base, client_id, { resource: `${base}/mcp/later` });
+    const { url, state } = authorizationRequest(base, client_id, { resource: `${base}/mcp/${name}` });
     const browser = new TestBrowser();
     return { end: await browser.walk(url, { redirectUri: REDIRECT_URI, ...LOGIN }), browser, state };
   };
 
-  const refusedForNow = async (cause: string) => {
-    const { end, browser, state } = await signIn();
+  const refusedForNow = async (cause: string, name = "later") => {
+    const { end, browser, state } = await signIn(name);
     const page = expectRefusal(end, browser, { state, issuer: gateway!.publicUrl, error: "temporarily_unavailable", at: "/login" });
     expect(page).toContain("This sign-in cannot go on now");
-    expect(page).toContain(`The gateway cannot use later now: ${cause}`);
+    expect(page).toContain(`The gateway cannot use ${name} now: ${cause}`);
   };
+
+  it("says an OAuth upstream whose metadata cannot be fetched cannot be reached, not that it publishes none", async () => {
+    await refusedForNow(`${goneUrl} cannot be reached (fetch failed)`, "gone");
+  });
 
   it("sends the user back to the client with temporarily_unavailable, asks again on each use, and succeeds once the upstream answers", async () => {
     await refusedForNow("fetch failed");
