@@ -9,7 +9,6 @@ import { createLogger, type Logger } from "./log.js";
 import { Relays } from "./rs/relays.js";
 import { openStore } from "./store/open.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
-import { CLIENT_METADATA_PATH } from "./login/routes.js";
 import { Mounts } from "./upstream/mounts.js";
 import { createDispatcher, oauthFetch } from "./upstream/http.js";
 
@@ -90,8 +89,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       keys,
       clock,
       fetch: oauthFetch(dispatcher),
-      callbackUrl: `${config.publicUrl}/upstream/callback`,
-      ...(offersClientMetadata(config) ? { clientMetadataUrl: `${config.publicUrl}${CLIENT_METADATA_PATH}` } : {}),
+      offersClientMetadata: offersClientMetadata(config),
     });
     server.on("request", createApp({ config, store, keys, mounts, dispatcher, relays, clock, log }));
     // Both cover receiving the request only: an event stream in the response may stay open for hours

@@ -7,6 +7,7 @@ import { createLogger } from "./log.js";
 import { hashPassword } from "./login/passwords.js";
 import { describeLogin } from "./login/users.js";
 import { describeStore } from "./store/open.js";
+import { callbackPath } from "./upstream/mounts.js";
 
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -64,14 +65,27 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
 export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl" | "keySource">): string {
   const login = describeLogin(config.login);
   const [first] = config.upstreams;
+  const signingIn = config.upstreams.filter((u) => u.auth === "oauth" || u.auth === "detect");
   const upstreams =
     config.upstreams.length === 1 && first!.name === ""
-      ? [`  MCP URL for clients:    ${gateway.publicUrl}/mcp`, `  Upstream MCP server:    ${shownUrl(first!.resource)}`]
-      : [`  MCP URLs for clients:`, ...config.upstreams.map((u) => `    ${gateway.publicUrl}${u.path}  →  ${shownUrl(u.resource)}  (${u.auth})`)];
+      ? [
+          `  MCP URL for clients:    ${gateway.publicUrl}/mcp`,
+          `  Upstream MCP server:    ${shownUrl(first!.resource)}`,
+          `  Upstream callback URL:  ${gateway.publicUrl}${callbackPath("")}   (register it at the upstream, e.g. as a GitHub OAuth App's "Authorization callback URL")`,
+        ]
+      : [
+          `  MCP URLs for clients:`,
+          ...config.upstreams.map((u) => `    ${gateway.publicUrl}${u.path}  →  ${shownUrl(u.resource)}  (${u.auth})`),
+          ...(signingIn.length
+            ? [
+                `  Upstream callback URLs, one per upstream (register each where you pre-register a client; a GitHub OAuth App with ${gateway.publicUrl}${callbackPath("")} takes them all):`,
+                ...signingIn.map((u) => `    ${u.name}: ${gateway.publicUrl}${callbackPath(u.name)}`),
+              ]
+            : []),
+        ];
   return [
     `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
     ...upstreams,
-    `  Upstream callback URL:  ${gateway.publicUrl}/upstream/callback   (register it at the upstream, e.g. as a GitHub OAuth App's "Authorization callback URL")`,
     `  Gateway login:          ${login.login}`,
     ...(login.password === undefined ? [] : [`  Gateway password:       ${login.password}`]),
     `  State:                  ${describeStore(config.store)}`,

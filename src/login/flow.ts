@@ -130,10 +130,12 @@ export async function approve(deps: LoginDeps, request: AuthorizationRequest, se
 }
 
 /**
- * GET /upstream/callback: check the state belongs to this browser, redeem the upstream code, check
- * who may pass, and answer the client with a gateway code (RFC 6749 §4.1.2, RFC 9207 `iss`).
+ * GET /upstream/callback[/<name>]: check the state belongs to this browser and the answer arrived at
+ * the callback of the upstream it was asked of, redeem the upstream code, check who may pass, and
+ * answer the client with a gateway code (RFC 6749 §4.1.2, RFC 9207 `iss`). `arrivedFor`: the upstream
+ * whose callback this is.
  */
-export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId: string): Promise<Step> {
+export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId: string, arrivedFor: Mount | undefined): Promise<Step> {
   const state = callback.searchParams.get("state");
   if (!state) throw new OAuthError("invalid_request", "The upstream's answer carries no state.");
   const transaction = await deps.store.take<UpstreamTransaction>(keys.upstreamState(state));
@@ -145,6 +147,13 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
   const { request } = transaction;
   const mount = mountFor(deps, request);
   const toClient = clientAnswer(deps, request);
+  // RFC 9700 §4.4.2: an answer at another upstream's callback is a mix-up; its code is never redeemed
+  if (arrivedFor !== mount)
+    return refused(deps, mount, toClient, {
+      error: "access_denied",
+      reason: `The answer came back at another upstream's callback than the one this sign-in for ${mount.config.title} went out with, so the gateway did not use it.`,
+      hint: "Start again from your MCP client. If it happens again, an upstream may be trying to take over your sign-in elsewhere: tell the gateway's operator.",
+    });
   const upstreamError = callback.searchParams.get("error");
   if (upstreamError) {
     const denied = upstreamError === "access_denied";

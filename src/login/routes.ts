@@ -1,4 +1,4 @@
-import express, { Router, type Request, type Response } from "express";
+import express, { Router, type NextFunction, type Request, type Response } from "express";
 import type { AuthorizationRequest } from "../as/authorize.js";
 import type { ClientRecord } from "../as/clients.js";
 import { randomToken, safeEqual } from "../crypto.js";
@@ -51,24 +51,30 @@ export function loginRoutes(deps: LoginDeps): Router {
     go(res, 303, await approve(deps, request, req.sessionID, user));
   });
 
-  router.get("/upstream/callback", async (req, res) => {
+  // One callback per upstream (src/upstream/mounts.ts, callbackPath); the flags' single upstream has the plain one
+  const answerCallback = async (req: Request, res: Response, name: string) => {
     const callback = new URL(req.originalUrl, deps.urls.issuer);
-    go(res, 302, await upstreamCallback(deps, callback, req.sessionID));
-  });
+    go(res, 302, await upstreamCallback(deps, callback, req.sessionID, deps.mounts.byName(name)));
+  };
+  router.get("/upstream/callback", (req, res) => answerCallback(req, res, ""));
+  router.get("/upstream/callback/:name", (req, res) => answerCallback(req, res, req.params.name.toLowerCase()));
 
-  // The gateway's Client ID Metadata Document, its client_id at upstream authorization servers that take them
-  router.get(CLIENT_METADATA_PATH, (_req, res) => {
-    const clientId = `${deps.urls.issuer}${CLIENT_METADATA_PATH}`;
+  // The gateway's Client ID Metadata Documents, its client_id at upstream authorization servers that take them
+  const clientMetadata = (res: Response, next: NextFunction, name: string) => {
+    const mount = deps.mounts.byName(name);
+    if (!mount) return next();
     res.set("Cache-Control", "max-age=3600").json({
-      client_id: clientId,
+      client_id: mount.clientMetadataUrl,
       client_name: "MCP OAuth Gateway",
       client_uri: deps.urls.issuer,
-      redirect_uris: [`${deps.urls.issuer}/upstream/callback`],
+      redirect_uris: [mount.callbackUrl],
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
       token_endpoint_auth_method: "none",
     });
-  });
+  };
+  router.get("/upstream/client-metadata.json", (_req, res, next) => clientMetadata(res, next, ""));
+  router.get("/upstream/client-metadata/:name.json", (req, res, next) => clientMetadata(res, next, req.params.name));
 
   /** Check the password under the per-address limit and the per-user back-off; on failure, answer the page and return undefined. */
   async function signInWithPassword(
@@ -109,8 +115,6 @@ export function loginRoutes(deps: LoginDeps): Router {
 
   return router;
 }
-
-export const CLIENT_METADATA_PATH = "/upstream/client-metadata.json";
 
 /** On to the next step, or a page saying why not, with the way back to the client (403 refused, 503 for now). */
 function go(res: Response, status: 302 | 303, step: Step): void {

@@ -24,7 +24,7 @@ export interface UpstreamDeps {
   keys: Keys;
   clock: Clock;
   fetch: Fetch;
-  /** The gateway's callback, registered at the upstream: `<public-url>/upstream/callback`. */
+  /** The gateway's callback for this upstream, registered there (src/upstream/mounts.ts, callbackPath). */
   callbackUrl: string;
   /** The gateway's own Client ID Metadata Document, used as client_id where the upstream AS supports them (https public URLs only). */
   clientMetadataUrl?: string;

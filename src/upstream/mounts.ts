@@ -5,6 +5,22 @@ import { detectUpstreamAuth } from "./discovery.js";
 /** How the gateway authenticates to one upstream, once known (`detect` resolves to `oauth` or `none`). */
 export type UpstreamMode = "oauth" | "static" | "none";
 
+/** What every mount shares; each derives its own callback and metadata document from the public URL. */
+export interface MountDeps extends Omit<UpstreamDeps, "callbackUrl" | "clientMetadataUrl"> {
+  /** Whether upstream authorization servers can fetch the gateway's Client ID Metadata Documents (https, reachable). */
+  offersClientMetadata: boolean;
+}
+
+/**
+ * RFC 9700 §4.4.2: a client of several authorization servers needs a distinct redirect URI for each, and
+ * must check that an answer arrived at the one its request named (mix-up defence). The flags' single
+ * upstream keeps the plain path. GitHub OAuth Apps take any subdirectory of the registered callback.
+ */
+export const callbackPath = (name: string): string => (name ? `/upstream/callback/${name}` : "/upstream/callback");
+
+/** The gateway's Client ID Metadata Document toward one upstream: it lists that upstream's callback only. */
+export const clientMetadataPath = (name: string): string => (name ? `/upstream/client-metadata/${name}.json` : "/upstream/client-metadata.json");
+
 /**
  * One upstream as the gateway serves it: a protected resource of its own (RFC 8707, RFC 9728) at
  * `<public-url><path>`, the OAuth client toward the upstream, and how the upstream wants to be called.
@@ -14,17 +30,27 @@ export class Mount {
   readonly resource: string;
   /** RFC 9728 §3.1: the path-inserted metadata URL. */
   readonly metadataUrl: string;
+  /** Where this upstream's authorization server sends the user back: its own (callbackPath). */
+  readonly callbackUrl: string;
+  /** The gateway's Client ID Metadata Document for this upstream (used as client_id only where offered). */
+  readonly clientMetadataUrl: string;
   readonly client: Upstream;
   #mode?: Promise<UpstreamMode>;
 
   constructor(
     readonly config: UpstreamConfig,
     publicUrl: string,
-    private readonly deps: UpstreamDeps,
+    private readonly deps: MountDeps,
   ) {
     this.resource = `${publicUrl}${config.path}`;
     this.metadataUrl = `${publicUrl}/.well-known/oauth-protected-resource${config.path}`;
-    this.client = new Upstream(config, deps);
+    this.callbackUrl = `${publicUrl}${callbackPath(config.name)}`;
+    this.clientMetadataUrl = `${publicUrl}${clientMetadataPath(config.name)}`;
+    this.client = new Upstream(config, {
+      ...deps,
+      callbackUrl: this.callbackUrl,
+      ...(deps.offersClientMetadata ? { clientMetadataUrl: this.clientMetadataUrl } : {}),
+    });
   }
 
   /** Known from the config, or asked of the upstream once (and again after a failure to reach it). */
@@ -51,11 +77,18 @@ export class Mounts {
   readonly all: readonly Mount[];
   readonly #byResource: Map<string, Mount>;
   readonly #byPath: Map<string, Mount>;
+  readonly #byName: Map<string, Mount>;
 
-  constructor(upstreams: readonly UpstreamConfig[], publicUrl: string, deps: UpstreamDeps) {
+  constructor(upstreams: readonly UpstreamConfig[], publicUrl: string, deps: MountDeps) {
     this.all = upstreams.map((u) => new Mount(u, publicUrl, deps));
     this.#byResource = new Map(this.all.map((m) => [m.resource, m]));
     this.#byPath = new Map(this.all.map((m) => [m.config.path, m]));
+    this.#byName = new Map(this.all.map((m) => [m.config.name, m]));
+  }
+
+  /** By the name in the config file; "" is the flags' single upstream. */
+  byName(name: string): Mount | undefined {
+    return this.#byName.get(name);
   }
 
   /** The flags' single upstream: it also answers the root metadata and needs no `resource` parameter. */

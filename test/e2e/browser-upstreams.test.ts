@@ -90,7 +90,7 @@ describe("a real browser (Chromium) with several upstreams", () => {
       page.on("request", (r) => requests.push(r.url()));
       const { state } = await screen1(page, stack, stack.urls.github);
       const shown = await shownUpstream(page);
-      const answered = page.waitForResponse((r) => r.url().startsWith(`${gw}/upstream/callback?`));
+      const answered = page.waitForResponse((r) => r.url().startsWith(`${gw}/upstream/callback/github?`));
       await signInAndApprove(page);
       const answer = await answered;
       await page.getByRole("heading", { name: "You may not pass" }).waitFor();

@@ -92,7 +92,8 @@ describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documen
 
   it("signs in at both gateways, with A's document URL as its client_id at B, and reaches the simulator through both", async () => {
     const mcpUrl = `${frontA.origin}/mcp/${NAME}`;
-    const clientMetadataUrl = `${frontA.origin}/upstream/client-metadata.json`;
+    // A's document and callback for this upstream only (RFC 9700 §4.4.2: one redirect URI per upstream)
+    const clientMetadataUrl = `${frontA.origin}/upstream/client-metadata/${NAME}.json`;
     const fetchOverTls: FetchLike = (url, init) => undiciFetch(url, { ...(init as UndiciRequestInit), dispatcher: tls });
     const provider = new RecordingOAuthProvider();
     const browser = new TestBrowser({}, { dispatcher: tls });
@@ -114,7 +115,7 @@ describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documen
     const atB = await browser.authorize(authorization.href, { redirectUri: `${frontB.origin}/authorize?`, ...LOGIN });
     expect(browser.visited.some((url) => url.startsWith(`${frontA.origin}/login?request=`))).toBe(true);
     expect(atB.searchParams.get("client_id")).toBe(clientMetadataUrl);
-    expect(atB.searchParams.get("redirect_uri")).toBe(`${frontA.origin}/upstream/callback`);
+    expect(atB.searchParams.get("redirect_uri")).toBe(`${frontA.origin}/upstream/callback/${NAME}`);
     expect(atB.searchParams.get("resource")).toBe(`${frontB.origin}/mcp`);
 
     // B's Screen 1 (B's user), the simulator's consent, B's callback, A's callback, and back to the client
@@ -138,14 +139,15 @@ describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documen
     // B never registered A: it fetched A's document, over https through A's front, while answering its /authorize
     expect(journal.filter((line) => line.endsWith(" /register"))).toEqual(["A POST /register"]);
     const at = (line: string) => journal.indexOf(line);
-    expect(journal.filter((line) => line === "A GET /upstream/client-metadata.json")).toHaveLength(1);
+    const documentFetch = `A GET /upstream/client-metadata/${NAME}.json`;
+    expect(journal.filter((line) => line === documentFetch)).toHaveLength(1);
     expect(at("B GET /authorize")).toBeGreaterThanOrEqual(0);
-    expect(at("A GET /upstream/client-metadata.json")).toBeGreaterThan(at("B GET /authorize"));
-    expect(at("B GET /login")).toBeGreaterThan(at("A GET /upstream/client-metadata.json"));
+    expect(at(documentFetch)).toBeGreaterThan(at("B GET /authorize"));
+    expect(at("B GET /login")).toBeGreaterThan(at(documentFetch));
     // B's callback to A's callback, where A redeems B's code at B's token endpoint as the document's public client
     expect(at("B POST /login")).toBeGreaterThan(at("B GET /login"));
-    expect(at("A GET /upstream/callback")).toBeGreaterThan(at("B GET /upstream/callback"));
-    expect(at("B POST /token")).toBeGreaterThan(at("A GET /upstream/callback"));
+    expect(at(`A GET /upstream/callback/${NAME}`)).toBeGreaterThan(at("B GET /upstream/callback"));
+    expect(at("B POST /token")).toBeGreaterThan(at(`A GET /upstream/callback/${NAME}`));
     // and the tool call went client → A → B → simulator, the simulator seeing B's own GitHub token only
     expect(journal.lastIndexOf("B POST /mcp")).toBeGreaterThan(journal.lastIndexOf("A POST /mcp/chained"));
     const toolCalls = simulator.requests.filter((r) => r.origin === "mcp" && r.body.includes('"get_me"'));

@@ -3,9 +3,10 @@ import { fetch } from "undici";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { TestBrowser } from "../support/browser.js";
 import { connectWithOAuth } from "../support/connect.js";
-import { clientAuthorizeUrl, mcpInitialize, obtainCode, register, tokenRequest, REDIRECT_URI } from "../support/manual.js";
+import { authorizationRequest, clientAuthorizeUrl, mcpInitialize, obtainCode, register, tokenRequest, REDIRECT_URI } from "../support/manual.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { ACCOUNT_ID } from "../support/oidc-upstream.js";
+import { expectRefusal } from "../support/refusal.js";
 import { LOGIN } from "../support/stack.js";
 
 type Name = "github" | "oidc" | "internal";
@@ -124,6 +125,30 @@ describe("several upstreams behind one gateway", () => {
     };
     expect(await screen1("internal")).toBe(false);
     expect(await screen1("github")).toBe(true);
+  });
+
+  it("sends each upstream's sign-in out with its own callback, and refuses an answer that comes back at another's (mix-up)", async () => {
+    const base = stack.gateway.publicUrl;
+    const { client_id } = await register(base);
+    const tokenCalls = () => ({
+      oidc: stack.oidc.grants.length,
+      github: stack.simulator.requests.filter((r) => r.path.startsWith("/login/oauth/access_token")).length,
+    });
+    const before = tokenCalls();
+    // a sign-in goes out to `upstream`'s authorization server, and an answer with its state comes back at `arrivesAt`
+    const crossed = async (upstream: Name, authorizationEndpoint: string, arrivesAt: string) => {
+      const { url, state } = authorizationRequest(base, client_id, { resource: stack.urls[upstream] });
+      const browser = new TestBrowser();
+      const out = await browser.authorize(url, { redirectUri: authorizationEndpoint, ...LOGIN });
+      expect(out.searchParams.get("redirect_uri")).toBe(`${base}/upstream/callback/${upstream}`);
+      const answer = await browser.request(`${base}${arrivesAt}?code=from-elsewhere&state=${out.searchParams.get("state")}`);
+      const page = expectRefusal({ url: arrivesAt, ...answer }, browser, { state, issuer: base });
+      expect(page).toContain("another upstream&#39;s callback");
+    };
+    await crossed("oidc", `${stack.oidc.issuer}/auth?`, "/upstream/callback/github");
+    await crossed("github", `${stack.simulator.webOrigin}/login/oauth/authorize?`, "/upstream/callback");
+    // the code was sent to no token endpoint at all
+    expect(tokenCalls()).toEqual(before);
   });
 
   it("shows the gateway user and the upstream identity at /introspect", async () => {
