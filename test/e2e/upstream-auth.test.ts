@@ -44,6 +44,12 @@ async function status(url: string, authorization?: string): Promise<number> {
   return response.status;
 }
 
+async function closeServer(server: Server | undefined): Promise<void> {
+  if (!server) return;
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}
+
 /** A gateway serving `servers` from a config file: by default on an ephemeral port with a memory store. */
 async function configuredGateway(
   configFile: string,
@@ -128,11 +134,7 @@ describe("an upstream that cannot be reached at sign-in (detect)", () => {
   });
   afterAll(async () => {
     await gateway?.close();
-    const server = late;
-    if (server) {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    await closeServer(late);
     if (configDir) rmSync(configDir, { recursive: true, force: true });
   });
 
@@ -232,11 +234,7 @@ describe("a static upstream that answers the gateway 403", () => {
   });
   afterAll(async () => {
     await gateway?.close();
-    const server = forbidding;
-    if (server) {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    await closeServer(forbidding);
     if (configDir) rmSync(configDir, { recursive: true, force: true });
   });
 
