@@ -163,7 +163,7 @@ function auth(ctx: Context, path: string, value: unknown): Access {
   if (upstreamHeaderProblem(name, "", { authorization: true }))
     throw problem(
       ctx,
-      `${path}.header is not a header the gateway can send: give a name such as X-API-Key (not Host, Content-Length, a hop-by-hop header or X-Forwarded-*)`,
+      `${path}.header is not a header the gateway can send: give a name such as X-API-Key (not Host, Content-Length, a hop-by-hop header or an identity header such as X-Forwarded-User)`,
     );
   if (upstreamHeaderProblem(name, credential, { authorization: true }))
     throw problem(ctx, `${path}.value holds a line break, a control character or a character beyond Latin-1`);

@@ -158,7 +158,12 @@ const OPTIONS: readonly Option[] = [
     help: "gateway access token lifetime in seconds (capped by the upstream token's)",
   },
   { flag: "refresh-token-ttl", env: "MCP_GATEWAY_REFRESH_TOKEN_TTL", default: "2592000", help: "gateway refresh token lifetime in seconds (30 days)" },
-  { flag: "env-file", env: "MCP_GATEWAY_ENV_FILE", default: ".env", help: "file of variables to read: MCP_GATEWAY_*, and those a --config file names (missing file is fine)" },
+  {
+    flag: "env-file",
+    env: "MCP_GATEWAY_ENV_FILE",
+    default: ".env",
+    help: "file of variables to read: MCP_GATEWAY_*, and those a --config file names (missing file is fine)",
+  },
   { flag: "username", env: "MCP_GATEWAY_USERNAME", default: "admin", help: "gateway login name" },
   { flag: "password", env: "MCP_GATEWAY_PASSWORD", secret: true, help: "gateway login password; unset: a strong one is generated and printed once" },
   { flag: "secret", env: "MCP_GATEWAY_SECRET", secret: true, help: "master secret for token keys (≥32 chars); unset: generated and kept in the store" },

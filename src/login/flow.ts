@@ -11,7 +11,7 @@ import type { Logger } from "../log.js";
 import type { UpstreamTokens } from "../tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
 import { classify } from "../upstream/errors.js";
-import type { Mount, Mounts } from "../upstream/mounts.js";
+import type { Mount, Mounts, UpstreamMode } from "../upstream/mounts.js";
 import { gatewayUserRefusal, whoMayPass, type Refusal } from "./allow.js";
 import type { LoginConfig } from "./users.js";
 
@@ -105,7 +105,7 @@ export async function approve(deps: LoginDeps, request: AuthorizationRequest, se
       reason: `The gateway cannot use ${mount.config.title} now: ${(error as Error).message}.`,
       hint: "Try again from your MCP client in a moment; if it keeps failing, tell the gateway's operator.",
     });
-  let mode;
+  let mode: UpstreamMode;
   try {
     mode = await mount.mode();
   } catch (error) {

@@ -23,7 +23,7 @@ const NOT_FORWARDED_UPSTREAM = new Set([
   "referer",
   "accept-encoding", // event streams must arrive uncompressed to be relayed event by event
   "expect", // RFC 9110 §10.1.1: 100-continue is negotiated per connection; the body streams anyway
-  "forwarded", // and isIdentityHeader: the gateway alone says who the user is (identity headers)
+  // and every isIdentityHeader: the gateway alone says who the user is (identity headers)
 ]);
 
 /**

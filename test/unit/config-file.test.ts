@@ -346,7 +346,7 @@ describe("parseUpstreamsFile: auth", () => {
 
   it.each(["Host", "content-length", "Connection", "X-Forwarded-User", "Bad Name", "x:y"])("refuses the auth header %j", (header) => {
     expect(refusedEntry({ url: URL_X, auth: { header, value: LITERAL_SECRET } })).toBe(
-      `${SOURCE}: mcpServers.x.auth.header is not a header the gateway can send: give a name such as X-API-Key (not Host, Content-Length, a hop-by-hop header or X-Forwarded-*)`,
+      `${SOURCE}: mcpServers.x.auth.header is not a header the gateway can send: give a name such as X-API-Key (not Host, Content-Length, a hop-by-hop header or an identity header such as X-Forwarded-User)`,
     );
   });
 
