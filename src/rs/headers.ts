@@ -83,8 +83,8 @@ export function requestHeadersForUpstream(
 /**
  * X-Forwarded-User, -Email and -Preferred-Username (as oauth2-proxy sends them): who the user is at
  * the upstream's sign-in (`signedInUpstream`: the grant holds a user's upstream token), or the gateway
- * user where the upstream has no sign-in of its own. Never one for the other: a gateway user name is not an account at the upstream. A value that is
- * not plain visible ASCII is left out.
+ * user where the upstream has no sign-in of its own; never one for the other, as a gateway user name
+ * is no account at the upstream. A value that is not plain visible ASCII is left out.
  */
 export function identityHeaders(gatewayUser: string, identity: UpstreamIdentity | undefined, signedInUpstream: boolean): Record<string, string> {
   const candidates = signedInUpstream

@@ -19,7 +19,7 @@ export interface MountDeps extends Omit<UpstreamDeps, "callbackUrl" | "clientMet
 export const callbackPath = (name: string): string => (name ? `/upstream/callback/${name}` : "/upstream/callback");
 
 /** The gateway's Client ID Metadata Document toward one upstream: it lists that upstream's callback only. */
-export const clientMetadataPath = (name: string): string => (name ? `/upstream/client-metadata/${name}.json` : "/upstream/client-metadata.json");
+const clientMetadataPath = (name: string): string => (name ? `/upstream/client-metadata/${name}.json` : "/upstream/client-metadata.json");
 
 /**
  * One upstream as the gateway serves it: a protected resource of its own (RFC 8707, RFC 9728) at
@@ -35,21 +35,23 @@ export class Mount {
   /** The gateway's Client ID Metadata Document for this upstream (used as client_id only where offered). */
   readonly clientMetadataUrl: string;
   readonly client: Upstream;
+  readonly #fetch: MountDeps["fetch"];
   #mode?: Promise<UpstreamMode>;
 
   constructor(
     readonly config: UpstreamConfig,
     publicUrl: string,
-    private readonly deps: MountDeps,
+    { offersClientMetadata, ...deps }: MountDeps,
   ) {
     this.resource = `${publicUrl}${config.path}`;
     this.metadataUrl = `${publicUrl}/.well-known/oauth-protected-resource${config.path}`;
+    this.#fetch = deps.fetch;
     this.callbackUrl = `${publicUrl}${callbackPath(config.name)}`;
     this.clientMetadataUrl = `${publicUrl}${clientMetadataPath(config.name)}`;
     this.client = new Upstream(config, {
       ...deps,
       callbackUrl: this.callbackUrl,
-      ...(deps.offersClientMetadata ? { clientMetadataUrl: this.clientMetadataUrl } : {}),
+      ...(offersClientMetadata ? { clientMetadataUrl: this.clientMetadataUrl } : {}),
     });
   }
 
@@ -57,7 +59,7 @@ export class Mount {
   mode(): Promise<UpstreamMode> {
     if (this.config.auth !== "detect") return Promise.resolve(this.config.auth);
     const allowHttp = new URL(this.config.resource).protocol === "http:";
-    this.#mode ??= detectUpstreamAuth(this.config.resource, { fetch: this.deps.fetch, allowHttp }).catch((error: unknown) => {
+    this.#mode ??= detectUpstreamAuth(this.config.resource, { fetch: this.#fetch, allowHttp }).catch((error: unknown) => {
       this.#mode = undefined;
       throw error;
     });
