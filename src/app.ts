@@ -5,6 +5,7 @@ import express, { type RequestHandler } from "express";
 import session from "express-session";
 import type { Dispatcher } from "undici";
 import { asRoutes } from "./as/routes.js";
+import { RefreshFlights } from "./as/refresh.js";
 import { gatewayUrls } from "./as/metadata.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
@@ -79,6 +80,7 @@ export function createApp(deps: AppDeps): RequestListener {
       log,
       urls,
       mounts,
+      refreshes: new RefreshFlights(),
       cors: corsFor,
       page,
       registration: config.registration,
@@ -108,7 +110,7 @@ export function createApp(deps: AppDeps): RequestListener {
         ...tokenContext,
         verified,
         resource: mount.resource,
-        resourceMetadataUrl: mount.metadataUrl,
+        resourceMetadataUrl: (host) => mount.metadataUrlAt(mounts.origins.forHost(host)),
         scopes: () => mount.advertisedScopes(),
         dispatcher: deps.dispatcher,
         target: mount.config.resource,

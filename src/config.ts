@@ -57,6 +57,8 @@ export interface Config {
   host: string;
   /** The gateway's external base URL, no trailing slash. Also the issuer, byte for byte. */
   publicUrl: string;
+  /** No --public-url: every loopback name of the port (localhost, 127.0.0.1, [::1]) is the gateway's (src/origins.ts). */
+  loopbackNames: boolean;
   /** One upstream at `/mcp` (the flags), or those of `--config` at `/mcp/<name>`. Never empty. */
   upstreams: readonly UpstreamConfig[];
   /** Gateway users and their scrypt hashes; a plain password never stays here unless generated (docs/security.md). */
@@ -275,7 +277,8 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
 
   const port = integer("port", read("port") ?? "8002", 0, 65535);
   const host = read("host") ?? "127.0.0.1";
-  const publicUrl = parsePublicUrl(read("public-url") ?? `http://localhost:${port}`);
+  const givenPublicUrl = read("public-url");
+  const publicUrl = parsePublicUrl(givenPublicUrl ?? `http://localhost:${port}`);
   const upstreams = parseUpstreams(read, command === "demo", publicUrl, { ...fromFile, ...env });
   const login = loadLogin({ username: read("username"), password: read("password"), passwordHash: read("password-hash"), usersFile: read("users-file") });
   const secret = read("secret");
@@ -294,6 +297,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     port,
     host,
     publicUrl,
+    loopbackNames: givenPublicUrl === undefined,
     upstreams,
     login,
     ...(secret === undefined ? {} : { secret }),

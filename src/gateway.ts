@@ -10,6 +10,7 @@ import { Relays } from "./rs/relays.js";
 import { openStore } from "./store/open.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
 import { Mounts } from "./upstream/mounts.js";
+import { PublicOrigins } from "./origins.js";
 import { createDispatcher, oauthFetch } from "./upstream/http.js";
 
 export interface Gateway {
@@ -64,6 +65,21 @@ export async function loadKeys(config: Pick<Config, "secret" | "previousSecrets"
 }
 
 /**
+ * Without --public-url every loopback name is the gateway's (src/origins.ts), and `[::1]` reaches it only
+ * when it listens there too: a loopback host gets the other loopback address as well (`localhost` is both).
+ */
+function loopbackHosts(config: Pick<Config, "host" | "loopbackNames">): [string, ...string[]] {
+  if (config.host === "localhost") return ["127.0.0.1", "::1"];
+  if (!config.loopbackNames) return [config.host];
+  if (config.host === "127.0.0.1") return ["127.0.0.1", "::1"];
+  if (config.host === "::1") return ["::1", "127.0.0.1"];
+  return [config.host];
+}
+
+const listen = (server: Server, port: number, host: string) =>
+  new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, () => resolve()));
+
+/**
  * Wire the parts together and listen: the only place with side effects besides main. A public URL
  * with port 0 (tests, the demo) takes the port the server was given.
  */
@@ -73,46 +89,59 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   const store = options.store ?? (await openStore(given.store, { clock, log }));
   const ownStore = options.store === undefined;
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
-  const server: Server = createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)) });
+  const newServer = (): Server => createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)) });
+  const [host, ...alsoOn] = loopbackHosts(given);
+  const server = newServer();
+  const servers = [server];
   try {
     const { keys, source: keySource } = await loadKeys(given, store);
-    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(given.port, given.host, () => resolve()));
+    await listen(server, given.port, host);
     const { port } = server.address() as AddressInfo;
+    for (const other of alsoOn) {
+      const extra = newServer();
+      // best effort: a machine without IPv6, or the port taken there, leaves the other names working
+      await listen(extra, port, other).then(
+        () => servers.push(extra),
+        (error: Error) => log.warn(`not listening on ${other} port ${port} too: ${error.message}`),
+      );
+    }
     const publicUrl = new URL(given.publicUrl);
     if (publicUrl.port === "0") publicUrl.port = String(port);
     const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
 
     const dispatcher = createDispatcher();
     const relays = new Relays(config.proxy.sseHeartbeat * 1000);
-    const mounts = new Mounts(config.upstreams, config.publicUrl, {
+    const mounts = new Mounts(config.upstreams, new PublicOrigins(config.publicUrl, config.loopbackNames), {
       store,
       keys,
       clock,
       fetch: oauthFetch(dispatcher),
       offersClientMetadata: offersClientMetadata(config),
     });
-    server.on("request", createApp({ config, store, keys, mounts, dispatcher, relays, clock, log }));
-    // Both cover receiving the request only: an event stream in the response may stay open for hours
-    server.headersTimeout = Math.min(30_000, requestTimeout); // Node widens requestTimeout to headersTimeout when shorter
-    server.requestTimeout = requestTimeout;
-    const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+    const app = createApp({ config, store, keys, mounts, dispatcher, relays, clock, log });
+    for (const each of servers) {
+      each.on("request", app);
+      // Both cover receiving the request only: an event stream in the response may stay open for hours
+      each.headersTimeout = Math.min(30_000, requestTimeout); // Node widens requestTimeout to headersTimeout when shorter
+      each.requestTimeout = requestTimeout;
+    }
     return {
-      listenUrl: `http://${host}:${port}`,
+      listenUrl: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
       publicUrl: config.publicUrl,
       store,
       mounts,
       keySource,
       close: async (graceMs = 0) => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const closed = Promise.all(servers.map((each) => new Promise<void>((resolve) => each.close(() => resolve()))));
         await relays.drain(graceMs);
-        server.closeAllConnections();
+        for (const each of servers) each.closeAllConnections();
         await closed;
         await dispatcher.close();
         if (ownStore) await store.close();
       },
     };
   } catch (error) {
-    server.close();
+    for (const each of servers) each.close();
     if (ownStore) await store.close();
     throw error;
   }

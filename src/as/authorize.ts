@@ -3,10 +3,11 @@ import { nowSeconds } from "../clock.js";
 import { randomToken } from "../crypto.js";
 import { OAuthError, type OAuthErrorCode } from "../errors.js";
 import type { GuardOptions } from "../fetch-guard.js";
+import type { Logger } from "../log.js";
 import { keys, type Store } from "../store/store.js";
 import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
 import { getClient, optionalParam, redirectUriMatches, type RedirectUriPolicy } from "./clients.js";
-import type { Mounts } from "../upstream/mounts.js";
+import type { Mount, Mounts } from "../upstream/mounts.js";
 import type { GatewayUrls } from "./metadata.js";
 
 /** A verified authorization request waiting for the human step (stored under `authreq:`). */
@@ -22,6 +23,8 @@ export interface AuthorizationRequest {
   scope?: string;
   /** The gateway resource asked for: which mounted upstream. */
   resource: string;
+  /** The issuer whose authorization endpoint took the request (RFC 9207 `iss` in the answer). */
+  issuer?: string;
   createdAt: number;
 }
 
@@ -37,17 +40,21 @@ export interface AuthorizeDeps {
   registration: RedirectUriPolicy;
   /** How Client ID Metadata Documents are fetched (`--allow-private-fetch`). */
   metadataFetch: GuardOptions;
+  /** Where a stale metadata document served in place of a failed refetch is told. */
+  log?: Pick<Logger, "warn">;
 }
 
 /**
- * GET /authorize in two phases (OAuth 2.1 §4.1.2.1). Until client and redirect URI are verified,
- * errors are thrown and shown locally; after that they go back to the client as a redirect.
+ * GET /authorize, or /authorize/<name> for the issuer of one upstream of a config file (`endpointOf`),
+ * in two phases (OAuth 2.1 §4.1.2.1). Until client and redirect URI are verified, errors are thrown
+ * and shown locally; after that they go back to the client as a redirect.
  */
-export async function authorize(query: Record<string, unknown>, deps: AuthorizeDeps): Promise<{ redirectTo: string }> {
+export async function authorize(query: Record<string, unknown>, deps: AuthorizeDeps, endpointOf?: Mount): Promise<{ redirectTo: string }> {
+  const issuer = endpointOf?.issuer ?? deps.urls.issuer;
   const clientId = optionalParam(query, "client_id");
   if (!clientId) throw new OAuthError("invalid_request", "The request has no client_id.");
   const client = isClientIdUrl(clientId)
-    ? await resolveMetadataClient(clientId, { store: deps.store, clock: deps.clock, policy: deps.registration, fetch: deps.metadataFetch })
+    ? await resolveMetadataClient(clientId, { store: deps.store, clock: deps.clock, policy: deps.registration, fetch: deps.metadataFetch, log: deps.log })
     : await getClient(deps.store, clientId);
   if (!client) throw new OAuthError("invalid_client", "The client is not registered with this gateway. Register it again from your MCP client.");
   const requested = optionalParam(query, "redirect_uri");
@@ -61,7 +68,7 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
 
   let state: string | undefined;
   const fail = (code: OAuthErrorCode, description: string) => ({
-    redirectTo: authorizationResponse(redirectUri, { error: code, error_description: description, state, iss: deps.urls.issuer }),
+    redirectTo: authorizationResponse(redirectUri, { error: code, error_description: description, state, iss: issuer }),
   });
   try {
     state = optionalParam(query, "state");
@@ -77,9 +84,10 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
     if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge))
       return fail("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
     const resource = optionalParam(query, "resource");
-    // RFC 8707 §2: the resource picks the upstream; only the flags' single upstream may go unnamed
-    const mount = resource === undefined ? deps.mounts.single : deps.mounts.byResource(canonicalResource(resource) ?? "");
-    if (!mount) return fail("invalid_target", `Name the resource: this gateway protects ${deps.mounts.resources.join(", ")}.`);
+    // RFC 8707 §2: the resource picks the upstream; unnamed, it is the endpoint's own (or the flags' single one)
+    const mount = resource === undefined ? (endpointOf ?? deps.mounts.single) : deps.mounts.resolve(resource);
+    if (!mount || (endpointOf && mount !== endpointOf))
+      return fail("invalid_target", `Name the resource: this authorization server protects ${(endpointOf ? [endpointOf.resource] : deps.mounts.resources).join(", ")}.`);
     const scope = optionalParam(query, "scope") ?? mount.config.scope;
     if (scope !== undefined && !isScope(scope)) return fail("invalid_scope", "The scope is malformed.");
 
@@ -92,6 +100,7 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
       codeChallenge,
       ...(scope === undefined ? {} : { scope }),
       resource: mount.resource,
+      issuer,
       createdAt: nowSeconds(deps.clock),
     };
     await deps.store.put(keys.authorizationRequest(request.id), request, AUTHORIZATION_REQUEST_TTL);
@@ -107,17 +116,6 @@ export function authorizationResponse(redirectUri: string, params: Record<string
   const url = new URL(redirectUri);
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
   return url.href;
-}
-
-/** MCP §Canonical Server URI: scheme and host are case-insensitive; a trailing slash is tolerated. */
-export function canonicalResource(value: string): string | undefined {
-  try {
-    const u = new URL(value);
-    if (u.hash || value.includes("#") || u.search) return undefined;
-    return `${u.origin}${u.pathname.replace(/\/$/, "")}`;
-  } catch {
-    return undefined;
-  }
 }
 
 /** RFC 6749 §3.3: scope = scope-token *( SP scope-token ), scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */

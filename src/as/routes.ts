@@ -25,12 +25,13 @@ export function asRoutes(deps: AsDeps): Router {
   const router = Router();
   const { single } = deps.mounts;
 
-  // RFC 9728 §3.1: each upstream's metadata at its path-inserted URL; the root one only for the flags' single upstream
+  // RFC 9728 §3.1: each upstream's metadata at its path-inserted URL; the root one only for the flags' single upstream.
+  // RFC 9728 §3.3: `resource` is the URL under the name the client used (src/origins.ts)
   for (const mount of deps.mounts.all) {
-    const prm: RequestHandler = async (_req, res) =>
-      void res.json(
-        protectedResourceMetadata(deps.urls, { resource: mount.resource, title: mount.config.name && mount.config.title }, await mount.advertisedScopes()),
-      );
+    const prm: RequestHandler = async (req, res) => {
+      const resource = mount.resourceAt(deps.mounts.origins.forHost(req.headers.host));
+      res.json(protectedResourceMetadata({ resource, title: mount.config.name && mount.config.title, issuer: mount.issuer }, await mount.advertisedScopes()));
+    };
     const paths = [new URL(mount.metadataUrl).pathname, ...(mount === single ? ["/.well-known/oauth-protected-resource"] : [])];
     for (const path of paths) router.options(path, deps.cors).get(path, deps.cors, prm);
   }
@@ -38,6 +39,17 @@ export function asRoutes(deps: AsDeps): Router {
   const asm: RequestHandler = async (_req, res) => void res.json(authorizationServerMetadata(deps.urls, await single?.advertisedScopes()));
   for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])
     router.options(path, deps.cors).get(path, deps.cors, asm);
+  // Each upstream of a config file is also an issuer of its own, at its MCP URL: RFC 8414 §3.1 path insertion,
+  // and OpenID Connect Discovery §4's path appending, which MCP clients try too
+  for (const mount of deps.mounts.all.filter((m) => m !== single)) {
+    const metadata: RequestHandler = async (_req, res) => void res.json(authorizationServerMetadata(deps.urls, await mount.advertisedScopes(), mount));
+    const { pathname } = new URL(mount.issuer);
+    for (const path of [`/.well-known/oauth-authorization-server${pathname}`, `/.well-known/openid-configuration${pathname}`, `${pathname}/.well-known/openid-configuration`])
+      router.options(path, deps.cors).get(path, deps.cors, metadata);
+    router.get(new URL(mount.authorizationEndpoint).pathname, deps.page, async (req, res) => {
+      res.redirect(302, (await authorize(req.query, deps, mount)).redirectTo);
+    });
+  }
 
   const json = express.json({ limit: "64kb" });
   const jsonBody: RequestHandler = (req, res, next) =>

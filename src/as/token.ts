@@ -1,13 +1,13 @@
 import { randomToken, s256, safeEqual, sha256, unseal } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { keys } from "../store/store.js";
+import type { GuardOptions } from "../fetch-guard.js";
 import type { Logger } from "../log.js";
 import { issueTokens, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
 import type { Mounts } from "../upstream/mounts.js";
-import { canonicalResource } from "./authorize.js";
 import { authenticateClient, markClientUsed, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
-import { refreshTokenGrant } from "./refresh.js";
+import { refreshTokenGrant, type RefreshFlights } from "./refresh.js";
 
 /** A gateway authorization code's record (stored under `code:<hash>`), minted at /upstream/callback. */
 export interface CodeRecord {
@@ -27,8 +27,12 @@ export const CODE_TTL = 60;
 
 export interface TokenDeps extends TokenContext {
   mounts: Mounts;
+  /** Refresh exchanges under way in this process, so simultaneous duplicates share one answer. */
+  refreshes: RefreshFlights;
   /** Where failures that must not fail the request (upstream revocation) are told. */
   log?: Pick<Logger, "warn">;
+  /** How a private_key_jwt client's `jwks_uri` is fetched (`--allow-private-fetch`), as metadata documents are. */
+  metadataFetch?: GuardOptions;
 }
 
 /** POST /token (RFC 6749 §3.2, §4.1.3, §6). */
@@ -37,7 +41,7 @@ export async function token(body: Record<string, unknown>, credentials: ClientCr
   if (!grantType) throw new OAuthError("invalid_request", "grant_type is required.");
   if (grantType !== "authorization_code" && grantType !== "refresh_token")
     throw new OAuthError("unsupported_grant_type", "Only authorization_code and refresh_token are supported.");
-  const client = await authenticateClient(deps.store, credentials);
+  const client = await authenticateClient(deps, credentials);
   if (!client.grant_types.includes(grantType)) throw new OAuthError("unauthorized_client", `This client did not register the ${grantType} grant.`);
   return grantType === "authorization_code" ? authorizationCodeGrant(body, client, deps) : refreshTokenGrant(body, client, deps);
 }
@@ -64,7 +68,7 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
   if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE).");
   // RFC 7636 §4.6
   if (!safeEqual(s256(verifier), record.codeChallenge)) throw new OAuthError("invalid_grant", "The code_verifier does not match the code_challenge.");
-  if (resource !== undefined && canonicalResource(resource) !== record.resource)
+  if (resource !== undefined && deps.mounts.resolve(resource)?.resource !== record.resource)
     throw new OAuthError("invalid_target", `This authorization is for ${record.resource} only.`);
 
   const upstream = await unseal<UpstreamTokens>(deps.keys, record.sealedUpstream, codeHash);

@@ -78,7 +78,7 @@ export async function deny(deps: LoginDeps, request: AuthorizationRequest): Prom
     error: "access_denied",
     error_description: "The user denied the request.",
     state: request.state,
-    iss: deps.urls.issuer,
+    iss: request.issuer ?? deps.urls.issuer,
   });
 }
 
@@ -191,7 +191,7 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
 
 /** RFC 6749 §4.1.2 and §4.1.2.1 (with RFC 9207 `iss`): the answer to the client at its redirect URI. */
 const clientAnswer = (deps: LoginDeps, request: AuthorizationRequest) => (params: Record<string, string | undefined>) =>
-  authorizationResponse(request.redirectUri, { ...params, state: request.state, iss: deps.urls.issuer });
+  authorizationResponse(request.redirectUri, { ...params, state: request.state, iss: request.issuer ?? deps.urls.issuer });
 
 /** The page tells the user why; the client hears only that it failed, never who the user is upstream. */
 function refused(deps: LoginDeps, mount: Mount, toClient: ReturnType<typeof clientAnswer>, refusal: Refusal): Step {

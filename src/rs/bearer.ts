@@ -4,18 +4,23 @@ import { validateAccessToken, type TokenContext, type ValidatedAccess } from "..
 
 export interface BearerDeps extends TokenContext {
   resource: string;
-  resourceMetadataUrl: string;
+  /** RFC 9728 §5.1: the metadata URL under the name the client used (by its Host header, src/origins.ts). */
+  resourceMetadataUrl: (host: string | undefined) => string;
   /** Advertised in every challenge (MCP Authorization §Scope Selection Strategy). */
   scopes: () => Promise<string[] | undefined>;
 }
 
 /** The RFC 6750 §3 / RFC 9728 §5.1 challenge for /mcp. */
-export async function bearerChallenge(deps: BearerDeps, error?: { code: string; description: string; scope?: string }): Promise<string> {
+export async function bearerChallenge(
+  deps: BearerDeps,
+  host: string | undefined,
+  error?: { code: string; description: string; scope?: string },
+): Promise<string> {
   const scope = error?.scope ?? (await deps.scopes())?.join(" ");
   return challenge("Bearer", {
     ...(error ? { error: error.code, error_description: error.description } : {}),
     ...(scope ? { scope } : {}),
-    resource_metadata: deps.resourceMetadataUrl,
+    resource_metadata: deps.resourceMetadataUrl(host),
   });
 }
 
@@ -30,7 +35,7 @@ export async function authenticate(headers: IncomingHttpHeaders, deps: BearerDep
     const malformed = header !== undefined && /^bearer\b/i.test(header);
     const error = malformed ? { code: "invalid_request", description: "The Authorization header is malformed." } : undefined;
     throw new OAuthError(malformed ? "invalid_request" : "invalid_token", error?.description ?? "An access token is required.", malformed ? 400 : 401, {
-      "WWW-Authenticate": await bearerChallenge(deps, error),
+      "WWW-Authenticate": await bearerChallenge(deps, headers.host, error),
     });
   }
   try {
@@ -38,7 +43,7 @@ export async function authenticate(headers: IncomingHttpHeaders, deps: BearerDep
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error;
     throw new OAuthError(error.code, error.description, 401, {
-      "WWW-Authenticate": await bearerChallenge(deps, { code: error.code, description: error.description }),
+      "WWW-Authenticate": await bearerChallenge(deps, headers.host, { code: error.code, description: error.description }),
     });
   }
 }

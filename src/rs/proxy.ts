@@ -117,12 +117,13 @@ export function mcpProxy(deps: ProxyDeps) {
       // The next refresh of this grant must not hand out the same upstream token again.
       await deps.store.put(keys.upstreamRejected(claims.gid), true, deps.refreshTokenTtl);
       // The upstream's challenge would send the client to the upstream's authorization server.
-      throw await rewritten(deps, 401, { code: "invalid_token", description: "The upstream rejected the access token; refresh it or authorize again." });
+      throw await rewritten(deps, req.headers.host, 401, { code: "invalid_token", description: "The upstream rejected the access token; refresh it or authorize again." });
     }
     if (refused) {
-      const { scope } = upstreamChallenge(refused.headers);
-      // MCP Authorization §Runtime Insufficient Scope Errors: the client re-authorizes with the scopes named
-      throw await rewritten(deps, 403, {
+      // MCP Authorization §Runtime Insufficient Scope Errors (2026-07-28): name every scope the operation needs,
+      // the grant's with the upstream's, since the client re-authorizes with exactly what the challenge lists
+      const scope = scopeUnion(claims.scope, upstreamChallenge(refused.headers).scope);
+      throw await rewritten(deps, req.headers.host, 403, {
         code: "insufficient_scope",
         description: "The upstream needs more scope for this operation.",
         ...(scope ? { scope } : {}),
@@ -182,14 +183,20 @@ function counted(source: Readable, limit: number): { chunks: Readable; overLimit
 
 async function rewritten(
   deps: BearerDeps,
+  host: string | undefined,
   status: number,
   error: { code: "invalid_token" | "insufficient_scope"; description: string; scope?: string },
 ): Promise<OAuthError> {
-  return new OAuthError(error.code, error.description, status, { "WWW-Authenticate": await bearerChallenge(deps, error) });
+  return new OAuthError(error.code, error.description, status, { "WWW-Authenticate": await bearerChallenge(deps, host, error) });
 }
 
 function upstreamChallenge(headers: Record<string, string | string[] | undefined>) {
   const value = headers["www-authenticate"];
   const response = new globalThis.Response(null, { headers: value ? { "www-authenticate": Array.isArray(value) ? value.join(", ") : value } : {} });
   return extractWWWAuthenticateParams(response);
+}
+
+/** Scope tokens of both lists, each once, in the order first named (RFC 6749 §3.3: a space-delimited set). */
+export function scopeUnion(...scopes: (string | undefined)[]): string {
+  return [...new Set(scopes.flatMap((scope) => (scope ?? "").split(" ").filter(Boolean)))].join(" ");
 }

@@ -1,4 +1,5 @@
 import type { UpstreamConfig } from "../config.js";
+import type { PublicOrigins } from "../origins.js";
 import { Upstream, type UpstreamDeps } from "./client.js";
 import { detectUpstreamAuth } from "./discovery.js";
 
@@ -24,12 +25,19 @@ const clientMetadataPath = (name: string): string => (name ? `/upstream/client-m
 /**
  * One upstream as the gateway serves it: a protected resource of its own (RFC 8707, RFC 9728) at
  * `<public-url><path>`, the OAuth client toward the upstream, and how the upstream wants to be called.
+ * Each upstream of a config file also has an authorization-server issuer of its own, `<public-url><path>`,
+ * whose authorization endpoint `/authorize/<name>` says which upstream even when a client sends no
+ * `resource`; the flags' single upstream keeps the gateway's own issuer and `/authorize`.
  */
 export class Mount {
   /** The gateway's resource identifier for this upstream: every token for it carries it as `aud`. */
   readonly resource: string;
   /** RFC 9728 §3.1: the path-inserted metadata URL. */
   readonly metadataUrl: string;
+  /** RFC 8414 §2: the issuer that this upstream's metadata names (RFC 9207 `iss` for its authorizations). */
+  readonly issuer: string;
+  /** Where this issuer's authorization requests go. */
+  readonly authorizationEndpoint: string;
   /** Where this upstream's authorization server sends the user back: its own (callbackPath). */
   readonly callbackUrl: string;
   /** The gateway's Client ID Metadata Document for this upstream (used as client_id only where offered). */
@@ -44,7 +52,9 @@ export class Mount {
     { offersClientMetadata, ...deps }: MountDeps,
   ) {
     this.resource = `${publicUrl}${config.path}`;
-    this.metadataUrl = `${publicUrl}/.well-known/oauth-protected-resource${config.path}`;
+    this.metadataUrl = this.metadataUrlAt(publicUrl);
+    this.issuer = config.name ? this.resource : publicUrl;
+    this.authorizationEndpoint = `${publicUrl}/authorize${config.name ? `/${config.name}` : ""}`;
     this.#fetch = deps.fetch;
     this.callbackUrl = `${publicUrl}${callbackPath(config.name)}`;
     this.clientMetadataUrl = `${publicUrl}${clientMetadataPath(config.name)}`;
@@ -53,6 +63,15 @@ export class Mount {
       callbackUrl: this.callbackUrl,
       ...(offersClientMetadata ? { clientMetadataUrl: this.clientMetadataUrl } : {}),
     });
+  }
+
+  /** The resource under one of the gateway's names (src/origins.ts): what a client that used that name must see. */
+  resourceAt(origin: string): string {
+    return `${origin}${this.config.path}`;
+  }
+
+  metadataUrlAt(origin: string): string {
+    return `${origin}/.well-known/oauth-protected-resource${this.config.path}`;
   }
 
   /** Known from the config, or asked of the upstream once (and again after a failure to reach it). */
@@ -81,8 +100,12 @@ export class Mounts {
   readonly #byPath: Map<string, Mount>;
   readonly #byName: Map<string, Mount>;
 
-  constructor(upstreams: readonly UpstreamConfig[], publicUrl: string, deps: MountDeps) {
-    this.all = upstreams.map((u) => new Mount(u, publicUrl, deps));
+  constructor(
+    upstreams: readonly UpstreamConfig[],
+    readonly origins: PublicOrigins,
+    deps: MountDeps,
+  ) {
+    this.all = upstreams.map((u) => new Mount(u, origins.canonical, deps));
     this.#byResource = new Map(this.all.map((m) => [m.resource, m]));
     this.#byPath = new Map(this.all.map((m) => [m.config.path, m]));
     this.#byName = new Map(this.all.map((m) => [m.config.name, m]));
@@ -102,14 +125,31 @@ export class Mounts {
     return [...this.#byResource.keys()];
   }
 
-  /** By the gateway resource a client names, already canonical (see canonicalResource). */
+  /** By the gateway resource as stored (a grant's, a pending request's): canonical. */
   byResource(resource: string): Mount | undefined {
     return this.#byResource.get(resource);
+  }
+
+  /** By a `resource` parameter as a client sends it: any letter case of scheme and host, a trailing slash, any of the gateway's names. */
+  resolve(resource: string): Mount | undefined {
+    const canonical = canonicalResource(resource);
+    return canonical === undefined ? undefined : this.#byResource.get(this.origins.canonicalize(canonical));
   }
 
   /** By request path: any case, one optional trailing slash, as Express matches. */
   byPath(url: string | undefined): Mount | undefined {
     const path = (url ?? "").split("?", 1)[0]!.toLowerCase();
     return this.#byPath.get(path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path);
+  }
+}
+
+/** MCP §Canonical Server URI: scheme and host are case-insensitive; a trailing slash is tolerated. */
+export function canonicalResource(value: string): string | undefined {
+  try {
+    const u = new URL(value);
+    if (u.hash || value.includes("#") || u.search) return undefined;
+    return `${u.origin}${u.pathname.replace(/\/$/, "")}`;
+  } catch {
+    return undefined;
   }
 }

@@ -78,13 +78,19 @@ describe("several upstreams behind one gateway", () => {
       }
   });
 
-  it("publishes one RFC 9728 document per upstream, all naming the one authorization server", async () => {
+  it("publishes one RFC 9728 document per upstream, each naming an issuer of its own that RFC 8414 and OIDC discovery find", async () => {
+    const gw = stack.gateway.publicUrl;
     for (const name of NAMES) {
-      const response = await fetch(`${stack.gateway.publicUrl}/.well-known/oauth-protected-resource/mcp/${name}`);
+      const response = await fetch(`${gw}/.well-known/oauth-protected-resource/mcp/${name}`);
       expect(response.status).toBe(200);
       const metadata = (await response.json()) as { resource: string; authorization_servers: string[] };
       expect(metadata.resource).toBe(stack.urls[name]);
-      expect(metadata.authorization_servers).toEqual([stack.gateway.publicUrl]);
+      expect(metadata.authorization_servers).toEqual([`${gw}/mcp/${name}`]);
+      for (const path of [`/.well-known/oauth-authorization-server/mcp/${name}`, `/.well-known/openid-configuration/mcp/${name}`, `/mcp/${name}/.well-known/openid-configuration`]) {
+        const as = (await (await fetch(`${gw}${path}`)).json()) as Record<string, string>;
+        // RFC 8414 §3.3: the issuer is the one the metadata URL was formed from
+        expect(as, path).toMatchObject({ issuer: `${gw}/mcp/${name}`, authorization_endpoint: `${gw}/authorize/${name}`, token_endpoint: `${gw}/token` });
+      }
     }
     for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
       expect((await fetch(`${stack.gateway.publicUrl}${path}`)).status, path).toBe(404);
@@ -93,7 +99,21 @@ describe("several upstreams behind one gateway", () => {
     await bare.body?.cancel();
   });
 
-  it("needs the resource named, and refuses an unknown one, with invalid_target", async () => {
+  it("knows the upstream from its own authorization endpoint when the client names no resource (Claude Code 2.1.251)", async () => {
+    const gw = stack.gateway.publicUrl;
+    const { client_id } = await register(gw);
+    const own = await fetch(clientAuthorizeUrl(gw, client_id, {}).replace("/authorize?", "/authorize/github?"), { redirect: "manual" });
+    expect(own.status).toBe(302);
+    const page = await (await fetch(new URL(own.headers.get("location")!, gw))).text();
+    expect(page).toContain(`<code>${stack.urls.github}</code>`);
+    // another upstream's resource at this issuer's endpoint is refused, and the answer names this issuer (RFC 9207)
+    const other = await fetch(clientAuthorizeUrl(gw, client_id, { resource: stack.urls.oidc }).replace("/authorize?", "/authorize/github?"), { redirect: "manual" });
+    const location = new URL(other.headers.get("location")!);
+    expect(location.searchParams.get("error")).toBe("invalid_target");
+    expect(location.searchParams.get("iss")).toBe(`${gw}/mcp/github`);
+  });
+
+  it("needs the resource named at the shared authorization endpoint, and refuses an unknown one, with invalid_target", async () => {
     const { client_id } = await register(stack.gateway.publicUrl);
     for (const resource of [undefined, `${stack.gateway.publicUrl}/mcp`, `${stack.gateway.publicUrl}/mcp/nope`]) {
       const url = clientAuthorizeUrl(stack.gateway.publicUrl, client_id, resource ? { resource } : {});

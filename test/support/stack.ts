@@ -31,11 +31,15 @@ export async function startStack(
     upstreamRs?: string;
     /** Gateway users from a users file instead of LOGIN from MCP_GATEWAY_USERNAME / MCP_GATEWAY_PASSWORD. */
     users?: { username: string; password: string }[];
+    /** Start without --public-url, as a new user does: every loopback name works, localhost is canonical. */
+    loopbackNames?: boolean;
   } = {},
 ): Promise<Stack> {
   const clock = new ManualClock();
-  const app = DEFAULT_APPS.find((a) => a.kind === (opts.mode ?? "oauth_app"))!;
-  const simulator = await startSimulator({ clock, ...opts.simulator });
+  const known = DEFAULT_APPS.find((a) => a.kind === (opts.mode ?? "oauth_app"))!;
+  // the OAuth App registered with the callback the gateway names itself by (localhost without --public-url)
+  const app = opts.loopbackNames ? { ...known, callbackUrls: ["http://localhost/upstream/callback"] } : known;
+  const simulator = await startSimulator({ clock, ...(opts.loopbackNames ? { apps: [app] } : {}), ...opts.simulator });
   const upstream = opts.upstreamRs
     ? [
         "--upstream-rs",
@@ -52,7 +56,7 @@ export async function startStack(
     ? { MCP_GATEWAY_USERS_FILE: await usersFile(usersDir, opts.users!) }
     : { MCP_GATEWAY_USERNAME: LOGIN.username, MCP_GATEWAY_PASSWORD: LOGIN.password };
   const config = loadConfig(
-    ["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", ...upstream, "--upstream-client-id", app.clientId, ...(opts.args ?? [])],
+    ["--port", "0", ...(opts.loopbackNames ? [] : ["--public-url", "http://127.0.0.1:0"]), "--store", "memory", ...upstream, "--upstream-client-id", app.clientId, ...(opts.args ?? [])],
     { MCP_GATEWAY_ENV_FILE: "/dev/null", ...login, MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0] },
   );
   const gateway = await startGateway(config, { clock, log: opts.log ?? silentLogger });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { authorizationResponse, canonicalResource, isScope } from "../../src/as/authorize.js";
+import { authorizationResponse, isScope } from "../../src/as/authorize.js";
+import { canonicalResource } from "../../src/upstream/mounts.js";
 
 describe("canonicalResource (MCP §Canonical Server URI, RFC 8707 §2)", () => {
   it.each([
