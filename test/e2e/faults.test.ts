@@ -20,6 +20,7 @@ import {
   type RawRequest,
 } from "../support/faults.js";
 import { openFiles } from "../support/fds.js";
+import { obtainCode, redeem } from "../support/manual.js";
 import { freePort, killAll, startGatewayProcess, tempDir } from "../support/processes.js";
 import { event, slowAnswer, startScriptedUpstream, type ScriptedUpstream } from "../support/scripted-upstream.js";
 
@@ -85,6 +86,13 @@ describe("faults, gateway in process", () => {
     } finally {
       await down.close();
     }
+  });
+
+  it("upstream asks for more scope: the step-up challenge names the grant's scopes and the missing one (MCP 2026-07-28)", async () => {
+    const { body: tokens } = await redeem(gateway.publicUrl, await obtainCode(gateway.publicUrl, { scope: "read:user repo" }));
+    const response = await send(mcpUrl, postInit(`Bearer ${tokens.access_token}`, "scope", "scope"));
+    expect(response.status).toBe(403);
+    expect(response.headers.get("www-authenticate")).toContain('error="insufficient_scope", error_description="The upstream needs more scope for this operation.", scope="read:user repo gist"');
   });
 
   it("upstream slow to send headers: 504 after --upstream-timeout, with the request's id, and the upstream request dropped", async () => {

@@ -46,6 +46,12 @@ export class RecordingOAuthProvider implements OAuthClientProvider {
   redirectToAuthorization(url: URL) {
     this.authorizationUrl = url;
   }
+  /** As mcp-remote and Claude Code do: a refused refresh drops the tokens, so the SDK signs in again. */
+  invalidateCredentials(scope: "all" | "client" | "tokens" | "verifier" | "discovery") {
+    if (scope === "all" || scope === "client") this.#client = undefined;
+    if (scope === "all" || scope === "tokens") this.#tokens = undefined;
+    if (scope === "all" || scope === "verifier") this.#verifier = undefined;
+  }
   saveCodeVerifier(verifier: string) {
     this.#verifier = verifier;
   }

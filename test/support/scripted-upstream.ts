@@ -34,7 +34,8 @@ const SSE = { "content-type": "text/event-stream", "cache-control": "no-store" }
  * An MCP endpoint that misbehaves on demand, by the request's `x-scenario` header:
  * `silent` never answers; `hold` sends one event (`h1`) and holds the stream open; `reset` sends
  * events `e1` and `e2`, then resets its socket on `resetStreams()`; `resume` answers a GET with
- * event `e3` and ends; `slow` answers a POST with `slowAnswer(its id)` after SLOW_MS.
+ * event `e3` and ends; `slow` answers a POST with `slowAnswer(its id)` after SLOW_MS; `scope` refuses
+ * with a 403 `insufficient_scope` challenge that names only the missing scope `gist`.
  */
 export async function startScriptedUpstream(): Promise<ScriptedUpstream> {
   const seen: ScriptedUpstream["seen"] = [];
@@ -51,6 +52,7 @@ export async function startScriptedUpstream(): Promise<ScriptedUpstream> {
       resets.push(req.socket);
     },
     resume: (_req, res) => void res.writeHead(200, SSE).end(event("e3", 3)),
+    scope: (_req, res) => void res.writeHead(403, { "www-authenticate": 'Bearer error="insufficient_scope", scope="gist"' }).end(),
     slow: (_req, res, body) => {
       const answer = slowAnswer((JSON.parse(body) as { id: unknown }).id);
       const timer = setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end(answer), SLOW_MS);
