@@ -86,6 +86,7 @@ export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "
   return [
     `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
     ...upstreams,
+    ...(config.loopbackNames ? [`  Loopback names:         127.0.0.1 and [::1] work in place of localhost in these URLs`] : []),
     `  Gateway login:          ${login.login}`,
     ...(login.password === undefined ? [] : [`  Gateway password:       ${login.password}`]),
     `  State:                  ${describeStore(config.store)}`,

@@ -87,7 +87,10 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
     // RFC 8707 §2: the resource picks the upstream; unnamed, it is the endpoint's own (or the flags' single one)
     const mount = resource === undefined ? (endpointOf ?? deps.mounts.single) : deps.mounts.resolve(resource);
     if (!mount || (endpointOf && mount !== endpointOf))
-      return fail("invalid_target", `Name the resource: this authorization server protects ${(endpointOf ? [endpointOf.resource] : deps.mounts.resources).join(", ")}.`);
+      return fail(
+        "invalid_target",
+        `Name the resource: this authorization server protects ${(endpointOf ? [endpointOf.resource] : deps.mounts.resources).join(", ")}.`,
+      );
     const scope = optionalParam(query, "scope") ?? mount.config.scope;
     if (scope !== undefined && !isScope(scope)) return fail("invalid_scope", "The scope is malformed.");
 

@@ -44,7 +44,11 @@ export function asRoutes(deps: AsDeps): Router {
   for (const mount of deps.mounts.all.filter((m) => m !== single)) {
     const metadata: RequestHandler = async (_req, res) => void res.json(authorizationServerMetadata(deps.urls, await mount.advertisedScopes(), mount));
     const { pathname } = new URL(mount.issuer);
-    for (const path of [`/.well-known/oauth-authorization-server${pathname}`, `/.well-known/openid-configuration${pathname}`, `${pathname}/.well-known/openid-configuration`])
+    for (const path of [
+      `/.well-known/oauth-authorization-server${pathname}`,
+      `/.well-known/openid-configuration${pathname}`,
+      `${pathname}/.well-known/openid-configuration`,
+    ])
       router.options(path, deps.cors).get(path, deps.cors, metadata);
     router.get(new URL(mount.authorizationEndpoint).pathname, deps.page, async (req, res) => {
       res.redirect(302, (await authorize(req.query, deps, mount)).redirectTo);

@@ -117,7 +117,10 @@ export function mcpProxy(deps: ProxyDeps) {
       // The next refresh of this grant must not hand out the same upstream token again.
       await deps.store.put(keys.upstreamRejected(claims.gid), true, deps.refreshTokenTtl);
       // The upstream's challenge would send the client to the upstream's authorization server.
-      throw await rewritten(deps, req.headers.host, 401, { code: "invalid_token", description: "The upstream rejected the access token; refresh it or authorize again." });
+      throw await rewritten(deps, req.headers.host, 401, {
+        code: "invalid_token",
+        description: "The upstream rejected the access token; refresh it or authorize again.",
+      });
     }
     if (refused) {
       // MCP Authorization §Runtime Insufficient Scope Errors (2026-07-28): name every scope the operation needs,

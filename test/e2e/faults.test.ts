@@ -92,7 +92,9 @@ describe("faults, gateway in process", () => {
     const { body: tokens } = await redeem(gateway.publicUrl, await obtainCode(gateway.publicUrl, { scope: "read:user repo" }));
     const response = await send(mcpUrl, postInit(`Bearer ${tokens.access_token}`, "scope", "scope"));
     expect(response.status).toBe(403);
-    expect(response.headers.get("www-authenticate")).toContain('error="insufficient_scope", error_description="The upstream needs more scope for this operation.", scope="read:user repo gist"');
+    expect(response.headers.get("www-authenticate")).toContain(
+      'error="insufficient_scope", error_description="The upstream needs more scope for this operation.", scope="read:user repo gist"',
+    );
   });
 
   it("upstream slow to send headers: 504 after --upstream-timeout, with the request's id, and the upstream request dropped", async () => {

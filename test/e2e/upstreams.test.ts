@@ -86,7 +86,11 @@ describe("several upstreams behind one gateway", () => {
       const metadata = (await response.json()) as { resource: string; authorization_servers: string[] };
       expect(metadata.resource).toBe(stack.urls[name]);
       expect(metadata.authorization_servers).toEqual([`${gw}/mcp/${name}`]);
-      for (const path of [`/.well-known/oauth-authorization-server/mcp/${name}`, `/.well-known/openid-configuration/mcp/${name}`, `/mcp/${name}/.well-known/openid-configuration`]) {
+      for (const path of [
+        `/.well-known/oauth-authorization-server/mcp/${name}`,
+        `/.well-known/openid-configuration/mcp/${name}`,
+        `/mcp/${name}/.well-known/openid-configuration`,
+      ]) {
         const as = (await (await fetch(`${gw}${path}`)).json()) as Record<string, string>;
         // RFC 8414 §3.3: the issuer is the one the metadata URL was formed from
         expect(as, path).toMatchObject({ issuer: `${gw}/mcp/${name}`, authorization_endpoint: `${gw}/authorize/${name}`, token_endpoint: `${gw}/token` });
@@ -107,7 +111,9 @@ describe("several upstreams behind one gateway", () => {
     const page = await (await fetch(new URL(own.headers.get("location")!, gw))).text();
     expect(page).toContain(`<code>${stack.urls.github}</code>`);
     // another upstream's resource at this issuer's endpoint is refused, and the answer names this issuer (RFC 9207)
-    const other = await fetch(clientAuthorizeUrl(gw, client_id, { resource: stack.urls.oidc }).replace("/authorize?", "/authorize/github?"), { redirect: "manual" });
+    const other = await fetch(clientAuthorizeUrl(gw, client_id, { resource: stack.urls.oidc }).replace("/authorize?", "/authorize/github?"), {
+      redirect: "manual",
+    });
     const location = new URL(other.headers.get("location")!);
     expect(location.searchParams.get("error")).toBe("invalid_target");
     expect(location.searchParams.get("iss")).toBe(`${gw}/mcp/github`);

@@ -56,7 +56,17 @@ export async function startStack(
     ? { MCP_GATEWAY_USERS_FILE: await usersFile(usersDir, opts.users!) }
     : { MCP_GATEWAY_USERNAME: LOGIN.username, MCP_GATEWAY_PASSWORD: LOGIN.password };
   const config = loadConfig(
-    ["--port", "0", ...(opts.loopbackNames ? [] : ["--public-url", "http://127.0.0.1:0"]), "--store", "memory", ...upstream, "--upstream-client-id", app.clientId, ...(opts.args ?? [])],
+    [
+      "--port",
+      "0",
+      ...(opts.loopbackNames ? [] : ["--public-url", "http://127.0.0.1:0"]),
+      "--store",
+      "memory",
+      ...upstream,
+      "--upstream-client-id",
+      app.clientId,
+      ...(opts.args ?? []),
+    ],
     { MCP_GATEWAY_ENV_FILE: "/dev/null", ...login, MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0] },
   );
   const gateway = await startGateway(config, { clock, log: opts.log ?? silentLogger });
