@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { connectWithOAuth } from "../support/connect.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
@@ -45,7 +46,6 @@ describe("the upstream grant gone for good", () => {
       const redirect = await session.browser.authorize(again.href, { redirectUri: session.provider.redirectUrl, ...LOGIN });
       await session.transport.finishAuth(redirect.searchParams.get("code")!);
       await session.client.close();
-      const { Client } = await import("@modelcontextprotocol/sdk/client/index.js");
       const client = new Client({ name: "e2e", version: "1.0.0" });
       await client.connect(new StreamableHTTPClientTransport(new URL(stack.mcpUrl), { authProvider: session.provider }));
       expect(await getMe(client)).toMatchObject({ login: "octocat" });
