@@ -3,8 +3,8 @@ import { BlockList, isIP, type LookupFunction } from "node:net";
 import { Agent, request } from "undici";
 
 /**
- * The SSRF guard for every URL the gateway fetches on a client's behalf (today: Client ID Metadata
- * Documents). https only; every address the name resolves to is checked, and the connection goes to
+ * The SSRF guard for every URL the gateway fetches on a client's behalf (Client ID Metadata
+ * Documents and the `jwks_uri` they name). https only; every address the name resolves to is checked, and the connection goes to
  * the checked address (no second DNS answer to rebind); no redirects; bounded size and time.
  */
 export interface GuardOptions {
@@ -37,6 +37,21 @@ export class FetchRefused extends Error {
 
 export const FETCH_TIMEOUT_MS = 5000;
 export const FETCH_MAX_BYTES = 5 * 1024;
+/** The longest a fetched document (a client's metadata or keys) is trusted without fetching it again. */
+export const MAX_CACHE_SECONDS = 24 * 3600;
+
+/** RFC 9111 §5.2.2: max-age (capped at 24 h) unless no-store or no-cache; 0 means do not cache. */
+export function cacheLifetime(cacheControl: string | string[] | undefined): number {
+  const directives = [cacheControl ?? []]
+    .flat()
+    .join(",")
+    .split(",")
+    .map((d) => d.trim().toLowerCase());
+  if (directives.some((d) => d === "no-store" || d === "no-cache" || d.startsWith("no-cache="))) return 0;
+  const maxAge = directives.find((d) => d.startsWith("max-age="))?.slice(8);
+  if (maxAge === undefined || !/^\d+$/.test(maxAge)) return 0;
+  return Math.min(Number(maxAge), MAX_CACHE_SECONDS);
+}
 
 /** Address ranges never fetched from: not the public internet (RFC 6890 special-purpose registries). */
 const SPECIAL_PURPOSE: readonly [string, number, "ipv4" | "ipv6", string][] = [

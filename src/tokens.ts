@@ -1,7 +1,7 @@
 import type { Clock } from "./clock.js";
 import { nowSeconds } from "./clock.js";
 import type { JWTPayload } from "jose";
-import { randomToken, seal, sha256, signAccessToken, unseal, verifyAccessToken, type AccessTokenClaims, type Keys } from "./crypto.js";
+import { deriveKeys, randomToken, seal, sha256, signAccessToken, unseal, verifyAccessToken, type AccessTokenClaims, type Keys } from "./crypto.js";
 import { OAuthError } from "./errors.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
 import type { UpstreamIdentity } from "./upstream/identity.js";
@@ -53,7 +53,8 @@ export interface TokenResponse {
   token_type: "Bearer";
   expires_in: number;
   refresh_token?: string;
-  scope: string;
+  /** Omitted when nothing was granted: RFC 6749 §5.1 lets it go when it is what was asked for. */
+  scope?: string;
 }
 
 export interface TokenContext {
@@ -82,7 +83,7 @@ export async function issueTokens(
   const g = await signAccessToken(ctx.keys, claims, { issuer: ctx.issuer, audience: grant.resource, expiresAt: now + expiresIn, clock: ctx.clock });
   const sealed: SealedAccess = { access_token: upstream.access_token, ...(grant.identity ? { identity: grant.identity } : {}) };
   const u = await seal(ctx.keys, sealed, jti);
-  const response: TokenResponse = { access_token: g + SEPARATOR + u, token_type: "Bearer", expires_in: expiresIn, scope };
+  const response: TokenResponse = { access_token: g + SEPARATOR + u, token_type: "Bearer", expires_in: expiresIn, ...(scope ? { scope } : {}) };
   if (!opts.refresh) return response;
 
   const r = randomToken(32);
@@ -171,7 +172,7 @@ export async function validateAccessToken(ctx: TokenContext, token: string, audi
 export interface OpenedRefreshToken {
   /** SHA-256 of R: the key of its store records. */
   tokenHash: string;
-  /** A binding only the holder of R can name (the hash is in the store, R is not). */
+  /** A secret only the holder of R can derive (the hash is in the store, R is not): never stored, not even as a binding. */
   holderBinding: string;
   upstream: UpstreamTokens;
 }
@@ -185,6 +186,20 @@ export async function openRefreshToken(ctx: Pick<TokenContext, "keys">, token: s
     throw new OAuthError("invalid_grant", "The refresh token is invalid.");
   });
   return { tokenHash, holderBinding: sha256(`holder:${halves[0]}`), upstream };
+}
+
+/**
+ * Seal `value` for the holder of R only: under the gateway key, then under a key derived from the
+ * holder's secret. A store dump opens it neither alone nor with the master secret it may hold.
+ */
+export async function sealForHolder(ctx: Pick<TokenContext, "keys">, value: unknown, opened: OpenedRefreshToken): Promise<string> {
+  const binding = `holder:${opened.tokenHash}`;
+  return seal(deriveKeys(opened.holderBinding), await seal(ctx.keys, value, binding), binding);
+}
+
+export async function openForHolder<T>(ctx: Pick<TokenContext, "keys">, sealed: string, opened: OpenedRefreshToken): Promise<T> {
+  const binding = `holder:${opened.tokenHash}`;
+  return unseal<T>(ctx.keys, await unseal<string>(deriveKeys(opened.holderBinding), sealed, binding), binding);
 }
 
 /** The live, unrevoked grant behind a refresh token, or undefined. Reads only. */

@@ -2,9 +2,19 @@ import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
 import { sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
-import { FetchRefused, guardedFetch, type GuardOptions } from "../fetch-guard.js";
+import { cacheLifetime, FetchRefused, guardedFetch, type GuardedResponse, type GuardOptions } from "../fetch-guard.js";
+import type { Logger } from "../log.js";
 import { keys, type Store } from "../store/store.js";
-import { CLIENT_ID_MAX_LENGTH, CLIENT_TTL_SECONDS, clientMetadata, type ClientRecord, type RedirectUriPolicy } from "./clients.js";
+import {
+  CLIENT_ID_MAX_LENGTH,
+  CLIENT_TTL_SECONDS,
+  clientMetadata,
+  type ClientRecord,
+  type RedirectUriPolicy,
+  type TokenEndpointAuthMethod,
+} from "./clients.js";
+
+export { cacheLifetime };
 
 /**
  * Client ID Metadata Documents (MCP 2025-11-25 §Client ID Metadata Documents,
@@ -16,10 +26,16 @@ export interface MetadataDocumentDeps {
   clock: Clock;
   policy: RedirectUriPolicy;
   fetch: GuardOptions;
+  /** Where a stale copy served in place of a failed refetch is told. */
+  log?: Pick<Logger, "warn">;
 }
 
-/** The longest a fetched document is trusted without fetching it again. */
-export const MAX_DOCUMENT_CACHE_SECONDS = 24 * 3600;
+/**
+ * RFC 5861 §4 stale-if-error: when a refetch fails (403, 404, 5xx, timeout, refused), the last copy
+ * that was fetched and valid is served for this long after that fetch. claude.ai's documents have
+ * answered both 403 and 404 for a while (anthropics/claude-ai-mcp#518, #650).
+ */
+export const STALE_IF_ERROR_SECONDS = 24 * 3600;
 
 /** Registered client ids are base64url; anything with a scheme is meant as a metadata document URL. */
 export const isClientIdUrl = (clientId: string): boolean => clientId.includes(":");
@@ -43,20 +59,9 @@ export function clientIdUrlProblem(clientId: string): string | undefined {
   return undefined;
 }
 
-/** RFC 9111 §5.2.2: max-age (capped at 24 h) unless no-store or no-cache; 0 means do not cache. */
-export function cacheLifetime(cacheControl: string | string[] | undefined): number {
-  const directives = [cacheControl ?? []]
-    .flat()
-    .join(",")
-    .split(",")
-    .map((d) => d.trim().toLowerCase());
-  if (directives.some((d) => d === "no-store" || d === "no-cache" || d.startsWith("no-cache="))) return 0;
-  const maxAge = directives.find((d) => d.startsWith("max-age="))?.slice(8);
-  if (maxAge === undefined || !/^\d+$/.test(maxAge)) return 0;
-  return Math.min(Number(maxAge), MAX_DOCUMENT_CACHE_SECONDS);
-}
-
 const SECRET_METHODS = ["client_secret_basic", "client_secret_post", "client_secret_jwt"];
+/** A public client, or one that proves itself with keys it publishes (RFC 7523 §2.2): nothing shared. */
+const DOCUMENT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ["none", "private_key_jwt"];
 
 /** CIMD draft §4.1: the document describes the URL it was fetched from, and a client with no shared secret. */
 export function validateMetadataDocument(url: string, text: string, policy: RedirectUriPolicy, clock: Clock): ClientRecord {
@@ -73,21 +78,23 @@ export function validateMetadataDocument(url: string, text: string, policy: Redi
   if (d.client_secret !== undefined || d.client_secret_expires_at !== undefined) throw invalidDocument(url, "must not contain a client secret");
   if (SECRET_METHODS.includes(d.token_endpoint_auth_method as string))
     throw invalidDocument(url, "asks for a shared-secret token_endpoint_auth_method, which a public document cannot have");
-  if (d.token_endpoint_auth_method !== undefined && d.token_endpoint_auth_method !== "none")
-    throw invalidDocument(url, 'must use token_endpoint_auth_method "none"');
+  if (d.token_endpoint_auth_method !== undefined && !DOCUMENT_AUTH_METHODS.includes(d.token_endpoint_auth_method as TokenEndpointAuthMethod))
+    throw invalidDocument(url, 'must use token_endpoint_auth_method "none" or "private_key_jwt"');
   let metadata;
   try {
-    metadata = clientMetadata(d, policy, "none");
+    metadata = clientMetadata(d, policy, "none", DOCUMENT_AUTH_METHODS);
   } catch (error) {
     if (error instanceof OAuthError) throw invalidDocument(url, `is not valid client metadata: ${error.description}`);
     throw error;
   }
-  return { client_id: url, client_id_issued_at: nowSeconds(clock), ...metadata, metadata_document: true };
+  const now = nowSeconds(clock);
+  return { client_id: url, client_id_issued_at: now, ...metadata, metadata_document: true, document_fetched_at: now };
 }
 
 /**
  * The client a metadata-document URL names: from the cache while its Cache-Control allows, else
- * fetched through the SSRF guard and validated. Kept under `client:<url>` for the rest of the flow.
+ * fetched through the SSRF guard and validated; when that fetch fails, the last good copy while it is
+ * under STALE_IF_ERROR_SECONDS old. Kept under `client:<url>` for the rest of the flow.
  */
 export async function resolveMetadataClient(url: string, deps: MetadataDocumentDeps): Promise<ClientRecord> {
   const problem = clientIdUrlProblem(url);
@@ -95,19 +102,38 @@ export async function resolveMetadataClient(url: string, deps: MetadataDocumentD
   const cacheKey = keys.clientMetadataDocument(sha256(url));
   let client = await deps.store.get<ClientRecord>(cacheKey);
   if (!client) {
-    const response = await guardedFetch(url, deps.fetch).catch((error: unknown) => {
-      if (error instanceof FetchRefused) throw invalidDocument(url, `could not be fetched: ${error.message}`);
-      throw error;
-    });
-    if (response.status >= 300 && response.status < 400)
-      throw invalidDocument(url, `answered with a redirect (HTTP ${response.status}), which is not followed`);
-    if (response.status !== 200) throw invalidDocument(url, `answered HTTP ${response.status}`);
-    client = validateMetadataDocument(url, response.body, deps.policy, deps.clock);
-    const lifetime = cacheLifetime(response.headers["cache-control"]);
-    if (lifetime > 0) await deps.store.put(cacheKey, client, lifetime);
+    const fetched = await fetchDocument(url, deps.fetch);
+    if (typeof fetched === "string") client = await lastGoodCopy(url, fetched, deps);
+    else {
+      client = validateMetadataDocument(url, fetched.body, deps.policy, deps.clock);
+      const lifetime = cacheLifetime(fetched.headers["cache-control"]);
+      if (lifetime > 0) await deps.store.put(cacheKey, client, lifetime);
+    }
   }
   await deps.store.put(keys.client(url), client, CLIENT_TTL_SECONDS);
   return client;
+}
+
+/** The 200 answer, or why there is none. An invalid document is not a failure to fetch one. */
+async function fetchDocument(url: string, options: GuardOptions): Promise<GuardedResponse | string> {
+  const response = await guardedFetch(url, options).catch((error: unknown) => {
+    if (error instanceof FetchRefused) return `could not be fetched: ${error.message}`;
+    throw error;
+  });
+  if (typeof response === "string" || response.status === 200) return response;
+  if (response.status >= 300 && response.status < 400) return `answered with a redirect (HTTP ${response.status}), which is not followed`;
+  return `answered HTTP ${response.status}`;
+}
+
+/** RFC 5861 §4: the copy last fetched and valid, while young enough; else the failure as it is. */
+async function lastGoodCopy(url: string, failure: string, deps: MetadataDocumentDeps): Promise<ClientRecord> {
+  const last = await deps.store.get<ClientRecord>(keys.client(url));
+  const age = last?.metadata_document && last.document_fetched_at !== undefined ? nowSeconds(deps.clock) - last.document_fetched_at : undefined;
+  if (!last || age === undefined || age > STALE_IF_ERROR_SECONDS) throw invalidDocument(url, failure);
+  deps.log?.warn(
+    `client metadata document ${url.slice(0, 200)} ${failure}; serving the copy fetched ${Math.round(age / 60)} min ago (stale copies are served up to ${STALE_IF_ERROR_SECONDS / 3600} h)`,
+  );
+  return last;
 }
 
 const invalidDocument = (url: string, problem: string) =>

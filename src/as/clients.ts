@@ -1,9 +1,12 @@
+import type { JSONWebKeySet } from "jose";
 import { safeEqual, sha256 } from "../crypto.js";
 import { OAuthError, challenge } from "../errors.js";
 import { keys, type Store } from "../store/store.js";
+import { assertionClientId, clientKeyMetadata, verifyClientAssertion, type ClientAssertionDeps } from "./client-assertion.js";
 
-export type TokenEndpointAuthMethod = "none" | "client_secret_post" | "client_secret_basic";
-const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ["none", "client_secret_post", "client_secret_basic"];
+export type TokenEndpointAuthMethod = "none" | "client_secret_post" | "client_secret_basic" | "private_key_jwt";
+/** What RFC 7591 registration offers; Client ID Metadata Documents choose from their own list (cimd.ts). */
+const REGISTRATION_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ["none", "client_secret_post", "client_secret_basic"];
 const GRANT_TYPES = ["authorization_code", "refresh_token"] as const;
 
 /** RFC 7591 §2 client metadata as registered, plus what the server provisioned. */
@@ -15,6 +18,11 @@ export interface ClientRecord {
   client_secret_expires_at?: number;
   redirect_uris: string[];
   token_endpoint_auth_method: TokenEndpointAuthMethod;
+  /** private_key_jwt (RFC 7523 §2.2): where the client's public keys are, one or the other (RFC 7591 §2). */
+  jwks_uri?: string;
+  jwks?: JSONWebKeySet;
+  /** The one algorithm its assertions use, when it named one. */
+  token_endpoint_auth_signing_alg?: string;
   grant_types: string[];
   response_types: string[];
   client_name?: string;
@@ -29,6 +37,8 @@ export interface ClientRecord {
   used?: true;
   /** The client_id is an https URL whose Client ID Metadata Document described this client. */
   metadata_document?: true;
+  /** When that document was last fetched and found valid (seconds): how stale a copy may be served. */
+  document_fetched_at?: number;
 }
 
 /** Clients that redeemed a code live long; those that never do expire after `--unused-client-ttl`. */
@@ -42,15 +52,23 @@ export interface RedirectUriPolicy {
 }
 
 /** The RFC 7591 §2 metadata a client may choose, validated; what the server provisions is not here. */
-export type ClientMetadata = Omit<ClientRecord, "client_id" | "client_id_issued_at" | "client_secret_hash" | "client_secret_expires_at">;
+export type ClientMetadata = Omit<
+  ClientRecord,
+  "client_id" | "client_id_issued_at" | "client_secret_hash" | "client_secret_expires_at" | "document_fetched_at"
+>;
 
 /** RFC 7591 §2 and §3.2.2: validate client metadata (registration, RFC 7592 update, metadata documents). */
-export function clientMetadata(body: unknown, policy: RedirectUriPolicy, defaultMethod: TokenEndpointAuthMethod): ClientMetadata {
+export function clientMetadata(
+  body: unknown,
+  policy: RedirectUriPolicy,
+  defaultMethod: TokenEndpointAuthMethod,
+  methods: readonly TokenEndpointAuthMethod[] = REGISTRATION_AUTH_METHODS,
+): ClientMetadata {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw metadataError("The client metadata must be a JSON object.");
   const m = body as Record<string, unknown>;
   const redirectUris = validateRedirectUris(m.redirect_uris, policy);
   const method = m.token_endpoint_auth_method ?? defaultMethod;
-  if (!AUTH_METHODS.includes(method as TokenEndpointAuthMethod)) throw metadataError(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(", ")}.`);
+  if (!methods.includes(method as TokenEndpointAuthMethod)) throw metadataError(`token_endpoint_auth_method must be one of ${methods.join(", ")}.`);
   // Provisioned default: MCP clients need refresh; RFC 7591 §3.2.1 lets us say what we registered.
   const grantTypes = stringList(m.grant_types, "grant_types") ?? [...GRANT_TYPES];
   const unsupportedGrant = grantTypes.find((g) => !(GRANT_TYPES as readonly string[]).includes(g));
@@ -61,6 +79,7 @@ export function clientMetadata(body: unknown, policy: RedirectUriPolicy, default
   const metadata: ClientMetadata = {
     redirect_uris: redirectUris,
     token_endpoint_auth_method: method as TokenEndpointAuthMethod,
+    ...(method === "private_key_jwt" ? clientKeyMetadata(m) : {}),
     grant_types: grantTypes,
     response_types: responseTypes,
   };
@@ -152,14 +171,27 @@ const LOOPBACK_REDIRECT = /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?
 export interface ClientCredentials {
   clientId: string;
   clientSecret?: string;
+  /** RFC 7523 §2.2: the signed JWT of a private_key_jwt client, not yet verified. */
+  clientAssertion?: string;
   method: TokenEndpointAuthMethod;
 }
 
-/** RFC 6749 §2.3.1: Basic (form-urlencoded id and secret) or body; never both (OAuth 2.1 §2.4). */
+/**
+ * RFC 6749 §2.3.1: Basic (form-urlencoded id and secret) or body; or an RFC 7523 §2.2 client
+ * assertion in the body. Only one method per request (OAuth 2.1 §2.4).
+ */
 export function readClientCredentials(authorization: string | undefined, body: Record<string, unknown>): ClientCredentials {
   const bodyId = optionalParam(body, "client_id");
   const bodySecret = optionalParam(body, "client_secret");
-  if (authorization !== undefined && /^basic /i.test(authorization)) {
+  const basic = authorization !== undefined && /^basic /i.test(authorization);
+  const assertionType = optionalParam(body, "client_assertion_type");
+  const assertion = optionalParam(body, "client_assertion");
+  if (assertionType !== undefined || assertion !== undefined) {
+    if (basic || bodySecret !== undefined)
+      throw new OAuthError("invalid_request", "Use one client authentication method: a client_assertion or a client secret, not both.");
+    return { clientId: assertionClientId(assertionType, assertion, bodyId), clientAssertion: assertion!, method: "private_key_jwt" };
+  }
+  if (authorization !== undefined && basic) {
     if (bodySecret !== undefined)
       throw new OAuthError("invalid_request", "Use one client authentication method: the Authorization header or client_secret in the body, not both.");
     const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("utf8");
@@ -184,15 +216,26 @@ export function readClientCredentials(authorization: string | undefined, body: R
   return bodySecret === undefined ? { clientId: bodyId, method: "none" } : { clientId: bodyId, clientSecret: bodySecret, method: "client_secret_post" };
 }
 
-/** Authenticate a client at the token endpoint. Confidential clients may use either secret method. */
-export async function authenticateClient(store: Store, creds: ClientCredentials): Promise<ClientRecord> {
+/**
+ * Authenticate a client at the token, revocation and introspection endpoints with the method it
+ * registered and no other. Confidential clients may use either secret method.
+ */
+export async function authenticateClient(deps: ClientAssertionDeps, creds: ClientCredentials): Promise<ClientRecord> {
   const basic = creds.method === "client_secret_basic";
-  const client = await getClient(store, creds.clientId);
+  const client = await getClient(deps.store, creds.clientId);
   if (!client) throw invalidClient("The client is unknown: register again.", basic);
   if (client.token_endpoint_auth_method === "none") {
-    if (creds.method !== "none") throw invalidClient("This is a public client: it has no secret to send.", basic);
+    if (creds.method !== "none") throw invalidClient("This is a public client: it has no secret or key to authenticate with.", basic);
     return client;
   }
+  if (client.token_endpoint_auth_method === "private_key_jwt") {
+    // RFC 7523 §2.2: a client that registered private_key_jwt proves itself with an assertion, never without
+    if (creds.clientAssertion === undefined)
+      throw invalidClient("This client authenticates with a private_key_jwt client_assertion (RFC 7523), not with a secret or none.", basic);
+    await verifyClientAssertion(creds.clientAssertion, client, deps);
+    return client;
+  }
+  if (creds.clientAssertion !== undefined) throw invalidClient("This client authenticates with its client secret, not with a client_assertion.", basic);
   if (creds.clientSecret === undefined || !client.client_secret_hash || !safeEqual(sha256(creds.clientSecret), client.client_secret_hash))
     throw invalidClient("The client credentials are wrong.", basic);
   return client;

@@ -33,7 +33,7 @@ export async function introspect(body: Record<string, unknown>, credentials: Cli
 async function confidentialClient(credentials: ClientCredentials, deps: TokenDeps): Promise<ClientRecord> {
   const unauthorized = (description: string) =>
     new OAuthError("invalid_client", description, 401, { "WWW-Authenticate": challenge("Basic", { realm: "mcp-oauth-gateway" }) });
-  const client = await authenticateClient(deps.store, credentials).catch((error: unknown) => {
+  const client = await authenticateClient(deps, credentials).catch((error: unknown) => {
     throw error instanceof OAuthError && error.code === "invalid_client" ? unauthorized(error.description) : error;
   });
   if (client.token_endpoint_auth_method === "none") throw unauthorized("Introspection is for confidential clients: authenticate with the client secret.");

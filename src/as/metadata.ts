@@ -1,3 +1,5 @@
+import { ASSERTION_ALGORITHMS } from "./client-assertion.js";
+
 /**
  * Discovery documents: pure functions of the gateway's URLs and the scopes it advertises.
  * An endpoint appears here only when the app mounts it.
@@ -9,18 +11,26 @@ export interface GatewayUrls {
 
 export const gatewayUrls = (publicUrl: string): GatewayUrls => ({ issuer: publicUrl });
 
+/** One issuer's own parts: the gateway's, or (config file) one upstream's, which share every other endpoint. */
+export interface IssuerUrls {
+  issuer: string;
+  authorizationEndpoint: string;
+}
+
 /** RFC 8414 §2 */
-export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly string[] | undefined) {
+export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly string[] | undefined, as: IssuerUrls = ownIssuer(urls)) {
   return {
-    issuer: urls.issuer,
-    authorization_endpoint: `${urls.issuer}/authorize`,
+    issuer: as.issuer,
+    authorization_endpoint: as.authorizationEndpoint,
     token_endpoint: `${urls.issuer}/token`,
     registration_endpoint: `${urls.issuer}/register`,
     ...(scopes?.length ? { scopes_supported: scopes } : {}),
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
     grant_types_supported: ["authorization_code", "refresh_token"],
-    token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
+    // `none` stays listed: Claude uses Client ID Metadata Documents only beside it
+    token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS, // RFC 7523 §2.2, for private_key_jwt
     revocation_endpoint: `${urls.issuer}/revoke`, // RFC 7009
     revocation_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
     introspection_endpoint: `${urls.issuer}/introspect`, // RFC 7662: confidential clients only
@@ -32,11 +42,13 @@ export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly 
   };
 }
 
-/** RFC 9728 §2, for one mounted upstream: its own resource, the one shared authorization server. */
-export function protectedResourceMetadata(urls: GatewayUrls, resource: { resource: string; title: string }, scopes: readonly string[] | undefined) {
+const ownIssuer = (urls: GatewayUrls): IssuerUrls => ({ issuer: urls.issuer, authorizationEndpoint: `${urls.issuer}/authorize` });
+
+/** RFC 9728 §2, for one mounted upstream: its own resource and the issuer that grants access to it. */
+export function protectedResourceMetadata(resource: { resource: string; title: string; issuer: string }, scopes: readonly string[] | undefined) {
   return {
     resource: resource.resource,
-    authorization_servers: [urls.issuer],
+    authorization_servers: [resource.issuer],
     ...(scopes?.length ? { scopes_supported: scopes } : {}),
     bearer_methods_supported: ["header"],
     resource_name: resource.title ? `${resource.title} (through MCP OAuth Gateway)` : "MCP OAuth Gateway",

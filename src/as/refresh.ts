@@ -1,12 +1,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { nowSeconds } from "../clock.js";
-import { randomToken, seal, sha256, unseal } from "../crypto.js";
+import { randomToken, sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { keys, type Store } from "../store/store.js";
 import {
   issueTokens,
+  openForHolder,
   openRefreshToken,
   revokeGrant,
+  sealForHolder,
   SEPARATOR,
   type OpenedRefreshToken,
   type RefreshTokenRecord,
@@ -14,12 +16,9 @@ import {
   type UpstreamTokens,
 } from "../tokens.js";
 import { refreshFailure, UpstreamError } from "../upstream/errors.js";
-import { canonicalResource } from "./authorize.js";
 import { optionalParam, type ClientRecord } from "./clients.js";
 import type { TokenDeps } from "./token.js";
 
-/** How long a used refresh token may be presented again by an honest client whose answer was lost. */
-export const REFRESH_GRACE_SECONDS = 60;
 /** A lock outlives the longest upstream refresh (15 s fetch limit), so a crashed holder frees it. */
 const LOCK_TTL_SECONDS = 30;
 const LOCK_WAIT_MS = 10_000;
@@ -27,27 +26,50 @@ const LOCK_POLL_MS = 25;
 /** Refresh the upstream token when it has less than this many seconds left. */
 const UPSTREAM_REFRESH_MARGIN = 120;
 
-/** `usedrefresh:<hash>`: a refresh token already exchanged, kept for reuse detection. */
-type UsedRefreshToken = RefreshTokenRecord & { usedAt: number };
-/** `refresh-grace:<hash>`: for the grace window, what a retry is answered from. */
-interface RefreshGrace {
-  /** Hash of the refresh token issued in exchange; retired when the retry is answered. */
-  successor: string;
-  /** The grant's latest upstream tokens, sealed and bound to the used token's holder. */
-  sealedUpstream: string;
+/**
+ * `usedrefresh:<hash>`: a refresh token already exchanged, for as long as it would have lived. Without
+ * a successor (retired, or written by an earlier version) any use of it revokes the grant.
+ */
+interface UsedRefreshToken extends RefreshTokenRecord {
+  usedAt: number;
+  /** Hash of the refresh token issued for it last. */
+  successor?: string;
+  /** The upstream tokens the successor carries, sealed for this token's holder: what a replay is answered from. */
+  sealedUpstream?: string;
+}
+
+type Request = { scope: string | undefined; resource: string | undefined };
+
+/** Requests presenting one refresh token to this process at the same moment are one use: they share one answer. */
+export class RefreshFlights {
+  readonly #running = new Map<string, Promise<TokenResponse>>();
+
+  run(key: string, exchange: () => Promise<TokenResponse>): Promise<TokenResponse> {
+    const running = this.#running.get(key);
+    if (running) return running;
+    const started = exchange().finally(() => this.#running.delete(key));
+    this.#running.set(key, started);
+    return started;
+  }
 }
 
 /**
- * RFC 6749 §6 with OAuth 2.1 §4.3.1 rotation and reuse detection. Every exchange of one grant runs
- * under one store lock, on whichever instance it lands: the holder rotates (and refreshes upstream
- * when due) and leaves its result for the grace window; a duplicate waits for the lock and is then
- * answered from that result instead of being taken for a thief.
+ * RFC 6749 §6 with OAuth 2.1 §4.3.1 rotation and RFC 9700 §4.14.2 reuse detection. A refresh token
+ * stays valid until its successor is first used; using it again meanwhile forks the chain (a new
+ * successor, the unused one retired); any use of a used token whose successor was used, or of a
+ * retired one, revokes the grant. Every exchange of one grant runs under one store lock, on
+ * whichever instance it lands, so the upstream is refreshed once at a time.
  */
 export async function refreshTokenGrant(body: Record<string, unknown>, client: ClientRecord, deps: TokenDeps): Promise<TokenResponse> {
   const presented = optionalParam(body, "refresh_token");
   if (!presented) throw new OAuthError("invalid_request", "refresh_token is required.");
   const request = { scope: optionalParam(body, "scope"), resource: optionalParam(body, "resource") };
   const opened = await openRefreshToken(deps, presented);
+  const flight = JSON.stringify([opened.tokenHash, client.client_id, request.scope ?? null, request.resource ?? null]);
+  return deps.refreshes.run(flight, () => exchange(opened, client, request, deps));
+}
+
+async function exchange(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
   const known =
     (await deps.store.get<RefreshTokenRecord>(keys.refreshToken(opened.tokenHash))) ??
     (await deps.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash)));
@@ -58,15 +80,12 @@ export async function refreshTokenGrant(body: Record<string, unknown>, client: C
   });
 }
 
-type Request = { scope: string | undefined; resource: string | undefined };
-
+/** The first use of a refresh token: it becomes used, and its successor is issued. */
 async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
   await checkRequest(record, client, request, deps);
-  // marked used before it is taken, so a duplicate arriving on any instance finds one record or the other
-  const used: UsedRefreshToken = { ...record, usedAt: nowSeconds(deps.clock) };
-  await deps.store.put(keys.usedRefreshToken(opened.tokenHash), used, deps.refreshTokenTtl);
   const key = keys.refreshToken(opened.tokenHash);
-  if (!(await deps.store.take<RefreshTokenRecord>(key))) return replay(opened, client, request, deps);
+  const used = await markUsed(opened.tokenHash, record, deps);
+  if (!used) return replay(opened, client, request, deps);
   return undoUnlessEnded(
     async () => answer(used, await freshUpstream(opened.upstream, deps, record), opened, request, deps),
     async () => {
@@ -76,24 +95,45 @@ async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, cl
   );
 }
 
-/** OAuth 2.1 §4.3.1: a used refresh token is answered again only as an honest retry; otherwise the grant dies. */
+/**
+ * A used refresh token presented again. While its successor is unused (a lost answer, a late retry,
+ * a thief before the honest client) the chain forks: a new successor is issued and the unused one is
+ * retired, so whoever holds it is caught on its next use.
+ */
 async function replay(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
   const used = await deps.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash));
   if (!used) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
   await checkRequest(used, client, request, deps);
-  const grace = await deps.store.get<RefreshGrace>(keys.refreshGrace(opened.tokenHash));
-  const successor = grace && (await deps.store.take<RefreshTokenRecord>(keys.refreshToken(grace.successor)));
-  if (!grace || !successor) {
+  const { successor, sealedUpstream } = used;
+  const unused = successor && sealedUpstream && (await deps.store.get<RefreshTokenRecord>(keys.refreshToken(successor)));
+  const retired = unused && (await markUsed(successor, unused, deps));
+  // RFC 9700 §4.14.2: a used refresh token whose successor was used (or a retired one) revokes the grant
+  if (!retired) {
     await revokeGrant(deps, used.grantId);
     throw new OAuthError("invalid_grant", "This refresh token was already used: the grant is revoked, authorize again.");
   }
   return undoUnlessEnded(
     async () => {
-      const latest = await unseal<UpstreamTokens>(deps.keys, grace.sealedUpstream, opened.holderBinding);
+      const latest = await openForHolder<UpstreamTokens>(deps, sealedUpstream, opened);
       return answer(used, await freshUpstream(latest, deps, used), opened, request, deps);
     },
-    () => deps.store.put(keys.refreshToken(grace.successor), successor, lifeLeft(successor, deps)),
+    async () => {
+      await deps.store.put(keys.refreshToken(successor), unused, lifeLeft(unused, deps));
+      await deps.store.delete(keys.usedRefreshToken(successor));
+    },
   );
+}
+
+/**
+ * Move a live refresh token to a used record without successor, or undefined if it was used already.
+ * Marked used before it is taken, so a request arriving meanwhile on any instance finds one record or the other.
+ */
+async function markUsed(tokenHash: string, record: RefreshTokenRecord, deps: TokenDeps): Promise<UsedRefreshToken | undefined> {
+  const used: UsedRefreshToken = { ...record, usedAt: nowSeconds(deps.clock) };
+  if (!(await deps.store.add(keys.usedRefreshToken(tokenHash), used, lifeLeft(record, deps)))) return undefined;
+  if (await deps.store.take<RefreshTokenRecord>(keys.refreshToken(tokenHash))) return used;
+  await deps.store.delete(keys.usedRefreshToken(tokenHash));
+  return undefined;
 }
 
 /** Seconds a refresh record has left; records stored before `expiresAt` existed get the full lifetime. */
@@ -110,18 +150,16 @@ async function undoUnlessEnded<T>(work: () => Promise<T>, undo: () => Promise<vo
   }
 }
 
-/** Issue the new pair and keep, for the rest of the grace window, what a retry needs. */
+/** Issue the successor pair and point the used token at it, with what a replay of it is answered from. */
 async function answer(used: UsedRefreshToken, upstream: UpstreamTokens, opened: OpenedRefreshToken, request: Request, deps: TokenDeps): Promise<TokenResponse> {
-  const { usedAt: _, ...grant } = used;
+  const { usedAt: _usedAt, successor: _successor, sealedUpstream: _sealed, ...grant } = used;
   const response = await issueTokens(deps, grant, upstream, { refresh: true, ...(request.scope === undefined ? {} : { accessScope: request.scope }) });
-  const graceLeft = used.usedAt + REFRESH_GRACE_SECONDS - nowSeconds(deps.clock);
-  if (graceLeft > 0) {
-    const grace: RefreshGrace = {
-      successor: sha256(response.refresh_token!.split(SEPARATOR)[0]!),
-      sealedUpstream: await seal(deps.keys, upstream, opened.holderBinding),
-    };
-    await deps.store.put(keys.refreshGrace(opened.tokenHash), grace, graceLeft);
-  }
+  const pointed: UsedRefreshToken = {
+    ...used,
+    successor: sha256(response.refresh_token!.split(SEPARATOR)[0]!),
+    sealedUpstream: await sealForHolder(deps, upstream, opened),
+  };
+  await deps.store.put(keys.usedRefreshToken(opened.tokenHash), pointed, lifeLeft(used, deps));
   return response;
 }
 
@@ -132,7 +170,7 @@ async function checkRequest(grant: RefreshTokenRecord, client: ClientRecord, req
   const granted = new Set(grant.scope.split(" "));
   if (request.scope !== undefined && !request.scope.split(" ").every((s) => granted.has(s)))
     throw new OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.");
-  if (request.resource !== undefined && canonicalResource(request.resource) !== grant.resource)
+  if (request.resource !== undefined && deps.mounts.resolve(request.resource)?.resource !== grant.resource)
     throw new OAuthError("invalid_target", `This grant is for ${grant.resource} only.`);
 }
 

@@ -9,7 +9,7 @@ import type { TokenDeps } from "./token.js";
  * same 200 (§2.2), so the endpoint tells nobody which tokens exist.
  */
 export async function revoke(body: Record<string, unknown>, credentials: ClientCredentials, deps: TokenDeps): Promise<void> {
-  const client = await authenticateClient(deps.store, credentials);
+  const client = await authenticateClient(deps, credentials);
   const token = optionalParam(body, "token");
   if (!token) throw new OAuthError("invalid_request", "token is required.");
   // RFC 7009 §2.2.1: a hint the server does not know is ignored; it only orders the search

@@ -32,7 +32,7 @@ export interface TokenDeps extends TokenContext {
   /** Where failures that must not fail the request (upstream revocation) are told. */
   log?: Pick<Logger, "warn">;
   /** How a private_key_jwt client's `jwks_uri` is fetched (`--allow-private-fetch`), as metadata documents are. */
-  metadataFetch?: GuardOptions;
+  metadataFetch: GuardOptions;
 }
 
 /** POST /token (RFC 6749 §3.2, §4.1.3, §6). */

@@ -45,16 +45,18 @@ export const keys = {
   upstreamRejected: (grantId: string) => `upstream-rejected:${grantId}`,
   session: (sid: string) => `sess:${sid}`,
   rateLimit: (rule: string, subject: string) => `rate:${rule}:${subject}`,
-  /** A refresh token already exchanged: reuse detection and the retry grace. */
+  /** A refresh token already exchanged: its successor, and what a replay of it is answered from. */
   usedRefreshToken: (tokenHash: string) => `usedrefresh:${tokenHash}`,
-  /** What a retry of a used refresh token is answered from, during the grace window only. */
-  refreshGrace: (tokenHash: string) => `refresh-grace:${tokenHash}`,
   /** Single-flight lock on one grant's upstream refresh, shared by every instance. */
   refreshLock: (grantId: string) => `lock:refresh:${grantId}`,
   /** Approvals a gateway user chose to remember, keyed by a hash of the user name. */
   approvals: (userHash: string) => `approvals:${userHash}`,
   /** A fetched Client ID Metadata Document, cached per its Cache-Control. */
   clientMetadataDocument: (urlHash: string) => `cimd:${urlHash}`,
+  /** A private_key_jwt client's key set fetched from its `jwks_uri`, cached per its Cache-Control. */
+  clientJwks: (uriHash: string) => `jwks:${uriHash}`,
+  /** A client assertion's `jti` already used (RFC 7523 §3), until the assertion expires. */
+  usedClientAssertion: (hash: string) => `jti:${hash}`,
   masterSecret: () => `meta:secret`,
   upstreamRegistration: (issuer: string) => `upstream-reg:${issuer}`,
 } as const;

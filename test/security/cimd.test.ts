@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveMetadataClient } from "../../src/as/cimd.js";
+import { resolveMetadataClient, STALE_IF_ERROR_SECONDS } from "../../src/as/cimd.js";
 import { ManualClock } from "../../src/clock.js";
 import { OAuthError } from "../../src/errors.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
@@ -224,5 +224,62 @@ describe("cimd", () => {
     expect(docs.hits("/mc12/year.json")).toBe(2);
     // and the resolver refuses what the gateway refuses
     await expect(resolveMetadataClient(`${docs.origin}/mc12/missing.json`, deps)).rejects.toBeInstanceOf(OAuthError);
+  });
+
+  it("MC23 a document whose refetch fails is served stale for a bounded time, and logged", async () => {
+    const clock = new ManualClock();
+    const warnings: string[] = [];
+    const deps = {
+      store: new MemoryStore(clock),
+      clock,
+      policy: { redirectUriAllow: [] },
+      fetch: { allowPrivate: true, ca: certificate.cert, timeoutMs: 500 },
+      log: { warn: (line: string) => void warnings.push(line) },
+    };
+    const resolve = async (url: string) => (await resolveMetadataClient(url, deps)).client_id;
+    const refused = (url: string) =>
+      resolveMetadataClient(url, deps).then(
+        () => "served",
+        (error: OAuthError) => error.description,
+      );
+    const path = "/mc23/claude-code-client-metadata";
+    const url = publish(path, { headers: { "cache-control": "max-age=3600" } });
+    expect(await resolve(url)).toBe(url);
+
+    // the cache has expired and every refetch fails, one way after another: the last good copy answers, each time logged
+    const failures: [string, Parameters<DocumentServer["serve"]>[1]][] = [
+      ["answered HTTP 403", { status: 403, body: "Just a moment..." }],
+      ["answered HTTP 404", { status: 404, body: { error: "not found" } }],
+      ["answered HTTP 503", { status: 503, body: "busy" }],
+      ["no answer within 0.5 s", () => undefined],
+      ["could not be fetched", (res) => void res.socket?.destroy()],
+    ];
+    clock.advance(3601_000);
+    for (const [failure, answer] of failures) {
+      docs.serve(path, answer);
+      const hits = docs.hits(path);
+      expect(await resolve(url)).toBe(url);
+      expect(docs.hits(path)).toBe(hits + 1);
+      expect(warnings.at(-1)).toContain(url);
+      expect(warnings.at(-1)).toContain(failure);
+    }
+    expect(warnings).toHaveLength(failures.length);
+
+    // up to 24 hours after the last good fetch, not a second longer
+    docs.serve(path, { status: 404, body: { error: "not found" } });
+    clock.advance((STALE_IF_ERROR_SECONDS - 3601) * 1000);
+    expect(await resolve(url)).toBe(url);
+    clock.advance(1000);
+    expect(await refused(url)).toMatch(/answered HTTP 404\.$/);
+    expect(warnings).toHaveLength(failures.length + 1);
+
+    // a good fetch starts the window again; a document that now answers but is invalid is not covered by a stale copy
+    publish(path, { headers: { "cache-control": "max-age=60" } });
+    expect(await resolve(url)).toBe(url);
+    clock.advance(61_000);
+    docs.serve(path, { body: metadataDocument("https://someone-else.example/client.json") });
+    expect(await refused(url)).toContain("names a different client_id");
+    // and a document never fetched has no copy to fall back on
+    expect(await refused(publish("/mc23/never.json", { status: 403, body: "Just a moment..." }))).toMatch(/answered HTTP 403\.$/);
   });
 });

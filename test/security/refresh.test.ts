@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compactDecrypt } from "jose";
+import { deriveKeys, sha256 } from "../../src/crypto.js";
+import { keys } from "../../src/store/store.js";
 import { callGetMe } from "../support/connect.js";
 import { mcpInitialize, obtainCode, redeem, tokenRequest } from "../support/manual.js";
 import { startStack, type Stack } from "../support/stack.js";
 
 const HOUR = 3600_000;
+const DAY = 24 * HOUR;
 
-/** docs/security.md MC16–MC17: refresh rotation with reuse detection, and the grace that spares honest retries. */
+/** docs/security.md MC16–MC17: a refresh token stays valid until its successor is first used; any use of a used one revokes the grant. */
 describe("refresh", () => {
   let stack: Stack;
   let gw: string;
@@ -19,12 +23,13 @@ describe("refresh", () => {
   const upstreamRefreshes = () =>
     stack.simulator.requests.filter((r) => r.path.startsWith("/login/oauth/access_token") && new URLSearchParams(r.body).get("grant_type") === "refresh_token")
       .length;
-  const grant = async () => {
-    const c = await obtainCode(gw);
+  const grant = async (scope?: string) => {
+    const c = await obtainCode(gw, scope ? { scope } : {});
     const issued = await redeem(gw, c);
     expect(issued.status).toBe(200);
     return { clientId: c.clientId, tokens: issued.body };
   };
+  const expectWorks = async (tokens: Record<string, string>) => expect((await callGetMe(gw, tokens.access_token!)).login).toBe(stack.simulator.users[0]!.login);
   const expectDead = async (tokens: Record<string, string>, clientId: string) => {
     expect((await mcpInitialize(stack.mcpUrl, `Bearer ${tokens.access_token}`)).status).toBe(401);
     const again = await refresh(tokens.refresh_token!, clientId);
@@ -32,35 +37,40 @@ describe("refresh", () => {
     expect(again.body.error).toBe("invalid_grant");
   };
 
-  it("MC16 refresh-token replay revokes the grant", async () => {
-    // replayed after the grace window
-    const a = await grant();
-    const a2 = await refresh(a.tokens.refresh_token!, a.clientId);
-    expect(a2.status).toBe(200);
-    expect(a2.body.refresh_token).not.toBe(a.tokens.refresh_token);
-    expect((await mcpInitialize(stack.mcpUrl, `Bearer ${a2.body.access_token}`)).status).toBe(200);
-    stack.clock.advance(61_000);
-    const replay = await refresh(a.tokens.refresh_token!, a.clientId);
+  it("MC16 a replay after the successor was used revokes the grant", async () => {
+    const { clientId, tokens } = await grant();
+    const second = await refresh(tokens.refresh_token!, clientId);
+    const third = await refresh(second.body.refresh_token!, clientId);
+    expect([second.status, third.status]).toEqual([200, 200]);
+    await expectWorks(third.body);
+
+    const replay = await refresh(tokens.refresh_token!, clientId);
     expect(replay.status).toBe(400);
     expect(replay.body.error).toBe("invalid_grant");
-    await expectDead(a2.body, a.clientId); // OAuth 2.1 §4.3.1: the thief's replay ends the honest client's tokens too
-
-    // replayed within the grace window, but after its successor was used
-    const b = await grant();
-    const b2 = await refresh(b.tokens.refresh_token!, b.clientId);
-    const b3 = await refresh(b2.body.refresh_token!, b.clientId);
-    expect([b2.status, b3.status]).toEqual([200, 200]);
-    const late = await refresh(b.tokens.refresh_token!, b.clientId);
-    expect(late.status).toBe(400);
-    expect(late.body.error).toBe("invalid_grant");
-    await expectDead(b3.body, b.clientId);
+    await expectDead(third.body, clientId); // RFC 9700 §4.14.2: the whole grant, the honest client's newest tokens included
 
     // a grant no replay touched keeps working
-    const c = await grant();
-    expect((await refresh(c.tokens.refresh_token!, c.clientId)).status).toBe(200);
+    const other = await grant();
+    expect((await refresh(other.tokens.refresh_token!, other.clientId)).status).toBe(200);
   });
 
-  it("MC17 an honest retry within the grace period is answered again", async () => {
+  it("MC16 a thief's replay followed by the honest client's next refresh revokes the grant for both", async () => {
+    const { clientId, tokens } = await grant();
+    const honest = await refresh(tokens.refresh_token!, clientId);
+    expect(honest.status).toBe(200);
+
+    const thief = await refresh(tokens.refresh_token!, clientId); // the successor is still unused: answered
+    expect(thief.status).toBe(200);
+    await expectWorks(thief.body);
+
+    const caught = await refresh(honest.body.refresh_token!, clientId); // its successor was retired by the thief's fork
+    expect(caught.status).toBe(400);
+    expect(caught.body.error).toBe("invalid_grant");
+    await expectDead(thief.body, clientId);
+    await expectDead(honest.body, clientId);
+  });
+
+  it("MC17 a days-late replay with an unused successor is answered", async () => {
     const { clientId, tokens } = await grant();
     stack.clock.advance(8 * HOUR - 60_000); // the GitHub App token has a minute left: this refresh goes upstream
     const before = upstreamRefreshes();
@@ -68,26 +78,59 @@ describe("refresh", () => {
     expect(lost.status).toBe(200);
     expect(upstreamRefreshes()).toBe(before + 1);
 
-    stack.clock.advance(30_000);
-    const retry = await refresh(tokens.refresh_token!, clientId);
-    expect(retry.status).toBe(200);
-    expect(retry.body.refresh_token).not.toBe(lost.body.refresh_token);
-    // answered from the upstream tokens of the first exchange: the upstream refresh token inside the
-    // retried token is already dead at GitHub, and no second upstream refresh was tried
-    expect(upstreamRefreshes()).toBe(before + 1);
-    expect((await callGetMe(gw, retry.body.access_token!)).login).toBe(stack.simulator.users[0]!.login);
-
-    // the unanswered successor is retired, without costing the grant
-    const retired = await refresh(lost.body.refresh_token!, clientId);
-    expect(retired.status).toBe(400);
-    expect(retired.body.error).toBe("invalid_grant");
-    expect((await mcpInitialize(stack.mcpUrl, `Bearer ${retry.body.access_token}`)).status).toBe(200);
-
-    // and the grant goes on: the next refresh rotates upstream again
-    stack.clock.advance(8 * HOUR);
-    const next = await refresh(retry.body.refresh_token!, clientId);
-    expect(next.status).toBe(200);
+    stack.clock.advance(4 * DAY);
+    const late = await refresh(tokens.refresh_token!, clientId);
+    expect(late.status).toBe(200);
+    expect(late.body.refresh_token).not.toBe(lost.body.refresh_token);
+    // refreshed upstream with the lost exchange's upstream refresh token: the one sealed inside the
+    // replayed token was spent at GitHub four days ago
     expect(upstreamRefreshes()).toBe(before + 2);
-    expect((await callGetMe(gw, next.body.access_token!)).login).toBe(stack.simulator.users[0]!.login);
+    await expectWorks(late.body);
+
+    const newest = await refresh(late.body.refresh_token!, clientId);
+    expect(newest.status).toBe(200);
+    await expectWorks(newest.body);
+  });
+
+  it("MC17 eight parallel refreshes with one token all answer and the grant goes on", async () => {
+    const { clientId, tokens } = await grant();
+    stack.clock.advance(8 * HOUR - 60_000);
+    const before = upstreamRefreshes();
+    stack.simulator.faults.latencyMs = 300; // all eight arrive while the first is still refreshing upstream
+    const answers = await Promise.all(Array.from({ length: 8 }, () => refresh(tokens.refresh_token!, clientId))).finally(
+      () => (stack.simulator.faults.latencyMs = 0),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect(upstreamRefreshes()).toBe(before + 1);
+    for (const answer of answers) expect((await mcpInitialize(stack.mcpUrl, `Bearer ${answer.body.access_token}`)).status).toBe(200);
+
+    // one use, one answer: the refresh token they all got refreshes again
+    expect(new Set(answers.map((a) => a.body.refresh_token)).size).toBe(1);
+    const next = await refresh(answers[0]!.body.refresh_token!, clientId);
+    expect(next.status).toBe(200);
+    await expectWorks(next.body);
+  });
+
+  it("SS2 the upstream tokens a replay is answered from open only with the refresh token itself", async () => {
+    const { clientId, tokens } = await grant();
+    expect((await refresh(tokens.refresh_token!, clientId)).status).toBe(200);
+    const r = tokens.refresh_token!.split("~")[0]!;
+    const used = await stack.gateway.store.get<{ sealedUpstream: string }>(keys.usedRefreshToken(sha256(r)));
+    const secret = await stack.gateway.store.get<string>(keys.masterSecret()); // the gateway generated it: a dump holds it
+    expect(used?.sealedUpstream).toBeTruthy();
+    expect(secret).toBeTruthy();
+    // the binding is only checked after decryption: decrypting is what must fail
+    await expect(compactDecrypt(used!.sealedUpstream, deriveKeys(secret!).current.sealing)).rejects.toThrow();
+  });
+
+  it("RFC 6749 §5.1 a token response for a grant without scopes has no scope member", async () => {
+    const { clientId, tokens } = await grant();
+    expect(tokens).not.toHaveProperty("scope");
+    const refreshed = await refresh(tokens.refresh_token!, clientId);
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body).not.toHaveProperty("scope");
+
+    const scoped = await grant("read:user");
+    expect(scoped.tokens.scope).toBe("read:user");
   });
 });

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  MODES,
+  authorizationRequest,
+  callGetMe,
+  discover,
+  ephemeralPort,
+  mcpStatus,
+  publishDocument,
+  redeemCode,
+  refreshWith,
+  registered,
+  signIn,
+  startReplayWorld,
+  type ReplayWorld,
+} from "../support/client-replay.js";
+
+/**
+ * Claude Code (the CLI), replayed from ../shared/reference/clients.md: a `http://localhost:<port>/callback`
+ * listener on a fresh port; a trailing slash on the URL and `resource` (anthropics/claude-code#52871);
+ * version 2.1.251 sending no `resource` at all (#90497) with its Client ID Metadata Document, whose
+ * redirect URIs carry no port (#42301); a refresh token replayed after it was rotated (#66210); a full
+ * authorization where a refresh would do (#82513).
+ */
+
+let world: ReplayWorld;
+beforeAll(async () => {
+  world = await startReplayWorld();
+}, 60_000);
+afterAll(() => world?.close());
+
+/** Claude Code's DCR body (the MCP TypeScript SDK's, with `application_type: "native"`, as captured in elmohq/elmo#684). */
+const registration = (port: number) => ({
+  client_name: "Claude Code (github)",
+  redirect_uris: [`http://localhost:${port}/callback`],
+  grant_types: ["authorization_code", "refresh_token"],
+  response_types: ["code"],
+  token_endpoint_auth_method: "none",
+  application_type: "native",
+});
+
+/** https://claude.ai/oauth/claude-code-client-metadata, as served since 2.1.81 (no ports: #42301, #64705). */
+const CLAUDE_CODE_DOCUMENT = {
+  client_name: "Claude Code",
+  client_uri: "https://claude.ai",
+  redirect_uris: ["http://localhost/callback", "http://127.0.0.1/callback"],
+  grant_types: ["authorization_code", "refresh_token"],
+  response_types: ["code"],
+  token_endpoint_auth_method: "none",
+};
+
+describe.each(MODES)("Claude Code, $title", ({ mode }) => {
+  const target = () => world.targets[mode];
+
+  it("before 2.1.81 (DCR, http://localhost:<port>/callback): the MCP URL typed with a trailing slash is never redirected, and `resource` with a trailing slash is accepted", async () => {
+    const typed = `${target().mcpUrl}/`;
+    const found = await discover(typed); // a 401 challenge at /mcp/, not a redirect to /mcp (PrefectHQ/fastmcp#1466)
+    const resource = `${found.resource.resource}/`;
+    const port = await ephemeralPort();
+    const client = await registered(found.server, registration(port));
+    const request = authorizationRequest(found.server.authorization_endpoint, {
+      client_id: client.clientId,
+      redirect_uri: `http://localhost:${port}/callback`,
+      resource,
+    });
+    const answer = await signIn(request);
+    expect([answer.redirect.origin + answer.redirect.pathname, answer.state, answer.iss]).toEqual([
+      `http://localhost:${port}/callback`,
+      request.state,
+      found.server.issuer,
+    ]);
+    const tokens = await redeemCode(found.server, client, request, answer.code, resource);
+    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
+    expect(await callGetMe(typed, tokens.body.access_token!, "2025-11-25")).toBe("octocat");
+
+    const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!, resource);
+    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
+    expect(await callGetMe(typed, refreshed.body.access_token!, "2025-11-25")).toBe("octocat");
+  });
+
+  it("2.1.251 (Client ID Metadata Document, port-less loopback redirect URIs used with a port): no `resource` at /authorize nor /token, and the token is for the MCP URL it started from", async () => {
+    const found = await discover(target().mcpUrl);
+    // Claude picks its metadata document only beside `none` (brendanlong/lion-reader#1519)
+    expect(found.server.client_id_metadata_document_supported).toBe(true);
+    expect(found.server.token_endpoint_auth_methods_supported).toContain("none");
+    const client = {
+      clientId: publishDocument(world.documents, "/oauth/claude-code-client-metadata", CLAUDE_CODE_DOCUMENT),
+      auth: { method: "none" as const },
+    };
+    const port = await ephemeralPort();
+    const request = authorizationRequest(found.server.authorization_endpoint, {
+      client_id: client.clientId,
+      redirect_uri: `http://localhost:${port}/callback`,
+    });
+    expect(new URL(request.url).searchParams.has("resource")).toBe(false);
+    const answer = await signIn(request);
+    expect([answer.state, answer.iss]).toEqual([request.state, found.server.issuer]);
+    const tokens = await redeemCode(found.server, client, request, answer.code);
+    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
+    expect(await callGetMe(target().mcpUrl, tokens.body.access_token!, "2025-11-25")).toBe("octocat");
+    if (mode === "config") expect(await mcpStatus(target().mcpUrl.replace(/\/github$/, "/github-readonly"), tokens.body.access_token!)).toBe(401);
+
+    const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!);
+    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
+    expect(await callGetMe(target().mcpUrl, refreshed.body.access_token!, "2025-11-25")).toBe("octocat");
+  });
+
+  it("replays a refresh token after rotating it, its successor never used (a lost response): answered, and the chain goes on from the new answer", async () => {
+    const found = await discover(target().mcpUrl);
+    const port = await ephemeralPort();
+    const client = await registered(found.server, registration(port));
+    const resource = found.resource.resource;
+    const request = authorizationRequest(found.server.authorization_endpoint, {
+      client_id: client.clientId,
+      redirect_uri: `http://localhost:${port}/callback`,
+      resource,
+    });
+    const first = await redeemCode(found.server, client, request, (await signIn(request)).code, resource);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+
+    const lost = await refreshWith(found.server, client, first.body.refresh_token!, resource); // the answer Claude Code never stored
+    expect(lost.status, JSON.stringify(lost.body)).toBe(200);
+    const replayed = await refreshWith(found.server, client, first.body.refresh_token!, resource);
+    expect(replayed.status, JSON.stringify(replayed.body)).toBe(200);
+    expect(replayed.body.refresh_token).not.toBe(lost.body.refresh_token);
+    expect(await callGetMe(target().mcpUrl, replayed.body.access_token!, "2025-11-25")).toBe("octocat");
+
+    const next = await refreshWith(found.server, client, replayed.body.refresh_token!, resource);
+    expect(next.status, JSON.stringify(next.body)).toBe(200);
+    expect(await callGetMe(target().mcpUrl, next.body.access_token!, "2025-11-25")).toBe("octocat");
+  });
+
+  it("authorizes again from scratch instead of refreshing: the second grant of the same client works, and so does the first", async () => {
+    const found = await discover(target().mcpUrl);
+    const port = await ephemeralPort();
+    const client = await registered(found.server, registration(port));
+    const resource = found.resource.resource;
+    const grants = [];
+    for (const listener of [port, await ephemeralPort()]) {
+      const request = authorizationRequest(found.server.authorization_endpoint, {
+        client_id: client.clientId,
+        redirect_uri: `http://localhost:${listener}/callback`,
+        resource,
+      });
+      const tokens = await redeemCode(found.server, client, request, (await signIn(request)).code, resource);
+      expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
+      grants.push(tokens.body);
+    }
+    for (const grant of grants) {
+      expect(await callGetMe(target().mcpUrl, grant.access_token!, "2025-11-25")).toBe("octocat");
+      expect((await refreshWith(found.server, client, grant.refresh_token!, resource)).status).toBe(200);
+    }
+  });
+});
