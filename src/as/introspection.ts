@@ -29,7 +29,7 @@ export async function introspect(body: Record<string, unknown>, credentials: Cli
   };
 }
 
-/** RFC 7662 §2.1: the caller must authenticate; here only with a client secret. §2.3: else 401. */
+/** RFC 7662 §2.1: the caller must authenticate, with a client secret or a private_key_jwt assertion. §2.3: else 401. */
 async function confidentialClient(credentials: ClientCredentials, deps: TokenDeps): Promise<ClientRecord> {
   const unauthorized = (description: string) =>
     new OAuthError("invalid_client", description, 401, { "WWW-Authenticate": challenge("Basic", { realm: "mcp-oauth-gateway" }) });

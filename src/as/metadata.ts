@@ -32,9 +32,11 @@ export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly 
     token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS, // RFC 7523 §2.2, for private_key_jwt
     revocation_endpoint: `${urls.issuer}/revoke`, // RFC 7009
-    revocation_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
+    revocation_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
+    revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     introspection_endpoint: `${urls.issuer}/introspect`, // RFC 7662: confidential clients only
-    introspection_endpoint_auth_methods_supported: ["client_secret_post", "client_secret_basic"],
+    introspection_endpoint_auth_methods_supported: ["client_secret_post", "client_secret_basic", "private_key_jwt"],
+    introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     code_challenge_methods_supported: ["S256"],
     client_id_metadata_document_supported: true, // MCP 2025-11-25 §Client ID Metadata Documents
     authorization_response_iss_parameter_supported: true, // RFC 9207 §3

@@ -98,6 +98,7 @@ describe.each(MODES)("ChatGPT connectors, $title", ({ mode }) => {
 
     const tokens = await redeemCode(found.server, client, request, answer.code, resource);
     expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
+    expect(world.documents.hits("/oauth/jwks.json")).toBeGreaterThan(0); // the keys came from its jwks_uri
     expect(await callGetMe(target().mcpUrl, tokens.body.access_token!)).toBe("octocat");
     const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!, resource);
     expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);

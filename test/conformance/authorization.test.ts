@@ -46,7 +46,7 @@ function expectAllPassed(run: SuiteRun, label: string): void {
     "authorization-server-metadata-endpoint › authorization-server-metadata-cimd: SUCCESS",
     "authorization-code-grant › authorization-code-grant: SUCCESS",
   ]);
-  expect(run.code, run.stdout).toBe(0);
+  expect(run.code, run.output).toBe(0);
 }
 
 describe("official conformance suite: authorization scenarios against the gateway's authorization server", () => {

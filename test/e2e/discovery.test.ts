@@ -49,7 +49,8 @@ describe("discovery and CORS", () => {
         authorization_response_iss_parameter_supported: true,
         revocation_endpoint: `${gw}/revoke`,
         introspection_endpoint: `${gw}/introspect`,
-        introspection_endpoint_auth_methods_supported: ["client_secret_post", "client_secret_basic"],
+        introspection_endpoint_auth_methods_supported: ["client_secret_post", "client_secret_basic", "private_key_jwt"],
+        revocation_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
         client_id_metadata_document_supported: true,
       });
     },

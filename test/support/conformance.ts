@@ -29,7 +29,8 @@ export interface Check {
 
 export interface SuiteRun {
   code: number | null;
-  stdout: string;
+  /** stdout and stderr. */
+  output: string;
   checks: Check[];
 }
 
@@ -51,7 +52,7 @@ export async function runSuite(
     throw error;
   });
   const [{ code }] = await Promise.all([suite.exited, driven]);
-  return { code, stdout: suite.stdout() + suite.stderr(), checks: readChecks(dir) };
+  return { code, output: suite.stdout() + suite.stderr(), checks: readChecks(dir) };
 }
 
 /** Saved as `<mode>-<scenario>-<ISO time with dashes>/`; in the order the scenarios ran. */
@@ -125,7 +126,7 @@ export const LOGIN = { username: "conformance", password: "a long conformance pa
 /**
  * The gateway CLI with `--config`: `upstreamUrl` as the server `everything` with `auth: "none"`
  * (no upstream leg), served at `<url>/mcp/everything`, which is also its authorization server's issuer.
- * `extraEnv`: e.g. NODE_EXTRA_CA_CERTS for a test's Client ID Metadata Document host.
+ * `opts.env`: e.g. NODE_EXTRA_CA_CERTS for a test's Client ID Metadata Document host.
  */
 export async function startGateway(
   upstreamUrl: string,
