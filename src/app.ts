@@ -110,7 +110,7 @@ export function createApp(deps: AppDeps): RequestListener {
         ...tokenContext,
         verified,
         resource: mount.resource,
-        resourceMetadataUrl: (host) => mount.metadataUrlAt(mounts.origins.forHost(host)),
+        resourceMetadataUrl: (request) => mount.metadataUrlAt(mounts.origins.forHost(request.headers.host), typedSlash(request.url)),
         scopes: () => mount.advertisedScopes(),
         dispatcher: deps.dispatcher,
         target: mount.config.resource,
@@ -148,3 +148,6 @@ function pageHeaders(): RequestHandler {
     next();
   };
 }
+
+/** Whether the client typed the MCP URL with a trailing slash (never redirected: clients break on it). */
+const typedSlash = (url: string | undefined): boolean => (url ?? "").split("?", 1)[0]!.endsWith("/");

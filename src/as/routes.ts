@@ -29,7 +29,9 @@ export function asRoutes(deps: AsDeps): Router {
   // RFC 9728 §3.3: `resource` is the URL under the name the client used (src/origins.ts)
   for (const mount of deps.mounts.all) {
     const prm: RequestHandler = async (req, res) => {
-      const resource = mount.resourceAt(deps.mounts.origins.forHost(req.headers.host));
+      // the path-inserted document of `/mcp/` (non-strict routing matches it too) describes the URL with its slash
+      const slash = req.path.length > 1 && req.path.endsWith("/") && req.path !== "/.well-known/oauth-protected-resource/";
+      const resource = mount.resourceAt(deps.mounts.origins.forHost(req.headers.host), slash);
       res.json(protectedResourceMetadata({ resource, title: mount.config.name && mount.config.title, issuer: mount.issuer }, await mount.advertisedScopes()));
     };
     const paths = [new URL(mount.metadataUrl).pathname, ...(mount === single ? ["/.well-known/oauth-protected-resource"] : [])];

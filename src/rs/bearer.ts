@@ -1,11 +1,13 @@
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { challenge, OAuthError } from "../errors.js";
 import { validateAccessToken, type TokenContext, type ValidatedAccess } from "../tokens.js";
 
+type Request = Pick<IncomingMessage, "headers" | "url">;
+
 export interface BearerDeps extends TokenContext {
   resource: string;
-  /** RFC 9728 §5.1: the metadata URL under the name the client used (by its Host header, src/origins.ts). */
-  resourceMetadataUrl: (host: string | undefined) => string;
+  /** RFC 9728 §5.1: the metadata URL for the resource as this request named it (Host header, trailing slash). */
+  resourceMetadataUrl: (request: Request) => string;
   /** Advertised in every challenge (MCP Authorization §Scope Selection Strategy). */
   scopes: () => Promise<string[] | undefined>;
 }
@@ -13,14 +15,14 @@ export interface BearerDeps extends TokenContext {
 /** The RFC 6750 §3 / RFC 9728 §5.1 challenge for /mcp. */
 export async function bearerChallenge(
   deps: BearerDeps,
-  host: string | undefined,
+  request: Request,
   error?: { code: string; description: string; scope?: string },
 ): Promise<string> {
   const scope = error?.scope ?? (await deps.scopes())?.join(" ");
   return challenge("Bearer", {
     ...(error ? { error: error.code, error_description: error.description } : {}),
     ...(scope ? { scope } : {}),
-    resource_metadata: deps.resourceMetadataUrl(host),
+    resource_metadata: deps.resourceMetadataUrl(request),
   });
 }
 
@@ -28,14 +30,14 @@ export async function bearerChallenge(
  * Authenticate one /mcp request from its Authorization header only (RFC 6750 §2.1; MCP forbids the
  * query string). No token: 401 without an error code (RFC 6750 §3.1). Bad token: 401 invalid_token.
  */
-export async function authenticate(headers: IncomingHttpHeaders, deps: BearerDeps): Promise<ValidatedAccess> {
-  const header = headers.authorization;
+export async function authenticate(request: Request, deps: BearerDeps): Promise<ValidatedAccess> {
+  const header = request.headers.authorization;
   const match = header === undefined ? undefined : /^Bearer +([\x21-\x7E]+) *$/i.exec(header);
   if (!match) {
     const malformed = header !== undefined && /^bearer\b/i.test(header);
     const error = malformed ? { code: "invalid_request", description: "The Authorization header is malformed." } : undefined;
     throw new OAuthError(malformed ? "invalid_request" : "invalid_token", error?.description ?? "An access token is required.", malformed ? 400 : 401, {
-      "WWW-Authenticate": await bearerChallenge(deps, headers.host, error),
+      "WWW-Authenticate": await bearerChallenge(deps, request, error),
     });
   }
   try {
@@ -43,7 +45,7 @@ export async function authenticate(headers: IncomingHttpHeaders, deps: BearerDep
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error;
     throw new OAuthError(error.code, error.description, 401, {
-      "WWW-Authenticate": await bearerChallenge(deps, headers.host, { code: error.code, description: error.description }),
+      "WWW-Authenticate": await bearerChallenge(deps, request, { code: error.code, description: error.description }),
     });
   }
 }

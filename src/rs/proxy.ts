@@ -42,7 +42,7 @@ export function mcpProxy(deps: ProxyDeps) {
     const length = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
     const hasBody = req.method === "POST";
     if (hasBody && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
-    const access = await authenticate(req.headers, deps);
+    const access = await authenticate(req, deps);
     const { claims, identity } = access;
     // a grant from before the operator switched this upstream to fixed credentials never overrides them
     const upstreamAccessToken = deps.userTokens ? access.upstreamAccessToken : "";
@@ -117,7 +117,7 @@ export function mcpProxy(deps: ProxyDeps) {
       // The next refresh of this grant must not hand out the same upstream token again.
       await deps.store.put(keys.upstreamRejected(claims.gid), true, deps.refreshTokenTtl);
       // The upstream's challenge would send the client to the upstream's authorization server.
-      throw await rewritten(deps, req.headers.host, 401, {
+      throw await rewritten(deps, req, 401, {
         code: "invalid_token",
         description: "The upstream rejected the access token; refresh it or authorize again.",
       });
@@ -126,7 +126,7 @@ export function mcpProxy(deps: ProxyDeps) {
       // MCP Authorization §Runtime Insufficient Scope Errors (2026-07-28): name every scope the operation needs,
       // the grant's with the upstream's, since the client re-authorizes with exactly what the challenge lists
       const scope = scopeUnion(claims.scope, upstreamChallenge(refused.headers).scope);
-      throw await rewritten(deps, req.headers.host, 403, {
+      throw await rewritten(deps, req, 403, {
         code: "insufficient_scope",
         description: "The upstream needs more scope for this operation.",
         ...(scope ? { scope } : {}),
@@ -186,11 +186,11 @@ function counted(source: Readable, limit: number): { chunks: Readable; overLimit
 
 async function rewritten(
   deps: BearerDeps,
-  host: string | undefined,
+  request: IncomingMessage,
   status: number,
   error: { code: "invalid_token" | "insufficient_scope"; description: string; scope?: string },
 ): Promise<OAuthError> {
-  return new OAuthError(error.code, error.description, status, { "WWW-Authenticate": await bearerChallenge(deps, host, error) });
+  return new OAuthError(error.code, error.description, status, { "WWW-Authenticate": await bearerChallenge(deps, request, error) });
 }
 
 function upstreamChallenge(headers: Record<string, string | string[] | undefined>) {

@@ -65,13 +65,16 @@ export class Mount {
     });
   }
 
-  /** The resource under one of the gateway's names (src/origins.ts): what a client that used that name must see. */
-  resourceAt(origin: string): string {
-    return `${origin}${this.config.path}`;
+  /**
+   * The resource as a client named it: under one of the gateway's names (src/origins.ts), with the trailing
+   * slash it typed, since RFC 9728 §3.3 wants the metadata's `resource` identical to the URL it started from.
+   */
+  resourceAt(origin: string, slash = false): string {
+    return `${origin}${this.config.path}${slash ? "/" : ""}`;
   }
 
-  metadataUrlAt(origin: string): string {
-    return `${origin}/.well-known/oauth-protected-resource${this.config.path}`;
+  metadataUrlAt(origin: string, slash = false): string {
+    return `${origin}/.well-known/oauth-protected-resource${this.config.path}${slash ? "/" : ""}`;
   }
 
   /** Known from the config, or asked of the upstream once (and again after a failure to reach it). */

@@ -56,6 +56,18 @@ describe("discovery and CORS", () => {
     },
   );
 
+  it("describes the MCP URL typed with a trailing slash as typed (RFC 9728 §3.3: VS Code compares byte for byte), never redirecting it", async () => {
+    const challenge = await mcpInitialize(`${gw}/mcp/`);
+    expect(challenge.status).toBe(401);
+    expect(challenge.headers.get("www-authenticate")).toContain(`resource_metadata="${gw}/.well-known/oauth-protected-resource/mcp/"`);
+    expect((await getJson("/.well-known/oauth-protected-resource/mcp/")).body.resource).toBe(`${gw}/mcp/`);
+    expect((await getJson("/.well-known/oauth-protected-resource/")).body.resource).toBe(`${gw}/mcp`);
+    // the SDK client then names that resource, and its token is good at the URL it typed
+    const { client } = await connectWithOAuth(`${gw}/mcp/`);
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    await client.close();
+  });
+
   it("answers unknown well-known paths with a JSON 404, not 5xx or HTML", async () => {
     const response = await fetch(`${gw}/.well-known/oauth-authorization-server/mcp`);
     expect(response.status).toBe(404);
