@@ -55,7 +55,9 @@ describe.each(MODES)("Claude Code, $title", ({ mode }) => {
   it("before 2.1.81 (DCR, http://localhost:<port>/callback): the MCP URL typed with a trailing slash is never redirected, and `resource` with a trailing slash is accepted", async () => {
     const typed = `${target().mcpUrl}/`;
     const found = await discover(typed); // a 401 challenge at /mcp/, not a redirect to /mcp (PrefectHQ/fastmcp#1466)
-    const resource = `${found.resource.resource}/`;
+    // RFC 9728 §3.3: the metadata describes the URL as typed, and Claude sends it back as `resource`
+    const resource = found.resource.resource;
+    expect(resource).toBe(typed);
     const port = await ephemeralPort();
     const client = await registered(found.server, registration(port));
     const request = authorizationRequest(found.server.authorization_endpoint, {

@@ -8,7 +8,7 @@ import { mcpInitialize } from "../support/manual.js";
 import { ACCOUNT_ID, MCP_SCOPE, startOidcUpstream, type OidcUpstream } from "../support/oidc-upstream.js";
 import { LOGIN } from "../support/stack.js";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { InvalidGrantError } from "@modelcontextprotocol/sdk/server/auth/errors.js";
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 
 /**
  * The whole chain against an independent, certified OAuth server (oidc-provider) and an MCP SDK
@@ -134,16 +134,17 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     await client.close();
   });
 
-  // A withdrawn grant must end in invalid_grant (the client authorizes again), whether the gateway
+  // A withdrawn grant must end in invalid_grant, so the client authorizes again, whether the gateway
   // notices at its own refresh after expiry, or first hears it as an upstream 401 on a live token:
   // then the gateway refreshes upstream at once instead of handing out the refused token again.
   it.each([
     ["after the gateway token expired", true],
     ["while the gateway token still looked valid", false],
-  ])("turns a withdrawn upstream grant into invalid_grant for the client, %s", async (_when, expire) => {
+  ])("turns a withdrawn upstream grant into invalid_grant and a new sign-in for the client, %s", async (_when, expire) => {
     const { upstream, clock, mcpUrl } = await start();
     const { client, provider } = await connectWithOAuth(mcpUrl);
     await whoami(client);
+    const firstAuthorization = provider.authorizationUrl!.href;
     await upstream.revokeGrants();
     if (expire) clock.advance(10 * 60_000);
 
@@ -151,7 +152,9 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
       () => undefined,
       (error: unknown) => error,
     );
-    expect(refused).toBeInstanceOf(InvalidGrantError);
+    // the SDK drops the refused tokens and sends the user to sign in again (test/e2e/upstream-grant-gone.test.ts)
+    expect(refused).toBeInstanceOf(UnauthorizedError);
+    expect(provider.authorizationUrl!.href).not.toBe(firstAuthorization);
     expect(provider.tokenHistory).toHaveLength(1);
     const refreshes = upstream.providerRequests.filter((r) => r.path === "/token" && r.body?.grant_type === "refresh_token");
     expect(refreshes).toHaveLength(1); // the SDK's retry was refused by the gateway alone

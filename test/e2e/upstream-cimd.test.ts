@@ -99,7 +99,7 @@ describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documen
     const browser = new TestBrowser({}, { dispatcher: tls });
     const client = new Client({ name: "e2e-cimd", version: "1.0.0" });
 
-    // the real MCP SDK client over https: 401, discovery, registration at A, on to A's /authorize for A's resource
+    // the real MCP SDK client over https: 401, discovery, registration at A, on to the authorization endpoint of A's issuer for this upstream
     const first = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: fetchOverTls });
     const refused = await client.connect(first).then(
       () => undefined,
@@ -107,7 +107,7 @@ describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documen
     );
     expect(refused).toBeInstanceOf(UnauthorizedError);
     const authorization = provider.authorizationUrl!;
-    expect(`${authorization.origin}${authorization.pathname}`).toBe(`${frontA.origin}/authorize`);
+    expect(`${authorization.origin}${authorization.pathname}`).toBe(`${frontA.origin}/authorize/${NAME}`);
     expect(authorization.searchParams.get("resource")).toBe(mcpUrl);
     expect(journal).toContain("A POST /register");
 
@@ -120,7 +120,7 @@ describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documen
 
     // B's Screen 1 (B's user), the simulator's consent, B's callback, A's callback, and back to the client
     const back = await browser.authorize(atB.href, { redirectUri: provider.redirectUrl, ...B_LOGIN });
-    expect(back.searchParams.get("iss")).toBe(frontA.origin);
+    expect(back.searchParams.get("iss")).toBe(`${frontA.origin}/mcp/${NAME}`);
     const code = back.searchParams.get("code");
     expect(code, back.href).toBeTruthy();
     await first.finishAuth(code!);
