@@ -19,7 +19,7 @@ import type { Relays } from "./rs/relays.js";
 import { StoreSessions } from "./store/sessions.js";
 import { VerifiedTokens } from "./tokens.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
-import type { Mounts } from "./upstream/mounts.js";
+import { typedSlash, type Mounts } from "./upstream/mounts.js";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -148,6 +148,3 @@ function pageHeaders(): RequestHandler {
     next();
   };
 }
-
-/** Whether the client typed the MCP URL with a trailing slash (never redirected: clients break on it). */
-const typedSlash = (url: string | undefined): boolean => (url ?? "").split("?", 1)[0]!.endsWith("/");

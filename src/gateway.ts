@@ -1,5 +1,4 @@
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { createApp } from "./app.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
@@ -11,6 +10,7 @@ import { openStore } from "./store/open.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
 import { Mounts } from "./upstream/mounts.js";
 import { PublicOrigins } from "./origins.js";
+import { listenAll } from "./listeners.js";
 import { createDispatcher, oauthFetch } from "./upstream/http.js";
 
 export interface Gateway {
@@ -65,21 +65,6 @@ export async function loadKeys(config: Pick<Config, "secret" | "previousSecrets"
 }
 
 /**
- * Without --public-url every loopback name is the gateway's (src/origins.ts), and `[::1]` reaches it only
- * when it listens there too: a loopback host gets the other loopback address as well (`localhost` is both).
- */
-function loopbackHosts(config: Pick<Config, "host" | "loopbackNames">): [string, ...string[]] {
-  if (config.host === "localhost") return ["127.0.0.1", "::1"];
-  if (!config.loopbackNames) return [config.host];
-  if (config.host === "127.0.0.1") return ["127.0.0.1", "::1"];
-  if (config.host === "::1") return ["::1", "127.0.0.1"];
-  return [config.host];
-}
-
-const listen = (server: Server, port: number, host: string) =>
-  new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, () => resolve()));
-
-/**
  * Wire the parts together and listen: the only place with side effects besides main. A public URL
  * with port 0 (tests, the demo) takes the port the server was given.
  */
@@ -90,28 +75,19 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   const ownStore = options.store === undefined;
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const newServer = (): Server => createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)) });
-  const [host, ...alsoOn] = loopbackHosts(given);
-  const server = newServer();
-  const servers = [server];
+  let servers: Server[] = [];
   try {
     const { keys, source: keySource } = await loadKeys(given, store);
-    await listen(server, given.port, host);
-    const { port } = server.address() as AddressInfo;
-    for (const other of alsoOn) {
-      const extra = newServer();
-      // best effort: a machine without IPv6, or the port taken there, leaves the other names working
-      await listen(extra, port, other).then(
-        () => servers.push(extra),
-        (error: Error) => log.warn(`not listening on ${other} port ${port} too: ${error.message}`),
-      );
-    }
+    const listening = await listenAll(given, newServer, log);
+    const { host, port } = listening;
+    servers = listening.servers;
     const publicUrl = new URL(given.publicUrl);
     if (publicUrl.port === "0") publicUrl.port = String(port);
     const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
 
     const dispatcher = createDispatcher();
     const relays = new Relays(config.proxy.sseHeartbeat * 1000);
-    const mounts = new Mounts(config.upstreams, new PublicOrigins(config.publicUrl, config.loopbackNames), {
+    const mounts = new Mounts(config.upstreams, new PublicOrigins(config.publicUrl, config.loopbackNames ? listening.loopbackNames : []), {
       store,
       keys,
       clock,

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { ConfigError, helpText, loadProcessConfig, shownUrl, type Config } from "./config.js";
 import { startDemo } from "./demo.js";
+import type { PublicOrigins } from "./origins.js";
 import { startGateway, type Gateway } from "./gateway.js";
 import { createLogger } from "./log.js";
 import { hashPassword } from "./login/passwords.js";
@@ -62,7 +63,7 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
 }
 
 /** What an operator needs on start: the URL for clients, the callback to register upstream, the login. */
-export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl" | "keySource">): string {
+export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl" | "keySource" | "mounts">): string {
   const login = describeLogin(config.login);
   const [first] = config.upstreams;
   const signingIn = config.upstreams.filter((u) => u.auth === "oauth" || u.auth === "detect");
@@ -86,12 +87,18 @@ export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "
   return [
     `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
     ...upstreams,
-    ...(config.loopbackNames ? [`  Loopback names:         127.0.0.1 and [::1] work in place of localhost in these URLs`] : []),
+    ...loopbackNames(gateway.mounts.origins),
     `  Gateway login:          ${login.login}`,
     ...(login.password === undefined ? [] : [`  Gateway password:       ${login.password}`]),
     `  State:                  ${describeStore(config.store)}`,
     `  Token keys:             ${gateway.keySource === "environment" ? "from MCP_GATEWAY_SECRET" : "master secret generated once and kept in the store"}${config.previousSecrets.length ? ` (+${config.previousSecrets.length} previous, verify only)` : ""}`,
   ].join("\n");
+}
+
+/** The aliases of the canonical name (src/origins.ts), when there are any. */
+function loopbackNames(origins: PublicOrigins): string[] {
+  const aliases = origins.all.slice(1).map((origin) => new URL(origin).hostname);
+  return aliases.length ? [`  Loopback names:         ${aliases.join(" and ")} work in place of localhost in these URLs`] : [];
 }
 
 const print = (text: string) => process.stdout.write(`${text}\n`);

@@ -9,14 +9,15 @@
 export class PublicOrigins {
   /** The public URL: the one origin everything the gateway issues is named by. */
   readonly canonical: string;
-  /** Other origins that are the same gateway (loopback names only), canonical first. */
+  /** Every origin that is this gateway: the canonical one first, then its aliases. */
   readonly all: readonly string[];
   readonly #byHost: Map<string, string>;
 
-  constructor(publicUrl: string, loopbackNames: boolean) {
+  /** `aliases`: the other loopback host names the gateway answers (none with --public-url). */
+  constructor(publicUrl: string, aliases: readonly string[]) {
     const canonical = new URL(publicUrl);
     this.canonical = canonical.origin;
-    const names = loopbackNames ? ["localhost", "127.0.0.1", "[::1]"].filter((name) => name !== canonical.hostname) : [];
+    const names = aliases.filter((name) => name !== canonical.hostname);
     this.all = [this.canonical, ...names.map((name) => `${canonical.protocol}//${name}${canonical.port ? `:${canonical.port}` : ""}`)];
     this.#byHost = new Map(this.all.map((origin) => [new URL(origin).host, origin]));
   }

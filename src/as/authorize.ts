@@ -45,12 +45,12 @@ export interface AuthorizeDeps {
 }
 
 /**
- * GET /authorize, or /authorize/<name> for the issuer of one upstream of a config file (`endpointOf`),
+ * GET /authorize, or /authorize/<name> for the issuer of one upstream of a config file (`issuerMount`),
  * in two phases (OAuth 2.1 §4.1.2.1). Until client and redirect URI are verified, errors are thrown
  * and shown locally; after that they go back to the client as a redirect.
  */
-export async function authorize(query: Record<string, unknown>, deps: AuthorizeDeps, endpointOf?: Mount): Promise<{ redirectTo: string }> {
-  const issuer = endpointOf?.issuer ?? deps.urls.issuer;
+export async function authorize(query: Record<string, unknown>, deps: AuthorizeDeps, issuerMount?: Mount): Promise<{ redirectTo: string }> {
+  const issuer = issuerMount?.issuer ?? deps.urls.issuer;
   const clientId = optionalParam(query, "client_id");
   if (!clientId) throw new OAuthError("invalid_request", "The request has no client_id.");
   const client = isClientIdUrl(clientId)
@@ -85,11 +85,11 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
       return fail("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
     const resource = optionalParam(query, "resource");
     // RFC 8707 §2: the resource picks the upstream; unnamed, it is the endpoint's own (or the flags' single one)
-    const mount = resource === undefined ? (endpointOf ?? deps.mounts.single) : deps.mounts.resolve(resource);
-    if (!mount || (endpointOf && mount !== endpointOf))
+    const mount = resource === undefined ? (issuerMount ?? deps.mounts.single) : deps.mounts.resolve(resource);
+    if (!mount || (issuerMount && mount !== issuerMount))
       return fail(
         "invalid_target",
-        `Name the resource: this authorization server protects ${(endpointOf ? [endpointOf.resource] : deps.mounts.resources).join(", ")}.`,
+        `Name the resource: this authorization server protects ${(issuerMount ? [issuerMount.resource] : deps.mounts.resources).join(", ")}.`,
       );
     const scope = optionalParam(query, "scope") ?? mount.config.scope;
     if (scope !== undefined && !isScope(scope)) return fail("invalid_scope", "The scope is malformed.");

@@ -18,10 +18,10 @@ export interface IssuerUrls {
 }
 
 /** RFC 8414 §2 */
-export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly string[] | undefined, as: IssuerUrls = ownIssuer(urls)) {
+export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly string[] | undefined, issuerUrls: IssuerUrls = ownIssuer(urls)) {
   return {
-    issuer: as.issuer,
-    authorization_endpoint: as.authorizationEndpoint,
+    issuer: issuerUrls.issuer,
+    authorization_endpoint: issuerUrls.authorizationEndpoint,
     token_endpoint: `${urls.issuer}/token`,
     registration_endpoint: `${urls.issuer}/register`,
     ...(scopes?.length ? { scopes_supported: scopes } : {}),

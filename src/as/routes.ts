@@ -1,6 +1,7 @@
 import cors from "cors";
 import express, { Router, type RequestHandler } from "express";
 import type { Config } from "../config.js";
+import { typedSlash } from "../upstream/mounts.js";
 import { OAuthError } from "../errors.js";
 import { consume, RATE_RULES } from "../ratelimit.js";
 import { authorize, type AuthorizeDeps } from "./authorize.js";
@@ -30,7 +31,7 @@ export function asRoutes(deps: AsDeps): Router {
   for (const mount of deps.mounts.all) {
     const prm: RequestHandler = async (req, res) => {
       // the path-inserted document of `/mcp/` (non-strict routing matches it too) describes the URL with its slash
-      const slash = req.path.length > 1 && req.path.endsWith("/") && req.path !== "/.well-known/oauth-protected-resource/";
+      const slash = req.path !== "/.well-known/oauth-protected-resource/" && typedSlash(req.path);
       const resource = mount.resourceAt(deps.mounts.origins.forHost(req.headers.host), slash);
       res.json(protectedResourceMetadata({ resource, title: mount.config.name && mount.config.title, issuer: mount.issuer }, await mount.advertisedScopes()));
     };

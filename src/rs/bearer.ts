@@ -2,22 +2,18 @@ import type { IncomingMessage } from "node:http";
 import { challenge, OAuthError } from "../errors.js";
 import { validateAccessToken, type TokenContext, type ValidatedAccess } from "../tokens.js";
 
-type Request = Pick<IncomingMessage, "headers" | "url">;
+type McpRequest = Pick<IncomingMessage, "headers" | "url">;
 
 export interface BearerDeps extends TokenContext {
   resource: string;
   /** RFC 9728 §5.1: the metadata URL for the resource as this request named it (Host header, trailing slash). */
-  resourceMetadataUrl: (request: Request) => string;
+  resourceMetadataUrl: (request: McpRequest) => string;
   /** Advertised in every challenge (MCP Authorization §Scope Selection Strategy). */
   scopes: () => Promise<string[] | undefined>;
 }
 
 /** The RFC 6750 §3 / RFC 9728 §5.1 challenge for /mcp. */
-export async function bearerChallenge(
-  deps: BearerDeps,
-  request: Request,
-  error?: { code: string; description: string; scope?: string },
-): Promise<string> {
+export async function bearerChallenge(deps: BearerDeps, request: McpRequest, error?: { code: string; description: string; scope?: string }): Promise<string> {
   const scope = error?.scope ?? (await deps.scopes())?.join(" ");
   return challenge("Bearer", {
     ...(error ? { error: error.code, error_description: error.description } : {}),
@@ -30,7 +26,7 @@ export async function bearerChallenge(
  * Authenticate one /mcp request from its Authorization header only (RFC 6750 §2.1; MCP forbids the
  * query string). No token: 401 without an error code (RFC 6750 §3.1). Bad token: 401 invalid_token.
  */
-export async function authenticate(request: Request, deps: BearerDeps): Promise<ValidatedAccess> {
+export async function authenticate(request: McpRequest, deps: BearerDeps): Promise<ValidatedAccess> {
   const header = request.headers.authorization;
   const match = header === undefined ? undefined : /^Bearer +([\x21-\x7E]+) *$/i.exec(header);
   if (!match) {

@@ -146,6 +146,12 @@ export class Mounts {
   }
 }
 
+/** Whether a request path (query aside) ends in a slash, as a typed `/mcp/` does: never redirected, clients break on it. */
+export const typedSlash = (url: string | undefined): boolean => {
+  const path = (url ?? "").split("?", 1)[0]!;
+  return path.length > 1 && path.endsWith("/");
+};
+
 /** MCP §Canonical Server URI: scheme and host are case-insensitive; a trailing slash is tolerated. */
 export function canonicalResource(value: string): string | undefined {
   try {

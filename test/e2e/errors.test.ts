@@ -117,7 +117,9 @@ describe("error paths", () => {
       ["a redirect URI with a fragment", { redirect_uris: ["https://a.example/cb#x"] }, "invalid_redirect_uri"],
       ["plain http to a remote host", { redirect_uris: ["http://evil.example/cb"] }, "invalid_redirect_uri"],
       ["an unsupported grant type", { grant_types: ["password"] }, "invalid_client_metadata"],
-      ["an unknown auth method", { token_endpoint_auth_method: "private_key_jwt" }, "invalid_client_metadata"],
+      ["an unknown auth method", { token_endpoint_auth_method: "tls_client_auth" }, "invalid_client_metadata"],
+      // private_key_jwt is for Client ID Metadata Documents, whose keys are published: a registration would get a secret
+      ["private_key_jwt at registration", { token_endpoint_auth_method: "private_key_jwt" }, "invalid_client_metadata"],
     ])("refuses %s", async (_what, metadata, error) => {
       const response = await fetch(`${gw}/register`, {
         method: "POST",

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "node:http";
+import { createServer } from "node:net";
+import { loadConfig } from "../../src/config.js";
+import { startGateway } from "../../src/gateway.js";
+import { silentLogger } from "../../src/log.js";
+import { freePort } from "../support/processes.js";
 import { fetch } from "undici";
 import { connectWithOAuth } from "../support/connect.js";
 import { RecordingOAuthProvider } from "../support/oauth-client.js";
@@ -54,5 +59,22 @@ describe("every loopback name, without --public-url", () => {
         .end(),
     );
     expect((JSON.parse(body) as { resource: string }).resource).toBe(`http://localhost:${port}/mcp`);
+  });
+
+  it("will not start beside another process that holds [::1] on its port, which would answer localhost's clients", async () => {
+    const port = await freePort();
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, "::1", resolve));
+    try {
+      const config = loadConfig(["--port", String(port), "--store", "memory", "--upstream-rs", stack.simulator.mcpUrl], {
+        MCP_GATEWAY_ENV_FILE: "/dev/null",
+        MCP_GATEWAY_PASSWORD: "a password long enough for the gateway",
+      });
+      await expect(startGateway(config, { log: silentLogger })).rejects.toThrow(`port ${port} is taken on ::1 by another process`);
+      // and nothing is left listening on 127.0.0.1 either
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 });
