@@ -1,21 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  MODES,
-  authorizationRequest,
-  callGetMe,
-  discover,
-  publishDocument,
-  redeemCode,
-  refreshWith,
-  registered,
-  signIn,
-  startReplayWorld,
-  tokenRequest,
-  type Client,
-  type ReplayWorld,
-} from "../support/client-replay.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { discover, redeemCode, registered, signedIn, tokenRequest, tokenSet, type Client } from "../support/oauth-walk.js";
+import { MODES, publishDocument, signInAndUse, useAndRefresh, useReplayWorld } from "../support/replay-world.js";
 
 /**
  * ChatGPT connectors, replayed from ../shared/reference/clients.md: a Client ID Metadata Document that
@@ -26,17 +13,15 @@ import {
  * Location this test reads and does not follow.
  */
 
-let world: ReplayWorld;
+const world = useReplayWorld();
 let privateKey: CryptoKey;
 let kid: string;
 beforeAll(async () => {
-  world = await startReplayWorld();
   const pair = await generateKeyPair("RS256");
   privateKey = pair.privateKey;
   kid = "cimd-20260428030119";
-  world.documents.serve("/oauth/jwks.json", { body: { keys: [{ ...(await exportJWK(pair.publicKey)), kid, alg: "RS256", use: "sig" }] } });
-}, 60_000);
-afterAll(() => world?.close());
+  world().documents.serve("/oauth/jwks.json", { body: { keys: [{ ...(await exportJWK(pair.publicKey)), kid, alg: "RS256", use: "sig" }] } });
+});
 
 const LEGACY_CALLBACK = "https://chatgpt.com/connector_platform_oauth_redirect";
 const connectorCallback = () => `https://chatgpt.com/connector/oauth/${randomBytes(9).toString("base64url")}`;
@@ -52,7 +37,7 @@ const chatgptDocument = (callback: string) => ({
   token_endpoint_auth_method: "private_key_jwt",
   token_endpoint_auth_methods_supported: ["none", "private_key_jwt"],
   token_endpoint_auth_signing_alg: "RS256",
-  jwks_uri: `${world.documents.origin}/oauth/jwks.json`,
+  jwks_uri: `${world().documents.origin}/oauth/jwks.json`,
 });
 
 /** RFC 7523 §3: iss = sub = client_id, aud = the token endpoint, a fresh jti, five minutes to live. */
@@ -68,25 +53,17 @@ const assertionFor = (clientId: string) => (tokenEndpoint: string) =>
     .sign(privateKey);
 
 describe.each(MODES)("ChatGPT connectors, $title", ({ mode }) => {
-  const target = () => world.targets[mode];
+  const target = () => world().targets[mode];
 
   it("its Client ID Metadata Document with private_key_jwt and a jwks_uri, a per-connector callback: signs in, and proves itself with a signed assertion at every token request", async () => {
     const found = await discover(target().mcpUrl);
     expect(found.server.client_id_metadata_document_supported).toBe(true);
     expect(found.server.token_endpoint_auth_methods_supported).toContain("private_key_jwt");
     const callback = connectorCallback();
-    const clientId = publishDocument(world.documents, `/oauth/${randomBytes(6).toString("base64url")}/client.json`, chatgptDocument(callback));
+    const clientId = publishDocument(world().documents, `/oauth/${randomBytes(6).toString("base64url")}/client.json`, chatgptDocument(callback));
     const client: Client = { clientId, auth: { method: "private_key_jwt", assertion: assertionFor(clientId) } };
     const resource = found.resource.resource;
-    const request = authorizationRequest(found.server.authorization_endpoint, {
-      client_id: clientId,
-      redirect_uri: callback,
-      resource,
-      scope: found.challengeScope,
-    });
-    const answer = await signIn(request);
-    expect(answer.redirect.href.startsWith(`${callback}?`)).toBe(true);
-    expect([answer.state, answer.iss]).toEqual([request.state, found.server.issuer]);
+    const { request, answer } = await signedIn(found, client, { redirectUri: callback, resource, scope: found.challengeScope });
 
     // without its assertion the client is refused, and the code is not spent
     const unsigned = await tokenRequest(
@@ -96,13 +73,9 @@ describe.each(MODES)("ChatGPT connectors, $title", ({ mode }) => {
     );
     expect([unsigned.status, unsigned.body.error]).toEqual([400, "invalid_client"]);
 
-    const tokens = await redeemCode(found.server, client, request, answer.code, resource);
-    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
-    expect(world.documents.hits("/oauth/jwks.json")).toBeGreaterThan(0); // the keys came from its jwks_uri
-    expect(await callGetMe(target().mcpUrl, tokens.body.access_token!)).toBe("octocat");
-    const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!, resource);
-    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, refreshed.body.access_token!)).toBe("octocat");
+    const tokens = tokenSet(await redeemCode(found.server, client, request, answer.code, resource));
+    expect(world().documents.hits("/oauth/jwks.json")).toBeGreaterThan(0); // the keys came from its jwks_uri
+    await useAndRefresh(target().mcpUrl, found, client, tokens, { resource });
   });
 
   it("registered by DCR with a per-connector callback and the legacy one: signs in through https://chatgpt.com/connector_platform_oauth_redirect", async () => {
@@ -114,16 +87,6 @@ describe.each(MODES)("ChatGPT connectors, $title", ({ mode }) => {
       response_types: ["code"],
       token_endpoint_auth_method: "none",
     });
-    const resource = found.resource.resource;
-    const request = authorizationRequest(found.server.authorization_endpoint, { client_id: client.clientId, redirect_uri: LEGACY_CALLBACK, resource });
-    const answer = await signIn(request);
-    expect(answer.redirect.href.startsWith(`${LEGACY_CALLBACK}?`)).toBe(true);
-    expect([answer.state, answer.iss]).toEqual([request.state, found.server.issuer]);
-    const tokens = await redeemCode(found.server, client, request, answer.code, resource);
-    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, tokens.body.access_token!)).toBe("octocat");
-    const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!, resource);
-    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, refreshed.body.access_token!)).toBe("octocat");
+    await signInAndUse(target().mcpUrl, found, client, { redirectUri: LEGACY_CALLBACK, resource: found.resource.resource });
   });
 });

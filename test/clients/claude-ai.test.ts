@@ -1,18 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  MODES,
-  authorizationRequest,
-  callGetMe,
-  discover,
-  publishDocument,
-  redeemCode,
-  refreshWith,
-  registered,
-  signIn,
-  startReplayWorld,
-  type Client,
-  type ReplayWorld,
-} from "../support/client-replay.js";
+import { describe, expect, it } from "vitest";
+import { getMeOverHttp } from "../support/mcp-calls.js";
+import { discover, refreshWith, registered, signInAndRedeem, type Client } from "../support/oauth-walk.js";
+import { MODES, publishDocument, signInAndUse, useReplayWorld } from "../support/replay-world.js";
 
 /**
  * claude.ai, claude.com and Claude Desktop connectors, replayed from ../shared/reference/clients.md. The
@@ -24,11 +13,7 @@ import {
  * the same refresh token (comet-ml/opik#8286).
  */
 
-let world: ReplayWorld;
-beforeAll(async () => {
-  world = await startReplayWorld();
-}, 60_000);
-afterAll(() => world?.close());
+const world = useReplayWorld();
 
 const CLAUDE_AI = "https://claude.ai/api/mcp/auth_callback";
 const CLAUDE_COM = "https://claude.com/api/mcp/auth_callback";
@@ -46,25 +31,17 @@ const CONNECTOR_DOCUMENT = {
 };
 
 describe.each(MODES)("claude.ai connectors, $title", ({ mode }) => {
-  const target = () => world.targets[mode];
+  const target = () => world().targets[mode];
+  const connector = (): Client => ({
+    clientId: publishDocument(world().documents, "/oauth/mcp-oauth-client-metadata", CONNECTOR_DOCUMENT),
+    auth: { method: "none" },
+  });
 
   it("with its Client ID Metadata Document: signs in through https://claude.ai/api/mcp/auth_callback with `resource` plus a trailing slash, and calls get_me", async () => {
     const found = await discover(target().mcpUrl);
     expect(found.server.client_id_metadata_document_supported).toBe(true);
     expect(found.server.token_endpoint_auth_methods_supported).toContain("none");
-    const client: Client = { clientId: publishDocument(world.documents, "/oauth/mcp-oauth-client-metadata", CONNECTOR_DOCUMENT), auth: { method: "none" } };
-    const resource = `${found.resource.resource}/`;
-    const request = authorizationRequest(found.server.authorization_endpoint, { client_id: client.clientId, redirect_uri: CLAUDE_AI, resource });
-    const answer = await signIn(request);
-    expect(answer.redirect.href.startsWith(`${CLAUDE_AI}?`)).toBe(true);
-    expect([answer.state, answer.iss]).toEqual([request.state, found.server.issuer]);
-
-    const tokens = await redeemCode(found.server, client, request, answer.code, resource);
-    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, tokens.body.access_token!, ERA)).toBe("octocat");
-    const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!, resource);
-    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, refreshed.body.access_token!, ERA)).toBe("octocat");
+    await signInAndUse(target().mcpUrl, found, connector(), { redirectUri: CLAUDE_AI, resource: `${found.resource.resource}/`, era: ERA });
   });
 
   it("by DCR as a confidential client (client_secret_post) with both callbacks: signs in through https://claude.com/api/mcp/auth_callback", async () => {
@@ -77,36 +54,23 @@ describe.each(MODES)("claude.ai connectors, $title", ({ mode }) => {
       token_endpoint_auth_method: "client_secret_post",
     });
     expect(client.auth.method).toBe("client_secret_post");
-    const resource = `${found.resource.resource}/`;
-    const request = authorizationRequest(found.server.authorization_endpoint, { client_id: client.clientId, redirect_uri: CLAUDE_COM, resource });
-    const answer = await signIn(request);
-    expect(answer.redirect.href.startsWith(`${CLAUDE_COM}?`)).toBe(true);
-    expect([answer.state, answer.iss]).toEqual([request.state, found.server.issuer]);
-
-    const tokens = await redeemCode(found.server, client, request, answer.code, resource);
-    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, tokens.body.access_token!, ERA)).toBe("octocat");
-    const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!, resource);
-    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, refreshed.body.access_token!, ERA)).toBe("octocat");
+    await signInAndUse(target().mcpUrl, found, client, { redirectUri: CLAUDE_COM, resource: `${found.resource.resource}/`, era: ERA });
   });
 
   it("parallel tool calls each refresh with the same refresh token: every answer is 200 with a working token, and the one kept last refreshes again", async () => {
     const found = await discover(target().mcpUrl);
-    const client: Client = { clientId: publishDocument(world.documents, "/oauth/mcp-oauth-client-metadata", CONNECTOR_DOCUMENT), auth: { method: "none" } };
+    const client = connector();
     const resource = `${found.resource.resource}/`;
-    const request = authorizationRequest(found.server.authorization_endpoint, { client_id: client.clientId, redirect_uri: CLAUDE_AI, resource });
-    const tokens = await redeemCode(found.server, client, request, (await signIn(request)).code, resource);
-    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
+    const { tokens } = await signInAndRedeem(found, client, { redirectUri: CLAUDE_AI, resource });
 
     const arrived: Awaited<ReturnType<typeof refreshWith>>[] = [];
-    await Promise.all(Array.from({ length: 6 }, () => refreshWith(found.server, client, tokens.body.refresh_token!, resource).then((a) => arrived.push(a))));
+    await Promise.all(Array.from({ length: 6 }, () => refreshWith(found.server, client, tokens.refresh_token!, resource).then((a) => arrived.push(a))));
     expect(arrived.map((a) => [a.status, a.body.error_description])).toEqual(arrived.map(() => [200, undefined]));
-    for (const accessToken of new Set(arrived.map((a) => a.body.access_token!))) expect(await callGetMe(target().mcpUrl, accessToken, ERA)).toBe("octocat");
+    for (const accessToken of new Set(arrived.map((a) => a.body.access_token!))) expect(await getMeOverHttp(target().mcpUrl, accessToken, ERA)).toBe("octocat");
 
     // whichever answer claude.ai stored last is the one it refreshes with next
     const next = await refreshWith(found.server, client, arrived.at(-1)!.body.refresh_token!, resource);
     expect(next.status, JSON.stringify(next.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, next.body.access_token!, ERA)).toBe("octocat");
+    expect(await getMeOverHttp(target().mcpUrl, next.body.access_token!, ERA)).toBe("octocat");
   });
 });

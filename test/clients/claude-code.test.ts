@@ -1,19 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  MODES,
-  authorizationRequest,
-  callGetMe,
-  discover,
-  ephemeralPort,
-  mcpStatus,
-  publishDocument,
-  redeemCode,
-  refreshWith,
-  registered,
-  signIn,
-  startReplayWorld,
-  type ReplayWorld,
-} from "../support/client-replay.js";
+import { describe, expect, it } from "vitest";
+import { getMeOverHttp, mcpStatus } from "../support/mcp-calls.js";
+import { discover, refreshWith, registered, signInAndRedeem, tokenSet } from "../support/oauth-walk.js";
+import { freePort } from "../support/processes.js";
+import { MODES, publishDocument, signInAndUse, useAndRefresh, useReplayWorld } from "../support/replay-world.js";
 
 /**
  * Claude Code (the CLI), replayed from ../shared/reference/clients.md: a `http://localhost:<port>/callback`
@@ -23,11 +12,7 @@ import {
  * authorization where a refresh would do (#82513).
  */
 
-let world: ReplayWorld;
-beforeAll(async () => {
-  world = await startReplayWorld();
-}, 60_000);
-afterAll(() => world?.close());
+const world = useReplayWorld();
 
 /** Claude Code's DCR body (the MCP TypeScript SDK's, with `application_type: "native"`, as captured in elmohq/elmo#684). */
 const registration = (port: number) => ({
@@ -49,8 +34,11 @@ const CLAUDE_CODE_DOCUMENT = {
   token_endpoint_auth_method: "none",
 };
 
+/** The protocol version this replay sends at `initialize`. */
+const ERA = "2025-11-25";
+
 describe.each(MODES)("Claude Code, $title", ({ mode }) => {
-  const target = () => world.targets[mode];
+  const target = () => world().targets[mode];
 
   it("before 2.1.81 (DCR, http://localhost:<port>/callback): the MCP URL typed with a trailing slash is never redirected, and `resource` with a trailing slash is accepted", async () => {
     const typed = `${target().mcpUrl}/`;
@@ -58,26 +46,9 @@ describe.each(MODES)("Claude Code, $title", ({ mode }) => {
     // RFC 9728 §3.3: the metadata describes the URL as typed, and Claude sends it back as `resource`
     const resource = found.resource.resource;
     expect(resource).toBe(typed);
-    const port = await ephemeralPort();
+    const port = await freePort();
     const client = await registered(found.server, registration(port));
-    const request = authorizationRequest(found.server.authorization_endpoint, {
-      client_id: client.clientId,
-      redirect_uri: `http://localhost:${port}/callback`,
-      resource,
-    });
-    const answer = await signIn(request);
-    expect([answer.redirect.origin + answer.redirect.pathname, answer.state, answer.iss]).toEqual([
-      `http://localhost:${port}/callback`,
-      request.state,
-      found.server.issuer,
-    ]);
-    const tokens = await redeemCode(found.server, client, request, answer.code, resource);
-    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
-    expect(await callGetMe(typed, tokens.body.access_token!, "2025-11-25")).toBe("octocat");
-
-    const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!, resource);
-    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
-    expect(await callGetMe(typed, refreshed.body.access_token!, "2025-11-25")).toBe("octocat");
+    await signInAndUse(typed, found, client, { redirectUri: `http://localhost:${port}/callback`, resource, era: ERA });
   });
 
   it("2.1.251 (Client ID Metadata Document, port-less loopback redirect URIs used with a port): no `resource` at /authorize nor /token, and the token is for the MCP URL it started from", async () => {
@@ -86,70 +57,39 @@ describe.each(MODES)("Claude Code, $title", ({ mode }) => {
     expect(found.server.client_id_metadata_document_supported).toBe(true);
     expect(found.server.token_endpoint_auth_methods_supported).toContain("none");
     const client = {
-      clientId: publishDocument(world.documents, "/oauth/claude-code-client-metadata", CLAUDE_CODE_DOCUMENT),
+      clientId: publishDocument(world().documents, "/oauth/claude-code-client-metadata", CLAUDE_CODE_DOCUMENT),
       auth: { method: "none" as const },
     };
-    const port = await ephemeralPort();
-    const request = authorizationRequest(found.server.authorization_endpoint, {
-      client_id: client.clientId,
-      redirect_uri: `http://localhost:${port}/callback`,
-    });
+    const { request, tokens } = await signInAndRedeem(found, client, { redirectUri: `http://localhost:${await freePort()}/callback`, resource: undefined });
     expect(new URL(request.url).searchParams.has("resource")).toBe(false);
-    const answer = await signIn(request);
-    expect([answer.state, answer.iss]).toEqual([request.state, found.server.issuer]);
-    const tokens = await redeemCode(found.server, client, request, answer.code);
-    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, tokens.body.access_token!, "2025-11-25")).toBe("octocat");
-    if (mode === "config") expect(await mcpStatus(target().mcpUrl.replace(/\/github$/, "/github-readonly"), tokens.body.access_token!)).toBe(401);
-
-    const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!);
-    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, refreshed.body.access_token!, "2025-11-25")).toBe("octocat");
+    if (mode === "config") expect(await mcpStatus(target().mcpUrl.replace(/\/github$/, "/github-readonly"), tokens.access_token)).toBe(401);
+    await useAndRefresh(target().mcpUrl, found, client, tokens, { resource: undefined, era: ERA });
   });
 
   it("replays a refresh token after rotating it, its successor never used (a lost response): answered, and the chain goes on from the new answer", async () => {
     const found = await discover(target().mcpUrl);
-    const port = await ephemeralPort();
+    const port = await freePort();
     const client = await registered(found.server, registration(port));
     const resource = found.resource.resource;
-    const request = authorizationRequest(found.server.authorization_endpoint, {
-      client_id: client.clientId,
-      redirect_uri: `http://localhost:${port}/callback`,
-      resource,
-    });
-    const first = await redeemCode(found.server, client, request, (await signIn(request)).code, resource);
-    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const { tokens: first } = await signInAndRedeem(found, client, { redirectUri: `http://localhost:${port}/callback`, resource });
 
-    const lost = await refreshWith(found.server, client, first.body.refresh_token!, resource); // the answer Claude Code never stored
+    const lost = await refreshWith(found.server, client, first.refresh_token!, resource); // the answer Claude Code never stored
     expect(lost.status, JSON.stringify(lost.body)).toBe(200);
-    const replayed = await refreshWith(found.server, client, first.body.refresh_token!, resource);
-    expect(replayed.status, JSON.stringify(replayed.body)).toBe(200);
-    expect(replayed.body.refresh_token).not.toBe(lost.body.refresh_token);
-    expect(await callGetMe(target().mcpUrl, replayed.body.access_token!, "2025-11-25")).toBe("octocat");
-
-    const next = await refreshWith(found.server, client, replayed.body.refresh_token!, resource);
-    expect(next.status, JSON.stringify(next.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, next.body.access_token!, "2025-11-25")).toBe("octocat");
+    const replayed = tokenSet(await refreshWith(found.server, client, first.refresh_token!, resource));
+    expect(replayed.refresh_token).not.toBe(lost.body.refresh_token);
+    await useAndRefresh(target().mcpUrl, found, client, replayed, { resource, era: ERA }); // and the chain goes on from it
   });
 
   it("authorizes again from scratch instead of refreshing: the second grant of the same client works, and so does the first", async () => {
     const found = await discover(target().mcpUrl);
-    const port = await ephemeralPort();
+    const port = await freePort();
     const client = await registered(found.server, registration(port));
     const resource = found.resource.resource;
     const grants = [];
-    for (const listener of [port, await ephemeralPort()]) {
-      const request = authorizationRequest(found.server.authorization_endpoint, {
-        client_id: client.clientId,
-        redirect_uri: `http://localhost:${listener}/callback`,
-        resource,
-      });
-      const tokens = await redeemCode(found.server, client, request, (await signIn(request)).code, resource);
-      expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
-      grants.push(tokens.body);
-    }
+    for (const listener of [port, await freePort()])
+      grants.push((await signInAndRedeem(found, client, { redirectUri: `http://localhost:${listener}/callback`, resource })).tokens);
     for (const grant of grants) {
-      expect(await callGetMe(target().mcpUrl, grant.access_token!, "2025-11-25")).toBe("octocat");
+      expect(await getMeOverHttp(target().mcpUrl, grant.access_token, ERA)).toBe("octocat");
       expect((await refreshWith(found.server, client, grant.refresh_token!, resource)).status).toBe(200);
     }
   });

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { freePort, killAll, launch, ROOT, tempDir, type Running } from "../support/processes.js";
+import { freePort, killAll, launchOnNode22, tempDir, type Running } from "../support/processes.js";
 import { FakeOpener, signInAs, startDemoGateway, type DemoGateway } from "../support/real-clients.js";
 
 /**
@@ -16,7 +16,6 @@ const require = createRequire(import.meta.url);
 const PACKAGE = join(require.resolve("@modelcontextprotocol/inspector/package.json"), "..");
 const INSPECTOR = join(PACKAGE, "clients", "launcher", "build", "index.js");
 const VERSION = (require("@modelcontextprotocol/inspector/package.json") as { version: string }).version;
-const NODE_22 = join(ROOT, "node_modules", "node", "bin", "node");
 
 let gateway: DemoGateway | undefined;
 afterEach(async () => {
@@ -27,9 +26,8 @@ afterEach(async () => {
 
 /** One `mcp-inspector --cli <url> --format json …` run, as a CI job would type it, with a fresh home of its own. */
 function inspectorCli(args: string[], home: string, opener: FakeOpener): Running {
-  if (!existsSync(NODE_22)) throw new Error(`${NODE_22} is missing: the Inspector needs Node 22 from the "node" devDependency (run npm ci)`);
   if (!existsSync(INSPECTOR)) throw new Error(`${INSPECTOR} is missing: run npm ci`);
-  return launch(NODE_22, [INSPECTOR, "--cli", ...args, "--format", "json"], {
+  return launchOnNode22([INSPECTOR, "--cli", ...args, "--format", "json"], {
     PATH: process.env.PATH,
     HOME: home,
     // No keychain in CI: its OAuth state goes to <home>/.mcp-inspector/secrets.json (it warns: unencrypted).

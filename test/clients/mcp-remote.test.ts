@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterEach, describe, expect, it } from "vitest";
+import { getMe } from "../support/connect.js";
 import { freePort, killAll, tempDir } from "../support/processes.js";
 import { FakeOpener, signInAs, startDemoGateway, type DemoGateway } from "../support/real-clients.js";
 
@@ -42,12 +43,6 @@ function mcpRemote(mcpUrl: string, callbackPort: number, home: string, opener: F
   return { client, transport, said };
 }
 
-async function getMe(client: Client, said: () => string): Promise<string> {
-  const me = await client.callTool({ name: "get_me", arguments: {} });
-  expect(me.isError, said()).toBeFalsy();
-  return (me.content as { type: string; text: string }[])[0]!.text;
-}
-
 describe(`mcp-remote ${VERSION}`, () => {
   it("signs in through the browser it opens, calls get_me, and a second run reuses its tokens (http://127.0.0.1:<port>/mcp)", async () => {
     gateway = await startDemoGateway();
@@ -77,13 +72,13 @@ describe(`mcp-remote ${VERSION}`, () => {
     await connected;
     const { tools } = await first.client.listTools();
     expect(tools.map((t) => t.name)).toContain("get_me");
-    expect(await getMe(first.client, first.said)).toContain('"login":"octocat"');
+    expect(await getMe(first.client, first.said)).toMatchObject({ login: "octocat" });
     await first.client.close();
 
     // Restarted by its host app: the stored tokens are enough, no browser opens.
     const second = mcpRemote(gateway.mcpUrl("127.0.0.1"), callbackPort, home, opener);
     await second.client.connect(second.transport, { timeout: 30_000 });
-    expect(await getMe(second.client, second.said)).toContain('"login":"octocat"');
+    expect(await getMe(second.client, second.said)).toMatchObject({ login: "octocat" });
     await expect(opener.next(500, second)).rejects.toThrow(/opened no browser/);
   }, 90_000);
 });

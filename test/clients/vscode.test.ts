@@ -1,20 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  MODES,
-  authorizationRequest,
-  callGetMe,
-  discover,
-  ephemeralPort,
-  publishDocument,
-  redeemCode,
-  refreshWith,
-  registered,
-  signIn,
-  startReplayWorld,
-  type Client,
-  type Discovered,
-  type ReplayWorld,
-} from "../support/client-replay.js";
+import { describe, expect, it } from "vitest";
+import { discover, registered, type Client, type Discovered } from "../support/oauth-walk.js";
+import { freePort } from "../support/processes.js";
+import { MODES, publishDocument, signInAndUse, useReplayWorld } from "../support/replay-world.js";
 
 /**
  * VS Code (GitHub Copilot's MCP client), replayed from ../shared/reference/clients.md and its source
@@ -25,11 +12,7 @@ import {
  * at the code exchange and at every refresh.
  */
 
-let world: ReplayWorld;
-beforeAll(async () => {
-  world = await startReplayWorld();
-}, 60_000);
-afterAll(() => world?.close());
+const world = useReplayWorld();
 
 const DEFAULT_AUTH_FLOW_PORT = 33418;
 const REDIRECT_URIS = [
@@ -68,7 +51,7 @@ const VSCODE_DOCUMENT = {
 };
 
 describe.each(MODES)("VS Code, $title", ({ mode }) => {
-  const target = () => world.targets[mode];
+  const target = () => world().targets[mode];
 
   /** Discovery as VS Code validates it: RFC 9728 §3.3, `resource` equal to the URL after URL normalisation. */
   const discovered = async () => {
@@ -79,24 +62,9 @@ describe.each(MODES)("VS Code, $title", ({ mode }) => {
 
   /** Sign in on a loopback port other than 33418, exchange the code, call get_me, refresh, call again. */
   async function flow(found: Discovered, client: Client) {
-    const port = await ephemeralPort(); // 33418 is busy: another VS Code window holds it
-    const resource = found.resource.resource;
-    const request = authorizationRequest(found.server.authorization_endpoint, {
-      client_id: client.clientId,
-      redirect_uri: `http://127.0.0.1:${port}/`,
-      scope: scopes(found),
-      resource,
-    });
-    const answer = await signIn(request);
-    expect(answer.redirect.href.startsWith(`http://127.0.0.1:${port}/?`)).toBe(true);
-    expect([answer.state, answer.iss]).toEqual([request.state, found.server.issuer]);
-
-    const tokens = await redeemCode(found.server, client, request, answer.code, resource);
-    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, tokens.body.access_token!, "2025-11-25")).toBe("octocat");
-    const refreshed = await refreshWith(found.server, client, tokens.body.refresh_token!, resource);
-    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
-    expect(await callGetMe(target().mcpUrl, refreshed.body.access_token!, "2025-11-25")).toBe("octocat");
+    const port = await freePort(); // 33418 is busy: another VS Code window holds it
+    const params = { redirectUri: `http://127.0.0.1:${port}/`, scope: scopes(found), resource: found.resource.resource, era: "2025-11-25" };
+    await signInAndUse(target().mcpUrl, found, client, params);
   }
 
   it("registers its four redirect URIs by DCR, then signs in on a random loopback port because 33418 is busy", async () => {
@@ -109,6 +77,6 @@ describe.each(MODES)("VS Code, $title", ({ mode }) => {
   it("uses its Client ID Metadata Document (https://vscode.dev/oauth/client-metadata.json) on a random loopback port", async () => {
     const found = await discovered();
     expect(found.server.client_id_metadata_document_supported).toBe(true);
-    await flow(found, { clientId: publishDocument(world.documents, "/oauth/client-metadata.json", VSCODE_DOCUMENT), auth: { method: "none" } });
+    await flow(found, { clientId: publishDocument(world().documents, "/oauth/client-metadata.json", VSCODE_DOCUMENT), auth: { method: "none" } });
   });
 });

@@ -2,13 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { connectWithOAuth } from "../support/connect.js";
+import { connectWithOAuth, getMe } from "../support/connect.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
-
-const getMe = async (client: Awaited<ReturnType<typeof connectWithOAuth>>["client"]) => {
-  const result = await client.callTool({ name: "get_me", arguments: {} });
-  return JSON.parse((result.content as { text: string }[])[0]!.text) as { login: string };
-};
 
 /**
  * Issue 14 item 6: when the upstream grant is gone for good, the real SDK client is sent back through
@@ -38,7 +33,7 @@ describe("the upstream grant gone for good", () => {
       // a GitHub App user token lasts 8 h: past it the gateway must refresh upstream, and is refused there
       if (mode === "github_app") stack.clock.advance(9 * 3600_000);
       const before = tokenRequests();
-      await expect(session.client.callTool({ name: "get_me", arguments: {} })).rejects.toBeInstanceOf(UnauthorizedError);
+      await expect(getMe(session.client)).rejects.toBeInstanceOf(UnauthorizedError);
       expect(tokenRequests() - before).toBe(1);
       const again = session.provider.authorizationUrl!;
       expect(again.href).not.toBe(firstAuthorization);

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TestBrowser } from "./browser.js";
-import { freePort, launch, ROOT, startGatewayProcess, tempDir, waitForStdout, type GatewayProcess, type Running } from "./processes.js";
+import { discover, registered, signInAndRedeem } from "./oauth-walk.js";
+import { freePort, launch, launchOnNode22, ROOT, startGatewayProcess, stop, tempDir, waitForStdout, type GatewayProcess, type Running } from "./processes.js";
+import { LOGIN } from "./stack.js";
 
 /**
  * The official MCP conformance suite (@modelcontextprotocol/conformance), run as its CLI with the
@@ -10,7 +11,6 @@ import { freePort, launch, ROOT, startGatewayProcess, tempDir, waitForStdout, ty
  * and a real gateway process in front of it.
  */
 
-export const NODE22 = join(ROOT, "node_modules/node/bin/node");
 const SUITE = join(ROOT, "node_modules/@modelcontextprotocol/conformance/dist/index.js");
 const EVERYTHING = join(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js");
 const support = (file: string) => join(ROOT, "test/support", file);
@@ -43,10 +43,9 @@ export async function runSuite(
   args: readonly string[],
   opts: { env?: Record<string, string>; preload?: string; whileRunning?: (suite: Running) => Promise<void> } = {},
 ): Promise<SuiteRun> {
-  if (!existsSync(NODE22)) throw new Error(`${NODE22} is missing: run \`npm install\` (the \`node\` devDependency is the Node 22 the suite runs on)`);
   const dir = tempDir("conformance");
   const preload = opts.preload ? ["--import", opts.preload] : [];
-  const suite = launch(NODE22, [...preload, SUITE, ...args, "-o", dir], { ...process.env, ...opts.env });
+  const suite = launchOnNode22([...preload, SUITE, ...args, "-o", dir], { ...process.env, ...opts.env });
   const driven = opts.whileRunning?.(suite).catch((error: unknown) => {
     suite.child.kill("SIGKILL");
     throw error;
@@ -113,15 +112,8 @@ export async function startEverything(): Promise<Service> {
     if (p.child.exitCode !== null || Date.now() > deadline) throw new Error(`server-everything did not start:\n${p.stdout()}${p.stderr()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-  return { url: `http://127.0.0.1:${port}/mcp`, stop: () => stopProcess(p) };
+  return { url: `http://127.0.0.1:${port}/mcp`, stop: () => stop(p, "SIGKILL") };
 }
-
-async function stopProcess(p: Running): Promise<void> {
-  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
-  await p.exited;
-}
-
-export const LOGIN = { username: "conformance", password: "a long conformance password" };
 
 /**
  * The gateway CLI with `--config`: `upstreamUrl` as the server `everything` with `auth: "none"`
@@ -163,47 +155,14 @@ export async function signInWhenAsked(suite: Running, callbackPort: number): Pro
 }
 
 /**
- * A gateway access token for the MCP URL, obtained as an MCP client does: RFC 8414 discovery from
- * the issuer, RFC 7591 registration of a public client, PKCE authorization through Screen 1, and the
+ * A gateway access token for the MCP URL, obtained as an MCP client does (oauth-walk.ts): discovery
+ * from its 401, RFC 7591 registration of a public client, PKCE authorization through Screen 1, and the
  * code redeemed with `resource` (RFC 8707).
  */
-export async function gatewayToken(gateway: { issuer: string; mcpUrl: string }): Promise<string> {
-  const issuer = new URL(gateway.issuer);
-  const metadata = (await getJson(`${issuer.origin}/.well-known/oauth-authorization-server${issuer.pathname}`)) as Record<string, string>;
+export async function gatewayToken(gateway: { mcpUrl: string }): Promise<string> {
+  const found = await discover(gateway.mcpUrl);
   const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
-  const registered = await postJson(metadata.registration_endpoint!, {
-    client_name: "conformance suite",
-    redirect_uris: [redirectUri],
-    token_endpoint_auth_method: "none",
-  });
-  const verifier = randomBytes(32).toString("base64url");
-  const authorize = new URL(metadata.authorization_endpoint!);
-  const state = randomBytes(8).toString("base64url");
-  const query = { response_type: "code", client_id: registered.client_id!, redirect_uri: redirectUri, state, resource: gateway.mcpUrl };
-  for (const [k, v] of Object.entries(query)) authorize.searchParams.set(k, v);
-  authorize.searchParams.set("code_challenge", createHash("sha256").update(verifier).digest("base64url"));
-  authorize.searchParams.set("code_challenge_method", "S256");
-  const back = await new TestBrowser().authorize(authorize.href, { redirectUri, ...LOGIN });
-  if (back.searchParams.get("state") !== state || !back.searchParams.get("code")) throw new Error(`authorization failed: ${back.href}`);
-  const form = { grant_type: "authorization_code", code: back.searchParams.get("code")!, redirect_uri: redirectUri, code_verifier: verifier };
-  const response = await fetch(metadata.token_endpoint!, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ ...form, client_id: registered.client_id!, resource: gateway.mcpUrl }),
-  });
-  const tokens = (await response.json()) as { access_token?: string };
-  if (response.status !== 200 || !tokens.access_token) throw new Error(`token request failed: ${response.status} ${JSON.stringify(tokens)}`);
+  const client = await registered(found.server, { client_name: "conformance suite", redirect_uris: [redirectUri], token_endpoint_auth_method: "none" });
+  const { tokens } = await signInAndRedeem(found, client, { redirectUri, resource: gateway.mcpUrl });
   return tokens.access_token;
-}
-
-async function getJson(url: string): Promise<unknown> {
-  const response = await fetch(url);
-  if (response.status !== 200) throw new Error(`GET ${url}: ${response.status}`);
-  return response.json();
-}
-
-async function postJson(url: string, body: unknown): Promise<Record<string, string | undefined>> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  if (response.status !== 201) throw new Error(`POST ${url}: ${response.status} ${await response.text()}`);
-  return (await response.json()) as Record<string, string | undefined>;
 }

@@ -28,15 +28,23 @@ export async function connectWithOAuth(mcpUrl: string, opts: { provider?: Record
   return { client, provider, browser, redirect, transport };
 }
 
+/**
+ * `tools/call get_me` (the simulator's GitHub tool) through a connected SDK client: the user it names.
+ * A tool error fails with its content and `said()` (what the processes behind the client printed).
+ */
+export async function getMe(client: Client, said: () => string = () => ""): Promise<{ login: string }> {
+  const result = await client.callTool({ name: "get_me", arguments: {} });
+  if (result.isError) throw new Error(`get_me failed: ${JSON.stringify(result.content)}\n${said()}`);
+  return JSON.parse((result.content as { type: string; text: string }[])[0]!.text) as { login: string };
+}
+
 /** Call get_me through `<gatewayUrl>/mcp` with a fixed bearer token, as an MCP client holding one does. */
 export async function callGetMe(gatewayUrl: string, accessToken: string): Promise<{ login: string }> {
   const client = new Client({ name: "e2e-bearer", version: "1.0.0" });
   const transport = new StreamableHTTPClientTransport(new URL(`${gatewayUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${accessToken}` } } });
   await client.connect(transport);
   try {
-    const result = await client.callTool({ name: "get_me", arguments: {} });
-    if (result.isError) throw new Error(`get_me failed: ${JSON.stringify(result.content)}`);
-    return JSON.parse((result.content as { type: string; text: string }[])[0]!.text) as { login: string };
+    return await getMe(client);
   } finally {
     await client.close();
   }

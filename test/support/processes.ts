@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,6 +38,21 @@ export function launch(command: string, args: readonly string[], env: Record<str
     }),
   );
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** Stop a process (SIGTERM unless told) and wait for its end; one that already ended is left as it is. */
+export async function stop(p: Running, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
+  await p.exited;
+}
+
+/** The Node 22 of the `node` devDependency: the conformance suite and the MCP Inspector need it, the gateway runs on ours. */
+export const NODE22 = join(ROOT, "node_modules/node/bin/node");
+
+/** `launch` on NODE22, failing with the fix when it is not installed. */
+export function launchOnNode22(args: readonly string[], env: Record<string, string | undefined>): Running {
+  if (!existsSync(NODE22)) throw new Error(`${NODE22} is missing: run \`npm ci\` (the \`node\` devDependency is the Node 22 it runs on)`);
+  return launch(NODE22, args, env);
 }
 
 /** Wait until stdout matches, failing with what the process said if it exits or stalls first. */
@@ -83,10 +98,7 @@ export async function startGatewayProcess(args: readonly string[], env: Record<s
   return {
     ...p,
     url: url!,
-    kill: async (signal: NodeJS.Signals = "SIGTERM") => {
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
-      await p.exited;
-    },
+    kill: (signal?: NodeJS.Signals) => stop(p, signal),
   };
 }
 
@@ -140,19 +152,16 @@ export async function startRedis(opts: { appendfsync?: "always" | "everysec" } =
       await new Promise((r) => setTimeout(r, 20));
     }
   };
-  const stop = async () => {
-    if (server && server.child.exitCode === null && server.child.signalCode === null) {
-      server.child.kill("SIGTERM");
-      await server.exited;
-    }
+  const halt = async () => {
+    if (server) await stop(server);
   };
   await start();
   const signal = (name: NodeJS.Signals) => () => void server?.child.kill(name);
   const close = async () => {
     signal("SIGCONT")();
-    await stop();
+    await halt();
   };
-  return { url: `redis://127.0.0.1:${port}`, port, start, stop, pause: signal("SIGSTOP"), resume: signal("SIGCONT"), close };
+  return { url: `redis://127.0.0.1:${port}`, port, start, stop: halt, pause: signal("SIGSTOP"), resume: signal("SIGCONT"), close };
 }
 
 async function answersPing(port: number): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TestBrowser } from "./browser.js";
-import { cleanEnv, freePort, launch, tempDir, waitForStdout, type Running } from "./processes.js";
+import { cleanEnv, freePort, launch, stop, tempDir, waitForStdout, type Running } from "./processes.js";
 import { LOGIN } from "./stack.js";
 
 /**
@@ -30,10 +30,7 @@ export async function startDemoGateway(): Promise<DemoGateway> {
     port,
     mcpUrl: (host = "127.0.0.1") => `http://${host}:${port}/mcp`,
     process: p,
-    close: async () => {
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
-      await p.exited;
-    },
+    close: () => stop(p),
   };
 }
 
