@@ -53,6 +53,21 @@ export function cacheLifetime(cacheControl: string | string[] | undefined): numb
   return Math.min(Number(maxAge), MAX_CACHE_SECONDS);
 }
 
+/** Why `value` is not an https URL without userinfo or fragment, of at most `maxLength` characters; undefined if it is one. */
+export function httpsUrlProblem(value: unknown, maxLength: number): string | undefined {
+  if (typeof value !== "string" || value.length > maxLength) return `must be a URL of at most ${maxLength} characters`;
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return "is not a URL";
+  }
+  if (u.protocol !== "https:") return "must be an https URL";
+  if (u.username || u.password) return "must not contain userinfo";
+  if (u.hash || value.includes("#")) return "must not contain a fragment";
+  return undefined;
+}
+
 /** Address ranges never fetched from: not the public internet (RFC 6890 special-purpose registries). */
 const SPECIAL_PURPOSE: readonly [string, number, "ipv4" | "ipv6", string][] = [
   ["0.0.0.0", 8, "ipv4", "an unspecified"],
@@ -182,6 +197,29 @@ export async function guardedFetch(target: string, options: GuardOptions): Promi
   } finally {
     await agent.destroy();
   }
+}
+
+/** A document's 200 answer, and how long its Cache-Control lets it be kept (0: not at all). */
+export interface FetchedDocument {
+  body: string;
+  lifetime: number;
+}
+
+/**
+ * GET a document a client publishes (its metadata, its keys) through the guard: its 200 answer, or
+ * why there is none. Whether the body is a valid document is the caller's question, not a failure to fetch.
+ */
+export async function fetchDocument(url: string, options: GuardOptions): Promise<FetchedDocument | string> {
+  let response: GuardedResponse;
+  try {
+    response = await guardedFetch(url, options);
+  } catch (error) {
+    if (error instanceof FetchRefused) return `could not be fetched: ${error.message}`;
+    throw error;
+  }
+  if (response.status >= 300 && response.status < 400) return `answered with a redirect (HTTP ${response.status}), which is not followed`;
+  if (response.status !== 200) return `answered HTTP ${response.status}`;
+  return { body: response.body, lifetime: cacheLifetime(response.headers["cache-control"]) };
 }
 
 function withDeadline<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -43,8 +43,20 @@ interface SealedAccess {
 
 export interface RefreshTokenRecord extends Grant {
   issuedAt: number;
-  /** Absent in records written before rotation with grace existed: read as the full lifetime left. */
+  /** Absent in records written before `expiresAt` existed: read as the full lifetime left. */
   expiresAt?: number;
+}
+
+/**
+ * `usedrefresh:<hash>`: a refresh token already exchanged, for as long as it would have lived. Without
+ * a successor (retired, or written by an earlier version) any use of it revokes the grant.
+ */
+export interface UsedRefreshToken extends RefreshTokenRecord {
+  usedAt: number;
+  /** Hash of the refresh token issued for it last. */
+  successor?: string;
+  /** The upstream tokens the successor carries, sealed for this token's holder: what a replay is answered from. */
+  sealedUpstream?: string;
 }
 
 /** RFC 6749 §5.1 */
@@ -172,8 +184,8 @@ export async function validateAccessToken(ctx: TokenContext, token: string, audi
 export interface OpenedRefreshToken {
   /** SHA-256 of R: the key of its store records. */
   tokenHash: string;
-  /** A secret only the holder of R can derive (the hash is in the store, R is not): never stored, not even as a binding. */
-  holderBinding: string;
+  /** Key material only the holder of R can derive (the hash is in the store, R is not): never stored; it keys the holder's seal. */
+  holderSecret: string;
   upstream: UpstreamTokens;
 }
 
@@ -185,7 +197,7 @@ export async function openRefreshToken(ctx: Pick<TokenContext, "keys">, token: s
   const upstream = await unseal<UpstreamTokens>(ctx.keys, halves[1], tokenHash).catch(() => {
     throw new OAuthError("invalid_grant", "The refresh token is invalid.");
   });
-  return { tokenHash, holderBinding: sha256(`holder:${halves[0]}`), upstream };
+  return { tokenHash, holderSecret: sha256(`holder:${halves[0]}`), upstream };
 }
 
 /**
@@ -194,74 +206,12 @@ export async function openRefreshToken(ctx: Pick<TokenContext, "keys">, token: s
  */
 export async function sealForHolder(ctx: Pick<TokenContext, "keys">, value: unknown, opened: OpenedRefreshToken): Promise<string> {
   const binding = `holder:${opened.tokenHash}`;
-  return seal(deriveKeys(opened.holderBinding), await seal(ctx.keys, value, binding), binding);
+  return seal(deriveKeys(opened.holderSecret), await seal(ctx.keys, value, binding), binding);
 }
 
 export async function openForHolder<T>(ctx: Pick<TokenContext, "keys">, sealed: string, opened: OpenedRefreshToken): Promise<T> {
   const binding = `holder:${opened.tokenHash}`;
-  return unseal<T>(ctx.keys, await unseal<string>(deriveKeys(opened.holderBinding), sealed, binding), binding);
-}
-
-/** The live, unrevoked grant behind a refresh token, or undefined. Reads only. */
-export async function liveRefreshToken(ctx: TokenContext, token: string): Promise<(OpenedRefreshToken & { record: RefreshTokenRecord }) | undefined> {
-  const opened = await openRefreshToken(ctx, token).catch(() => undefined);
-  if (!opened) return undefined;
-  const record = await ctx.store.get<RefreshTokenRecord>(storeKeys.refreshToken(opened.tokenHash));
-  if (!record || (await ctx.store.get(storeKeys.revokedGrant(record.grantId)))) return undefined;
-  return { ...opened, record };
-}
-
-/** A live token of ours, access or refresh, as /revoke and /introspect see it. */
-export interface FoundToken {
-  type: "access_token" | "refresh_token";
-  grantId: string;
-  clientId: string;
-  sub: string;
-  scope: string;
-  audience: string;
-  identity?: UpstreamIdentity;
-  issuedAt: number;
-  expiresAt: number;
-  upstream: UpstreamTokens;
-}
-
-/** Look a presented token for any of `audiences` up as either kind, the hinted one first (RFC 7009 §2.1, RFC 7662 §2.1). */
-export async function findToken(ctx: TokenContext, token: string, audiences: string[], hint?: string): Promise<FoundToken | undefined> {
-  const asAccess = async (): Promise<FoundToken | undefined> => {
-    const access = await validateAccessToken(ctx, token, audiences).catch(() => undefined);
-    if (!access) return undefined;
-    const { claims, identity } = access;
-    return {
-      type: "access_token",
-      grantId: claims.gid,
-      clientId: claims.client_id,
-      sub: claims.sub,
-      scope: claims.scope,
-      audience: claims.aud as string,
-      ...(identity ? { identity } : {}),
-      issuedAt: claims.iat ?? 0,
-      expiresAt: claims.exp ?? 0,
-      upstream: { access_token: access.upstreamAccessToken },
-    };
-  };
-  const asRefresh = async (): Promise<FoundToken | undefined> => {
-    const refresh = await liveRefreshToken(ctx, token);
-    if (!refresh || !audiences.includes(refresh.record.resource)) return undefined;
-    const { record } = refresh;
-    return {
-      type: "refresh_token",
-      ...record,
-      audience: record.resource,
-      expiresAt: record.expiresAt ?? record.issuedAt + ctx.refreshTokenTtl,
-      upstream: refresh.upstream,
-    };
-  };
-  const order = hint === "refresh_token" ? [asRefresh, asAccess] : [asAccess, asRefresh];
-  for (const find of order) {
-    const found = await find();
-    if (found) return found;
-  }
-  return undefined;
+  return unseal<T>(ctx.keys, await unseal<string>(deriveKeys(opened.holderSecret), sealed, binding), binding);
 }
 
 /** Every access and refresh token of the grant is refused from now on (checked on each use). */

@@ -2,7 +2,7 @@ import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
 import { sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
-import { cacheLifetime, FetchRefused, guardedFetch, type GuardedResponse, type GuardOptions } from "../fetch-guard.js";
+import { fetchDocument, httpsUrlProblem, type GuardOptions } from "../fetch-guard.js";
 import type { Logger } from "../log.js";
 import { keys, type Store } from "../store/store.js";
 import {
@@ -13,8 +13,6 @@ import {
   type RedirectUriPolicy,
   type TokenEndpointAuthMethod,
 } from "./clients.js";
-
-export { cacheLifetime };
 
 /**
  * Client ID Metadata Documents (MCP 2025-11-25 §Client ID Metadata Documents,
@@ -42,16 +40,9 @@ export const isClientIdUrl = (clientId: string): boolean => clientId.includes(":
 
 /** CIMD draft §3: https, a path, no fragment, no userinfo, no dot segments; we also ask for canonical form. */
 export function clientIdUrlProblem(clientId: string): string | undefined {
-  if (clientId.length > CLIENT_ID_MAX_LENGTH) return "is too long";
-  let u: URL;
-  try {
-    u = new URL(clientId);
-  } catch {
-    return "is not a URL";
-  }
-  if (u.protocol !== "https:") return "must be an https URL";
-  if (u.username || u.password) return "must not contain userinfo";
-  if (u.hash || clientId.includes("#")) return "must not contain a fragment";
+  const problem = httpsUrlProblem(clientId, CLIENT_ID_MAX_LENGTH);
+  if (problem) return problem;
+  const u = new URL(clientId);
   const rawPath = clientId.slice(u.origin.length).split("?")[0] ?? "";
   if (rawPath.split("/").some((s) => /^(\.|%2e){1,2}$/i.test(s))) return "must not contain . or .. path segments";
   if (u.pathname === "/") return "must have a path";
@@ -94,7 +85,8 @@ export function validateMetadataDocument(url: string, text: string, policy: Redi
 /**
  * The client a metadata-document URL names: from the cache while its Cache-Control allows, else
  * fetched through the SSRF guard and validated; when that fetch fails, the last good copy while it is
- * under STALE_IF_ERROR_SECONDS old. Kept under `client:<url>` for the rest of the flow.
+ * under STALE_IF_ERROR_SECONDS old. Kept under `client:<url>`; /token, /revoke and /introspect
+ * resolve such a client through here again (client-auth.ts).
  */
 export async function resolveMetadataClient(url: string, deps: MetadataDocumentDeps): Promise<ClientRecord> {
   const problem = clientIdUrlProblem(url);
@@ -106,23 +98,11 @@ export async function resolveMetadataClient(url: string, deps: MetadataDocumentD
     if (typeof fetched === "string") client = await lastGoodCopy(url, fetched, deps);
     else {
       client = validateMetadataDocument(url, fetched.body, deps.policy, deps.clock);
-      const lifetime = cacheLifetime(fetched.headers["cache-control"]);
-      if (lifetime > 0) await deps.store.put(cacheKey, client, lifetime);
+      if (fetched.lifetime > 0) await deps.store.put(cacheKey, client, fetched.lifetime);
     }
   }
   await deps.store.put(keys.client(url), client, CLIENT_TTL_SECONDS);
   return client;
-}
-
-/** The 200 answer, or why there is none. An invalid document is not a failure to fetch one. */
-async function fetchDocument(url: string, options: GuardOptions): Promise<GuardedResponse | string> {
-  const response = await guardedFetch(url, options).catch((error: unknown) => {
-    if (error instanceof FetchRefused) return `could not be fetched: ${error.message}`;
-    throw error;
-  });
-  if (typeof response === "string" || response.status === 200) return response;
-  if (response.status >= 300 && response.status < 400) return `answered with a redirect (HTTP ${response.status}), which is not followed`;
-  return `answered HTTP ${response.status}`;
 }
 
 /** RFC 5861 §4: the copy last fetched and valid, while young enough; else the failure as it is. */

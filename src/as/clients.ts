@@ -1,8 +1,7 @@
 import type { JSONWebKeySet } from "jose";
-import { safeEqual, sha256 } from "../crypto.js";
 import { OAuthError, challenge } from "../errors.js";
 import { keys, type Store } from "../store/store.js";
-import { assertionClientId, clientKeyMetadata, verifyClientAssertion, type ClientAssertionDeps } from "./client-assertion.js";
+import { assertionClientId, clientKeyMetadata } from "./client-assertion.js";
 
 export type TokenEndpointAuthMethod = "none" | "client_secret_post" | "client_secret_basic" | "private_key_jwt";
 /** What RFC 7591 registration offers; Client ID Metadata Documents choose from their own list (cimd.ts). */
@@ -216,33 +215,8 @@ export function readClientCredentials(authorization: string | undefined, body: R
   return bodySecret === undefined ? { clientId: bodyId, method: "none" } : { clientId: bodyId, clientSecret: bodySecret, method: "client_secret_post" };
 }
 
-/**
- * Authenticate a client at the token, revocation and introspection endpoints with the method it
- * registered and no other. Confidential clients may use either secret method.
- */
-export async function authenticateClient(deps: ClientAssertionDeps, creds: ClientCredentials): Promise<ClientRecord> {
-  const basic = creds.method === "client_secret_basic";
-  const client = await getClient(deps.store, creds.clientId);
-  if (!client) throw invalidClient("The client is unknown: register again.", basic);
-  if (client.token_endpoint_auth_method === "none") {
-    if (creds.method !== "none") throw invalidClient("This is a public client: it has no secret or key to authenticate with.", basic);
-    return client;
-  }
-  if (client.token_endpoint_auth_method === "private_key_jwt") {
-    // RFC 7523 §2.2: a client that registered private_key_jwt proves itself with an assertion, never without
-    if (creds.clientAssertion === undefined)
-      throw invalidClient("This client authenticates with a private_key_jwt client_assertion (RFC 7523), not with a secret or none.", basic);
-    await verifyClientAssertion(creds.clientAssertion, client, deps);
-    return client;
-  }
-  if (creds.clientAssertion !== undefined) throw invalidClient("This client authenticates with its client secret, not with a client_assertion.", basic);
-  if (creds.clientSecret === undefined || !client.client_secret_hash || !safeEqual(sha256(creds.clientSecret), client.client_secret_hash))
-    throw invalidClient("The client credentials are wrong.", basic);
-  return client;
-}
-
 /** RFC 6749 §5.2: 401 with a challenge when the client used the Authorization header. */
-function invalidClient(description: string, basic: boolean): OAuthError {
+export function invalidClient(description: string, basic: boolean): OAuthError {
   return basic
     ? new OAuthError("invalid_client", description, 401, { "WWW-Authenticate": challenge("Basic", { realm: "mcp-oauth-gateway" }) })
     : new OAuthError("invalid_client", description, 400);

@@ -1,6 +1,7 @@
 import { challenge, OAuthError } from "../errors.js";
-import { findToken } from "../tokens.js";
-import { authenticateClient, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
+import { authenticateClient } from "./client-auth.js";
+import { optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
+import { findToken } from "./found-token.js";
 import type { TokenDeps } from "./token.js";
 
 /**

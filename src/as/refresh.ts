@@ -14,6 +14,7 @@ import {
   type RefreshTokenRecord,
   type TokenResponse,
   type UpstreamTokens,
+  type UsedRefreshToken,
 } from "../tokens.js";
 import { refreshFailure, UpstreamError } from "../upstream/errors.js";
 import { optionalParam, type ClientRecord } from "./clients.js";
@@ -25,18 +26,6 @@ const LOCK_WAIT_MS = 10_000;
 const LOCK_POLL_MS = 25;
 /** Refresh the upstream token when it has less than this many seconds left. */
 const UPSTREAM_REFRESH_MARGIN = 120;
-
-/**
- * `usedrefresh:<hash>`: a refresh token already exchanged, for as long as it would have lived. Without
- * a successor (retired, or written by an earlier version) any use of it revokes the grant.
- */
-interface UsedRefreshToken extends RefreshTokenRecord {
-  usedAt: number;
-  /** Hash of the refresh token issued for it last. */
-  successor?: string;
-  /** The upstream tokens the successor carries, sealed for this token's holder: what a replay is answered from. */
-  sealedUpstream?: string;
-}
 
 type Request = { scope: string | undefined; resource: string | undefined };
 

@@ -1,6 +1,8 @@
 import { OAuthError } from "../errors.js";
-import { findToken, revokeGrant } from "../tokens.js";
-import { authenticateClient, optionalParam, type ClientCredentials } from "./clients.js";
+import { revokeGrant } from "../tokens.js";
+import { authenticateClient } from "./client-auth.js";
+import { optionalParam, type ClientCredentials } from "./clients.js";
+import { findToken } from "./found-token.js";
 import type { TokenDeps } from "./token.js";
 
 /**

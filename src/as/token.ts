@@ -1,12 +1,12 @@
 import { randomToken, s256, safeEqual, sha256, unseal } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { keys } from "../store/store.js";
-import type { GuardOptions } from "../fetch-guard.js";
 import type { Logger } from "../log.js";
 import { issueTokens, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
 import type { Mounts } from "../upstream/mounts.js";
-import { authenticateClient, markClientUsed, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
+import { authenticateClient, type ClientAuthDeps } from "./client-auth.js";
+import { markClientUsed, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
 import { refreshTokenGrant, type RefreshFlights } from "./refresh.js";
 
 /** A gateway authorization code's record (stored under `code:<hash>`), minted at /upstream/callback. */
@@ -25,14 +25,12 @@ export interface CodeRecord {
 
 export const CODE_TTL = 60;
 
-export interface TokenDeps extends TokenContext {
+export interface TokenDeps extends TokenContext, ClientAuthDeps {
   mounts: Mounts;
   /** Refresh exchanges under way in this process, so simultaneous duplicates share one answer. */
   refreshes: RefreshFlights;
-  /** Where failures that must not fail the request (upstream revocation) are told. */
+  /** Where failures that must not fail the request (upstream revocation, a stale metadata document) are told. */
   log?: Pick<Logger, "warn">;
-  /** How a private_key_jwt client's `jwks_uri` is fetched (`--allow-private-fetch`), as metadata documents are. */
-  metadataFetch: GuardOptions;
 }
 
 /** POST /token (RFC 6749 §3.2, §4.1.3, §6). */

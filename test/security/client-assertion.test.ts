@@ -1,11 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveMetadataClient } from "../../src/as/cimd.js";
-import { authenticateClient, readClientCredentials } from "../../src/as/clients.js";
-import { CLIENT_ASSERTION_TYPE, JWKS_REFETCH_COOLDOWN_SECONDS } from "../../src/as/client-assertion.js";
+import { resolveMetadataClient, STALE_IF_ERROR_SECONDS } from "../../src/as/cimd.js";
+import { authenticateClient } from "../../src/as/client-auth.js";
+import { CLIENT_ASSERTION_TYPE } from "../../src/as/client-assertion.js";
+import { JWKS_REFETCH_COOLDOWN_SECONDS } from "../../src/as/client-keys.js";
+import { readClientCredentials } from "../../src/as/clients.js";
 import { ManualClock, nowSeconds, type Clock } from "../../src/clock.js";
 import { OAuthError } from "../../src/errors.js";
+import type { GuardOptions } from "../../src/fetch-guard.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import { TestBrowser } from "../support/browser.js";
@@ -83,10 +86,12 @@ function publishChatGpt(
   extra: Record<string, unknown> = {},
   keys: JWK[] = [chatgpt.jwk, chatgptEc.jwk],
   jwksHeaders: Record<string, string> = {},
+  documentHeaders: Record<string, string> = {},
 ): string {
   const url = `${docs.origin}/oauth/${id}/client.json`;
   docs.serve(`/oauth/${id}/jwks.json`, { body: { keys }, headers: jwksHeaders });
   docs.serve(`/oauth/${id}/client.json`, {
+    headers: documentHeaders,
     body: metadataDocument(url, {
       client_name: "ChatGPT",
       client_uri: "https://chatgpt.com/",
@@ -108,7 +113,7 @@ interface AssertionOptions {
   iss?: string;
   sub?: string;
   aud?: string | string[];
-  exp?: number;
+  exp?: number | null;
   jti?: string | null;
   clock?: Clock;
 }
@@ -116,8 +121,8 @@ interface AssertionOptions {
 /** A client assertion as RFC 7523 §3 describes it, signed with ChatGPT's key unless told otherwise. */
 async function assertion(clientId: string, o: AssertionOptions = {}): Promise<string> {
   const now = nowSeconds(o.clock ?? { now: () => Date.now() });
-  const claims = { iss: o.iss ?? clientId, sub: o.sub ?? clientId, aud: o.aud ?? `${gw}/token`, iat: now, exp: o.exp ?? now + 300 };
-  return new SignJWT({ ...claims, ...(o.jti === null ? {} : { jti: o.jti ?? randomUUID() }) })
+  const claims = { iss: o.iss ?? clientId, sub: o.sub ?? clientId, aud: o.aud ?? `${gw}/token`, iat: now };
+  return new SignJWT({ ...claims, ...(o.exp === null ? {} : { exp: o.exp ?? now + 300 }), ...(o.jti === null ? {} : { jti: o.jti ?? randomUUID() }) })
     .setProtectedHeader({ alg: o.alg ?? "RS256", kid: o.kid ?? "chatgpt-1", typ: "JWT" })
     .sign(o.key ?? chatgpt.privateKey);
 }
@@ -135,6 +140,33 @@ const assertionForm = (clientAssertion: string) => ({ client_assertion_type: CLI
 async function introduce(clientId: string, id: string) {
   const page = await new TestBrowser().request(clientAuthorizeUrl(gw, clientId, { redirect_uri: callback(id) }));
   expect([page.status, page.location?.startsWith(`${gw}/login?request=`)]).toEqual([302, true]);
+}
+
+/**
+ * Client authentication as /token, /revoke and /introspect do it, in this process, with the clock in
+ * the test's hand: `introduce` is /authorize's fetch of the document, `authenticate` answers
+ * "authenticated" or the error's code.
+ */
+function authenticator(clock: ManualClock, metadataFetch: GuardOptions) {
+  const store = new MemoryStore(clock);
+  const deps = { store, clock, issuer: gw, mounts: { all: [] }, metadataFetch, registration: { redirectUriAllow: [] } };
+  return {
+    introduce: (url: string) => resolveMetadataClient(url, { store, clock, policy: deps.registration, fetch: metadataFetch }),
+    authenticate: async (clientId: string, o: AssertionOptions | string = {}) => {
+      const signed = typeof o === "string" ? o : await assertion(clientId, { clock, ...o });
+      return authenticateClient(deps, readClientCredentials(undefined, { client_id: clientId, ...assertionForm(signed) })).then(
+        () => "authenticated",
+        (error: unknown) => (error instanceof OAuthError ? error.code : `unexpected ${String(error)}`),
+      );
+    },
+    refusal: (clientId: string) =>
+      assertion(clientId, { clock }).then((signed) =>
+        authenticateClient(deps, readClientCredentials(undefined, assertionForm(signed))).then(
+          () => "authenticated",
+          (error: OAuthError) => error.description,
+        ),
+      ),
+  };
 }
 
 /**
@@ -203,7 +235,8 @@ describe("client-assertion", () => {
     const cases: [string, string | Promise<string>][] = [
       ["the client's key", assertion(clientId)],
       ["aud = the issuer", assertion(clientId, { aud: gw })],
-      ["aud as an array", assertion(clientId, { aud: ["https://other.example", `${gw}/token`] })],
+      ["aud as an array of one", assertion(clientId, { aud: [`${gw}/token`] })],
+      ["aud as an array of two, one of them this gateway's", assertion(clientId, { aud: ["https://other.example", `${gw}/token`] })],
       ["another key under the client's kid", assertion(clientId, { key: attacker.privateKey })],
       ["a kid the client does not publish", assertion(clientId, { key: attacker.privateKey, kid: "attacker" })],
       ["ES256, a key the client publishes but not its declared algorithm", assertion(clientId, { key: chatgptEc.privateKey, alg: "ES256", kid: "chatgpt-ec" })],
@@ -222,9 +255,13 @@ describe("client-assertion", () => {
     expect(results).toEqual([
       "the client's key: authenticated",
       "aud = the issuer: authenticated",
-      "aud as an array: authenticated",
+      "aud as an array of one: authenticated",
       ...cases.slice(3).map(([name]) => `${name}: 400 invalid_client`),
     ]);
+
+    // a refused aud is told what would have done
+    const elsewhere = await tokenRequest(gw, { grant_type: "authorization_code", code: "x", ...assertionForm(await assertion(clientId, { aud: gw + "/" })) });
+    expect(elsewhere.body.error_description).toBe(`The client_assertion's aud must be a single value, one of ${gw}/token, ${gw}.`);
 
     // the method registered is the only one: no assertion, a secret, another assertion type
     expect(await authenticates({ client_id: clientId })).toBe("400 invalid_client");
@@ -242,8 +279,10 @@ describe("client-assertion", () => {
     expect(await authenticates({ client_id: confidential.client_id, ...assertionForm(await assertion(confidential.client_id)) })).toBe("400 invalid_client");
 
     // a key set that cannot be had is invalid_client, saying why
-    docs.serve(`/oauth/${id}/jwks.json`, { status: 404, body: { error: "gone" } });
-    const gone = await tokenRequest(gw, { grant_type: "authorization_code", code: "x", client_id: clientId, ...assertionForm(await assertion(clientId)) });
+    const keyless = publishChatGpt("mc20-gone");
+    docs.serve("/oauth/mc20-gone/jwks.json", { status: 404, body: { error: "gone" } });
+    await introduce(keyless, "mc20-gone");
+    const gone = await tokenRequest(gw, { grant_type: "authorization_code", code: "x", ...assertionForm(await assertion(keyless)) });
     expect([gone.status, gone.body.error]).toEqual([400, "invalid_client"]);
     expect(gone.body.error_description).toContain(`jwks.json answered HTTP 404`);
 
@@ -278,7 +317,7 @@ describe("client-assertion", () => {
     // the key set comes through the SSRF guard: without --allow-private-fetch a loopback jwks_uri is never fetched
     const clock = new ManualClock();
     const store = new MemoryStore(clock);
-    const deps = { store, clock, issuer: gw, metadataFetch: { allowPrivate: false } };
+    const deps = { store, clock, issuer: gw, mounts: { all: [] }, metadataFetch: { allowPrivate: false }, registration: { redirectUriAllow: [] } };
     const client = await resolveMetadataClient(publishChatGpt("mc20-ssrf"), {
       ...deps,
       policy: { redirectUriAllow: [] },
@@ -318,22 +357,10 @@ describe("client-assertion", () => {
 
   it("MC22 a kid the cached key set lacks refetches it at most once per cooldown: rotation works, hammering does not", async () => {
     const clock = new ManualClock();
-    const store = new MemoryStore(clock);
-    const guard = { allowPrivate: true, ca: certificate.cert };
-    const deps = { store, clock, issuer: gw, metadataFetch: guard };
+    const { introduce, authenticate: as } = authenticator(clock, { allowPrivate: true, ca: certificate.cert });
     const path = "/oauth/mc22/jwks.json";
-    const client = await resolveMetadataClient(publishChatGpt("mc22", {}, [chatgpt.jwk], { "cache-control": "max-age=3600" }), {
-      ...deps,
-      policy: { redirectUriAllow: [] },
-      fetch: guard,
-    });
-    const authenticate = async (o: AssertionOptions) => {
-      const body = assertionForm(await assertion(client.client_id, { clock, ...o }));
-      return authenticateClient(deps, readClientCredentials(undefined, body)).then(
-        () => "authenticated",
-        (error: unknown) => (error instanceof OAuthError ? error.code : `unexpected ${String(error)}`),
-      );
-    };
+    const client = await introduce(publishChatGpt("mc22", {}, [chatgpt.jwk], { "cache-control": "max-age=3600" }));
+    const authenticate = (o: AssertionOptions) => as(client.client_id, o);
     expect(await authenticate({})).toBe("authenticated");
     expect(docs.hits(path)).toBe(1);
 
@@ -357,5 +384,91 @@ describe("client-assertion", () => {
     expect(await authenticate({ key: attacker.privateKey, kid: "chatgpt-2" })).toBe("invalid_client");
     expect(await authenticate({})).toBe("authenticated");
     expect(docs.hits(path)).toBe(3);
+  });
+  it("MC22 an assertion that fails any check but its signature fetches nothing; forged ones fetch a key set served without max-age once per cooldown", async () => {
+    const clock = new ManualClock();
+    const { introduce, authenticate } = authenticator(clock, { allowPrivate: true, ca: certificate.cert });
+    const path = "/oauth/mc22-unsigned/jwks.json";
+    const { client_id: clientId } = await introduce(publishChatGpt("mc22-unsigned", {}, [chatgpt.jwk])); // the key set has no Cache-Control
+    const now = nowSeconds(clock);
+    const hs256 = new TextEncoder().encode("a shared secret the client never had".padEnd(32, "!"));
+    const garbage: [string, AssertionOptions | string][] = [
+      ["HS256", { key: hs256, alg: "HS256" }],
+      ["alg none", unsecured(clientId)],
+      ["ES256 where the client declared RS256", { key: chatgptEc.privateKey, alg: "ES256", kid: "chatgpt-ec" }],
+      ["another issuer", { iss: `${docs.origin}/oauth/other/client.json` }],
+      ["another subject", { sub: `${docs.origin}/oauth/other/client.json` }],
+      ["another audience", { aud: "https://other-gateway.example/token" }],
+      ["two audiences", { aud: [`${gw}/token`, gw] }],
+      ["no exp", { exp: null }],
+      ["expired", { exp: now - 120 }],
+      ["an hour to live", { exp: now + 3600 }],
+      ["no jti", { jti: null }],
+      ["not a JWT", "not-a-jwt"],
+    ];
+    for (const [name, o] of garbage) expect([name, await authenticate(clientId, o)]).toEqual([name, "invalid_client"]);
+    expect(docs.hits(path)).toBe(0);
+
+    // well-formed assertions signed by someone else: one fetch, and the set is kept for the cooldown although served without max-age
+    const forge = async (round: number) => {
+      for (let i = 0; i < 10; i++) expect(await authenticate(clientId, { key: attacker.privateKey, kid: `forged-${round}-${i}` })).toBe("invalid_client");
+    };
+    await forge(1);
+    expect(docs.hits(path)).toBe(1);
+    expect(await authenticate(clientId)).toBe("authenticated");
+    expect(docs.hits(path)).toBe(1);
+    clock.advance(JWKS_REFETCH_COOLDOWN_SECONDS * 1000);
+    await forge(2);
+    expect(docs.hits(path)).toBe(2);
+  });
+
+  it("MC24 a rotated key or a moved jwks_uri is honoured at /token once the document's cache lifetime is over, and the old key refused", async () => {
+    const [k1, k2] = await Promise.all([keyPair("RS256", "k1"), keyPair("RS256", "k2")]);
+    const signedWith = async (clientId: string, key: KeyPair) => assertionForm(await assertion(clientId, { key: key.privateKey, kid: key.jwk.kid! }));
+    const briefly = { "cache-control": "max-age=1" };
+    const outlive = () => new Promise((resolve) => setTimeout(resolve, 1100));
+
+    // inline keys: k1, then k2
+    const inline = publishChatGpt("mc24-inline", { jwks_uri: undefined, jwks: { keys: [k1.jwk] } }, [], {}, briefly);
+    await introduce(inline, "mc24-inline");
+    expect(await authenticates(await signedWith(inline, k1))).toBe("authenticated");
+    publishChatGpt("mc24-inline", { jwks_uri: undefined, jwks: { keys: [k2.jwk] } }, [], {}, briefly);
+    await outlive();
+    expect(await authenticates(await signedWith(inline, k2))).toBe("authenticated");
+    expect(await authenticates(await signedWith(inline, k1))).toBe("400 invalid_client");
+    // /revoke authenticates the same way
+    const revoke = await fetch(`${gw}/revoke`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: "anything", ...(await signedWith(inline, k1)) }).toString(),
+    });
+    expect(revoke.status).toBe(400);
+
+    // a jwks_uri moved to a set holding k2 only, the old set still cached for an hour
+    const keySet = (name: string, key: KeyPair) => {
+      docs.serve(`/oauth/mc24-uri/${name}.json`, { body: { keys: [key.jwk] }, headers: { "cache-control": "max-age=3600" } });
+      return `${docs.origin}/oauth/mc24-uri/${name}.json`;
+    };
+    const moved = publishChatGpt("mc24-uri", { jwks_uri: keySet("old", k1) }, [], {}, briefly);
+    await introduce(moved, "mc24-uri");
+    expect(await authenticates(await signedWith(moved, k1))).toBe("authenticated");
+    publishChatGpt("mc24-uri", { jwks_uri: keySet("new", k2) }, [], {}, briefly);
+    await outlive();
+    expect(await authenticates(await signedWith(moved, k2))).toBe("authenticated");
+    expect(await authenticates(await signedWith(moved, k1))).toBe("400 invalid_client");
+  });
+
+  it("MC24 a document whose refetch fails is refused at /token once its last good copy is past the stale bound", async () => {
+    const clock = new ManualClock();
+    const { introduce, authenticate, refusal } = authenticator(clock, { allowPrivate: true, ca: certificate.cert });
+    const hour = { "cache-control": "max-age=3600" };
+    const { client_id: clientId } = await introduce(publishChatGpt("mc24-stale", {}, [chatgpt.jwk], hour, hour));
+    expect(await authenticate(clientId)).toBe("authenticated");
+    docs.serve("/oauth/mc24-stale/client.json", { status: 503, body: "busy" });
+    clock.advance((STALE_IF_ERROR_SECONDS - 1) * 1000);
+    expect(await authenticate(clientId)).toBe("authenticated"); // the last good copy, under 24 h old
+    expect(docs.hits("/oauth/mc24-stale/client.json")).toBe(2);
+    clock.advance(2000);
+    expect(await refusal(clientId)).toBe(`The client metadata document at ${clientId} answered HTTP 503.`);
   });
 });

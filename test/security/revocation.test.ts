@@ -107,6 +107,34 @@ describe("revocation", () => {
     expect((await post("/introspect", { token: a.tokens.refresh_token!, ...a.auth })).body.active).toBe(true);
   });
 
+  it("MC19 a used refresh token whose successor is unused is revoked, and introspected, as the live token it still is", async () => {
+    const refresh = (token: string, auth: Record<string, string>) => tokenRequest(gw, { grant_type: "refresh_token", refresh_token: token, ...auth });
+    // the refresh rule: R0 was used, its answer lost, so R0 still works; revoking it ends the grant
+    const p = await clientWithTokens("public");
+    clock.advance(8 * 3600_000 - 60_000); // the GitHub App token is due: the lost refresh gets new upstream tokens
+    const lost = await refresh(p.tokens.refresh_token!, p.auth);
+    expect(lost.status).toBe(200);
+    const latest = simulator.issuedTokens().access.at(-1)!;
+    expect(latest).not.toBe(p.upstreamAccess);
+    expect((await post("/revoke", { token: p.tokens.refresh_token!, ...p.auth })).status).toBe(200);
+    expect((await refresh(p.tokens.refresh_token!, p.auth)).body.error).toBe("invalid_grant");
+    expect((await refresh(lost.body.refresh_token!, p.auth)).body.error).toBe("invalid_grant");
+    expect((await mcpInitialize(`${gw}/mcp`, `Bearer ${lost.body.access_token}`)).status).toBe(401);
+    // and the upstream is asked to revoke the grant's latest token, the one the lost answer carried
+    expect((await atGitHub(latest)).status).toBe(401);
+    expect(simulator.requests.filter((r) => r.method === "DELETE" && r.body.includes(latest))).toHaveLength(1);
+
+    // introspection: active while its successor is unused, and only then; looking changes nothing
+    const a = await clientWithTokens("confidential");
+    const introspected = async (token: string) => (await post("/introspect", { token, ...a.auth })).body;
+    const r1 = await refresh(a.tokens.refresh_token!, a.auth);
+    expect(await introspected(a.tokens.refresh_token!)).toMatchObject({ active: true, client_id: a.id, sub: LOGIN.username, aud: `${gw}/mcp` });
+    const r2 = await refresh(r1.body.refresh_token!, a.auth);
+    expect(r2.status).toBe(200);
+    expect(await introspected(a.tokens.refresh_token!)).toEqual({ active: false });
+    expect(await introspected(r1.body.refresh_token!)).toMatchObject({ active: true, client_id: a.id });
+  });
+
   it("MC19 a revoked token is dead at the gateway and at the upstream", async () => {
     const p = await clientWithTokens("public");
     const q = await clientWithTokens("public");

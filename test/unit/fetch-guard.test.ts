@@ -1,8 +1,8 @@
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cacheLifetime, clientIdUrlProblem } from "../../src/as/cimd.js";
-import { addressProblem, FetchRefused, guardedFetch } from "../../src/fetch-guard.js";
+import { clientIdUrlProblem } from "../../src/as/cimd.js";
+import { addressProblem, cacheLifetime, fetchDocument, FetchRefused, guardedFetch, httpsUrlProblem } from "../../src/fetch-guard.js";
 import { selfSignedCertificate, startDocumentServer, type DocumentServer, type TestCertificate } from "../support/https.js";
 
 describe("addressProblem (SSRF guard)", () => {
@@ -94,6 +94,32 @@ describe("guardedFetch", () => {
     expect(Date.now() - started).toBeLessThan(3000);
     silent.closeAllConnections();
     silent.close();
+  });
+
+  it("fetchDocument gives the 200 body with its cache lifetime, or why there is none", async () => {
+    const guard = { allowPrivate: true, ca: certificate.cert };
+    docs.serve("/kept.json", { body: { ok: 1 }, headers: { "cache-control": "max-age=60" } });
+    docs.serve("/moved.json", { status: 301, headers: { location: `${docs.origin}/doc.json` } });
+    expect(await fetchDocument(`${docs.origin}/kept.json`, guard)).toEqual({ body: '{"ok":1}', lifetime: 60 });
+    expect(await fetchDocument(`${docs.origin}/doc.json`, guard)).toEqual({ body: '{"ok":true}', lifetime: 0 });
+    expect(await fetchDocument(`${docs.origin}/moved.json`, guard)).toBe("answered with a redirect (HTTP 301), which is not followed");
+    expect(await fetchDocument(`${docs.origin}/missing.json`, guard)).toBe("answered HTTP 404");
+    expect(await fetchDocument(`${docs.origin}/doc.json`, { allowPrivate: false })).toMatch(/^could not be fetched: .*loopback/);
+  });
+});
+
+describe("httpsUrlProblem", () => {
+  it.each([
+    ["https://keys.example/jwks.json", undefined],
+    ["http://keys.example/jwks.json", "must be an https URL"],
+    ["https://u:p@keys.example/jwks.json", "must not contain userinfo"],
+    ["https://keys.example/jwks.json#k", "must not contain a fragment"],
+    ["https://keys.example/jwks.json#", "must not contain a fragment"],
+    ["not a url", "is not a URL"],
+    [`https://keys.example/${"x".repeat(100)}`, "must be a URL of at most 100 characters"],
+    [42, "must be a URL of at most 100 characters"],
+  ])("%j: %s", (value, problem) => {
+    expect(httpsUrlProblem(value, 100)).toBe(problem);
   });
 });
 

@@ -5,10 +5,10 @@ import { deriveKeys, sha256, type Keys } from "../../src/crypto.js";
 import { OAuthError } from "../../src/errors.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import { keys as storeKeys } from "../../src/store/store.js";
+import { liveRefreshToken } from "../../src/as/found-token.js";
 import {
   SEPARATOR,
   issueTokens,
-  liveRefreshToken,
   openRefreshToken,
   revokeGrant,
   validateAccessToken,
@@ -231,13 +231,13 @@ describe("openRefreshToken and liveRefreshToken", () => {
     expect(await liveRefreshToken(ctx, tokens.refresh_token!)).toEqual(live);
   });
 
-  it("bind a holder binding to R itself, not to the hash the store keys it by", async () => {
+  it("derive the holder secret from R itself, not from the hash the store keys it by", async () => {
     const ctx = context();
     const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true });
     const opened = await openRefreshToken(ctx, tokens.refresh_token!);
-    expect(opened.holderBinding).not.toBe(opened.tokenHash);
+    expect(opened.holderSecret).not.toBe(opened.tokenHash);
     expect(ctx.store.size).toBe(1);
-    expect(await ctx.store.get(storeKeys.refreshToken(opened.holderBinding))).toBeUndefined();
+    expect(await ctx.store.get(storeKeys.refreshToken(opened.holderSecret))).toBeUndefined();
   });
 
   it("find nothing live once the grant is revoked", async () => {
