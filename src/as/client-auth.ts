@@ -37,12 +37,14 @@ export async function authenticateClient(deps: ClientAuthDeps, creds: ClientCred
 }
 
 /**
- * The client as it is now. A metadata-document client is its document as last fetched, within the
- * document's Cache-Control and the stale-if-error bound (MC24): its keys and method are never those
- * of the copy /authorize kept for a year. Only clients /authorize has seen are fetched.
+ * The client as it is now. A `private_key_jwt` metadata-document client is its document as last
+ * fetched, within the document's Cache-Control and the stale-if-error bound (MC24): its keys are never
+ * those of the copy /authorize kept for a year. A public one has no credential to go stale, and its
+ * refreshes must not hang on a document host that refuses datacenter fetches (claude.ai's has): it is
+ * the copy /authorize kept. Only clients /authorize has seen are fetched.
  */
 async function currentClient(deps: ClientAuthDeps, clientId: string): Promise<ClientRecord | undefined> {
   const known = await getClient(deps.store, clientId);
-  if (!known?.metadata_document) return known;
+  if (!known?.metadata_document || known.token_endpoint_auth_method !== "private_key_jwt") return known;
   return resolveMetadataClient(clientId, { store: deps.store, clock: deps.clock, policy: deps.registration, fetch: deps.metadataFetch, log: deps.log });
 }

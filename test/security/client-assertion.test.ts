@@ -159,6 +159,12 @@ function authenticator(clock: ManualClock, metadataFetch: GuardOptions) {
         (error: unknown) => (error instanceof OAuthError ? error.code : `unexpected ${String(error)}`),
       );
     },
+    /** A public client's credentials: its client_id alone. */
+    authenticatePublic: (clientId: string) =>
+      authenticateClient(deps, readClientCredentials(undefined, { client_id: clientId })).then(
+        () => "authenticated",
+        (error: OAuthError) => error.description,
+      ),
     refusal: (clientId: string) =>
       assertion(clientId, { clock }).then((signed) =>
         authenticateClient(deps, readClientCredentials(undefined, assertionForm(signed))).then(
@@ -470,5 +476,21 @@ describe("client-assertion", () => {
     expect(docs.hits("/oauth/mc24-stale/client.json")).toBe(2);
     clock.advance(2000);
     expect(await refusal(clientId)).toBe(`The client metadata document at ${clientId} answered HTTP 503.`);
+  });
+
+  it("MC24 a public metadata-document client is the copy /authorize kept: /token fetches nothing, so a document host that refuses the gateway never ends its refreshes", async () => {
+    const clock = new ManualClock();
+    const { introduce, authenticatePublic } = authenticator(clock, { allowPrivate: true, ca: certificate.cert });
+    const path = "/oauth/mc24-public/claude-code-client-metadata";
+    const url = `${docs.origin}${path}`;
+    docs.serve(path, {
+      headers: { "cache-control": "max-age=3600" },
+      body: metadataDocument(url, { client_name: "Claude Code", redirect_uris: ["http://localhost/callback"], token_endpoint_auth_method: "none" }),
+    });
+    await introduce(url);
+    docs.serve(path, { status: 403, body: "Just a moment..." }); // claude.ai's documents have met datacenter fetches so
+    clock.advance((STALE_IF_ERROR_SECONDS + 3600) * 1000);
+    expect(await authenticatePublic(url)).toBe("authenticated");
+    expect(docs.hits(path)).toBe(1);
   });
 });
