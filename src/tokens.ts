@@ -59,6 +59,12 @@ export interface UsedRefreshToken extends RefreshTokenRecord {
   sealedUpstream?: string;
 }
 
+/** The grant's record a used token was exchanged under, without what its use added. */
+export function usedRecordGrant(used: UsedRefreshToken): RefreshTokenRecord {
+  const { usedAt: _usedAt, successor: _successor, sealedUpstream: _sealed, ...record } = used;
+  return record;
+}
+
 /** RFC 6749 §5.1 */
 export interface TokenResponse {
   access_token: string;

@@ -190,7 +190,7 @@ export function readClientCredentials(authorization: string | undefined, body: R
       throw new OAuthError("invalid_request", "Use one client authentication method: a client_assertion or a client secret, not both.");
     return { clientId: assertionClientId(assertionType, assertion, bodyId), clientAssertion: assertion!, method: "private_key_jwt" };
   }
-  if (authorization !== undefined && basic) {
+  if (basic) {
     if (bodySecret !== undefined)
       throw new OAuthError("invalid_request", "Use one client authentication method: the Authorization header or client_secret in the body, not both.");
     const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("utf8");

@@ -8,6 +8,7 @@ import {
   type TokenContext,
   type UpstreamTokens,
   type UsedRefreshToken,
+  usedRecordGrant,
 } from "../tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
 
@@ -92,7 +93,6 @@ export async function liveRefreshToken(ctx: TokenContext, token: string): Promis
 async function usedWithUnusedSuccessor(ctx: TokenContext, opened: OpenedRefreshToken): Promise<LiveRefreshToken | undefined> {
   const used = await ctx.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash));
   if (!used?.successor || !used.sealedUpstream || !(await ctx.store.get(keys.refreshToken(used.successor)))) return undefined;
-  const { usedAt: _usedAt, successor: _successor, sealedUpstream, ...record } = used;
-  const latest = await openForHolder<UpstreamTokens>(ctx, sealedUpstream, opened).catch(() => opened.upstream);
-  return { ...opened, record, upstream: latest };
+  const latest = await openForHolder<UpstreamTokens>(ctx, used.sealedUpstream, opened).catch(() => opened.upstream);
+  return { ...opened, record: usedRecordGrant(used), upstream: latest };
 }

@@ -15,6 +15,7 @@ import {
   type TokenResponse,
   type UpstreamTokens,
   type UsedRefreshToken,
+  usedRecordGrant,
 } from "../tokens.js";
 import { refreshFailure, UpstreamError } from "../upstream/errors.js";
 import { optionalParam, type ClientRecord } from "./clients.js";
@@ -141,8 +142,10 @@ async function undoUnlessEnded<T>(work: () => Promise<T>, undo: () => Promise<vo
 
 /** Issue the successor pair and point the used token at it, with what a replay of it is answered from. */
 async function answer(used: UsedRefreshToken, upstream: UpstreamTokens, opened: OpenedRefreshToken, request: Request, deps: TokenDeps): Promise<TokenResponse> {
-  const { usedAt: _usedAt, successor: _successor, sealedUpstream: _sealed, ...grant } = used;
-  const response = await issueTokens(deps, grant, upstream, { refresh: true, ...(request.scope === undefined ? {} : { accessScope: request.scope }) });
+  const response = await issueTokens(deps, usedRecordGrant(used), upstream, {
+    refresh: true,
+    ...(request.scope === undefined ? {} : { accessScope: request.scope }),
+  });
   const pointed: UsedRefreshToken = {
     ...used,
     successor: sha256(response.refresh_token!.split(SEPARATOR)[0]!),
