@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
+import { dirname, resolve } from "node:path";
 import { ConfigError, isLoopbackHost, upstreamHeaderProblem, type UpstreamConfig } from "./config.js";
+import { signingKeyProblem, TOKEN_ENDPOINT_AUTH_METHODS, type TokenEndpointAuthMethod } from "./upstream/client-auth.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 type Entry = Record<string, unknown>;
@@ -15,7 +17,17 @@ interface Context {
 /** How the gateway reaches one upstream: the part of UpstreamConfig that `oauth` or `auth` decide. */
 type Access = Pick<
   UpstreamConfig,
-  "auth" | "issuer" | "clientId" | "clientSecret" | "authorizationEndpoint" | "tokenEndpoint" | "scope" | "apiUrl" | "credentials"
+  | "auth"
+  | "issuer"
+  | "clientId"
+  | "clientSecret"
+  | "authorizationEndpoint"
+  | "tokenEndpoint"
+  | "scope"
+  | "apiUrl"
+  | "credentials"
+  | "privateKey"
+  | "tokenEndpointAuthMethod"
 >;
 
 const MAX_SERVERS = 50;
@@ -24,7 +36,7 @@ const MAX_TITLE = 100;
 const SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const TOP_KEYS = ["mcpServers", "$schema"];
 const SERVER_KEYS = ["url", "type", "title", "oauth", "auth", "headers", "identityHeaders", "allowUsers", "allowOrgs"];
-const OAUTH_KEYS = ["clientId", "clientSecret", "scope", "issuer", "authorizationEndpoint", "tokenEndpoint", "apiUrl"];
+const OAUTH_KEYS = ["clientId", "clientSecret", "scope", "issuer", "authorizationEndpoint", "tokenEndpoint", "apiUrl", "privateKey", "tokenEndpointAuthMethod"];
 const STREAMABLE_HTTP: readonly unknown[] = ["http", "streamable-http", "streamableHttp"];
 const AUTH_FORMS = `"none", { "bearer": "<token>" } or { "header": "<name>", "value": "<value>" }`;
 /** `$${` (a literal `${`), `${NAME}`, or a `${` that starts no reference. */
@@ -76,12 +88,14 @@ function server(ctx: Context, name: string, value: unknown): UpstreamConfig {
   const url = httpUrl(ctx, `${path}.url`, value.url);
   if (value.oauth !== undefined && value.auth !== undefined)
     throw problem(ctx, `${path}: "oauth" and "auth" do not go together: "oauth" signs each user in at the upstream, "auth" sends fixed credentials or none`);
-  const access: Access =
+  let access: Access =
     value.oauth !== undefined
       ? oauth(ctx, `${path}.oauth`, value.oauth)
       : value.auth !== undefined
         ? auth(ctx, `${path}.auth`, value.auth)
         : { auth: "detect" };
+  const { authorization, ...headers } = fixedHeaders(ctx, `${path}.headers`, value.headers, access.credentials);
+  if (authorization !== undefined) access = headerCredential(ctx, path, access, authorization);
   const allowOrgs = allowList(ctx, `${path}.allowOrgs`, value.allowOrgs);
   if (allowOrgs.length > 0 && (access.auth === "static" || access.auth === "none"))
     throw problem(ctx, `${path}.allowOrgs needs "oauth": organisation membership is checked with the user's GitHub token, which "auth" servers have not`);
@@ -91,7 +105,7 @@ function server(ctx: Context, name: string, value: unknown): UpstreamConfig {
     title: value.title === undefined ? name : title(ctx, `${path}.title`, value.title),
     resource: url.href,
     ...access,
-    headers: fixedHeaders(ctx, `${path}.headers`, value.headers, access.credentials),
+    headers: Object.freeze(headers),
     identityHeaders: identityHeaders(ctx, path, value.identityHeaders, url, value.url as string),
     allowUsers: allowList(ctx, `${path}.allowUsers`, value.allowUsers),
     allowOrgs,
@@ -122,12 +136,42 @@ function oauth(ctx: Context, path: string, value: unknown): Access {
     tokenEndpoint: read("tokenEndpoint", href),
     scope: read("scope", scope),
     apiUrl: read("apiUrl", href)?.replace(/\/$/, ""),
+    privateKey: read("privateKey", privateKey),
+    tokenEndpointAuthMethod: read("tokenEndpointAuthMethod", authMethod),
   };
   if ((fields.authorizationEndpoint === undefined) !== (fields.tokenEndpoint === undefined))
     throw problem(ctx, `${path}.authorizationEndpoint and ${path}.tokenEndpoint go together: give both to skip discovery, or neither`);
   if (fields.clientSecret !== undefined && fields.clientId === undefined)
     throw problem(ctx, `${path}.clientSecret needs ${path}.clientId: give the id of the client the secret belongs to`);
+  const method = fields.tokenEndpointAuthMethod;
+  if (method === "private_key_jwt" && fields.privateKey === undefined)
+    throw problem(ctx, `${path}.tokenEndpointAuthMethod "private_key_jwt" needs ${path}.privateKey: the PEM private key the gateway signs with`);
+  if ((method === "client_secret_basic" || method === "client_secret_post") && fields.clientId !== undefined && fields.clientSecret === undefined)
+    throw problem(ctx, `${path}.tokenEndpointAuthMethod "${method}" needs ${path}.clientSecret`);
   return { auth: "oauth", ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) };
+}
+
+/** A PEM private key, written in the file (through `${VAR}`) or as the path of a file holding one (relative to the config file). */
+function privateKey(ctx: Context, path: string, value: unknown): string {
+  const given = text(ctx, path, value);
+  let pem = given;
+  if (!given.includes("-----BEGIN")) {
+    const file = resolve(dirname(ctx.source), given);
+    try {
+      pem = readFileSync(file, "utf8");
+    } catch (error) {
+      throw problem(ctx, `${path}: ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}): give a PEM private key or the path of a file holding one`);
+    }
+  }
+  const why = signingKeyProblem(pem);
+  if (why) throw problem(ctx, `${path} is not a usable private key: ${why}`);
+  return pem;
+}
+
+function authMethod(ctx: Context, path: string, value: unknown): TokenEndpointAuthMethod {
+  const method = TOKEN_ENDPOINT_AUTH_METHODS.find((m) => m === value);
+  if (!method) throw problem(ctx, `${path} must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.map((m) => `"${m}"`).join(", ")}`);
+  return method;
 }
 
 /** "a b", "a,b" or ["a", "b"], as one space-separated string. */
@@ -170,22 +214,35 @@ function auth(ctx: Context, path: string, value: unknown): Access {
   return { auth: "static", credentials: Object.freeze({ [name.toLowerCase()]: credential }) };
 }
 
-function fixedHeaders(ctx: Context, path: string, value: unknown, credentials: UpstreamConfig["credentials"]): Readonly<Record<string, string>> {
-  if (value === undefined) return Object.freeze({});
+/**
+ * `headers.Authorization`, as mcpServers files carry a fixed credential: the upstream's static
+ * credential, for an entry that says nothing else about how to reach it.
+ */
+function headerCredential(ctx: Context, path: string, access: Access, authorization: string): Access {
+  if (access.auth !== "detect")
+    throw problem(
+      ctx,
+      `${path}.headers.Authorization and ${path}.${access.auth === "oauth" ? "oauth" : "auth"} do not go together: the upstream gets one Authorization, either the user's token ("oauth") or a fixed credential (this header or "auth")`,
+    );
+  return { auth: "static", credentials: Object.freeze({ authorization }) };
+}
+
+function fixedHeaders(ctx: Context, path: string, value: unknown, credentials: UpstreamConfig["credentials"]): Record<string, string> {
+  if (value === undefined) return {};
   if (!isEntry(value)) throw problem(ctx, `${path} must be an object of header names and string values, e.g. { "X-MCP-Readonly": "true" }`);
   const headers = new Map<string, string>();
   for (const [name, raw] of Object.entries(value)) {
     const where = member(path, name);
     if (typeof raw !== "string") throw problem(ctx, `${where} must be a string`);
     const header = expand(ctx, where, raw);
-    const why = upstreamHeaderProblem(name, header);
+    const why = upstreamHeaderProblem(name, header, { authorization: true });
     if (why) throw problem(ctx, `${path}: ${why}`);
     const lower = name.toLowerCase();
     if (headers.has(lower)) throw problem(ctx, `${path} gives ${name} twice (header names ignore case)`);
     if (credentials?.[lower] !== undefined) throw problem(ctx, `${where} is the header "auth" sends: give it once, in "auth"`);
     headers.set(lower, header);
   }
-  return Object.freeze(Object.fromEntries(headers));
+  return Object.fromEntries(headers);
 }
 
 function identityHeaders(ctx: Context, serverPath: string, value: unknown, url: URL, rawUrl: string): boolean {

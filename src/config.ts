@@ -5,6 +5,7 @@ import { parseArgs, parseEnv } from "node:util";
 import { loadLogin, type LoginConfig } from "./login/users.js";
 import { readUpstreamsFile } from "./config-file.js";
 import { HOP_BY_HOP, isIdentityHeader } from "./rs/headers.js";
+import type { TokenEndpointAuthMethod } from "./upstream/client-auth.js";
 
 /**
  * How the gateway authenticates to an upstream (docs/upstreams.md):
@@ -36,6 +37,10 @@ export interface UpstreamConfig {
   scope?: string;
   /** GitHub's REST API base (token revocation, identity, org membership); worked out from the issuer when omitted. */
   apiUrl?: string;
+  /** PEM private key for `private_key_jwt` at the upstream token endpoint (RFC 7523). Secret. */
+  privateKey?: string;
+  /** Pins how the gateway authenticates at the upstream token endpoint; else chosen by its metadata (src/upstream/client-auth.ts). */
+  tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
   /** `static` only: the credential headers (lowercased names), e.g. `authorization: Bearer …` or `x-api-key: …`. Secret. */
   credentials?: Readonly<Record<string, string>>;
   /** Fixed headers (lowercased names) added to every request upstream, replacing any the client sent. */

@@ -92,6 +92,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       keys,
       clock,
       fetch: oauthFetch(dispatcher),
+      log,
       offersClientMetadata: offersClientMetadata(config),
     });
     const app = createApp({ config, store, keys, mounts, dispatcher, relays, clock, log });

@@ -49,7 +49,7 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
       .mode()
       .then((mode) =>
         mode === "oauth"
-          ? mount.client.resolve().then((u) => `authorization server ${u.as.issuer}`)
+          ? mount.client.discover().then((u) => `authorization server ${u.as.issuer}, found through ${u.found}`)
           : mode === "static"
             ? "static credentials"
             : "no credentials",

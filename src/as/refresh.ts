@@ -65,9 +65,21 @@ async function exchange(opened: OpenedRefreshToken, client: ClientRecord, reques
     (await deps.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash)));
   if (!known) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
   return withGrantLock(deps.store, known.grantId, async () => {
+    await refuseDuringStepUp(known.grantId, deps);
     const record = await deps.store.get<RefreshTokenRecord>(keys.refreshToken(opened.tokenHash));
     return record ? rotate(record, opened, client, request, deps) : replay(opened, client, request, deps);
   });
+}
+
+/**
+ * MCP §Step-Up Authorization: a refresh cannot widen a grant, and the upstream asked this one for more
+ * scope. MCP clients refresh before they re-authorize (the SDK does, on a 403 `insufficient_scope`), so
+ * the first refresh after the challenge answers `invalid_grant`, and the client authorizes again with
+ * the scope the challenge named. The refresh token stays as it was; the next refresh works again.
+ */
+async function refuseDuringStepUp(grantId: string, deps: TokenDeps): Promise<void> {
+  const scope = await deps.store.take<string>(keys.stepUp(grantId));
+  if (scope !== undefined) throw new OAuthError("invalid_grant", `The upstream needs more scope for this grant (${scope}): authorize again with it.`);
 }
 
 /** The first use of a refresh token: it becomes used, and its successor is issued. */

@@ -29,23 +29,23 @@ export function asRoutes(deps: AsDeps): Router {
   // RFC 9728 §3.1: each upstream's metadata at its path-inserted URL; the root one only for the flags' single upstream.
   // RFC 9728 §3.3: `resource` is the URL under the name the client used (src/origins.ts)
   for (const mount of deps.mounts.all) {
-    const prm: RequestHandler = async (req, res) => {
+    const prm: RequestHandler = (req, res) => {
       // the path-inserted document of `/mcp/` (non-strict routing matches it too) describes the URL with its slash
       const slash = req.path !== "/.well-known/oauth-protected-resource/" && typedSlash(req.path);
       const resource = mount.resourceAt(deps.mounts.origins.forHost(req.headers.host), slash);
-      res.json(protectedResourceMetadata({ resource, title: mount.config.name && mount.config.title, issuer: mount.issuer }, await mount.advertisedScopes()));
+      res.json(protectedResourceMetadata({ resource, title: mount.config.name && mount.config.title, issuer: mount.issuer }, mount.advertisedScopes()));
     };
     const paths = [new URL(mount.metadataUrl).pathname, ...(mount === single ? ["/.well-known/oauth-protected-resource"] : [])];
     for (const path of paths) router.options(path, deps.cors).get(path, deps.cors, prm);
   }
   // RFC 8414 §2 scopes_supported: one upstream's scopes; with several there is no one list to give
-  const asm: RequestHandler = async (_req, res) => void res.json(authorizationServerMetadata(deps.urls, await single?.advertisedScopes()));
+  const asm: RequestHandler = (_req, res) => void res.json(authorizationServerMetadata(deps.urls, single?.advertisedScopes()));
   for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])
     router.options(path, deps.cors).get(path, deps.cors, asm);
   // Each upstream of a config file is also an issuer of its own, at its MCP URL: RFC 8414 §3.1 path insertion,
   // and OpenID Connect Discovery §4's path appending, which MCP clients try too
   for (const mount of deps.mounts.all.filter((m) => m !== single)) {
-    const metadata: RequestHandler = async (_req, res) => void res.json(authorizationServerMetadata(deps.urls, await mount.advertisedScopes(), mount));
+    const metadata: RequestHandler = (_req, res) => void res.json(authorizationServerMetadata(deps.urls, mount.advertisedScopes(), mount));
     const { pathname } = new URL(mount.issuer);
     for (const path of [
       `/.well-known/oauth-authorization-server${pathname}`,

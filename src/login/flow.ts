@@ -21,6 +21,8 @@ interface UpstreamTransaction {
   codeVerifier: string;
   sessionHash: string;
   sub: string;
+  /** The upstream authorization server the sign-in went to (RFC 9207: its answer must come from it). */
+  upstreamIssuer: string;
 }
 
 export const UPSTREAM_STATE_TTL = 600;
@@ -118,15 +120,15 @@ export async function approve(deps: LoginDeps, request: AuthorizationRequest, se
   }
   const state = randomToken(32);
   const codeVerifier = oauth.generateRandomCodeVerifier();
-  const transaction: UpstreamTransaction = { request: taken, codeVerifier, sessionHash: sha256(sessionId), sub };
-  let url;
+  const transaction: Omit<UpstreamTransaction, "upstreamIssuer"> = { request: taken, codeVerifier, sessionHash: sha256(sessionId), sub };
+  let started;
   try {
-    url = await mount.client.authorizationUrl({ scope: taken.scope, state, codeVerifier });
+    started = await mount.client.authorizationUrl({ scope: taken.scope, state, codeVerifier });
   } catch (error) {
     return unreachable(error);
   }
-  await deps.store.put(keys.upstreamState(state), transaction, UPSTREAM_STATE_TTL);
-  return { redirectTo: url };
+  await deps.store.put(keys.upstreamState(state), { ...transaction, upstreamIssuer: started.issuer }, UPSTREAM_STATE_TTL);
+  return { redirectTo: started.url };
 }
 
 /**
@@ -166,9 +168,10 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
   }
   let exchange;
   try {
-    exchange = await mount.client.exchangeCode(callback, state, transaction.codeVerifier);
+    exchange = await mount.client.exchangeCode(callback, state, transaction.codeVerifier, transaction.upstreamIssuer);
   } catch (error) {
     const failure = classify(error, "upstream code exchange");
+    deps.log.warn(`sign-in at ${mount.config.title} failed: ${failure.message}`);
     return {
       redirectTo: toClient({
         error: failure.definitive ? "server_error" : "temporarily_unavailable",

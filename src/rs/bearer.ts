@@ -9,12 +9,12 @@ export interface BearerDeps extends TokenContext {
   /** RFC 9728 §5.1: the metadata URL for the resource as this request named it (Host header, trailing slash). */
   resourceMetadataUrl: (request: McpRequest) => string;
   /** Advertised in every challenge (MCP Authorization §Scope Selection Strategy). */
-  scopes: () => Promise<string[] | undefined>;
+  scopes: () => string[] | undefined;
 }
 
 /** The RFC 6750 §3 / RFC 9728 §5.1 challenge for /mcp. */
-export async function bearerChallenge(deps: BearerDeps, request: McpRequest, error?: { code: string; description: string; scope?: string }): Promise<string> {
-  const scope = error?.scope ?? (await deps.scopes())?.join(" ");
+export function bearerChallenge(deps: BearerDeps, request: McpRequest, error?: { code: string; description: string; scope?: string }): string {
+  const scope = error?.scope ?? deps.scopes()?.join(" ");
   return challenge("Bearer", {
     ...(error ? { error: error.code, error_description: error.description } : {}),
     ...(scope ? { scope } : {}),
@@ -33,7 +33,7 @@ export async function authenticate(request: McpRequest, deps: BearerDeps): Promi
     const malformed = header !== undefined && /^bearer\b/i.test(header);
     const error = malformed ? { code: "invalid_request", description: "The Authorization header is malformed." } : undefined;
     throw new OAuthError(malformed ? "invalid_request" : "invalid_token", error?.description ?? "An access token is required.", malformed ? 400 : 401, {
-      "WWW-Authenticate": await bearerChallenge(deps, request, error),
+      "WWW-Authenticate": bearerChallenge(deps, request, error),
     });
   }
   try {
@@ -41,7 +41,7 @@ export async function authenticate(request: McpRequest, deps: BearerDeps): Promi
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error;
     throw new OAuthError(error.code, error.description, 401, {
-      "WWW-Authenticate": await bearerChallenge(deps, request, { code: error.code, description: error.description }),
+      "WWW-Authenticate": bearerChallenge(deps, request, { code: error.code, description: error.description }),
     });
   }
 }

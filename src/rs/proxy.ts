@@ -14,6 +14,8 @@ import type { Relays } from "./relays.js";
 export const MCP_BODY_LIMIT = 4 * 1024 * 1024;
 /** Bodies up to this size are read whole before they go upstream: one write, and an error can name the request's id. */
 const SMALL_BODY = 64 * 1024;
+/** How long a step-up challenge holds the grant's next refresh back (src/as/refresh.ts, refuseDuringStepUp). */
+const STEP_UP_TTL = 600;
 
 export interface ProxyDeps extends BearerDeps {
   dispatcher: Dispatcher;
@@ -117,7 +119,7 @@ export function mcpProxy(deps: ProxyDeps) {
       // The next refresh of this grant must not hand out the same upstream token again.
       await deps.store.put(keys.upstreamRejected(claims.gid), true, deps.refreshTokenTtl);
       // The upstream's challenge would send the client to the upstream's authorization server.
-      throw await rewritten(deps, req, 401, {
+      throw rewritten(deps, req, 401, {
         code: "invalid_token",
         description: "The upstream rejected the access token; refresh it or authorize again.",
       });
@@ -126,7 +128,8 @@ export function mcpProxy(deps: ProxyDeps) {
       // MCP Authorization §Runtime Insufficient Scope Errors (2026-07-28): name every scope the operation needs,
       // the grant's with the upstream's, since the client re-authorizes with exactly what the challenge lists
       const scope = scopeUnion(claims.scope, upstreamChallenge(refused.headers).scope);
-      throw await rewritten(deps, req, 403, {
+      await deps.store.put(keys.stepUp(claims.gid), scope, STEP_UP_TTL);
+      throw rewritten(deps, req, 403, {
         code: "insufficient_scope",
         description: "The upstream needs more scope for this operation.",
         ...(scope ? { scope } : {}),
@@ -184,13 +187,13 @@ function counted(source: Readable, limit: number): { chunks: Readable; overLimit
   return { chunks: Readable.from(chunks(), { objectMode: false }), overLimit: () => total > limit };
 }
 
-async function rewritten(
+function rewritten(
   deps: BearerDeps,
   request: IncomingMessage,
   status: number,
   error: { code: "invalid_token" | "insufficient_scope"; description: string; scope?: string },
-): Promise<OAuthError> {
-  return new OAuthError(error.code, error.description, status, { "WWW-Authenticate": await bearerChallenge(deps, request, error) });
+): OAuthError {
+  return new OAuthError(error.code, error.description, status, { "WWW-Authenticate": bearerChallenge(deps, request, error) });
 }
 
 function upstreamChallenge(headers: Record<string, string | string[] | undefined>) {

@@ -43,6 +43,8 @@ export const keys = {
   refreshToken: (tokenHash: string) => `refresh:${tokenHash}`,
   revokedGrant: (grantId: string) => `revoked:${grantId}`,
   upstreamRejected: (grantId: string) => `upstream-rejected:${grantId}`,
+  /** The scope a step-up challenge named for a grant: its next refresh sends the client to authorize again (src/as/refresh.ts). */
+  stepUp: (grantId: string) => `step-up:${grantId}`,
   session: (sid: string) => `sess:${sid}`,
   rateLimit: (rule: string, subject: string) => `rate:${rule}:${subject}`,
   /** A refresh token already exchanged: its successor, and what a replay of it is answered from. */

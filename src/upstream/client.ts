@@ -1,15 +1,18 @@
 import * as oauth from "oauth4webapi";
 import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
-import type { UpstreamConfig } from "../config.js";
+import { shownUrl, type UpstreamConfig } from "../config.js";
+import type { Logger } from "../log.js";
 import { seal, unseal, type Keys } from "../crypto.js";
 import { keys, type Store } from "../store/store.js";
 import type { UpstreamTokens } from "../tokens.js";
+import { chooseAuthMethod, clientAuth, importSigningKey, registrationAuthMethod, type ClientCredentials, type SigningKey } from "./client-auth.js";
 import { discoverUpstream, type UpstreamMetadata } from "./discovery.js";
 import { classify, UpstreamError } from "./errors.js";
 import type { Fetch } from "./http.js";
 import { githubIdentity, githubMembership, oidcIdentity, type Membership, type UpstreamIdentity } from "./identity.js";
 import { githubApi, githubRevocationRequest, githubTokenRevocation, standardUpstream } from "./quirks.js";
+import { clientMetadata, parseRegistration, type Registration } from "./registration.js";
 
 interface Resolved extends UpstreamMetadata {
   client: oauth.Client;
@@ -18,12 +21,27 @@ interface Resolved extends UpstreamMetadata {
   clientSecret?: string;
 }
 
+/** Where a sign-in at the upstream starts, and the authorization server it goes to (RFC 9207: its answer must come from that one). */
+export interface UpstreamAuthorization {
+  url: string;
+  issuer: string;
+}
+
+/**
+ * How long a discovery serves the calls that follow a sign-in (code exchange, refresh, revocation,
+ * the scopes the gateway advertises). Every sign-in starts from a discovery of its own (sign-ins at
+ * the same moment share one), so an upstream that moves to another authorization server is followed
+ * by the next sign-in (SEP-2352); a failed discovery is never kept.
+ */
+const DISCOVERY_AGE_MS = 60 * 60_000;
+
 export interface UpstreamDeps {
   store: Store;
   /** Seals the dynamic registration's client secret at rest. */
   keys: Keys;
   clock: Clock;
   fetch: Fetch;
+  log: Logger;
   /** The gateway's callback for this upstream, registered there (src/upstream/mounts.ts, callbackPath). */
   callbackUrl: string;
   /** The gateway's own Client ID Metadata Document, used as client_id where the upstream AS supports them (https public URLs only). */
@@ -46,7 +64,9 @@ export class Upstream {
   readonly #deps: UpstreamDeps;
   readonly #fetch: Fetch;
   readonly #options: { [oauth.customFetch]: Fetch; [oauth.allowInsecureRequests]: boolean };
-  #resolved?: Promise<Resolved>;
+  #discovery?: { metadata: Promise<UpstreamMetadata>; at: number };
+  #known?: UpstreamMetadata;
+  #signingKey?: Promise<SigningKey>;
   #tokenEndpoint?: string;
 
   constructor(
@@ -64,22 +84,63 @@ export class Upstream {
     return this.config.resource;
   }
 
-  resolve(): Promise<Resolved> {
-    this.#resolved ??= this.#resolve().catch((error: unknown) => {
-      this.#resolved = undefined;
-      throw error;
-    });
-    return this.#resolved;
+  /**
+   * The upstream's metadata: the last discovery while younger than `maxAgeMs`, else a new one. Calls
+   * that arrive together share one; a failure is not kept, so the next call asks again.
+   */
+  discover(maxAgeMs = DISCOVERY_AGE_MS): Promise<UpstreamMetadata> {
+    const now = this.#deps.clock.now();
+    if (this.#discovery && now - this.#discovery.at < maxAgeMs) return this.#discovery.metadata;
+    const discovery = {
+      at: now,
+      metadata: discoverUpstream(this.config, { fetch: this.#fetch, allowHttp: this.#options[oauth.allowInsecureRequests], headers: this.#headers }).then(
+        (metadata) => {
+          this.#tokenEndpoint = metadata.as.token_endpoint;
+          this.#known = metadata;
+          return metadata;
+        },
+        (error: unknown) => {
+          if (this.#discovery === discovery) this.#discovery = undefined;
+          throw error;
+        },
+      ),
+    };
+    this.#discovery = discovery;
+    return discovery.metadata;
   }
 
-  /** Scopes to advertise to clients: `--upstream-scope`, else the upstream's own `scopes_supported`. */
-  async advertisedScopes(): Promise<string[] | undefined> {
+  /** A new discovery; when it fails, the last one that worked, so a flaky metadata endpoint does not stop sign-ins. */
+  async #discoverForSignIn(): Promise<UpstreamMetadata> {
+    const known = this.#known;
+    try {
+      return await this.discover(0);
+    } catch (error) {
+      if (!known) throw error;
+      this.#deps.log.warn(`discovery of ${shownUrl(this.config.resource)} failed, signing in with the metadata found before: ${(error as Error).message}`);
+      return known;
+    }
+  }
+
+  /** What every request to the upstream MCP endpoint carries besides a user's token. */
+  get #headers(): Record<string, string> {
+    return { ...this.config.headers, ...this.config.credentials };
+  }
+
+  /** Scopes to advertise to clients: `--upstream-scope`, else the upstream's own `scopes_supported` as last discovered (never waited for). */
+  advertisedScopes(): string[] | undefined {
     if (this.config.scope) return this.config.scope.split(" ");
-    return (await this.resolve().catch(() => undefined))?.scopesSupported;
+    if (!this.#known) this.discover().catch(() => {});
+    return this.#known?.scopesSupported;
   }
 
-  async authorizationUrl(p: { scope: string | undefined; state: string; codeVerifier: string }): Promise<string> {
-    const resolved = await this.resolve();
+  /**
+   * Start a sign-in at the upstream, from a fresh discovery and a registration there (made now if
+   * none is stored for its issuer). Scope, when the client asked for none (MCP §Scope Selection
+   * Strategy): the configured one, else what the upstream's 401 challenge named, else its
+   * `scopes_supported`, else none.
+   */
+  async authorizationUrl(p: { scope: string | undefined; state: string; codeVerifier: string }): Promise<UpstreamAuthorization> {
+    const resolved = await this.#resolve(await this.#discoverForSignIn(), { register: true });
     const url = new URL(resolved.as.authorization_endpoint!);
     const params: Record<string, string> = {
       client_id: resolved.client.client_id,
@@ -90,18 +151,21 @@ export class Upstream {
       code_challenge_method: "S256",
       resource: resolved.resource, // MCP Authorization §Resource Parameter: sent whether or not the upstream supports it
     };
-    const scope = this.#scope(p.scope ?? this.config.scope, resolved);
+    const asked = p.scope || this.config.scope || resolved.challengeScope || resolved.scopesSupported?.join(" ");
+    const scope = this.#scope(asked, resolved);
     if (scope) params.scope = scope;
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-    return url.href;
+    return { url: url.href, issuer: resolved.as.issuer };
   }
 
   /**
-   * What the allowlists and identity headers need besides what was asked: GitHub's `read:org` to see
+   * What the allowlists, identity headers and refresh need besides what was asked: GitHub's `read:org` to see
    * org memberships; at an OpenID Provider, `openid` (and `email` when an allowed user is an address).
    */
   #scope(asked: string | undefined, resolved: Resolved): string | undefined {
     const scopes = new Set(asked?.split(" ").filter(Boolean));
+    // SEP-2207: a refresh token keeps the user signed in at the upstream; ask for one where the server lists the scope for it
+    if (resolved.as.scopes_supported?.includes("offline_access")) scopes.add("offline_access");
     const { allowUsers, allowOrgs, identityHeaders } = this.config;
     if (githubApi(resolved.as, this.config.apiUrl)) {
       if (allowOrgs.length) scopes.add("read:org");
@@ -112,9 +176,14 @@ export class Upstream {
     return scopes.size ? [...scopes].join(" ") : undefined;
   }
 
-  /** Validate the callback (state, error, iss) and redeem the code. */
-  async exchangeCode(callback: URL, expectedState: string, codeVerifier: string): Promise<CodeExchange> {
+  /**
+   * Validate the callback (state, error, RFC 9207 `iss`) and redeem the code, at the authorization
+   * server the sign-in started at (`issuer`): an upstream that moved meanwhile means a new sign-in.
+   */
+  async exchangeCode(callback: URL, expectedState: string, codeVerifier: string, issuer: string): Promise<CodeExchange> {
     const { as, client, clientAuth, resource } = await this.resolve();
+    if (as.issuer !== issuer)
+      throw new UpstreamError(false, undefined, `the upstream moved from ${issuer} to ${as.issuer} during this sign-in: start again`);
     try {
       const params = oauth.validateAuthResponse(as, client, callback, expectedState);
       const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, this.#deps.callbackUrl, codeVerifier, {
@@ -214,52 +283,58 @@ export class Upstream {
     };
   }
 
-  async #resolve(): Promise<Resolved> {
-    const metadata = await discoverUpstream(this.config, { fetch: this.#fetch, allowHttp: this.#options[oauth.allowInsecureRequests] });
-    this.#tokenEndpoint = metadata.as.token_endpoint;
-    const { client, secret } = await this.#client(metadata.as);
+  /** The metadata and client for calls after a sign-in (code exchange, refresh, revocation): never registers. */
+  async resolve(): Promise<Resolved> {
+    return this.#resolve(await this.discover(), { register: false });
+  }
+
+  async #resolve(metadata: UpstreamMetadata, o: { register: boolean }): Promise<Resolved> {
+    const key = this.config.privateKey === undefined ? undefined : await (this.#signingKey ??= importSigningKey(this.config.privateKey));
+    const pinned = this.config.tokenEndpointAuthMethod;
+    const registration = await this.#client(metadata.as, key, o.register);
+    const credentials: ClientCredentials = { secret: registration.client_secret, key, method: pinned ?? registration.token_endpoint_auth_method };
+    // GitHub documents its client secret as a form field and publishes no metadata to say otherwise
+    const method = chooseAuthMethod(metadata.as, credentials, githubApi(metadata.as, this.config.apiUrl) ? "client_secret_post" : undefined);
     return {
       ...metadata,
-      client,
-      clientAuth: secret === undefined ? oauth.None() : oauth.ClientSecretPost(secret),
-      ...(secret === undefined ? {} : { clientSecret: secret }),
+      client: { client_id: registration.client_id },
+      clientAuth: clientAuth(method, credentials),
+      ...(registration.client_secret === undefined ? {} : { clientSecret: registration.client_secret }),
     };
   }
 
   /**
    * The pre-registered client, else the gateway's metadata document URL where the upstream AS takes
-   * one, else one registered dynamically (RFC 7591) and kept in the store, sealed. Instances racing to register keep the first one stored, so an authorization started on
-   * one instance is redeemed with the same client on another.
+   * one, else the one registered dynamically (RFC 7591) with this issuer and kept in the store,
+   * sealed; registering happens only when a sign-in starts (`register`). An issuer the gateway has
+   * not registered with gets a registration of its own (SEP-2352). Instances racing to register keep
+   * the first one stored, so an authorization started on one instance is redeemed with the same client on another.
    */
-  async #client(as: oauth.AuthorizationServer): Promise<{ client: oauth.Client; secret?: string }> {
-    if (this.config.clientId) return credentials({ client_id: this.config.clientId, client_secret: this.config.clientSecret });
-    const key = keys.upstreamRegistration(`${as.issuer} ${this.#deps.callbackUrl}`);
-    const stored = await this.#storedRegistration(key);
-    if (stored) return credentials(stored);
+  async #client(as: oauth.AuthorizationServer, key: SigningKey | undefined, register: boolean): Promise<Registration> {
+    if (this.config.clientId) return { client_id: this.config.clientId, client_secret: this.config.clientSecret };
+    const storeKey = keys.upstreamRegistration(`${as.issuer} ${this.#deps.callbackUrl}`);
+    const stored = await this.#storedRegistration(storeKey);
+    if (stored) return stored;
     // MCP Authorization §Client Registration Approaches: a metadata document before dynamic registration
-    if (this.#deps.clientMetadataUrl && as.client_id_metadata_document_supported === true) return { client: { client_id: this.#deps.clientMetadataUrl } };
+    if (this.#deps.clientMetadataUrl && as.client_id_metadata_document_supported === true) return { client_id: this.#deps.clientMetadataUrl };
     if (!as.registration_endpoint)
       throw new Error(
         `the upstream ${as.issuer} offers no dynamic client registration: register an OAuth app there with callback ${this.#deps.callbackUrl} and give its id and secret (--upstream-client-id and --upstream-client-secret, or oauth.clientId and oauth.clientSecret in the config file)`,
       );
-    const response = await oauth.dynamicClientRegistrationRequest(
-      as,
-      {
-        redirect_uris: [this.#deps.callbackUrl],
-        grant_types: ["authorization_code", "refresh_token"],
-        response_types: ["code"],
-        token_endpoint_auth_method: "client_secret_post",
-        client_name: "MCP OAuth Gateway",
-      },
-      this.#options,
-    );
-    const registered = await oauth.processDynamicClientRegistrationResponse(response);
-    const record: Registration = {
-      client_id: registered.client_id,
-      ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}),
-    };
-    await this.#deps.store.add(key, { sealed: await seal(this.#deps.keys, record, key) }, 10 * 365 * 24 * 3600);
-    return credentials((await this.#storedRegistration(key)) ?? record);
+    if (!register) throw new Error(`the gateway holds no registration at ${as.issuer}: sign in again`);
+    // a confidential client: a secret, sent as the upstream prefers (or a key the operator gave)
+    const asked = registrationAuthMethod(as, this.config.tokenEndpointAuthMethod, key);
+    const response = await this.#fetch(as.registration_endpoint, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify(clientMetadata(this.#deps.callbackUrl, asked, key?.publicJwk)),
+    });
+    const registered = await parseRegistration(response, asked);
+    const now = nowSeconds(this.#deps.clock);
+    const lifetime = registered.client_secret_expires_at ? registered.client_secret_expires_at - now : 10 * 365 * 24 * 3600;
+    if (lifetime <= 0) throw new Error(`the upstream ${as.issuer} registered the gateway with a secret that has already expired`);
+    await this.#deps.store.add(storeKey, { sealed: await seal(this.#deps.keys, registered, storeKey) }, lifetime);
+    return (await this.#storedRegistration(storeKey)) ?? registered;
   }
 
   /** The stored registration; one sealed under a key no longer configured is dropped (and redone). */
@@ -275,12 +350,3 @@ export class Upstream {
   }
 }
 
-interface Registration {
-  client_id: string;
-  client_secret?: string | undefined;
-}
-
-const credentials = (r: Registration): { client: oauth.Client; secret?: string } => ({
-  client: { client_id: r.client_id },
-  ...(r.client_secret ? { secret: r.client_secret } : {}),
-});

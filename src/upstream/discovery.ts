@@ -9,35 +9,81 @@ export interface UpstreamMetadata {
   /** The upstream's RFC 9728 `resource`, sent as RFC 8707 `resource` in its authorize and token requests. */
   resource: string;
   scopesSupported?: string[];
+  /** The scope the upstream's 401 challenge named: MCP §Scope Selection Strategy asks for it first. */
+  challengeScope?: string;
+  /** How the authorization server was found, for the log. */
+  found: string;
 }
 
 export interface DiscoveryOptions {
   fetch: Fetch;
   allowHttp: boolean;
+  /** What every request to the MCP endpoint carries: the entry's fixed headers and static credentials. */
+  headers?: Readonly<Record<string, string>>;
 }
 
-const requestOptions = (o: DiscoveryOptions) => ({ [oauth.customFetch]: o.fetch, [oauth.allowInsecureRequests]: o.allowHttp });
+/** Each discovery request ends within this, body included: the gateway's own answers never wait on a slow upstream for long. */
+export const DISCOVERY_TIMEOUT_MS = 5_000;
+
+const requestOptions = (o: DiscoveryOptions) => ({
+  [oauth.customFetch]: o.fetch,
+  [oauth.allowInsecureRequests]: o.allowHttp,
+  signal: () => AbortSignal.timeout(DISCOVERY_TIMEOUT_MS),
+});
 
 /**
  * `--upstream-rs` → RFC 9728 metadata → `authorization_servers[0]` → RFC 8414 metadata with path
- * insertion, then OIDC discovery. Explicit endpoint flags skip all of it.
+ * insertion, then OIDC discovery. An upstream of the 2025-03-26 revision publishes no RFC 9728
+ * metadata: its authorization server is at its own origin, described by RFC 8414 metadata there or,
+ * without any, at the default endpoints `/authorize`, `/token` and `/register`. Explicit endpoint
+ * flags skip all of it.
  */
 export async function discoverUpstream(config: UpstreamConfig, o: DiscoveryOptions): Promise<UpstreamMetadata> {
   if (config.authorizationEndpoint && config.tokenEndpoint) {
     const issuer = config.issuer ?? new URL(config.authorizationEndpoint).origin;
-    return { as: { issuer, authorization_endpoint: config.authorizationEndpoint, token_endpoint: config.tokenEndpoint }, resource: config.resource };
+    return {
+      as: { issuer, authorization_endpoint: config.authorizationEndpoint, token_endpoint: config.tokenEndpoint },
+      resource: config.resource,
+      found: "the configured endpoints",
+    };
   }
-  const { metadata: prm, unreachable } = await findResourceMetadata(config.resource, o);
-  const issuer = config.issuer ?? prm?.authorization_servers?.[0];
-  if (!issuer && unreachable) throw new Error(`${shownUrl(config.resource)} cannot be reached (${unreachable.message})`);
-  if (!issuer)
-    throw new Error(
-      `${shownUrl(config.resource)} publishes no RFC 9728 metadata naming its authorization server: give its issuer (--upstream-as, or oauth.issuer in the config file), or its authorization and token endpoints`,
-    );
-  return {
-    as: await findAuthorizationServer(issuer, o),
-    resource: prm?.resource ?? config.resource,
+  const { metadata: prm, challengeScope, unreachable } = await findResourceMetadata(config.resource, o);
+  if (!prm && unreachable) throw new Error(`${shownUrl(config.resource)} cannot be reached (${unreachable.message})`);
+  const scopes = {
     ...(prm?.scopes_supported ? { scopesSupported: prm.scopes_supported } : {}),
+    ...(challengeScope ? { challengeScope } : {}),
+  };
+  const issuer = config.issuer ?? prm?.authorization_servers?.[0];
+  if (issuer) {
+    const found = config.issuer ? `the configured issuer ${issuer}` : `its RFC 9728 metadata, naming ${issuer}`;
+    return { as: await findAuthorizationServer(issuer, o), resource: prm?.resource ?? config.resource, ...scopes, found };
+  }
+  return { ...(await authorizationServerAtOrigin(config.resource, o)), resource: prm?.resource ?? config.resource, ...scopes };
+}
+
+/**
+ * MCP 2025-03-26 §2.3: without RFC 9728 metadata, the MCP server's origin (path discarded) is the
+ * authorization server: RFC 8414 metadata there, else the default endpoints (§2.3.3). Only an answer
+ * that says there is no metadata leads to the defaults; an unreachable origin is a failure.
+ */
+async function authorizationServerAtOrigin(resource: string, o: DiscoveryOptions): Promise<Pick<UpstreamMetadata, "as" | "found">> {
+  const origin = new URL(resource).origin;
+  const response = await oauth.discoveryRequest(new URL(origin), { algorithm: "oauth2", ...requestOptions(o) });
+  if (response.ok) {
+    const as = await oauth.processDiscoveryResponse(new URL(origin), response);
+    if (!as.authorization_endpoint || !as.token_endpoint) throw new Error(`the RFC 8414 metadata at ${origin} names no authorization or token endpoint`);
+    return { as, found: `no RFC 9728 metadata: the RFC 8414 metadata at its origin (MCP 2025-03-26)` };
+  }
+  await response.body?.cancel();
+  if (response.status >= 500) throw new Error(`${origin}/.well-known/oauth-authorization-server answered HTTP ${response.status}`);
+  return {
+    as: {
+      issuer: origin,
+      authorization_endpoint: `${origin}/authorize`,
+      token_endpoint: `${origin}/token`,
+      registration_endpoint: `${origin}/register`,
+    },
+    found: `no RFC 9728 or RFC 8414 metadata: the default endpoints /authorize, /token and /register at its origin (MCP 2025-03-26)`,
   };
 }
 
@@ -45,7 +91,10 @@ export async function discoverUpstream(config: UpstreamConfig, o: DiscoveryOptio
  * The upstream's RFC 9728 metadata: the URL its 401 names (RFC 9728 §5.1), else the path-inserted
  * one, else the root one. `unreachable` when not one of these requests got an answer.
  */
-async function findResourceMetadata(resource: string, o: DiscoveryOptions): Promise<{ metadata?: oauth.ResourceServer; unreachable?: Error }> {
+async function findResourceMetadata(
+  resource: string,
+  o: DiscoveryOptions,
+): Promise<{ metadata?: oauth.ResourceServer; challengeScope?: string; unreachable?: Error }> {
   const rs = new URL(resource);
   let answered = false;
   let failure: Error | undefined;
@@ -61,18 +110,25 @@ async function findResourceMetadata(resource: string, o: DiscoveryOptions): Prom
   };
   const candidates: URL[] = [];
   const ping = await attempt(unauthenticatedPing(rs, o));
-  const advertised = ping && extractWWWAuthenticateParams(ping).resourceMetadataUrl;
+  const challenge = ping ? extractWWWAuthenticateParams(ping) : {};
+  const advertised = challenge.resourceMetadataUrl;
+  const challengeScope = challenge.scope ? { challengeScope: challenge.scope } : {};
   // RFC 9728 §7.7 / checklist G8: only follow a metadata URL on the upstream's own origin
   if (advertised && advertised.origin === rs.origin) candidates.push(advertised);
   candidates.push(new URL(`/.well-known/oauth-protected-resource${rs.pathname.replace(/^\/$/, "")}`, rs.origin));
   candidates.push(new URL("/.well-known/oauth-protected-resource", rs.origin));
+  let foreign: string | undefined;
   for (const url of candidates) {
-    const response = await attempt(o.fetch(url.href, { method: "GET", headers: { accept: "application/json" } }));
+    const request = o.fetch(url.href, { method: "GET", headers: { accept: "application/json" }, signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS) });
+    const response = await attempt(request);
     if (!response?.ok) continue;
-    const metadata = await acceptResourceMetadata(rs, url, response);
-    if (metadata) return { metadata };
+    const found = await acceptResourceMetadata(rs, url, response);
+    if (found && "accepted" in found) return { metadata: found.accepted, ...challengeScope };
+    if (found) foreign ??= found.foreign;
   }
-  return !answered && failure ? { unreachable: failure } : {};
+  // RFC 9728 §3.3: metadata for another resource is never used, and it is no sign of a server without metadata either
+  if (foreign !== undefined) throw new Error(`${shownUrl(resource)} publishes RFC 9728 metadata for another resource (${foreign}), which must not be used`);
+  return !answered && failure ? { unreachable: failure } : challengeScope;
 }
 
 /** Answers to an unauthenticated `ping` from a server that took it without credentials: a result, or a complaint about the request itself (no session, method, media type). */
@@ -90,10 +146,12 @@ export async function detectUpstreamAuth(resource: string, o: DiscoveryOptions):
   throw new Error(`the upstream answered HTTP ${status} to an unauthenticated request, which tells neither way`);
 }
 
+/** A `ping` with no user's credentials: only what every request to this upstream carries (its fixed headers and static credentials). */
 async function unauthenticatedPing(rs: URL, o: DiscoveryOptions): Promise<Response> {
   const response = await o.fetch(rs.href, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+    signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS),
+    headers: { ...o.headers, "content-type": "application/json", accept: "application/json, text/event-stream" },
     body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" }),
   });
   await response.body?.cancel();
@@ -104,16 +162,17 @@ async function unauthenticatedPing(rs: URL, o: DiscoveryOptions): Promise<Respon
  * RFC 9728 §3.3: the `resource` must be the one we asked about. Tolerate a trailing-slash
  * difference (GitHub has served `…/mcp` for `…/mcp/`), and the root document describing the origin.
  */
-async function acceptResourceMetadata(rs: URL, from: URL, response: Response): Promise<oauth.ResourceServer | undefined> {
+async function acceptResourceMetadata(rs: URL, from: URL, response: Response): Promise<{ accepted: oauth.ResourceServer } | { foreign: string } | undefined> {
   const expected = from.pathname === "/.well-known/oauth-protected-resource" ? [new URL(rs.origin)] : [rs, toggleSlash(rs)];
   for (const candidate of expected) {
     try {
-      return await oauth.processResourceDiscoveryResponse(candidate, response.clone());
+      return { accepted: await oauth.processResourceDiscoveryResponse(candidate, response.clone()) };
     } catch {
       /* try the next spelling */
     }
   }
-  return undefined;
+  const named = ((await response.json().catch(() => undefined)) as { resource?: unknown } | undefined)?.resource;
+  return typeof named === "string" ? { foreign: named.slice(0, 200) } : undefined;
 }
 
 const toggleSlash = (u: URL) => new URL(u.href.endsWith("/") ? u.href.slice(0, -1) : `${u.href}/`);

@@ -17,15 +17,41 @@ export function createDispatcher(): Agent {
 
 export type Fetch = (url: string, init: RequestInit) => Promise<Response>;
 
-/** A fetch over the shared dispatcher with an overall time limit, for short OAuth exchanges. */
+/** The largest OAuth or discovery answer the gateway reads from an upstream: metadata and token responses are a few KB. */
+export const OAUTH_MAX_BYTES = 256 * 1024;
+
+/**
+ * A fetch over the shared dispatcher for short OAuth exchanges and discovery: one deadline for the
+ * whole exchange, body included (a caller's `signal` may set a shorter one), and a bounded body. An
+ * answer that never ends, or never stops, fails instead of holding the gateway.
+ */
 export function oauthFetch(dispatcher: Agent, timeoutMs = 15_000): Fetch {
-  return (url, init) =>
-    undiciFetch(url, {
+  return async (url, init) => {
+    const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
+    const response = await undiciFetch(url, {
       method: init.method,
       headers: init.headers as Record<string, string>,
       body: init.body as string | URLSearchParams | null | undefined,
       dispatcher,
       redirect: "manual", // RFC 9700 §4.11: never follow redirects with credentials
-      signal: init.signal ?? AbortSignal.timeout(timeoutMs),
+      signal,
     });
+    if (!response.body) return response;
+    return new Response(response.body.pipeThrough(byteLimit(OAUTH_MAX_BYTES)), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers as unknown as Headers,
+    });
+  };
+}
+
+function byteLimit(limit: number): TransformStream<Uint8Array, Uint8Array> {
+  let total = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      total += chunk.byteLength;
+      if (total > limit) controller.error(new Error(`the upstream's answer is larger than ${limit / 1024} KB`));
+      else controller.enqueue(chunk);
+    },
+  });
 }

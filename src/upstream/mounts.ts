@@ -45,6 +45,7 @@ export class Mount {
   readonly client: Upstream;
   readonly #fetch: MountDeps["fetch"];
   #mode?: Promise<UpstreamMode>;
+  #knownMode?: UpstreamMode;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -77,21 +78,31 @@ export class Mount {
     return `${origin}/.well-known/oauth-protected-resource${this.config.path}${slash ? "/" : ""}`;
   }
 
-  /** Known from the config, or asked of the upstream once (and again after a failure to reach it). */
+  /**
+   * Known from the config, or asked of the upstream once (and again after a failure to reach it), with
+   * the headers every request to it carries: an upstream that answers them needs no OAuth.
+   */
   mode(): Promise<UpstreamMode> {
     if (this.config.auth !== "detect") return Promise.resolve(this.config.auth);
     const allowHttp = new URL(this.config.resource).protocol === "http:";
-    this.#mode ??= detectUpstreamAuth(this.config.resource, { fetch: this.#fetch, allowHttp }).catch((error: unknown) => {
-      this.#mode = undefined;
-      throw error;
-    });
+    this.#mode ??= detectUpstreamAuth(this.config.resource, { fetch: this.#fetch, allowHttp, headers: this.config.headers }).then(
+      (mode) => (this.#knownMode = mode),
+      (error: unknown) => {
+        this.#mode = undefined;
+        throw error;
+      },
+    );
     return this.#mode;
   }
 
-  /** Scopes to advertise to clients: the configured ones, else (OAuth upstreams) the upstream's own. */
-  async advertisedScopes(): Promise<string[] | undefined> {
+  /**
+   * Scopes to advertise to clients: the configured ones, else (OAuth upstreams) the upstream's own as
+   * last discovered. Never waits for the upstream: the gateway's own metadata answers at once.
+   */
+  advertisedScopes(): string[] | undefined {
     if (this.config.scope) return this.config.scope.split(" ");
-    const mode = await this.mode().catch(() => undefined);
+    const mode = this.config.auth === "detect" ? this.#knownMode : this.config.auth;
+    if (!mode) this.mode().catch(() => {});
     return mode === "oauth" ? this.client.advertisedScopes() : undefined;
   }
 }

@@ -11,7 +11,7 @@ import { LOGIN } from "./stack.js";
  * and a real gateway process in front of it.
  */
 
-const SUITE = join(ROOT, "node_modules/@modelcontextprotocol/conformance/dist/index.js");
+export const SUITE = join(ROOT, "node_modules/@modelcontextprotocol/conformance/dist/index.js");
 const EVERYTHING = join(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js");
 const support = (file: string) => join(ROOT, "test/support", file);
 /** The preload that gives the suite a bearer token for the gateway (see the file). */
