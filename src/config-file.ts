@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { ConfigError, isLoopbackHost, upstreamHeaderProblem, type UpstreamConfig } from "./config.js";
-import { signingKeyProblem, TOKEN_ENDPOINT_AUTH_METHODS, type TokenEndpointAuthMethod } from "./upstream/client-auth.js";
+import { authMethodNamed, loadSigningKey, pinnedMethodProblem, TOKEN_ENDPOINT_AUTH_METHODS, type TokenEndpointAuthMethod } from "./upstream/client-auth.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 type Entry = Record<string, unknown>;
@@ -143,33 +143,23 @@ function oauth(ctx: Context, path: string, value: unknown): Access {
     throw problem(ctx, `${path}.authorizationEndpoint and ${path}.tokenEndpoint go together: give both to skip discovery, or neither`);
   if (fields.clientSecret !== undefined && fields.clientId === undefined)
     throw problem(ctx, `${path}.clientSecret needs ${path}.clientId: give the id of the client the secret belongs to`);
-  const method = fields.tokenEndpointAuthMethod;
-  if (method === "private_key_jwt" && fields.privateKey === undefined)
-    throw problem(ctx, `${path}.tokenEndpointAuthMethod "private_key_jwt" needs ${path}.privateKey: the PEM private key the gateway signs with`);
-  if ((method === "client_secret_basic" || method === "client_secret_post") && fields.clientId !== undefined && fields.clientSecret === undefined)
-    throw problem(ctx, `${path}.tokenEndpointAuthMethod "${method}" needs ${path}.clientSecret`);
+  const pinned = pinnedMethodProblem(
+    { method: fields.tokenEndpointAuthMethod, privateKey: fields.privateKey, clientId: fields.clientId, clientSecret: fields.clientSecret },
+    { method: `${path}.tokenEndpointAuthMethod`, privateKey: `${path}.privateKey`, clientSecret: `${path}.clientSecret` },
+  );
+  if (pinned) throw problem(ctx, pinned);
   return { auth: "oauth", ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) };
 }
 
 /** A PEM private key, written in the file (through `${VAR}`) or as the path of a file holding one (relative to the config file). */
 function privateKey(ctx: Context, path: string, value: unknown): string {
-  const given = text(ctx, path, value);
-  let pem = given;
-  if (!given.includes("-----BEGIN")) {
-    const file = resolve(dirname(ctx.source), given);
-    try {
-      pem = readFileSync(file, "utf8");
-    } catch (error) {
-      throw problem(ctx, `${path}: ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}): give a PEM private key or the path of a file holding one`);
-    }
-  }
-  const why = signingKeyProblem(pem);
-  if (why) throw problem(ctx, `${path} is not a usable private key: ${why}`);
-  return pem;
+  const loaded = loadSigningKey(text(ctx, path, value), dirname(ctx.source));
+  if ("problem" in loaded) throw problem(ctx, `${path}: ${loaded.problem}`);
+  return loaded.pem;
 }
 
 function authMethod(ctx: Context, path: string, value: unknown): TokenEndpointAuthMethod {
-  const method = TOKEN_ENDPOINT_AUTH_METHODS.find((m) => m === value);
+  const method = authMethodNamed(value);
   if (!method) throw problem(ctx, `${path} must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.map((m) => `"${m}"`).join(", ")}`);
   return method;
 }

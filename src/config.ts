@@ -5,7 +5,7 @@ import { parseArgs, parseEnv } from "node:util";
 import { loadLogin, type LoginConfig } from "./login/users.js";
 import { readUpstreamsFile } from "./config-file.js";
 import { HOP_BY_HOP, isIdentityHeader } from "./rs/headers.js";
-import type { TokenEndpointAuthMethod } from "./upstream/client-auth.js";
+import { authMethodNamed, loadSigningKey, pinnedMethodProblem, TOKEN_ENDPOINT_AUTH_METHODS, type TokenEndpointAuthMethod } from "./upstream/client-auth.js";
 
 /**
  * How the gateway authenticates to an upstream (docs/upstreams.md):
@@ -158,6 +158,16 @@ const OPTIONS: readonly Option[] = [
   },
   { flag: "upstream-timeout", env: "MCP_GATEWAY_UPSTREAM_TIMEOUT", default: "120", help: "seconds to wait for the upstream's response headers (then 504)" },
   { flag: "upstream-scope", env: "MCP_GATEWAY_UPSTREAM_SCOPE", help: "scopes asked of the upstream when the client asks for none (space or comma separated)" },
+  {
+    flag: "upstream-token-endpoint-auth-method",
+    env: "MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT_AUTH_METHOD",
+    help: "client_secret_basic, client_secret_post, private_key_jwt or none at the upstream token endpoint (default: as its metadata offers; Basic when it says nothing)",
+  },
+  {
+    flag: "upstream-private-key",
+    env: "MCP_GATEWAY_UPSTREAM_PRIVATE_KEY",
+    help: "PEM file of the private key for private_key_jwt at the upstream token endpoint (RFC 7523)",
+  },
   {
     flag: "access-token-ttl",
     env: "MCP_GATEWAY_ACCESS_TOKEN_TTL",
@@ -414,6 +424,8 @@ const UPSTREAM_FLAGS = [
   "upstream-scope",
   "upstream-api-url",
   "upstream-header",
+  "upstream-token-endpoint-auth-method",
+  "upstream-private-key",
 ];
 
 function parseUpstreams(
@@ -455,7 +467,14 @@ function parseFlagUpstream(read: (flag: string) => string | undefined, demo: boo
     .join(" ");
   const issuer = optionalUrl("upstream-as");
   const apiUrl = optionalUrl("upstream-api-url")?.replace(/\/$/, "");
-  const optional = { issuer, clientId, clientSecret, authorizationEndpoint, tokenEndpoint, scope, apiUrl };
+  const privateKey = readPrivateKey(read("upstream-private-key"));
+  const tokenEndpointAuthMethod = readAuthMethod(read("upstream-token-endpoint-auth-method"));
+  const pinned = pinnedMethodProblem(
+    { method: tokenEndpointAuthMethod, privateKey, clientId, clientSecret },
+    { method: label("upstream-token-endpoint-auth-method"), privateKey: label("upstream-private-key"), clientSecret: label("upstream-client-secret") },
+  );
+  if (pinned) throw new ConfigError(pinned);
+  const optional = { issuer, clientId, clientSecret, authorizationEndpoint, tokenEndpoint, scope, apiUrl, privateKey, tokenEndpointAuthMethod };
   const resource = rs === undefined ? "" : url("upstream-rs", rs).href;
   return Object.freeze({
     name: "",
@@ -469,6 +488,21 @@ function parseFlagUpstream(read: (flag: string) => string | undefined, demo: boo
     allowUsers: Object.freeze([]),
     allowOrgs: Object.freeze([]),
   });
+}
+
+/** `--upstream-private-key`: a PEM file's path (or, in the variable, the PEM itself); never shown in messages. */
+function readPrivateKey(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const loaded = loadSigningKey(value, process.cwd());
+  if ("problem" in loaded) throw new ConfigError(`${label("upstream-private-key")}: ${loaded.problem}`);
+  return loaded.pem;
+}
+
+function readAuthMethod(raw: string | undefined): TokenEndpointAuthMethod | undefined {
+  if (raw === undefined) return undefined;
+  const method = authMethodNamed(raw);
+  if (!method) throw new ConfigError(`${label("upstream-token-endpoint-auth-method")} must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(", ")}`);
+  return method;
 }
 
 function parseStore(raw: string, dataDir: string | undefined, home: string | undefined): StoreConfig {

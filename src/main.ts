@@ -8,6 +8,7 @@ import { createLogger } from "./log.js";
 import { hashPassword } from "./login/passwords.js";
 import { describeLogin } from "./login/users.js";
 import { describeStore } from "./store/open.js";
+import { importSigningKey } from "./upstream/client-auth.js";
 import { callbackPath } from "./upstream/mounts.js";
 
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -45,6 +46,10 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
   print(startupBanner(config, gateway));
   for (const mount of gateway.mounts.all) {
     const name = mount.config.name ? `upstream ${mount.config.name}` : "upstream";
+    if (mount.config.privateKey)
+      void importSigningKey(mount.config.privateKey).then(({ publicJwk }) =>
+        log.info(`${name}: private_key_jwt with the key whose public JWK is ${JSON.stringify(publicJwk)} (register it at the upstream with this kid)`),
+      );
     mount
       .mode()
       .then((mode) =>

@@ -21,8 +21,8 @@ interface UpstreamTransaction {
   codeVerifier: string;
   sessionHash: string;
   sub: string;
-  /** The upstream authorization server the sign-in went to (RFC 9207: its answer must come from it). */
-  upstreamIssuer: string;
+  /** The upstream authorization server the sign-in went to (RFC 9207: its answer must come from it); absent in sign-ins started before it was recorded. */
+  upstreamIssuer?: string;
 }
 
 export const UPSTREAM_STATE_TTL = 600;

@@ -1,4 +1,6 @@
 import { createPrivateKey, createPublicKey, webcrypto, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import * as oauth from "oauth4webapi";
 import { calculateJwkThumbprint, type JWK } from "jose";
 
@@ -65,7 +67,8 @@ export function clientAuth(method: TokenEndpointAuthMethod, credentials: ClientC
       return oauth.None();
     case "private_key_jwt":
       if (!credentials.key) throw new Error("the upstream client authenticates with private_key_jwt: give its key as oauth.privateKey");
-      return oauth.PrivateKeyJwt({ key: credentials.key.key, kid: credentials.key.kid });
+      // the header names the algorithm as the registered key does (oauth4webapi would write "Ed25519" for "EdDSA")
+      return oauth.PrivateKeyJwt({ key: credentials.key.key, kid: credentials.key.kid }, { [oauth.modifyAssertion]: (header) => void (header.alg = credentials.key!.alg) });
     default:
       if (credentials.secret === undefined) throw new Error(`the upstream client authenticates with ${method}: give its secret`);
       return method === "client_secret_basic" ? clientSecretBasic(credentials.secret) : oauth.ClientSecretPost(credentials.secret);
@@ -84,27 +87,69 @@ function clientSecretBasic(secret: string): oauth.ClientAuth {
   };
 }
 
-/** The JWS algorithm a key signs with: RS256, PS256 is not guessed; ES256/384/512 by curve; EdDSA. */
+/** The JWS algorithm a key signs with: RS256 for RSA (PS256 is not guessed), ES256/384/512 by curve, EdDSA. */
 function algorithmOf(key: KeyObject): { alg: string; params: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams | webcrypto.Algorithm } {
   const type = key.asymmetricKeyType;
   if (type === "rsa") return { alg: "RS256", params: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } };
   if (type === "ed25519") return { alg: "EdDSA", params: { name: "Ed25519" } };
-  if (type === "ec") {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    const bits = { prime256v1: 256, secp384r1: 384, secp521r1: 521 }[curve ?? ""];
-    if (bits) return { alg: `ES${bits === 521 ? 512 : bits}`, params: { name: "ECDSA", namedCurve: `P-${bits}` } };
-  }
-  throw new Error(`a ${type ?? "symmetric"} key${type === "ec" ? ` on ${key.asymmetricKeyDetails?.namedCurve}` : ""} cannot sign client assertions: give an RSA, P-256/384/521 or Ed25519 private key`);
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  const bits = type === "ec" ? { prime256v1: 256, secp384r1: 384, secp521r1: 521 }[curve ?? ""] : undefined;
+  if (bits) return { alg: `ES${bits === 521 ? 512 : bits}`, params: { name: "ECDSA", namedCurve: `P-${bits}` } };
+  const kind = type === "ec" ? `EC keys on ${curve}` : `${(type ?? "symmetric").toUpperCase()} keys`;
+  throw new Error(`${kind} cannot sign client assertions: give an RSA, P-256/384/521 or Ed25519 private key`);
 }
 
-/** Why a PEM text cannot serve as the `private_key_jwt` key, or undefined when it can. */
+/**
+ * Why a pinned method cannot work with what else is configured, or undefined. `names` are how the
+ * configuration spells the key, the secret and the method (flags or config-file keys).
+ */
+export function pinnedMethodProblem(
+  given: { method: TokenEndpointAuthMethod | undefined; privateKey: string | undefined; clientId: string | undefined; clientSecret: string | undefined },
+  names: { method: string; privateKey: string; clientSecret: string },
+): string | undefined {
+  if (given.method === "private_key_jwt" && given.privateKey === undefined)
+    return `${names.method} "private_key_jwt" needs ${names.privateKey}: the PEM private key the gateway signs with`;
+  if ((given.method === "client_secret_basic" || given.method === "client_secret_post") && given.clientId !== undefined && given.clientSecret === undefined)
+    return `${names.method} "${given.method}" needs ${names.clientSecret}`;
+  return undefined;
+}
+
+/** The method named, or undefined when it is none of the four. */
+export const authMethodNamed = (value: unknown): TokenEndpointAuthMethod | undefined => TOKEN_ENDPOINT_AUTH_METHODS.find((m) => m === value);
+
+/** Why a PEM text cannot serve as the `private_key_jwt` key, or undefined when it can. Never quotes the text. */
 export function signingKeyProblem(pem: string): string | undefined {
+  if (!pem.includes("-----BEGIN")) return "it holds no PEM private key (-----BEGIN PRIVATE KEY-----)";
+  if (!pem.includes("\n") && pem.includes("\\n")) return 'its line breaks are written as "\\n": give the key with real line breaks, or in a file';
+  let key: KeyObject;
   try {
-    algorithmOf(createPrivateKey(pem));
+    key = createPrivateKey(pem);
+  } catch {
+    return "it is not a private key the gateway can read: PEM, PKCS#8, PKCS#1 or SEC1, without a passphrase";
+  }
+  try {
+    algorithmOf(key);
     return undefined;
   } catch (error) {
     return (error as Error).message;
   }
+}
+
+/**
+ * The PEM text of a key given as the text itself (`-----BEGIN` …) or as the path of a file holding it,
+ * relative to `baseDir`; or why neither. Messages never show the value: it may be the key.
+ */
+export function loadSigningKey(value: string, baseDir: string): { pem: string } | { problem: string } {
+  let pem = value;
+  if (!value.includes("-----BEGIN")) {
+    try {
+      pem = readFileSync(resolve(baseDir, value), "utf8");
+    } catch (error) {
+      return { problem: `the file it names cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}): give a PEM private key, or the path of a file holding one` };
+    }
+  }
+  const problem = signingKeyProblem(pem);
+  return problem ? { problem: `it is not a usable private key: ${problem}` } : { pem };
 }
 
 /** Import a PEM private key (PKCS#8, or PKCS#1/SEC1) for `private_key_jwt`; its `kid` is the RFC 7638 thumbprint. */

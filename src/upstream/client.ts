@@ -34,6 +34,8 @@ export interface UpstreamAuthorization {
  * by the next sign-in (SEP-2352); a failed discovery is never kept.
  */
 const DISCOVERY_AGE_MS = 60 * 60_000;
+/** The least time between two discoveries (or detections) started in the background. */
+export const RETRY_MS = 30_000;
 
 export interface UpstreamDeps {
   store: Store;
@@ -67,6 +69,7 @@ export class Upstream {
   #discovery?: { metadata: Promise<UpstreamMetadata>; at: number };
   #known?: UpstreamMetadata;
   #signingKey?: Promise<SigningKey>;
+  #backgroundAfter = 0;
   #tokenEndpoint?: string;
 
   constructor(
@@ -95,6 +98,9 @@ export class Upstream {
       at: now,
       metadata: discoverUpstream(this.config, { fetch: this.#fetch, allowHttp: this.#options[oauth.allowInsecureRequests], headers: this.#headers }).then(
         (metadata) => {
+          const before = this.#known?.as.issuer;
+          if (before !== undefined && before !== metadata.as.issuer)
+            this.#deps.log.warn(`upstream ${shownUrl(this.config.resource)} moved from authorization server ${before} to ${metadata.as.issuer} (found through ${metadata.found})`);
           this.#tokenEndpoint = metadata.as.token_endpoint;
           this.#known = metadata;
           return metadata;
@@ -126,10 +132,18 @@ export class Upstream {
     return { ...this.config.headers, ...this.config.credentials };
   }
 
-  /** Scopes to advertise to clients: `--upstream-scope`, else the upstream's own `scopes_supported` as last discovered (never waited for). */
+  /**
+   * Scopes to advertise to clients: `--upstream-scope`, else the upstream's own `scopes_supported` as
+   * last discovered. Never waited for: unknown yet, a discovery starts in the background (at most one
+   * per RETRY_MS, so requests for the gateway's metadata never turn into a stream of upstream requests).
+   */
   advertisedScopes(): string[] | undefined {
     if (this.config.scope) return this.config.scope.split(" ");
-    if (!this.#known) this.discover().catch(() => {});
+    const now = this.#deps.clock.now();
+    if (!this.#known && !this.#discovery && now >= this.#backgroundAfter) {
+      this.#backgroundAfter = now + RETRY_MS;
+      this.discover().catch(() => {});
+    }
     return this.#known?.scopesSupported;
   }
 
@@ -180,12 +194,19 @@ export class Upstream {
    * Validate the callback (state, error, RFC 9207 `iss`) and redeem the code, at the authorization
    * server the sign-in started at (`issuer`): an upstream that moved meanwhile means a new sign-in.
    */
-  async exchangeCode(callback: URL, expectedState: string, codeVerifier: string, issuer: string): Promise<CodeExchange> {
+  async exchangeCode(callback: URL, expectedState: string, codeVerifier: string, issuer: string | undefined): Promise<CodeExchange> {
     const { as, client, clientAuth, resource } = await this.resolve();
-    if (as.issuer !== issuer)
+    if (issuer !== undefined && as.issuer !== issuer)
       throw new UpstreamError(false, undefined, `the upstream moved from ${issuer} to ${as.issuer} during this sign-in: start again`);
+    let params: URLSearchParams;
     try {
-      const params = oauth.validateAuthResponse(as, client, callback, expectedState);
+      params = oauth.validateAuthResponse(as, client, callback, expectedState);
+    } catch (error) {
+      // the answer itself is wrong (RFC 9207 `iss`, state, an error): asking again gives the same
+      if (error instanceof oauth.AuthorizationResponseError) throw classify(error, "upstream authorization response");
+      throw new UpstreamError(true, undefined, `upstream authorization response: ${(error as Error).message}`, { cause: error });
+    }
+    try {
       const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, this.#deps.callbackUrl, codeVerifier, {
         ...this.#options,
         additionalParameters: { resource },
@@ -342,7 +363,11 @@ export class Upstream {
     const stored = await this.#deps.store.get<{ sealed: string }>(key);
     if (!stored) return undefined;
     try {
-      return await unseal<Registration>(this.#deps.keys, stored.sealed, key);
+      const registration = await unseal<Registration>(this.#deps.keys, stored.sealed, key);
+      // registrations stored before the method was recorded were all made with client_secret_post
+      return registration.client_secret && !registration.token_endpoint_auth_method
+        ? { ...registration, token_endpoint_auth_method: "client_secret_post" }
+        : registration;
     } catch {
       await this.#deps.store.delete(key);
       return undefined;

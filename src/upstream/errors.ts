@@ -38,9 +38,6 @@ export function classify(error: unknown, what: string): UpstreamError {
   if (error instanceof oauth.AuthorizationResponseError)
     return new UpstreamError(true, error.error, `${what}: the upstream answered ${error.error}`, { cause: error });
   const status = (error as { cause?: { status?: number } })?.cause?.status;
-  // an answer that breaks the protocol (RFC 9207 `iss`, a malformed response) is as definitive as a refusal; a 5xx is not
-  if (error instanceof oauth.OperationProcessingError && !(status && status >= 500))
-    return new UpstreamError(true, undefined, `${what}: ${error.message}`, { cause: error });
   return new UpstreamError(false, undefined, `${what}: ${status ? `the upstream answered HTTP ${status}` : ((error as Error)?.message ?? "failed")}`, {
     cause: error,
   });

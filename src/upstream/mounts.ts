@@ -1,6 +1,6 @@
 import type { UpstreamConfig } from "../config.js";
 import type { PublicOrigins } from "../origins.js";
-import { Upstream, type UpstreamDeps } from "./client.js";
+import { RETRY_MS, Upstream, type UpstreamDeps } from "./client.js";
 import { detectUpstreamAuth } from "./discovery.js";
 
 /** How the gateway authenticates to one upstream, once known (`detect` resolves to `oauth` or `none`). */
@@ -44,8 +44,10 @@ export class Mount {
   readonly clientMetadataUrl: string;
   readonly client: Upstream;
   readonly #fetch: MountDeps["fetch"];
+  readonly #clock: MountDeps["clock"];
   #mode?: Promise<UpstreamMode>;
   #knownMode?: UpstreamMode;
+  #detectAfter = 0;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -57,6 +59,7 @@ export class Mount {
     this.issuer = config.name ? this.resource : publicUrl;
     this.authorizationEndpoint = `${publicUrl}/authorize${config.name ? `/${config.name}` : ""}`;
     this.#fetch = deps.fetch;
+    this.#clock = deps.clock;
     this.callbackUrl = `${publicUrl}${callbackPath(config.name)}`;
     this.clientMetadataUrl = `${publicUrl}${clientMetadataPath(config.name)}`;
     this.client = new Upstream(config, {
@@ -102,7 +105,11 @@ export class Mount {
   advertisedScopes(): string[] | undefined {
     if (this.config.scope) return this.config.scope.split(" ");
     const mode = this.config.auth === "detect" ? this.#knownMode : this.config.auth;
-    if (!mode) this.mode().catch(() => {});
+    const now = this.#clock.now();
+    if (!mode && !this.#mode && now >= this.#detectAfter) {
+      this.#detectAfter = now + RETRY_MS;
+      this.mode().catch(() => {});
+    }
     return mode === "oauth" ? this.client.advertisedScopes() : undefined;
   }
 }

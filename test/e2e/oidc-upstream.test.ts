@@ -56,15 +56,25 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
       { method: "POST", path: "/mcp", rpcMethod: "ping" },
       { method: "GET", path: "/.well-known/oauth-protected-resource/mcp" },
     ]);
-    expect(upstream.providerRequests.slice(0, 2).map((r) => `${r.method} ${r.path}`)).toEqual(["GET /.well-known/oauth-authorization-server", "POST /reg"]);
+    // Discovery at start (the first challenge), then again as the sign-in starts, then one registration.
+    expect(upstream.providerRequests.slice(0, 3).map((r) => `${r.method} ${r.path}`)).toEqual([
+      "GET /.well-known/oauth-authorization-server",
+      "GET /.well-known/oauth-authorization-server",
+      "POST /reg",
+    ]);
     expect(upstream.registrations).toHaveLength(1);
     const registered = upstream.registrations[0]!;
     const registration = upstream.providerRequests.find((r) => r.path === "/reg")!;
-    expect(registration.body).toMatchObject({ redirect_uris: [`${gateway!.publicUrl}/upstream/callback`], token_endpoint_auth_method: "client_secret_post" });
+    expect(registration.body).toMatchObject({
+      redirect_uris: [`${gateway!.publicUrl}/upstream/callback`],
+      token_endpoint_auth_method: "client_secret_basic",
+      application_type: "web",
+    });
     // The provider ran its own login and consent; the gateway asked with PKCE S256 and RFC 8707.
     expect(upstream.interactions).toEqual(["login", "consent"]);
     const authorize = upstream.providerRequests.find((r) => r.path === "/auth")!;
-    expect(authorize.query).toMatchObject({ client_id: registered, code_challenge_method: "S256", resource: upstream.mcpUrl, scope: MCP_SCOPE });
+    // SEP-2207: offline_access too, since the provider lists it
+    expect(authorize.query).toMatchObject({ client_id: registered, code_challenge_method: "S256", resource: upstream.mcpUrl, scope: `${MCP_SCOPE} offline_access` });
     expect(upstream.grants).toEqual([{ grantType: "authorization_code", clientId: registered }]);
 
     const { tools } = await client.listTools();
@@ -174,6 +184,9 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
         p.tokenEndpoint,
         "--upstream-scope",
         MCP_SCOPE,
+        // without metadata the default is Basic (RFC 8414 §2); this client is registered for the form
+        "--upstream-token-endpoint-auth-method",
+        "client_secret_post",
       ],
       env: { MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: p.client_secret },
     }));
@@ -185,7 +198,7 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     expect(upstream.registrations).toEqual([]);
     expect(upstream.mcpRequests.filter((r) => !r.authorization)).toEqual([]);
     expect(upstream.grants).toEqual([{ grantType: "authorization_code", clientId: upstream.preRegistered.client_id }]);
-    // The pre-registered client authenticated at the token endpoint with its secret (client_secret_post).
+    // The pre-registered client authenticated at the token endpoint with its secret, as pinned (client_secret_post).
     const exchange = upstream.providerRequests.find((r) => r.path === "/token")!;
     expect(exchange.body).toMatchObject({
       client_id: upstream.preRegistered.client_id,

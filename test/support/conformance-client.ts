@@ -23,7 +23,14 @@ const upstreamUrl = process.argv[2];
 if (!upstreamUrl) throw new Error("usage: conformance-client <MCP server URL>");
 const context = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT ?? "{}") as { client_id?: string; client_secret?: string };
 
-const credentials = context.client_id ? ["--upstream-client-id", context.client_id] : [];
+/**
+ * basic-cimd wants the client_id to be the Client ID Metadata Document URL its reference client
+ * hard-codes. The gateway's own document lives at its public URL (https only); an operator who hosts
+ * the document elsewhere gives its URL as the client id, as here.
+ */
+const CIMD_CLIENT_ID = "https://conformance-test.local/client-metadata.json";
+const clientId = context.client_id ?? (process.env.MCP_CONFORMANCE_SCENARIO === "auth/basic-cimd" ? CIMD_CLIENT_ID : undefined);
+const credentials = clientId ? ["--upstream-client-id", clientId] : [];
 const config = loadConfig(["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", "--upstream-rs", upstreamUrl, ...credentials], {
   MCP_GATEWAY_ENV_FILE: "/dev/null",
   MCP_GATEWAY_USERNAME: LOGIN.username,

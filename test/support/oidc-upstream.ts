@@ -91,6 +91,8 @@ export interface OidcAccount {
 export interface OidcUpstreamOptions {
   accessTokenTtl?: number;
   account?: OidcAccount;
+  /** More clients registered statically in the provider (oidc-provider client metadata), e.g. a `private_key_jwt` one with its `jwks`. */
+  clients?: Record<string, unknown>[];
 }
 
 const RESOURCE_SERVER = { client_id: "mcp-resource-server", client_secret: "rs-secret-that-only-the-mcp-server-knows" };
@@ -126,6 +128,7 @@ export async function startOidcUpstream(opts: OidcUpstreamOptions = {}): Promise
         grant_types: ["authorization_code", "refresh_token"],
         token_endpoint_auth_method: "client_secret_post",
       },
+      ...(opts.clients ?? []),
     ],
     jwks: { keys: [signingKey()] },
     cookies: { keys: ["oidc-upstream-test-cookie-key"] },

@@ -284,7 +284,7 @@ describe("parseUpstreamsFile: oauth", () => {
 
   it("refuses an unknown oauth key, naming it", () => {
     expect(refusedEntry({ url: URL_X, oauth: { client_id: "abc" } })).toBe(
-      `${SOURCE}: mcpServers.x.oauth: unknown key "client_id" (the keys are clientId, clientSecret, scope, issuer, authorizationEndpoint, tokenEndpoint, apiUrl)`,
+      `${SOURCE}: mcpServers.x.oauth: unknown key "client_id" (the keys are clientId, clientSecret, scope, issuer, authorizationEndpoint, tokenEndpoint, apiUrl, privateKey, tokenEndpointAuthMethod)`,
     );
   });
 
@@ -370,7 +370,6 @@ describe("parseUpstreamsFile: headers", () => {
   });
 
   it.each([
-    "Authorization",
     "Host",
     "Content-Length",
     "Connection",
@@ -403,8 +402,10 @@ describe("parseUpstreamsFile: headers", () => {
     expect(one({ url: URL_X, headers: { "X-A": "a\tb é" } }).headers).toStrictEqual({ "x-a": "a\tb é" });
   });
 
-  it("points Authorization to auth", () => {
-    expect(refusedEntry({ url: URL_X, headers: { Authorization: `Bearer ${LITERAL_SECRET}` } })).toContain('write "auth": { "bearer": "…" }');
+  it("takes Authorization as the static credential an mcpServers file carries there", () => {
+    const entry = one({ url: URL_X, headers: { Authorization: `Bearer ${LITERAL_SECRET}`, "X-A": "1" } });
+    expect(entry).toMatchObject({ auth: "static", credentials: { authorization: `Bearer ${LITERAL_SECRET}` }, headers: { "x-a": "1" } });
+    expect(entry.headers).not.toHaveProperty("authorization");
   });
 
   it("refuses a value that is no string, the same name twice, and the auth header again", () => {
