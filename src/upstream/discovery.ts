@@ -47,8 +47,7 @@ export async function discoverUpstream(config: UpstreamConfig, o: DiscoveryOptio
       found: "the configured endpoints",
     };
   }
-  const { metadata: prm, challengeScope, unreachable } = await findResourceMetadata(config.resource, o);
-  if (!prm && unreachable) throw new Error(`${shownUrl(config.resource)} cannot be reached (${unreachable.message})`);
+  const { metadata: prm, challengeScope } = await findResourceMetadata(config.resource, o, config.issuer !== undefined);
   const scopes = {
     ...(prm?.scopes_supported ? { scopesSupported: prm.scopes_supported } : {}),
     ...(challengeScope ? { challengeScope } : {}),
@@ -89,47 +88,64 @@ async function authorizationServerAtOrigin(resource: string, o: DiscoveryOptions
 
 /**
  * The upstream's RFC 9728 metadata: the URL its 401 names (RFC 9728 §5.1), else the path-inserted
- * one, else the root one. `unreachable` when not one of these requests got an answer.
+ * one, else the root one. None only when the upstream answered that it has none (4xx) and its 401 named
+ * none: a failure to fetch it (no answer, 408, 429, 5xx) is not taken for a 2025-03-26 server, so a
+ * passing fault never sends sign-ins to default endpoints.
  */
 async function findResourceMetadata(
   resource: string,
   o: DiscoveryOptions,
-): Promise<{ metadata?: oauth.ResourceServer; challengeScope?: string; unreachable?: Error }> {
+  /** The issuer is configured: the metadata only adds the upstream's `resource` and scopes, and failing to fetch it is no failure. */
+  optional: boolean,
+): Promise<{ metadata?: oauth.ResourceServer; challengeScope?: string }> {
   const rs = new URL(resource);
+  const failures: Error[] = [];
   let answered = false;
-  let failure: Error | undefined;
-  const attempt = async (request: Promise<Response>): Promise<Response | undefined> => {
+  const attempt = async (request: () => Promise<Response>): Promise<Response | undefined> => {
     try {
-      const response = await request;
+      const response = await request();
       answered = true;
       return response;
     } catch (error) {
-      failure = error as Error;
+      failures.push(error as Error);
       return undefined;
     }
   };
-  const candidates: URL[] = [];
-  const ping = await attempt(unauthenticatedPing(rs, o));
+  const ping = await attempt(() => unauthenticatedPing(rs, o));
   const challenge = ping ? extractWWWAuthenticateParams(ping) : {};
-  const advertised = challenge.resourceMetadataUrl;
   const challengeScope = challenge.scope ? { challengeScope: challenge.scope } : {};
   // RFC 9728 §7.7 / checklist G8: only follow a metadata URL on the upstream's own origin
-  if (advertised && advertised.origin === rs.origin) candidates.push(advertised);
-  candidates.push(new URL(`/.well-known/oauth-protected-resource${rs.pathname.replace(/^\/$/, "")}`, rs.origin));
-  candidates.push(new URL("/.well-known/oauth-protected-resource", rs.origin));
+  const advertised = challenge.resourceMetadataUrl?.origin === rs.origin ? challenge.resourceMetadataUrl : undefined;
+  const candidates = [
+    ...(advertised ? [advertised] : []),
+    new URL(`/.well-known/oauth-protected-resource${rs.pathname.replace(/^\/$/, "")}`, rs.origin),
+    new URL("/.well-known/oauth-protected-resource", rs.origin),
+  ];
   let foreign: string | undefined;
   for (const url of candidates) {
-    const request = o.fetch(url.href, { method: "GET", headers: { accept: "application/json" }, signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS) });
-    const response = await attempt(request);
-    if (!response?.ok) continue;
+    const init = { method: "GET", headers: { accept: "application/json" }, signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS) };
+    const response = await attempt(() => o.fetch(url.href, init));
+    if (!response) continue;
+    if (!response.ok) {
+      await response.body?.cancel();
+      if (TRANSIENT.has(response.status) || response.status >= 500) failures.push(new Error(`${url.href} answered HTTP ${response.status}`));
+      continue;
+    }
     const found = await acceptResourceMetadata(rs, url, response);
     if (found && "accepted" in found) return { metadata: found.accepted, ...challengeScope };
     if (found) foreign ??= found.foreign;
   }
   // RFC 9728 §3.3: metadata for another resource is never used, and it is no sign of a server without metadata either
   if (foreign !== undefined) throw new Error(`${shownUrl(resource)} publishes RFC 9728 metadata for another resource (${foreign}), which must not be used`);
-  return !answered && failure ? { unreachable: failure } : challengeScope;
+  if (optional) return challengeScope;
+  if (!answered) throw new Error(`${shownUrl(resource)} cannot be reached (${failures[0]?.message ?? "no answer"})`);
+  if (failures.length > 0) throw new Error(`the RFC 9728 metadata of ${shownUrl(resource)} cannot be fetched now (${failures.map((f) => f.message).join("; ")})`);
+  if (advertised) throw new Error(`the 401 of ${shownUrl(resource)} names RFC 9728 metadata at ${advertised.href}, which it does not serve`);
+  return challengeScope;
 }
+
+/** Answers that say "not now" rather than "there is none". */
+const TRANSIENT = new Set([408, 425, 429]);
 
 /** Answers to an unauthenticated `ping` from a server that took it without credentials: a result, or a complaint about the request itself (no session, method, media type). */
 const ANSWERED_WITHOUT_CREDENTIALS = new Set([400, 404, 405, 406, 415]);
