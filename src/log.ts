@@ -44,7 +44,9 @@ function batchedStderr(): (line: string) => void {
 }
 
 export function createLogger(write: (line: string) => void = batchedStderr()): Logger {
-  const emit = (level: string, message: string) => write(redact(`${new Date().toISOString()} ${level} ${message}`));
+  // one event, one line: a line break or control character from outside (an upstream's error text) cannot forge another
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  const emit = (level: string, message: string) => write(redact(`${new Date().toISOString()} ${level} ${message.replace(/[\x00-\x1f\x7f]/g, " ")}`));
   return {
     info: (m) => emit("info", m),
     warn: (m) => emit("warn", m),

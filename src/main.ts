@@ -47,8 +47,9 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
   for (const mount of gateway.mounts.all) {
     const name = mount.config.name ? `upstream ${mount.config.name}` : "upstream";
     if (mount.config.privateKey)
-      void importSigningKey(mount.config.privateKey).then(({ publicJwk }) =>
-        log.info(`${name}: private_key_jwt with the key whose public JWK is ${JSON.stringify(publicJwk)} (register it at the upstream with this kid)`),
+      importSigningKey(mount.config.privateKey).then(
+        ({ publicJwk }) => log.info(`${name}: private_key_jwt with the key whose public JWK is ${JSON.stringify(publicJwk)} (register it at the upstream with this kid)`),
+        (error: unknown) => log.error(`${name}: the private key cannot be used`, error),
       );
     mount
       .mode()

@@ -20,6 +20,8 @@ export interface UpstreamTokens {
   refresh_token?: string;
   refresh_expires_at?: number;
   scope?: string;
+  /** The upstream authorization server that issued them: they are refreshed and revoked there only. */
+  issuer?: string;
 }
 
 /** One authorization: a user's approval of a client, as every token minted from it remembers it. */

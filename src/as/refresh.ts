@@ -21,8 +21,11 @@ import { refreshFailure, UpstreamError } from "../upstream/errors.js";
 import { optionalParam, type ClientRecord } from "./clients.js";
 import type { TokenDeps } from "./token.js";
 
-/** A lock outlives the longest upstream refresh (15 s fetch limit), so a crashed holder frees it. */
-const LOCK_TTL_SECONDS = 30;
+/**
+ * A lock outlives the longest upstream refresh (a discovery when none is known yet, 5 s per request,
+ * then the 15 s token request), so only a crashed holder's lock runs out.
+ */
+const LOCK_TTL_SECONDS = 60;
 const LOCK_WAIT_MS = 10_000;
 const LOCK_POLL_MS = 25;
 /** Refresh the upstream token when it has less than this many seconds left. */
@@ -65,7 +68,6 @@ async function exchange(opened: OpenedRefreshToken, client: ClientRecord, reques
     (await deps.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash)));
   if (!known) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
   return withGrantLock(deps.store, known.grantId, async () => {
-    await refuseDuringStepUp(known.grantId, deps);
     const record = await deps.store.get<RefreshTokenRecord>(keys.refreshToken(opened.tokenHash));
     return record ? rotate(record, opened, client, request, deps) : replay(opened, client, request, deps);
   });
@@ -85,6 +87,7 @@ async function refuseDuringStepUp(grantId: string, deps: TokenDeps): Promise<voi
 /** The first use of a refresh token: it becomes used, and its successor is issued. */
 async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
   await checkRequest(record, client, request, deps);
+  await refuseDuringStepUp(record.grantId, deps);
   const key = keys.refreshToken(opened.tokenHash);
   const used = await markUsed(opened.tokenHash, record, deps);
   if (!used) return replay(opened, client, request, deps);
@@ -114,6 +117,7 @@ async function replay(opened: OpenedRefreshToken, client: ClientRecord, request:
     await revokeGrant(deps, used.grantId);
     throw new OAuthError("invalid_grant", "This refresh token was already used: the grant is revoked, authorize again.");
   }
+  await refuseDuringStepUp(used.grantId, deps);
   return undoUnlessEnded(
     async () => {
       const latest = await openForHolder<UpstreamTokens>(deps, sealedUpstream, opened);

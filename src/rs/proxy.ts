@@ -14,8 +14,8 @@ import type { Relays } from "./relays.js";
 export const MCP_BODY_LIMIT = 4 * 1024 * 1024;
 /** Bodies up to this size are read whole before they go upstream: one write, and an error can name the request's id. */
 const SMALL_BODY = 64 * 1024;
-/** How long a step-up challenge holds the grant's next refresh back (src/as/refresh.ts, refuseDuringStepUp). */
-const STEP_UP_TTL = 600;
+/** How long a step-up challenge holds the grant's next refresh back (src/as/refresh.ts, refuseDuringStepUp): MCP clients refresh at once. */
+const STEP_UP_TTL = 60;
 
 export interface ProxyDeps extends BearerDeps {
   dispatcher: Dispatcher;
@@ -127,8 +127,10 @@ export function mcpProxy(deps: ProxyDeps) {
     if (refused) {
       // MCP Authorization §Runtime Insufficient Scope Errors (2026-07-28): name every scope the operation needs,
       // the grant's with the upstream's, since the client re-authorizes with exactly what the challenge lists
-      const scope = scopeUnion(claims.scope, upstreamChallenge(refused.headers).scope);
-      await deps.store.put(keys.stepUp(claims.gid), scope, STEP_UP_TTL);
+      const asked = upstreamChallenge(refused.headers).scope;
+      const scope = scopeUnion(claims.scope, asked);
+      // only a scope the grant lacks can be had by authorizing again
+      if (scope !== scopeUnion(claims.scope)) await deps.store.put(keys.stepUp(claims.gid), scope, STEP_UP_TTL);
       throw rewritten(deps, req, 403, {
         code: "insufficient_scope",
         description: "The upstream needs more scope for this operation.",

@@ -2,21 +2,24 @@ import * as oauth from "oauth4webapi";
 import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
 import { shownUrl, type UpstreamConfig } from "../config.js";
+import type { Keys } from "../crypto.js";
 import type { Logger } from "../log.js";
-import { seal, unseal, type Keys } from "../crypto.js";
-import { keys, type Store } from "../store/store.js";
+import type { Store } from "../store/store.js";
 import type { UpstreamTokens } from "../tokens.js";
-import { chooseAuthMethod, clientAuth, importSigningKey, registrationAuthMethod, type ClientCredentials, type SigningKey } from "./client-auth.js";
+import { chooseAuthMethod, clientAuth, importSigningKey, type ClientCredentials, type SigningKey, type TokenEndpointAuthMethod } from "./client-auth.js";
+import { DiscoveryCache } from "./discovery-cache.js";
 import { discoverUpstream, type UpstreamMetadata } from "./discovery.js";
 import { classify, UpstreamError } from "./errors.js";
 import type { Fetch } from "./http.js";
 import { githubIdentity, githubMembership, oidcIdentity, type Membership, type UpstreamIdentity } from "./identity.js";
 import { githubApi, githubRevocationRequest, githubTokenRevocation, standardUpstream } from "./quirks.js";
-import { clientMetadata, parseRegistration, type Registration } from "./registration.js";
+import { Registrations, type Registration } from "./registration.js";
 
 interface Resolved extends UpstreamMetadata {
   client: oauth.Client;
   clientAuth: oauth.ClientAuth;
+  /** The other way to send the secret, when the method was only guessed (no metadata said which): tried once on `invalid_client`. */
+  otherwise?: { method: TokenEndpointAuthMethod; auth: oauth.ClientAuth };
   /** Kept for the one non-OAuth call that needs it: GitHub's token revocation (Basic auth). */
   clientSecret?: string;
 }
@@ -28,14 +31,12 @@ export interface UpstreamAuthorization {
 }
 
 /**
- * How long a discovery serves the calls that follow a sign-in (code exchange, refresh, revocation,
- * the scopes the gateway advertises). Every sign-in starts from a discovery of its own (sign-ins at
- * the same moment share one), so an upstream that moves to another authorization server is followed
- * by the next sign-in (SEP-2352); a failed discovery is never kept.
+ * How long a discovery serves what follows sign-ins (code exchange, refresh, revocation, the scopes the
+ * gateway advertises); an older one still serves while a new one runs in the background. Every sign-in
+ * starts from a discovery of its own (those at the same moment share the one in flight), so an
+ * upstream that moves to another authorization server is followed at the next sign-in (SEP-2352).
  */
 const DISCOVERY_AGE_MS = 60 * 60_000;
-/** The least time between two discoveries (or detections) started in the background. */
-export const RETRY_MS = 30_000;
 
 export interface UpstreamDeps {
   store: Store;
@@ -59,27 +60,33 @@ export interface CodeExchange {
 
 /**
  * The gateway as an ordinary OAuth client of one upstream (oauth4webapi only). A value, not a
- * global: each mounted upstream has its own (src/upstream/mounts.ts). Discovery and registration happen once, on first use, and
- * are retried on the next use if they failed.
+ * global: each mounted upstream has its own (src/upstream/mounts.ts). Discovery is cached
+ * (src/upstream/discovery-cache.ts); registration happens when a sign-in first needs it
+ * (src/upstream/registration.ts); a grant's tokens go back only to the authorization server that issued them.
  */
 export class Upstream {
   readonly #deps: UpstreamDeps;
   readonly #fetch: Fetch;
   readonly #options: { [oauth.customFetch]: Fetch; [oauth.allowInsecureRequests]: boolean };
-  #discovery?: { metadata: Promise<UpstreamMetadata>; at: number };
-  #known?: UpstreamMetadata;
+  readonly #discoveries: DiscoveryCache;
+  readonly #registrations: Registrations;
   #signingKey?: Promise<SigningKey>;
-  #backgroundAfter = 0;
-  #tokenEndpoint?: string;
+  /** A pre-registered client belongs to the authorization server it was first used with. */
+  #preRegisteredAt?: string;
+  /** The secret method that worked where the first guess did not. */
+  #learned?: TokenEndpointAuthMethod;
 
   constructor(
     readonly config: UpstreamConfig,
     deps: UpstreamDeps,
   ) {
     this.#deps = deps;
-    this.#tokenEndpoint = config.tokenEndpoint;
-    this.#fetch = standardUpstream(deps.fetch, () => this.#tokenEndpoint);
+    this.#fetch = standardUpstream(deps.fetch, (url) => url === config.tokenEndpoint || this.#discoveries.isTokenEndpoint(url));
     this.#options = { [oauth.customFetch]: this.#fetch, [oauth.allowInsecureRequests]: new URL(config.resource).protocol === "http:" };
+    const headers = { ...config.headers, ...config.credentials };
+    const discover = () => discoverUpstream(config, { fetch: this.#fetch, allowHttp: this.#options[oauth.allowInsecureRequests], headers });
+    this.#discoveries = new DiscoveryCache(discover, deps.clock, deps.log, shownUrl(config.resource));
+    this.#registrations = new Registrations({ ...deps, options: this.#options });
   }
 
   /** The upstream MCP endpoint the proxy forwards to. */
@@ -87,64 +94,16 @@ export class Upstream {
     return this.config.resource;
   }
 
-  /**
-   * The upstream's metadata: the last discovery while younger than `maxAgeMs`, else a new one. Calls
-   * that arrive together share one; a failure is not kept, so the next call asks again.
-   */
-  discover(maxAgeMs = DISCOVERY_AGE_MS): Promise<UpstreamMetadata> {
-    const now = this.#deps.clock.now();
-    if (this.#discovery && now - this.#discovery.at < maxAgeMs) return this.#discovery.metadata;
-    const discovery = {
-      at: now,
-      metadata: discoverUpstream(this.config, { fetch: this.#fetch, allowHttp: this.#options[oauth.allowInsecureRequests], headers: this.#headers }).then(
-        (metadata) => {
-          const before = this.#known?.as.issuer;
-          if (before !== undefined && before !== metadata.as.issuer)
-            this.#deps.log.warn(`upstream ${shownUrl(this.config.resource)} moved from authorization server ${before} to ${metadata.as.issuer} (found through ${metadata.found})`);
-          this.#tokenEndpoint = metadata.as.token_endpoint;
-          this.#known = metadata;
-          return metadata;
-        },
-        (error: unknown) => {
-          if (this.#discovery === discovery) this.#discovery = undefined;
-          throw error;
-        },
-      ),
-    };
-    this.#discovery = discovery;
-    return discovery.metadata;
+  /** The upstream's metadata as discovered lately (the start-up log line). */
+  discover(): Promise<UpstreamMetadata> {
+    return this.#discoveries.current(DISCOVERY_AGE_MS);
   }
 
-  /** A new discovery; when it fails, the last one that worked, so a flaky metadata endpoint does not stop sign-ins. */
-  async #discoverForSignIn(): Promise<UpstreamMetadata> {
-    const known = this.#known;
-    try {
-      return await this.discover(0);
-    } catch (error) {
-      if (!known) throw error;
-      this.#deps.log.warn(`discovery of ${shownUrl(this.config.resource)} failed, signing in with the metadata found before: ${(error as Error).message}`);
-      return known;
-    }
-  }
-
-  /** What every request to the upstream MCP endpoint carries besides a user's token. */
-  get #headers(): Record<string, string> {
-    return { ...this.config.headers, ...this.config.credentials };
-  }
-
-  /**
-   * Scopes to advertise to clients: `--upstream-scope`, else the upstream's own `scopes_supported` as
-   * last discovered. Never waited for: unknown yet, a discovery starts in the background (at most one
-   * per RETRY_MS, so requests for the gateway's metadata never turn into a stream of upstream requests).
-   */
+  /** Scopes to advertise to clients: `--upstream-scope`, else the upstream's own `scopes_supported` once known. Never waits. */
   advertisedScopes(): string[] | undefined {
     if (this.config.scope) return this.config.scope.split(" ");
-    const now = this.#deps.clock.now();
-    if (!this.#known && !this.#discovery && now >= this.#backgroundAfter) {
-      this.#backgroundAfter = now + RETRY_MS;
-      this.discover().catch(() => {});
-    }
-    return this.#known?.scopesSupported;
+    this.#discoveries.warm();
+    return this.#discoveries.known?.scopesSupported;
   }
 
   /**
@@ -154,7 +113,7 @@ export class Upstream {
    * `scopes_supported`, else none.
    */
   async authorizationUrl(p: { scope: string | undefined; state: string; codeVerifier: string }): Promise<UpstreamAuthorization> {
-    const resolved = await this.#resolve(await this.#discoverForSignIn(), { register: true });
+    const resolved = await this.#resolve(await this.#discoveries.current(0), { register: true });
     const url = new URL(resolved.as.authorization_endpoint!);
     const params: Record<string, string> = {
       client_id: resolved.client.client_id,
@@ -174,11 +133,11 @@ export class Upstream {
 
   /**
    * What the allowlists, identity headers and refresh need besides what was asked: GitHub's `read:org` to see
-   * org memberships; at an OpenID Provider, `openid` (and `email` when an allowed user is an address).
+   * org memberships; at an OpenID Provider, `openid` (and `email` when an allowed user is an address);
+   * `offline_access` where the server lists it (SEP-2207: a refresh token keeps the user signed in).
    */
   #scope(asked: string | undefined, resolved: Resolved): string | undefined {
     const scopes = new Set(asked?.split(" ").filter(Boolean));
-    // SEP-2207: a refresh token keeps the user signed in at the upstream; ask for one where the server lists the scope for it
     if (resolved.as.scopes_supported?.includes("offline_access")) scopes.add("offline_access");
     const { allowUsers, allowOrgs, identityHeaders } = this.config;
     if (githubApi(resolved.as, this.config.apiUrl)) {
@@ -191,13 +150,12 @@ export class Upstream {
   }
 
   /**
-   * Validate the callback (state, error, RFC 9207 `iss`) and redeem the code, at the authorization
-   * server the sign-in started at (`issuer`): an upstream that moved meanwhile means a new sign-in.
+   * Validate the callback (state, error, RFC 9207 `iss`) and redeem the code at the authorization
+   * server the sign-in went to (`issuer`; absent for sign-ins started before it was recorded).
    */
   async exchangeCode(callback: URL, expectedState: string, codeVerifier: string, issuer: string | undefined): Promise<CodeExchange> {
-    const { as, client, clientAuth, resource } = await this.resolve();
-    if (issuer !== undefined && as.issuer !== issuer)
-      throw new UpstreamError(false, undefined, `the upstream moved from ${issuer} to ${as.issuer} during this sign-in: start again`);
+    const resolved = await this.#forIssuer(issuer);
+    const { as, client, resource } = resolved;
     let params: URLSearchParams;
     try {
       params = oauth.validateAuthResponse(as, client, callback, expectedState);
@@ -207,13 +165,13 @@ export class Upstream {
       throw new UpstreamError(true, undefined, `upstream authorization response: ${(error as Error).message}`, { cause: error });
     }
     try {
-      const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, this.#deps.callbackUrl, codeVerifier, {
-        ...this.#options,
-        additionalParameters: { resource },
-      });
-      const result = await oauth.processAuthorizationCodeResponse(as, client, response);
+      const result = await this.#tokenRequest(
+        resolved,
+        (auth) => oauth.authorizationCodeGrantRequest(as, client, auth, params, this.#deps.callbackUrl, codeVerifier, { ...this.#options, additionalParameters: { resource } }),
+        (response) => oauth.processAuthorizationCodeResponse(as, client, response),
+      );
       const idTokenClaims = oauth.getValidatedIdTokenClaims(result);
-      return { tokens: this.#tokens(result), ...(idTokenClaims ? { idTokenClaims: { ...idTokenClaims } } : {}) };
+      return { tokens: this.#tokens(result, as.issuer), ...(idTokenClaims ? { idTokenClaims: { ...idTokenClaims } } : {}) };
     } catch (error) {
       throw classify(error, "upstream code exchange");
     }
@@ -224,7 +182,7 @@ export class Upstream {
    * endpoint when the token may read it (OIDC Core §5.3). Undefined when the upstream has no way to tell.
    */
   async identity(exchange: CodeExchange): Promise<UpstreamIdentity | undefined> {
-    const resolved = await this.resolve();
+    const resolved = await this.#forIssuer(exchange.tokens.issuer);
     const api = githubApi(resolved.as, this.config.apiUrl);
     if (api) return githubIdentity(api, exchange.tokens.access_token, this.#deps.fetch);
     if (exchange.idTokenClaims) return oidcIdentity(exchange.idTokenClaims);
@@ -236,28 +194,34 @@ export class Upstream {
 
   /** GitHub's web origin (github.com, or an Enterprise Server host) when the upstream signs users in with GitHub. */
   async githubWeb(): Promise<string | undefined> {
-    const { as } = await this.resolve();
+    const { as } = await this.#discoveries.soon(DISCOVERY_AGE_MS);
     return githubApi(as, this.config.apiUrl) && new URL(as.authorization_endpoint!).origin;
   }
 
   /** GitHub org membership of the token's user; throws for an upstream that is not GitHub. */
   async membership(tokens: UpstreamTokens, org: string): Promise<Membership> {
-    const api = githubApi((await this.resolve()).as, this.config.apiUrl);
+    const api = githubApi((await this.#forIssuer(tokens.issuer)).as, this.config.apiUrl);
     if (!api) throw new Error("allowOrgs needs a GitHub upstream");
     return githubMembership(api, tokens.access_token, org, this.#deps.fetch);
   }
 
   /**
-   * Refresh upstream tokens. Callers hold the grant's refresh lock (src/as/refresh.ts): GitHub App
-   * refresh tokens are single-use, so two refreshes of one grant must never race, on any instance.
+   * Refresh upstream tokens, at the authorization server that issued them. Callers hold the grant's
+   * refresh lock (src/as/refresh.ts): GitHub App refresh tokens are single-use, so two refreshes of
+   * one grant must never race, on any instance.
    */
   async refresh(current: UpstreamTokens): Promise<UpstreamTokens> {
     const token = current.refresh_token;
     if (!token) throw new UpstreamError(true, "invalid_grant", "the upstream issued no refresh token");
-    const { as, client, clientAuth, resource } = await this.resolve();
+    const resolved = await this.#forIssuer(current.issuer);
+    const { as, client, resource } = resolved;
     try {
-      const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, token, { ...this.#options, additionalParameters: { resource } });
-      const next = this.#tokens(await oauth.processRefreshTokenResponse(as, client, response));
+      const result = await this.#tokenRequest(
+        resolved,
+        (auth) => oauth.refreshTokenGrantRequest(as, client, auth, token, { ...this.#options, additionalParameters: { resource } }),
+        (response) => oauth.processRefreshTokenResponse(as, client, response),
+      );
+      const next = this.#tokens(result, as.issuer);
       // RFC 6749 §6: the upstream may keep the refresh token it had
       return next.refresh_token
         ? next
@@ -269,10 +233,15 @@ export class Upstream {
 
   /**
    * Give the upstream's tokens back: GitHub's `DELETE /applications/{client_id}/token`, else RFC 7009
-   * at the upstream's `revocation_endpoint`. False when the upstream offers no way to revoke.
+   * at the upstream's `revocation_endpoint`. False when the upstream offers no way to revoke, or the
+   * authorization server that issued them is no longer the upstream's.
    */
   async revoke(tokens: UpstreamTokens): Promise<boolean> {
-    const resolved = await this.resolve();
+    const resolved = await this.#forIssuer(tokens.issuer).catch((error: unknown) => {
+      if (error instanceof UpstreamError && error.endsGrant) return undefined;
+      throw error;
+    });
+    if (!resolved) return false;
     const github = githubTokenRevocation(resolved.as, resolved.client.client_id, this.config.apiUrl);
     if (github) {
       if (resolved.clientSecret === undefined) throw new Error("GitHub token revocation needs the upstream client secret");
@@ -292,7 +261,7 @@ export class Upstream {
     return true;
   }
 
-  #tokens(r: oauth.TokenEndpointResponse): UpstreamTokens {
+  #tokens(r: oauth.TokenEndpointResponse, issuer: string): UpstreamTokens {
     const now = nowSeconds(this.#deps.clock);
     const refreshExpiresIn = r.refresh_token_expires_in; // GitHub Apps: not in RFC 6749, but definite
     return {
@@ -301,12 +270,36 @@ export class Upstream {
       ...(r.refresh_token ? { refresh_token: r.refresh_token } : {}),
       ...(typeof refreshExpiresIn === "number" ? { refresh_expires_at: now + refreshExpiresIn } : {}),
       ...(typeof r.scope === "string" ? { scope: r.scope } : {}),
+      issuer,
     };
   }
 
-  /** The metadata and client for calls after a sign-in (code exchange, refresh, revocation): never registers. */
-  async resolve(): Promise<Resolved> {
-    return this.#resolve(await this.discover(), { register: false });
+  /**
+   * A token request with the guessed secret method, and once more with the other on `invalid_client`
+   * (servers that take only one of the two and do not say which); the one that worked is kept.
+   */
+  async #tokenRequest<T>(resolved: Resolved, request: (auth: oauth.ClientAuth) => Promise<Response>, process: (response: Response) => Promise<T>): Promise<T> {
+    try {
+      return await process(await request(resolved.clientAuth));
+    } catch (error) {
+      const { otherwise } = resolved;
+      if (!otherwise || !(error instanceof oauth.ResponseBodyError) || error.error !== "invalid_client") throw error;
+      const result = await process(await request(otherwise.auth));
+      this.#learned = otherwise.method;
+      return result;
+    }
+  }
+
+  /**
+   * The metadata and client of the authorization server `issuer` (the one that issued a grant's tokens
+   * or that a sign-in went to); undefined: the current one. A server the upstream no longer names,
+   * and that this process has not seen, ends the grant: its tokens are never sent anywhere else.
+   */
+  async #forIssuer(issuer: string | undefined): Promise<Resolved> {
+    const metadata = issuer === undefined ? await this.#discoveries.soon(DISCOVERY_AGE_MS) : await this.#discoveries.forIssuer(issuer, DISCOVERY_AGE_MS);
+    if (!metadata)
+      throw new UpstreamError(true, "invalid_grant", `the upstream no longer uses the authorization server ${issuer} that issued these tokens: sign in again`);
+    return this.#resolve(metadata, { register: false });
   }
 
   async #resolve(metadata: UpstreamMetadata, o: { register: boolean }): Promise<Resolved> {
@@ -314,64 +307,28 @@ export class Upstream {
     const pinned = this.config.tokenEndpointAuthMethod;
     const registration = await this.#client(metadata.as, key, o.register);
     const credentials: ClientCredentials = { secret: registration.client_secret, key, method: pinned ?? registration.token_endpoint_auth_method };
-    // GitHub documents its client secret as a form field and publishes no metadata to say otherwise
-    const method = chooseAuthMethod(metadata.as, credentials, githubApi(metadata.as, this.config.apiUrl) ? "client_secret_post" : undefined);
+    // GitHub documents its client secret as a form field; configured endpoints keep the form, as before metadata was read
+    const guess = githubApi(metadata.as, this.config.apiUrl) || metadata.found === "the configured endpoints" ? "client_secret_post" : "client_secret_basic";
+    const guessed = !credentials.method && !credentials.key && credentials.secret !== undefined && !metadata.as.token_endpoint_auth_methods_supported;
+    const method = guessed && this.#learned ? this.#learned : chooseAuthMethod(metadata.as, credentials, guess);
+    const other = method === "client_secret_basic" ? "client_secret_post" : "client_secret_basic";
     return {
       ...metadata,
       client: { client_id: registration.client_id },
       clientAuth: clientAuth(method, credentials),
+      ...(guessed ? { otherwise: { method: other, auth: clientAuth(other, credentials) } } : {}),
       ...(registration.client_secret === undefined ? {} : { clientSecret: registration.client_secret }),
     };
   }
 
-  /**
-   * The pre-registered client, else the gateway's metadata document URL where the upstream AS takes
-   * one, else the one registered dynamically (RFC 7591) with this issuer and kept in the store,
-   * sealed; registering happens only when a sign-in starts (`register`). An issuer the gateway has
-   * not registered with gets a registration of its own (SEP-2352). Instances racing to register keep
-   * the first one stored, so an authorization started on one instance is redeemed with the same client on another.
-   */
-  async #client(as: oauth.AuthorizationServer, key: SigningKey | undefined, register: boolean): Promise<Registration> {
-    if (this.config.clientId) return { client_id: this.config.clientId, client_secret: this.config.clientSecret };
-    const storeKey = keys.upstreamRegistration(`${as.issuer} ${this.#deps.callbackUrl}`);
-    const stored = await this.#storedRegistration(storeKey);
-    if (stored) return stored;
-    // MCP Authorization §Client Registration Approaches: a metadata document before dynamic registration
-    if (this.#deps.clientMetadataUrl && as.client_id_metadata_document_supported === true) return { client_id: this.#deps.clientMetadataUrl };
-    if (!as.registration_endpoint)
+  /** The pre-registered client, bound to the first authorization server it is used with; else the gateway's own (src/upstream/registration.ts). */
+  #client(as: oauth.AuthorizationServer, key: SigningKey | undefined, register: boolean): Promise<Registration> {
+    if (!this.config.clientId) return this.#registrations.at(as, { pinned: this.config.tokenEndpointAuthMethod, key }, register);
+    this.#preRegisteredAt ??= this.config.issuer ?? as.issuer;
+    if (as.issuer !== this.#preRegisteredAt)
       throw new Error(
-        `the upstream ${as.issuer} offers no dynamic client registration: register an OAuth app there with callback ${this.#deps.callbackUrl} and give its id and secret (--upstream-client-id and --upstream-client-secret, or oauth.clientId and oauth.clientSecret in the config file)`,
+        `the upstream now names the authorization server ${as.issuer}, but its pre-registered client belongs to ${this.#preRegisteredAt}; the gateway does not show that client to another server: check the upstream, then give its issuer (--upstream-as, or oauth.issuer)`,
       );
-    if (!register) throw new Error(`the gateway holds no registration at ${as.issuer}: sign in again`);
-    // a confidential client: a secret, sent as the upstream prefers (or a key the operator gave)
-    const asked = registrationAuthMethod(as, this.config.tokenEndpointAuthMethod, key);
-    const response = await this.#fetch(as.registration_endpoint, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json" },
-      body: JSON.stringify(clientMetadata(this.#deps.callbackUrl, asked, key?.publicJwk)),
-    });
-    const registered = await parseRegistration(response, asked);
-    const now = nowSeconds(this.#deps.clock);
-    const lifetime = registered.client_secret_expires_at ? registered.client_secret_expires_at - now : 10 * 365 * 24 * 3600;
-    if (lifetime <= 0) throw new Error(`the upstream ${as.issuer} registered the gateway with a secret that has already expired`);
-    await this.#deps.store.add(storeKey, { sealed: await seal(this.#deps.keys, registered, storeKey) }, lifetime);
-    return (await this.#storedRegistration(storeKey)) ?? registered;
-  }
-
-  /** The stored registration; one sealed under a key no longer configured is dropped (and redone). */
-  async #storedRegistration(key: string): Promise<Registration | undefined> {
-    const stored = await this.#deps.store.get<{ sealed: string }>(key);
-    if (!stored) return undefined;
-    try {
-      const registration = await unseal<Registration>(this.#deps.keys, stored.sealed, key);
-      // registrations stored before the method was recorded were all made with client_secret_post
-      return registration.client_secret && !registration.token_endpoint_auth_method
-        ? { ...registration, token_endpoint_auth_method: "client_secret_post" }
-        : registration;
-    } catch {
-      await this.#deps.store.delete(key);
-      return undefined;
-    }
+    return Promise.resolve({ client_id: this.config.clientId, client_secret: this.config.clientSecret });
   }
 }
-

@@ -74,7 +74,8 @@ async function authorizationServerAtOrigin(resource: string, o: DiscoveryOptions
     return { as, found: `no RFC 9728 metadata: the RFC 8414 metadata at its origin (MCP 2025-03-26)` };
   }
   await response.body?.cancel();
-  if (response.status >= 500) throw new Error(`${origin}/.well-known/oauth-authorization-server answered HTTP ${response.status}`);
+  // only "there is none" leads to the defaults; a redirect, a refusal or a fault is no such answer
+  if (!ABSENT.has(response.status)) throw new Error(`${origin}/.well-known/oauth-authorization-server answered HTTP ${response.status}`);
   return {
     as: {
       issuer: origin,
@@ -88,9 +89,9 @@ async function authorizationServerAtOrigin(resource: string, o: DiscoveryOptions
 
 /**
  * The upstream's RFC 9728 metadata: the URL its 401 names (RFC 9728 §5.1), else the path-inserted
- * one, else the root one. None only when the upstream answered that it has none (4xx) and its 401 named
- * none: a failure to fetch it (no answer, 408, 429, 5xx) is not taken for a 2025-03-26 server, so a
- * passing fault never sends sign-ins to default endpoints.
+ * one, else the root one. None only when the upstream asked for credentials (401, 403), named no
+ * metadata, and answered 404 or 410 for it: any other failure to fetch it (no answer, a redirect, 5xx)
+ * is not taken for a 2025-03-26 server, so a passing fault never sends sign-ins to default endpoints.
  */
 async function findResourceMetadata(
   resource: string,
@@ -117,10 +118,12 @@ async function findResourceMetadata(
   // RFC 9728 §7.7 / checklist G8: only follow a metadata URL on the upstream's own origin
   const advertised = challenge.resourceMetadataUrl?.origin === rs.origin ? challenge.resourceMetadataUrl : undefined;
   const candidates = [
-    ...(advertised ? [advertised] : []),
-    new URL(`/.well-known/oauth-protected-resource${rs.pathname.replace(/^\/$/, "")}`, rs.origin),
-    new URL("/.well-known/oauth-protected-resource", rs.origin),
-  ];
+    ...new Set([
+      ...(advertised ? [advertised.href] : []),
+      new URL(`/.well-known/oauth-protected-resource${rs.pathname.replace(/^\/$/, "")}`, rs.origin).href,
+      new URL("/.well-known/oauth-protected-resource", rs.origin).href,
+    ]),
+  ].map((href) => new URL(href));
   let foreign: string | undefined;
   for (const url of candidates) {
     const init = { method: "GET", headers: { accept: "application/json" }, signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS) };
@@ -128,24 +131,29 @@ async function findResourceMetadata(
     if (!response) continue;
     if (!response.ok) {
       await response.body?.cancel();
-      if (TRANSIENT.has(response.status) || response.status >= 500) failures.push(new Error(`${url.href} answered HTTP ${response.status}`));
+      if (!ABSENT.has(response.status)) failures.push(new Error(`${url.href} answered HTTP ${response.status}`));
       continue;
     }
-    const found = await acceptResourceMetadata(rs, url, response);
+    const body = await response.text().catch((error: unknown) => void failures.push(error as Error));
+    if (body === undefined) continue;
+    const found = await acceptResourceMetadata(rs, url, new Response(body, response));
     if (found && "accepted" in found) return { metadata: found.accepted, ...challengeScope };
     if (found) foreign ??= found.foreign;
   }
   // RFC 9728 §3.3: metadata for another resource is never used, and it is no sign of a server without metadata either
-  if (foreign !== undefined) throw new Error(`${shownUrl(resource)} publishes RFC 9728 metadata for another resource (${foreign}), which must not be used`);
   if (optional) return challengeScope;
+  if (foreign !== undefined) throw new Error(`${shownUrl(resource)} publishes RFC 9728 metadata for another resource (${foreign}), which must not be used`);
   if (!answered) throw new Error(`${shownUrl(resource)} cannot be reached (${failures[0]?.message ?? "no answer"})`);
   if (failures.length > 0) throw new Error(`the RFC 9728 metadata of ${shownUrl(resource)} cannot be fetched now (${failures.map((f) => f.message).join("; ")})`);
   if (advertised) throw new Error(`the 401 of ${shownUrl(resource)} names RFC 9728 metadata at ${advertised.href}, which it does not serve`);
+  // a 2025-03-26 server is one that asked for credentials and has no RFC 9728 metadata
+  if (ping?.status !== 401 && ping?.status !== 403)
+    throw new Error(`${shownUrl(resource)} publishes no RFC 9728 metadata and did not ask for credentials (HTTP ${ping?.status ?? "no answer"})`);
   return challengeScope;
 }
 
-/** Answers that say "not now" rather than "there is none". */
-const TRANSIENT = new Set([408, 425, 429]);
+/** The answers that say a metadata document does not exist; any other failure is not taken to mean so. */
+const ABSENT = new Set([404, 410]);
 
 /** Answers to an unauthenticated `ping` from a server that took it without credentials: a result, or a complaint about the request itself (no session, method, media type). */
 const ANSWERED_WITHOUT_CREDENTIALS = new Set([400, 404, 405, 406, 415]);

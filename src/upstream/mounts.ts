@@ -1,6 +1,7 @@
 import type { UpstreamConfig } from "../config.js";
 import type { PublicOrigins } from "../origins.js";
-import { RETRY_MS, Upstream, type UpstreamDeps } from "./client.js";
+import { Upstream, type UpstreamDeps } from "./client.js";
+import { RETRY_MS } from "./discovery-cache.js";
 import { detectUpstreamAuth } from "./discovery.js";
 
 /** How the gateway authenticates to one upstream, once known (`detect` resolves to `oauth` or `none`). */

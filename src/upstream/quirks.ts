@@ -22,12 +22,12 @@ const ERROR_CODES: Record<string, string> = {
   unverified_user_email: "access_denied",
 };
 
-export function standardUpstream(inner: Fetch, tokenEndpoint: () => string | undefined): Fetch {
+export function standardUpstream(inner: Fetch, isTokenEndpoint: (url: string) => boolean): Fetch {
   return async (url, init) => {
     const headers = new Headers(init.headers);
     if (!headers.has("accept")) headers.set("accept", "application/json");
     const response = withSingleContentType(await inner(url, { ...init, headers }));
-    if (url !== tokenEndpoint() || response.status >= 500) return response;
+    if (!isTokenEndpoint(url) || response.status >= 500) return response;
     const text = await response.text();
     const body = parse(text, response.headers.get("content-type") ?? "");
     if (!body) return new Response(text, { status: response.status, headers: response.headers });

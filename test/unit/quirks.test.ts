@@ -12,7 +12,7 @@ function fakeUpstream(body: string, init: ResponseInit) {
     sent.push({ url, headers: new Headers(request.headers) });
     return new Response(body, init);
   };
-  return { sent, fetch: standardUpstream(inner, () => TOKEN_ENDPOINT) };
+  return { sent, fetch: standardUpstream(inner, (url) => url === TOKEN_ENDPOINT) };
 }
 
 const form = (params: Record<string, string>) => new URLSearchParams(params).toString();
@@ -145,7 +145,7 @@ describe("standardUpstream: everything else", () => {
 
   it("rewrites nothing before the token endpoint is known", async () => {
     const inner: Fetch = async () => new Response(JSON.stringify({ error: "bad_verification_code" }), { status: 200, headers: JSON_TYPE });
-    const response = await standardUpstream(inner, () => undefined)(TOKEN_ENDPOINT, post);
+    const response = await standardUpstream(inner, () => false)(TOKEN_ENDPOINT, post);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ error: "bad_verification_code" });
   });
