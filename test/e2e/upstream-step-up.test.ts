@@ -1,12 +1,12 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestBrowser } from "../support/browser.js";
+import { signingIn } from "../support/connect.js";
 import { tokenRequest } from "../support/manual.js";
 import { RecordingOAuthProvider } from "../support/oauth-client.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 /** What the SDK client sent to the gateway and what it got back: the /token exchanges and the /mcp refusals. */
 interface Exchange {
@@ -65,28 +65,13 @@ describe("upstream step-up (403 insufficient_scope)", () => {
     const browser = new TestBrowser();
     const client = new Client({ name: "step-up", version: "1.0.0" });
     let transport = new StreamableHTTPClientTransport(new URL(stack.mcpUrl), { authProvider: provider, fetch: recordingFetch(exchanges) });
-    let signIns = 0;
-
-    /** Run `call`; when the SDK sends the user to sign in, sign in, finish with the code, and run `call` again. */
-    async function authorized<T>(call: () => Promise<T>): Promise<T> {
-      for (;;) {
-        try {
-          return await call();
-        } catch (error) {
-          if (!(error instanceof UnauthorizedError) || !provider.authorizationUrl || signIns >= 3) throw error;
-          signIns++;
-          const redirect = await browser.authorize(provider.authorizationUrl.href, { redirectUri: provider.redirectUrl, ...LOGIN });
-          provider.authorizationUrl = undefined;
-          await transport.finishAuth(redirect.searchParams.get("code")!);
-        }
-      }
-    }
+    const { authorized, signIns } = signingIn(provider, browser, () => transport, 3);
 
     await authorized(async () => {
       transport = new StreamableHTTPClientTransport(new URL(stack!.mcpUrl), { authProvider: provider, fetch: recordingFetch(exchanges) });
       await client.connect(transport);
     });
-    return { stack, exchanges, provider, client, authorized, signIns: () => signIns };
+    return { stack, exchanges, provider, client, authorized, signIns };
   }
 
   const refresh = (stack: Stack, clientId: string, refreshToken: string) =>

@@ -7,17 +7,14 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { loadConfig } from "../../src/config.js";
 import { startGateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
 import { TestBrowser } from "./browser.js";
+import { signingIn } from "./connect.js";
 import { RecordingOAuthProvider } from "./oauth-client.js";
 import { LOGIN } from "./stack.js";
-
-/** Sign-ins the driver walks through before giving up: the first, and the step-ups that follow. */
-const SIGN_INS = 3;
 
 const upstreamUrl = process.argv[2];
 if (!upstreamUrl) throw new Error("usage: conformance-client <MCP server URL>");
@@ -40,25 +37,8 @@ const config = loadConfig(["--port", "0", "--public-url", "http://127.0.0.1:0", 
 const gateway = await startGateway(config, { log: createLogger((line) => process.stderr.write(`${line}\n`)) });
 const mcpUrl = new URL(`${gateway.publicUrl}/mcp`);
 const provider = new RecordingOAuthProvider();
-const browser = new TestBrowser();
-let signIns = 0;
-
-/** Run `call`; when the gateway asks for (more) authorization, sign in at it and run `call` again. */
-async function authorized<T>(call: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      return await call();
-    } catch (error) {
-      if (!(error instanceof UnauthorizedError) || !provider.authorizationUrl) throw error;
-      if (++signIns > SIGN_INS) throw new Error(`still unauthorized after ${SIGN_INS} sign-ins`, { cause: error });
-      const redirect = await browser.authorize(provider.authorizationUrl.href, { redirectUri: provider.redirectUrl, ...LOGIN });
-      provider.authorizationUrl = undefined;
-      const code = redirect.searchParams.get("code");
-      if (!code) throw new Error(`no code in ${redirect.href}`, { cause: error });
-      await transport.finishAuth(code);
-    }
-  }
-}
+// the first sign-in, and the step-ups that follow
+const { authorized, signIns } = signingIn(provider, new TestBrowser(), () => transport, 3);
 
 /** MCP 2026-07-28 has no `initialize`: each request carries the protocol version in a header and in `_meta`. */
 const MODERN = "2026-07-28";
@@ -107,7 +87,7 @@ const client = new Client({ name: "conformance-via-gateway", version: "1.0.0" })
 let transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
 try {
   const called = process.env.MCP_CONFORMANCE_PROTOCOL_VERSION === MODERN ? await modern() : await legacy();
-  console.log(`called ${called} through the gateway after ${signIns} sign-in(s)`);
+  console.log(`called ${called} through the gateway after ${signIns()} sign-in(s)`);
 } finally {
   await client.close().catch(() => {});
   await transport.close().catch(() => {});

@@ -29,6 +29,32 @@ export async function connectWithOAuth(mcpUrl: string, opts: { provider?: Record
 }
 
 /**
+ * A client that signs in whenever the gateway asks: `authorized(call)` runs `call`, and when it fails
+ * for want of authorization (a 401, or a step-up 403 after which the SDK starts a new sign-in), walks
+ * `browser` through that sign-in, finishes it on the current transport, and runs `call` again; at most
+ * `max` sign-ins in all.
+ */
+export function signingIn(provider: RecordingOAuthProvider, browser: TestBrowser, transport: () => StreamableHTTPClientTransport, max = 3) {
+  let signIns = 0;
+  async function authorized<T>(call: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof UnauthorizedError) || !provider.authorizationUrl) throw error;
+        if (++signIns > max) throw new Error(`still unauthorized after ${max} sign-ins`, { cause: error });
+        const redirect = await browser.authorize(provider.authorizationUrl.href, { redirectUri: provider.redirectUrl, ...LOGIN });
+        provider.authorizationUrl = undefined;
+        const code = redirect.searchParams.get("code");
+        if (!code) throw new Error(`no code in ${redirect.href}`, { cause: error });
+        await transport().finishAuth(code);
+      }
+    }
+  }
+  return { authorized, signIns: () => signIns };
+}
+
+/**
  * `tools/call get_me` (the simulator's GitHub tool) through a connected SDK client: the user it names.
  * A tool error fails with its content and `said()` (what the processes behind the client printed).
  */

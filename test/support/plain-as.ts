@@ -8,6 +8,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { loadConfig } from "../../src/config.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
+import type { Store } from "../../src/store/store.js";
 import { TestBrowser } from "./browser.js";
 import { authorizationRequest, register, REDIRECT_URI } from "./manual.js";
 import type { ServerEntry } from "./multi-stack.js";
@@ -40,6 +41,19 @@ export interface PlainAsQuirks {
   resourceMetadataStatus?: number;
   /** The token endpoint answers every request with this RFC 6749 §5.2 error. */
   tokenError?: { status: number; error: string };
+  /**
+   * SEP-2352's move: the RFC 9728 metadata names these servers instead of this one (clients use the
+   * first), and the MCP endpoint takes their access tokens besides its own. Each lists this `mcpUrl` in its `resources`.
+   */
+  authorizationServers?: PlainAs[];
+  /** RFC 8707 resources this server issues tokens for besides its own `mcpUrl`: the MCP servers that name it. */
+  resources?: string[];
+  /** The access tokens' `expires_in`, in seconds. Default 3600. */
+  expiresIn?: number;
+  /** `tools/call` is refused with 403 `insufficient_scope` naming this scope (RFC 6750 §3.1; MCP Authorization §Step-Up Authorization). */
+  insufficientScope?: string;
+  /** Every RFC 9728 URL (path-inserted and root) answers this status, whatever `discovery` says: a front that refuses those paths. A 3xx points at `/elsewhere`. */
+  protectedResourceStatus?: number;
 }
 
 export interface RecordedRequest {
@@ -72,6 +86,10 @@ export interface PlainAs {
   clients: ReadonlyMap<string, ClientRecord>;
   /** A client registered out of band, as an operator does on the server's console. */
   addClient(client: ClientRecord): void;
+  /** Every token this server issued, oldest first. */
+  issued: { access: string[]; refresh: string[] };
+  /** Whether this server issued `accessToken` and it has not expired: what an MCP server that trusts this one asks. */
+  holds(accessToken: string): boolean;
   close(): Promise<void>;
 }
 
@@ -97,6 +115,7 @@ export async function startPlainAs(quirks: Partial<PlainAsQuirks> = {}, o: { por
   const codes = new Map<string, Grant & { redirectUri: string; codeChallenge: string }>();
   const accessTokens = new Map<string, Grant & { expiresAt: number }>();
   const refreshTokens = new Map<string, Grant>();
+  const issued = { access: [] as string[], refresh: [] as string[] };
 
   const http = createServer((req, res) => {
     let body = "";
@@ -117,16 +136,23 @@ export async function startPlainAs(quirks: Partial<PlainAsQuirks> = {}, o: { por
   const issuer = () => (q.discovery === "rfc9728" ? `${origin}/oauth` : origin);
   const endpoints = () => ({ authorize: `${origin}${prefix()}/authorize`, token: `${origin}${prefix()}/token`, register: `${origin}${prefix()}/register` });
   const resourceMetadataPath = "/.well-known/oauth-protected-resource/mcp";
+  const serves = (resource: string | null) => resource === mcpUrl || (q.resources ?? []).includes(resource ?? "");
+  const holds = (token: string) => (accessTokens.get(token)?.expiresAt ?? 0) >= Date.now();
   // RFC 8414 §3.1: inserted between the host and the issuer's path
   const asMetadataPath = () => `/.well-known/oauth-authorization-server${new URL(issuer()).pathname.replace(/^\/$/, "")}`;
 
   async function route(r: RecordedRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const oauth = !q.requireHeader;
     if (r.path === "/mcp") return mcp(r, req, res);
+    if (oauth && q.protectedResourceStatus && [resourceMetadataPath, "/.well-known/oauth-protected-resource"].includes(r.path)) {
+      const status = q.protectedResourceStatus;
+      return send(res, status, { error: "refused" }, status >= 300 && status < 400 ? { location: `${origin}/elsewhere` } : {});
+    }
     if (oauth && q.discovery === "rfc9728" && r.path === resourceMetadataPath) {
       if (q.resourceMetadataStatus) return send(res, q.resourceMetadataStatus, { error: "server_error" });
       if (q.stall === "protected-resource") return stall(res);
-      return send(res, 200, { resource: mcpUrl, authorization_servers: [issuer()], bearer_methods_supported: ["header"] });
+      const named = q.authorizationServers?.length ? q.authorizationServers.map((s) => s.issuer) : [issuer()];
+      return send(res, 200, { resource: mcpUrl, authorization_servers: named, bearer_methods_supported: ["header"] });
     }
     if (oauth && q.discovery !== "defaults" && r.path === asMetadataPath()) {
       if (q.stall === "authorization-server") return stall(res);
@@ -170,7 +196,7 @@ export async function startPlainAs(quirks: Partial<PlainAsQuirks> = {}, o: { por
     if (p.get("response_type") !== "code") return answer({ error: "unsupported_response_type" });
     if (p.get("code_challenge_method") !== "S256" || !p.get("code_challenge"))
       return answer({ error: "invalid_request", error_description: "PKCE S256 required" });
-    if (p.has("resource") && p.get("resource") !== mcpUrl) return answer({ error: "invalid_target" });
+    if (p.has("resource") && !serves(p.get("resource"))) return answer({ error: "invalid_target" });
     const code = randomBytes(16).toString("base64url");
     const scope = p.get("scope") ?? undefined;
     codes.set(code, { clientId: client.client_id, redirectUri, codeChallenge: p.get("code_challenge")!, ...(scope ? { scope } : {}) });
@@ -183,7 +209,7 @@ export async function startPlainAs(quirks: Partial<PlainAsQuirks> = {}, o: { por
     const client = authenticate(r.headers.authorization, form);
     if (typeof client === "string")
       return send(res, 401, { error: "invalid_client", error_description: client }, { "www-authenticate": 'Basic realm="plain-as"' });
-    if (form.has("resource") && form.get("resource") !== mcpUrl) return send(res, 400, { error: "invalid_target" });
+    if (form.has("resource") && !serves(form.get("resource"))) return send(res, 400, { error: "invalid_target" });
     let grant: Grant | undefined;
     if (form.get("grant_type") === "authorization_code") {
       const code = codes.get(form.get("code") ?? "");
@@ -200,12 +226,15 @@ export async function startPlainAs(quirks: Partial<PlainAsQuirks> = {}, o: { por
     const accessToken = randomBytes(24).toString("base64url");
     const refreshToken = randomBytes(24).toString("base64url");
     const kept: Grant = { clientId: grant.clientId, ...(grant.scope ? { scope: grant.scope } : {}) };
-    accessTokens.set(accessToken, { ...kept, expiresAt: Date.now() + 3600_000 });
+    const expiresIn = q.expiresIn ?? 3600;
+    accessTokens.set(accessToken, { ...kept, expiresAt: Date.now() + expiresIn * 1000 });
     refreshTokens.set(refreshToken, kept);
+    issued.access.push(accessToken);
+    issued.refresh.push(refreshToken);
     send(res, 200, {
       access_token: accessToken,
       token_type: "Bearer",
-      expires_in: 3600,
+      expires_in: expiresIn,
       refresh_token: refreshToken,
       ...(kept.scope ? { scope: kept.scope } : {}),
     });
@@ -263,16 +292,19 @@ export async function startPlainAs(quirks: Partial<PlainAsQuirks> = {}, o: { por
       if (req.headers[q.requireHeader.name.toLowerCase()] !== q.requireHeader.value) return send(res, 401, { error: "invalid api key" });
     } else {
       const presented = /^Bearer (.+)$/.exec(r.headers.authorization ?? "")?.[1] ?? "";
-      const grant = accessTokens.get(presented);
-      if (!grant || grant.expiresAt < Date.now()) {
-        // RFC 6750 §3, RFC 9728 §5.1
+      // RFC 6750 §3, RFC 9728 §5.1
+      const challenge = (scope: string | undefined, error?: string) => {
         const params = [
           ...(q.discovery === "rfc9728" ? [`resource_metadata="${origin}${resourceMetadataPath}"`] : []),
-          ...(q.challengeScope ? [`scope="${q.challengeScope}"`] : []),
-          ...(presented ? ['error="invalid_token"'] : []),
+          ...(scope ? [`scope="${scope}"`] : []),
+          ...(error ? [`error="${error}"`] : []),
         ];
-        return send(res, 401, { error: "invalid_token" }, { "www-authenticate": `Bearer${params.length ? ` ${params.join(", ")}` : ""}` });
-      }
+        return { "www-authenticate": `Bearer${params.length ? ` ${params.join(", ")}` : ""}` };
+      };
+      if (!holds(presented) && !q.authorizationServers?.some((s) => s.holds(presented)))
+        return send(res, 401, { error: "invalid_token" }, challenge(q.challengeScope, presented ? "invalid_token" : undefined));
+      if (q.insufficientScope && r.method === "POST" && rpcMethod(r.body) === "tools/call")
+        return send(res, 403, { error: "insufficient_scope" }, challenge(q.insufficientScope, "insufficient_scope"));
       sub = PLAIN_USER;
     }
     if (r.method !== "POST") return void res.writeHead(405, { allow: "POST" }).end();
@@ -300,6 +332,8 @@ export async function startPlainAs(quirks: Partial<PlainAsQuirks> = {}, o: { por
     to: (path) => requests.filter((r) => r.path === path),
     clients,
     addClient: (client) => void clients.set(client.client_id, client),
+    issued,
+    holds,
     close: async () => {
       http.closeAllConnections();
       await new Promise((resolve) => http.close(resolve));
@@ -314,6 +348,14 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 /** Headers and the start of a JSON document, and then nothing, for ever. */
 function stall(res: ServerResponse): void {
   res.writeHead(200, { "content-type": "application/json" }).write('{"resource":');
+}
+
+function rpcMethod(body: string): unknown {
+  try {
+    return (JSON.parse(body) as { method?: unknown }).method;
+  } catch {
+    return undefined;
+  }
 }
 
 const s256 = (verifier: string) => createHash("sha256").update(verifier).digest("base64url");
@@ -337,18 +379,26 @@ export interface GatewayInFront {
   close(): Promise<void>;
 }
 
-/** A gateway serving `servers` from a `--config` file, on an ephemeral port with a memory store; users sign in with LOGIN. */
-export async function startGatewayInFront(servers: Record<string, ServerEntry>, env: Record<string, string> = {}): Promise<GatewayInFront> {
+/**
+ * A gateway serving `servers` from a `--config` file, on an ephemeral port with a memory store; users sign in with LOGIN.
+ * A restart: the same `port` and `store` as a gateway closed before (the store holds the master secret, grants and registrations).
+ */
+export async function startGatewayInFront(
+  servers: Record<string, ServerEntry>,
+  env: Record<string, string> = {},
+  o: { port?: number; store?: Store } = {},
+): Promise<GatewayInFront> {
   const dir = tempDir("plain-as-config");
   const configFile = join(dir, "gateway.json");
   writeFileSync(configFile, JSON.stringify({ mcpServers: servers }));
-  const config = loadConfig(["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", "--config", configFile], {
+  const port = String(o.port ?? 0);
+  const config = loadConfig(["--port", port, "--public-url", `http://127.0.0.1:${port}`, "--store", "memory", "--config", configFile], {
     MCP_GATEWAY_ENV_FILE: "/dev/null",
     MCP_GATEWAY_USERNAME: LOGIN.username,
     MCP_GATEWAY_PASSWORD: LOGIN.password,
     ...env,
   });
-  const gateway = await startGateway(config, { log: silentLogger }).catch((error: unknown) => {
+  const gateway = await startGateway(config, { log: silentLogger, ...(o.store ? { store: o.store } : {}) }).catch((error: unknown) => {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../../src/config.js";
+import { configRefusal } from "../support/config-refusal.js";
 import { parseUpstreamsFile, readUpstreamsFile } from "../../src/config-file.js";
 
 /**
@@ -51,7 +51,6 @@ const SECRET_PARTS = [...Object.values(KEYS), ...Object.values(UNSIGNING), ENCRY
   .map(body)
   .concat([TOKEN])
   .flatMap((s) => Array.from({ length: Math.max(1, s.length - 11) }, (_, i) => s.slice(i, i + 12)));
-const secretsIn = (message: string): string[] => SECRET_PARTS.filter((part) => message.includes(part));
 
 const dir = mkdtempSync(join(tmpdir(), "config-file-auth-"));
 mkdirSync(join(dir, "keys"));
@@ -66,19 +65,8 @@ type Json = Record<string, unknown>;
 const ENV = { INTERNAL_TOKEN: TOKEN, KEY_PEM: KEYS.ed25519, BARE_KEY };
 const one = (entry: Json, env: Record<string, string> = ENV) => parseUpstreamsFile(JSON.stringify({ mcpServers: { x: entry } }), SOURCE, env, PUBLIC_URL)[0]!;
 
-/** The message of the ConfigError the entry is refused with, checked to show no secret and to be one line. */
-const refused = (entry: Json, env: Record<string, string> = ENV): string => {
-  try {
-    one(entry, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    const { message } = error as Error;
-    expect(secretsIn(message)).toEqual([]);
-    expect(message).not.toContain("\n");
-    return message;
-  }
-  throw new Error(`accepted: ${JSON.stringify(entry)}`);
-};
+/** The message of the ConfigError the entry is refused with, one line and without a secret. */
+const refused = (entry: Json, env: Record<string, string> = ENV): string => configRefusal(() => one(entry, env), SECRET_PARTS);
 const at = (key: string) => `${SOURCE}: mcpServers.x.oauth.${key}`;
 
 describe("oauth.privateKey", () => {
