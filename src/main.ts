@@ -48,7 +48,8 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
     const name = mount.config.name ? `upstream ${mount.config.name}` : "upstream";
     if (mount.config.privateKey)
       importSigningKey(mount.config.privateKey).then(
-        ({ publicJwk }) => log.info(`${name}: private_key_jwt with the key whose public JWK is ${JSON.stringify(publicJwk)} (register it at the upstream with this kid)`),
+        ({ publicJwk }) =>
+          log.info(`${name}: private_key_jwt with the key whose public JWK is ${JSON.stringify(publicJwk)} (register it at the upstream with this kid)`),
         (error: unknown) => log.error(`${name}: the private key cannot be used`, error),
       );
     mount

@@ -68,7 +68,10 @@ export function clientAuth(method: TokenEndpointAuthMethod, credentials: ClientC
     case "private_key_jwt":
       if (!credentials.key) throw new Error("the upstream client authenticates with private_key_jwt: give its key as oauth.privateKey");
       // the header names the algorithm as the registered key does (oauth4webapi would write "Ed25519" for "EdDSA")
-      return oauth.PrivateKeyJwt({ key: credentials.key.key, kid: credentials.key.kid }, { [oauth.modifyAssertion]: (header) => void (header.alg = credentials.key!.alg) });
+      return oauth.PrivateKeyJwt(
+        { key: credentials.key.key, kid: credentials.key.kid },
+        { [oauth.modifyAssertion]: (header) => void (header.alg = credentials.key!.alg) },
+      );
     default:
       if (credentials.secret === undefined) throw new Error(`the upstream client authenticates with ${method}: give its secret`);
       return method === "client_secret_basic" ? clientSecretBasic(credentials.secret) : oauth.ClientSecretPost(credentials.secret);
@@ -145,7 +148,9 @@ export function loadSigningKey(value: string, baseDir: string): { pem: string } 
     try {
       pem = readFileSync(resolve(baseDir, value), "utf8");
     } catch (error) {
-      return { problem: `the file it names cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}): give a PEM private key, or the path of a file holding one` };
+      return {
+        problem: `the file it names cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}): give a PEM private key, or the path of a file holding one`,
+      };
     }
   }
   const problem = signingKeyProblem(pem);

@@ -167,7 +167,11 @@ export class Upstream {
     try {
       const result = await this.#tokenRequest(
         resolved,
-        (auth) => oauth.authorizationCodeGrantRequest(as, client, auth, params, this.#deps.callbackUrl, codeVerifier, { ...this.#options, additionalParameters: { resource } }),
+        (auth) =>
+          oauth.authorizationCodeGrantRequest(as, client, auth, params, this.#deps.callbackUrl, codeVerifier, {
+            ...this.#options,
+            additionalParameters: { resource },
+          }),
         (response) => oauth.processAuthorizationCodeResponse(as, client, response),
       );
       const idTokenClaims = oauth.getValidatedIdTokenClaims(result);

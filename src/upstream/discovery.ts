@@ -144,7 +144,8 @@ async function findResourceMetadata(
   if (optional) return challengeScope;
   if (foreign !== undefined) throw new Error(`${shownUrl(resource)} publishes RFC 9728 metadata for another resource (${foreign}), which must not be used`);
   if (!answered) throw new Error(`${shownUrl(resource)} cannot be reached (${failures[0]?.message ?? "no answer"})`);
-  if (failures.length > 0) throw new Error(`the RFC 9728 metadata of ${shownUrl(resource)} cannot be fetched now (${failures.map((f) => f.message).join("; ")})`);
+  if (failures.length > 0)
+    throw new Error(`the RFC 9728 metadata of ${shownUrl(resource)} cannot be fetched now (${failures.map((f) => f.message).join("; ")})`);
   if (advertised) throw new Error(`the 401 of ${shownUrl(resource)} names RFC 9728 metadata at ${advertised.href}, which it does not serve`);
   // a 2025-03-26 server is one that asked for credentials and has no RFC 9728 metadata
   if (ping?.status !== 401 && ping?.status !== 403)

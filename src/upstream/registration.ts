@@ -50,11 +50,18 @@ export class Registrations {
    * stored registration made otherwise (or for another key) is replaced at the next sign-in.
    * `register`: only a sign-in's start registers; a later step without one means signing in again.
    */
-  async at(as: oauth.AuthorizationServer, want: { pinned?: TokenEndpointAuthMethod | undefined; key?: SigningKey | undefined }, register: boolean): Promise<Registration> {
+  async at(
+    as: oauth.AuthorizationServer,
+    want: { pinned?: TokenEndpointAuthMethod | undefined; key?: SigningKey | undefined },
+    register: boolean,
+  ): Promise<Registration> {
     const storeKey = keys.upstreamRegistration(`${as.issuer} ${this.deps.callbackUrl}`);
     const stored = await this.#stored(storeKey);
     const wanted = want.pinned ?? (want.key ? "private_key_jwt" : undefined);
-    const fits = stored && (!wanted || stored.token_endpoint_auth_method === wanted) && (stored.token_endpoint_auth_method !== "private_key_jwt" || stored.kid === want.key?.kid);
+    const fits =
+      stored &&
+      (!wanted || stored.token_endpoint_auth_method === wanted) &&
+      (stored.token_endpoint_auth_method !== "private_key_jwt" || stored.kid === want.key?.kid);
     if (fits || (stored && !register)) return stored;
     // MCP Authorization §Client Registration Approaches: a metadata document before dynamic registration
     if (this.deps.clientMetadataUrl && as.client_id_metadata_document_supported === true) return { client_id: this.deps.clientMetadataUrl };
@@ -66,7 +73,10 @@ export class Registrations {
     const registered = await this.#register(as, registrationAuthMethod(as, want.pinned, want.key), want.key);
     const expires = registered.client_secret_expires_at;
     const lifetime = Math.min(KEPT_SECONDS, expires ? expires - RENEW_BEFORE_SECONDS - nowSeconds(this.deps.clock) : KEPT_SECONDS);
-    if (lifetime <= 0) throw new Error(`the upstream ${as.issuer} registered the gateway with a secret that has already expired, or expires within ${RENEW_BEFORE_SECONDS / 60} minutes`);
+    if (lifetime <= 0)
+      throw new Error(
+        `the upstream ${as.issuer} registered the gateway with a secret that has already expired, or expires within ${RENEW_BEFORE_SECONDS / 60} minutes`,
+      );
     const record = { sealed: await seal(this.deps.keys, registered, storeKey) };
     // a registration replacing one that no longer fits is written over it; a first one is kept only if no other instance was first
     if (stored) await this.deps.store.put(storeKey, record, lifetime);
@@ -130,13 +140,17 @@ export async function parseRegistration(response: Response, asked: TokenEndpoint
     /* described below */
   }
   if (response.status !== 200 && response.status !== 201) {
-    const error = typeof body?.error === "string" ? `${body.error}${typeof body.error_description === "string" ? ` (${body.error_description})` : ""}` : `HTTP ${response.status}`;
+    const error =
+      typeof body?.error === "string"
+        ? `${body.error}${typeof body.error_description === "string" ? ` (${body.error_description})` : ""}`
+        : `HTTP ${response.status}`;
     throw new Error(`the upstream refused the gateway's client registration: ${error}`);
   }
   if (!body) throw new Error("the upstream's registration response is not a JSON object");
   const { client_id, client_secret, client_secret_expires_at, token_endpoint_auth_method } = body;
   if (typeof client_id !== "string" || client_id === "") throw new Error("the upstream's registration response has no client_id");
-  if (client_secret !== undefined && typeof client_secret !== "string") throw new Error("the upstream's registration response has a client_secret that is not a string");
+  if (client_secret !== undefined && typeof client_secret !== "string")
+    throw new Error("the upstream's registration response has a client_secret that is not a string");
   const method = TOKEN_ENDPOINT_AUTH_METHODS.find((m) => m === token_endpoint_auth_method) ?? asked;
   return {
     client_id,

@@ -74,7 +74,12 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     expect(upstream.interactions).toEqual(["login", "consent"]);
     const authorize = upstream.providerRequests.find((r) => r.path === "/auth")!;
     // SEP-2207: offline_access too, since the provider lists it
-    expect(authorize.query).toMatchObject({ client_id: registered, code_challenge_method: "S256", resource: upstream.mcpUrl, scope: `${MCP_SCOPE} offline_access` });
+    expect(authorize.query).toMatchObject({
+      client_id: registered,
+      code_challenge_method: "S256",
+      resource: upstream.mcpUrl,
+      scope: `${MCP_SCOPE} offline_access`,
+    });
     expect(upstream.grants).toEqual([{ grantType: "authorization_code", clientId: registered }]);
 
     const { tools } = await client.listTools();

@@ -42,7 +42,11 @@ const { authorized, signIns } = signingIn(provider, new TestBrowser(), () => tra
 
 /** MCP 2026-07-28 has no `initialize`: each request carries the protocol version in a header and in `_meta`. */
 const MODERN = "2026-07-28";
-const meta = { "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "conformance-via-gateway", version: "1.0.0" } };
+const meta = {
+  "io.modelcontextprotocol/protocolVersion": MODERN,
+  "io.modelcontextprotocol/clientCapabilities": {},
+  "io.modelcontextprotocol/clientInfo": { name: "conformance-via-gateway", version: "1.0.0" },
+};
 
 /** The SDK's transport speaking the stateless revision: it still does every OAuth step itself. */
 async function modern(): Promise<string> {

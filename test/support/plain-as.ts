@@ -41,6 +41,8 @@ export interface PlainAsQuirks {
   resourceMetadataStatus?: number;
   /** The token endpoint answers every request with this RFC 6749 §5.2 error. */
   tokenError?: { status: number; error: string };
+  /** `invalid_client` is sent without the `WWW-Authenticate` challenge RFC 6749 §5.2 requires after a Basic attempt, as many servers do. */
+  bareInvalidClient?: boolean;
   /**
    * SEP-2352's move: the RFC 9728 metadata names these servers instead of this one (clients use the
    * first), and the MCP endpoint takes their access tokens besides its own. Each lists this `mcpUrl` in its `resources`.
@@ -208,7 +210,12 @@ export async function startPlainAs(quirks: Partial<PlainAsQuirks> = {}, o: { por
     const form = new URLSearchParams(r.body);
     const client = authenticate(r.headers.authorization, form);
     if (typeof client === "string")
-      return send(res, 401, { error: "invalid_client", error_description: client }, { "www-authenticate": 'Basic realm="plain-as"' });
+      return send(
+        res,
+        401,
+        { error: "invalid_client", error_description: client },
+        q.bareInvalidClient ? {} : { "www-authenticate": 'Basic realm="plain-as"' },
+      );
     if (form.has("resource") && !serves(form.get("resource"))) return send(res, 400, { error: "invalid_target" });
     let grant: Grant | undefined;
     if (form.get("grant_type") === "authorization_code") {

@@ -358,20 +358,14 @@ describe("parseUpstreamsFile: headers", () => {
     });
   });
 
-  it.each([
-    "Host",
-    "Content-Length",
-    "Connection",
-    "Transfer-Encoding",
-    "X-Forwarded-For",
-    "X-Forwarded-User",
-    "X-Forwarded_User",
-    "Remote-User",
-  ])("refuses %s, a header the gateway sets itself", (name) => {
-    expect(refusedEntry({ url: URL_X, headers: { [name]: LITERAL_SECRET } })).toMatch(
-      new RegExp(`^gateway\\.json: mcpServers\\.x\\.headers: ${name} is set by the gateway`),
-    );
-  });
+  it.each(["Host", "Content-Length", "Connection", "Transfer-Encoding", "X-Forwarded-For", "X-Forwarded-User", "X-Forwarded_User", "Remote-User"])(
+    "refuses %s, a header the gateway sets itself",
+    (name) => {
+      expect(refusedEntry({ url: URL_X, headers: { [name]: LITERAL_SECRET } })).toMatch(
+        new RegExp(`^gateway\\.json: mcpServers\\.x\\.headers: ${name} is set by the gateway`),
+      );
+    },
+  );
 
   it("refuses a name that is not a token and a value with a line break", () => {
     expect(refusedEntry({ url: URL_X, headers: { "Bad Name": "1" } })).toBe(`${SOURCE}: mcpServers.x.headers: "Bad Name" is not a header name`);
