@@ -61,4 +61,6 @@ export const keys = {
   usedClientAssertion: (hash: string) => `jti:${hash}`,
   masterSecret: () => `meta:secret`,
   upstreamRegistration: (issuer: string) => `upstream-reg:${issuer}`,
+  /** The authorization server a pre-registered upstream client belongs to (the first it was used with). */
+  preRegisteredIssuer: (clientAndCallback: string) => `upstream-client-issuer:${clientAndCallback}`,
 } as const;

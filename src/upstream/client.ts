@@ -4,7 +4,7 @@ import { nowSeconds } from "../clock.js";
 import { shownUrl, type UpstreamConfig } from "../config.js";
 import type { Keys } from "../crypto.js";
 import type { Logger } from "../log.js";
-import type { Store } from "../store/store.js";
+import { keys, type Store } from "../store/store.js";
 import type { UpstreamTokens } from "../tokens.js";
 import { chooseAuthMethod, clientAuth, importSigningKey, type ClientCredentials, type SigningKey, type TokenEndpointAuthMethod } from "./client-auth.js";
 import { DiscoveryCache } from "./discovery-cache.js";
@@ -37,6 +37,7 @@ export interface UpstreamAuthorization {
  * upstream that moves to another authorization server is followed at the next sign-in (SEP-2352).
  */
 const DISCOVERY_AGE_MS = 60 * 60_000;
+const TEN_YEARS = 10 * 365 * 24 * 3600;
 
 export interface UpstreamDeps {
   store: Store;
@@ -287,7 +288,11 @@ export class Upstream {
       return await process(await request(resolved.clientAuth));
     } catch (error) {
       const { otherwise } = resolved;
-      if (!otherwise || !(error instanceof oauth.ResponseBodyError) || error.error !== "invalid_client") throw error;
+      // RFC 6749 §5.2: invalid_client, or its 401 with a challenge (which oauth4webapi reports as one)
+      const refusedClient =
+        (error instanceof oauth.ResponseBodyError && error.error === "invalid_client") ||
+        (error instanceof oauth.WWWAuthenticateChallengeError && error.status === 401);
+      if (!otherwise || !refusedClient) throw error;
       const result = await process(await request(otherwise.auth));
       this.#learned = otherwise.method;
       return result;
@@ -325,14 +330,29 @@ export class Upstream {
     };
   }
 
-  /** The pre-registered client, bound to the first authorization server it is used with; else the gateway's own (src/upstream/registration.ts). */
-  #client(as: oauth.AuthorizationServer, key: SigningKey | undefined, register: boolean): Promise<Registration> {
-    if (!this.config.clientId) return this.#registrations.at(as, { pinned: this.config.tokenEndpointAuthMethod, key }, register);
-    this.#preRegisteredAt ??= this.config.issuer ?? as.issuer;
-    if (as.issuer !== this.#preRegisteredAt)
+  /** The pre-registered client, at the authorization server it belongs to; else the gateway's own (src/upstream/registration.ts). */
+  async #client(as: oauth.AuthorizationServer, key: SigningKey | undefined, register: boolean): Promise<Registration> {
+    const { clientId, clientSecret } = this.config;
+    if (!clientId) return this.#registrations.at(as, { pinned: this.config.tokenEndpointAuthMethod, key }, register);
+    const home = await this.#preRegisteredHome(clientId, as.issuer);
+    if (as.issuer !== home)
       throw new Error(
-        `the upstream now names the authorization server ${as.issuer}, but its pre-registered client belongs to ${this.#preRegisteredAt}; the gateway does not show that client to another server: check the upstream, then give its issuer (--upstream-as, or oauth.issuer)`,
+        `the upstream now names the authorization server ${as.issuer}, but its pre-registered client belongs to ${home}; the gateway does not show that client to another server: check the upstream, then give its issuer (--upstream-as, or oauth.issuer)`,
       );
-    return Promise.resolve({ client_id: this.config.clientId, client_secret: this.config.clientSecret });
+    return { client_id: clientId, client_secret: clientSecret };
+  }
+
+  /**
+   * The authorization server a pre-registered client belongs to: the configured issuer, else the first
+   * one it was used with, kept in the store so a restart or another instance does not rebind it to
+   * whatever server the upstream names then.
+   */
+  async #preRegisteredHome(clientId: string, current: string): Promise<string> {
+    if (this.config.issuer) return this.config.issuer;
+    if (this.#preRegisteredAt) return this.#preRegisteredAt;
+    const key = keys.preRegisteredIssuer(`${clientId} ${this.#deps.callbackUrl}`);
+    await this.#deps.store.add(key, current, TEN_YEARS);
+    this.#preRegisteredAt = (await this.#deps.store.get<string>(key)) ?? current;
+    return this.#preRegisteredAt;
   }
 }

@@ -201,6 +201,28 @@ describe("an upstream whose RFC 9728 metadata starts naming another authorizatio
     expect(carrying(as2, ["gateway-at-as1", secret, ...as1.issued.refresh, ...as1.issued.access])).toEqual([]);
   });
 
+  it("with a pre-registered client, after a restart following the move: the client stays with AS1, so the sign-in stops and AS2 gets neither its id nor its secret", async () => {
+    const { mcp, as1, as2 } = await moving();
+    const secret = randomBytes(24).toString("base64url");
+    const [port, store] = [await freePort(), new MemoryStore()];
+    closers.push(() => store.close());
+    const servers = { moving: { url: mcp.mcpUrl, oauth: { clientId: "gateway-at-as1", clientSecret: "${AS1_SECRET}" } } };
+    const first = await gatewayInFront(servers, { AS1_SECRET: secret }, { port, store });
+    const registered = { client_id: "gateway-at-as1", redirect_uris: [first.callback("moving")], token_endpoint_auth_method: "client_secret_basic" as const };
+    as1.addClient({ ...registered, client_secret: secret });
+    // AS2 happens to know a client of that id: had the gateway gone there, it would have sent the secret
+    as2.addClient({ ...registered, client_secret: "not-the-secret" });
+    await grant(first.gateway.publicUrl, first.url("moving"));
+    await first.close();
+
+    mcp.quirks.authorizationServers = [as2, as1];
+    const again = await gatewayInFront(servers, { AS1_SECRET: secret }, { port, store });
+    const { end, browser, state } = await again.signIn("moving");
+    const page = expectRefusal(end, browser, { state, issuer: again.gateway.publicUrl, error: "temporarily_unavailable", at: "/login" });
+    expect(page).toContain(`its pre-registered client belongs to ${as1.issuer}`);
+    expect(carrying(as2, ["gateway-at-as1", secret])).toEqual([]);
+  });
+
   it("after a restart that knows only AS2: a grant from AS1 ends with invalid_grant, and its refresh token goes nowhere", async () => {
     const { mcp, as1, as2 } = await moving();
     const [port, store] = [await freePort(), new MemoryStore()];
