@@ -10,24 +10,12 @@ import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { connectWithOAuth } from "../support/connect.js";
 import { TestBrowser } from "../support/browser.js";
-import { authorizationRequest, mcpInitialize, obtainCode, redeem, register, REDIRECT_URI, tokenRequest } from "../support/manual.js";
+import { authorizationRequest, mcpInitialize, register, REDIRECT_URI, grantFor as grant, refreshFor as refresh } from "../support/manual.js";
 import { startMcpUpstream, type McpUpstream } from "../support/mcp-upstream.js";
 import { startMultiStack, whoamiServer, type MultiStack, type ServerEntry } from "../support/multi-stack.js";
 import { freePort, tempDir } from "../support/processes.js";
 import { expectRefusal } from "../support/refusal.js";
 import { LOGIN } from "../support/stack.js";
-
-/** A grant for one upstream, taken by hand: a public client, the browser step, the code redeemed. */
-async function grant(base: string, resource: string): Promise<{ clientId: string; tokens: Record<string, string> }> {
-  const code = await obtainCode(base, { resource });
-  expect(code.code, code.redirect.href).toBeTruthy();
-  const { status, body } = await redeem(base, code);
-  expect(status, JSON.stringify(body)).toBe(200);
-  return { clientId: code.clientId, tokens: body };
-}
-
-const refresh = (base: string, clientId: string, refreshToken: string) =>
-  tokenRequest(base, { grant_type: "refresh_token", refresh_token: refreshToken, client_id: clientId });
 
 /** How many requests each upstream of the stack has received so far. */
 const upstreamTraffic = (s: MultiStack) => ({

@@ -4,7 +4,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "../../src/store/memory.js";
 import { connectWithOAuth } from "../support/connect.js";
-import { obtainCode, redeem, tokenRequest } from "../support/manual.js";
+import { grantFor as grant, refreshFor as refresh } from "../support/manual.js";
 import { mcpHeaders } from "../support/mcp-calls.js";
 import {
   PLAIN_USER,
@@ -54,18 +54,6 @@ async function moving(): Promise<{ mcp: PlainAs; as1: PlainAs; as2: PlainAs }> {
   as1.quirks.resources = as2.quirks.resources = [mcp.mcpUrl];
   return { mcp, as1, as2 };
 }
-
-/** A client of the gateway signed in by hand, for `resource`: its id and its token response. */
-async function grant(base: string, resource: string, scope?: string): Promise<{ clientId: string; tokens: Record<string, string> }> {
-  const code = await obtainCode(base, { resource, ...(scope ? { scope } : {}) });
-  expect(code.code, code.redirect.href).toBeTruthy();
-  const { status, body } = await redeem(base, code);
-  expect(status, JSON.stringify(body)).toBe(200);
-  return { clientId: code.clientId, tokens: body };
-}
-
-const refresh = (base: string, clientId: string, refreshToken: string) =>
-  tokenRequest(base, { grant_type: "refresh_token", refresh_token: refreshToken, client_id: clientId });
 
 /** Sign in with the MCP SDK client and call `whoami`: the user the upstream saw. */
 async function whoami(mcpUrl: string): Promise<string> {

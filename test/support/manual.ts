@@ -109,3 +109,16 @@ export async function openScreen1(base: string, opts: { browser?: TestBrowser; c
   const page = await browser.request(start.location!);
   return { browser, page, form: loginForm(page.text)!, clientId };
 }
+
+/** A grant for one resource, taken by hand: a public client, the browser step, the code redeemed; fails unless all of it works. */
+export async function grantFor(gatewayUrl: string, resource: string, scope?: string): Promise<{ clientId: string; tokens: Record<string, string> }> {
+  const code = await obtainCode(gatewayUrl, { resource, ...(scope ? { scope } : {}) });
+  if (!code.code) throw new Error(`no code: ${code.redirect.href}`);
+  const { status, body } = await redeem(gatewayUrl, code);
+  if (status !== 200) throw new Error(`the code was not redeemed: ${status} ${JSON.stringify(body)}`);
+  return { clientId: code.clientId, tokens: body as Record<string, string> };
+}
+
+/** `grant_type=refresh_token` for a public client. */
+export const refreshFor = (gatewayUrl: string, clientId: string, refreshToken: string) =>
+  tokenRequest(gatewayUrl, { grant_type: "refresh_token", refresh_token: refreshToken, client_id: clientId });
