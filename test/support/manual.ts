@@ -116,7 +116,7 @@ export async function grantFor(gatewayUrl: string, resource: string, scope?: str
   if (!code.code) throw new Error(`no code: ${code.redirect.href}`);
   const { status, body } = await redeem(gatewayUrl, code);
   if (status !== 200) throw new Error(`the code was not redeemed: ${status} ${JSON.stringify(body)}`);
-  return { clientId: code.clientId, tokens: body as Record<string, string> };
+  return { clientId: code.clientId, tokens: body };
 }
 
 /** `grant_type=refresh_token` for a public client. */
