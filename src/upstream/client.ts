@@ -74,8 +74,8 @@ export class Upstream {
   #signingKey?: Promise<SigningKey>;
   /** A pre-registered client belongs to the authorization server it was first used with. */
   #preRegisteredAt?: string;
-  /** The secret method that worked where the first guess did not. */
-  #learned?: TokenEndpointAuthMethod;
+  /** Per authorization server, the secret method that worked where the first guess did not. */
+  readonly #learned = new Map<string, TokenEndpointAuthMethod>();
 
   constructor(
     readonly config: UpstreamConfig,
@@ -294,7 +294,7 @@ export class Upstream {
         (error instanceof oauth.WWWAuthenticateChallengeError && error.status === 401);
       if (!otherwise || !refusedClient) throw error;
       const result = await process(await request(otherwise.auth));
-      this.#learned = otherwise.method;
+      this.#learned.set(resolved.as.issuer, otherwise.method);
       return result;
     }
   }
@@ -319,7 +319,7 @@ export class Upstream {
     // GitHub documents its client secret as a form field; configured endpoints keep the form, as before metadata was read
     const guess = githubApi(metadata.as, this.config.apiUrl) || metadata.found === "the configured endpoints" ? "client_secret_post" : "client_secret_basic";
     const guessed = !credentials.method && !credentials.key && credentials.secret !== undefined && !metadata.as.token_endpoint_auth_methods_supported;
-    const method = guessed && this.#learned ? this.#learned : chooseAuthMethod(metadata.as, credentials, guess);
+    const method = (guessed && this.#learned.get(metadata.as.issuer)) || chooseAuthMethod(metadata.as, credentials, guess);
     const other = method === "client_secret_basic" ? "client_secret_post" : "client_secret_basic";
     return {
       ...metadata,

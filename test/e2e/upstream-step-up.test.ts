@@ -148,4 +148,21 @@ describe("upstream step-up (403 insufficient_scope)", () => {
     const next = await refresh(stack, clientId, first.refresh_token!);
     expect(next.status, JSON.stringify(next.body)).toBe(200);
   });
+
+  it("the step-up holds a refresh back for a minute only: a refresh after it works at once", async () => {
+    const { stack, provider } = await signedIn();
+    const first = provider.tokenHistory[0]!;
+    const clientId = provider.clientInformation()!.client_id;
+    const response = await fetch(stack.mcpUrl, {
+      method: "POST",
+      headers: { authorization: `Bearer ${first.access_token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "create_gist", arguments: { filename: "b.txt", content: "hi" } } }),
+    });
+    expect(response.status).toBe(403);
+    await response.body?.cancel();
+
+    stack.clock.advance(61_000);
+    const later = await refresh(stack, clientId, first.refresh_token!);
+    expect(later.status, JSON.stringify(later.body)).toBe(200);
+  });
 });
