@@ -130,10 +130,10 @@ describe("upstream step-up (403 insufficient_scope)", () => {
     await client.close();
   });
 
-  it("the step-up refuses only the first refresh after the challenge: the same refresh token works on the next try", async () => {
+  /** Signed in on a grant without gist, then a raw create_gist answered with the step-up challenge (403). */
+  async function challenged() {
     const { stack, provider } = await signedIn();
     const first = provider.tokenHistory[0]!;
-    const clientId = provider.clientInformation()!.client_id;
     const response = await fetch(stack.mcpUrl, {
       method: "POST",
       headers: { authorization: `Bearer ${first.access_token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
@@ -141,6 +141,11 @@ describe("upstream step-up (403 insufficient_scope)", () => {
     });
     expect(response.status).toBe(403);
     await response.body?.cancel();
+    return { stack, clientId: provider.clientInformation()!.client_id, first };
+  }
+
+  it("the step-up refuses only the first refresh after the challenge: the same refresh token works on the next try", async () => {
+    const { stack, clientId, first } = await challenged();
 
     const refused = await refresh(stack, clientId, first.refresh_token!);
     expect(refused.status).toBe(400);
@@ -150,16 +155,7 @@ describe("upstream step-up (403 insufficient_scope)", () => {
   });
 
   it("the step-up holds a refresh back for a minute only: a refresh after it works at once", async () => {
-    const { stack, provider } = await signedIn();
-    const first = provider.tokenHistory[0]!;
-    const clientId = provider.clientInformation()!.client_id;
-    const response = await fetch(stack.mcpUrl, {
-      method: "POST",
-      headers: { authorization: `Bearer ${first.access_token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "create_gist", arguments: { filename: "b.txt", content: "hi" } } }),
-    });
-    expect(response.status).toBe(403);
-    await response.body?.cancel();
+    const { stack, clientId, first } = await challenged();
 
     stack.clock.advance(61_000);
     const later = await refresh(stack, clientId, first.refresh_token!);
