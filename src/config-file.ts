@@ -24,6 +24,7 @@ type Access = Pick<
   | "authorizationEndpoint"
   | "tokenEndpoint"
   | "scope"
+  | "scopeMax"
   | "apiUrl"
   | "credentials"
   | "privateKey"
@@ -36,7 +37,18 @@ const MAX_TITLE = 100;
 const SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const TOP_KEYS = ["mcpServers", "$schema"];
 const SERVER_KEYS = ["url", "type", "title", "oauth", "auth", "headers", "identityHeaders", "allowUsers", "allowOrgs"];
-const OAUTH_KEYS = ["clientId", "clientSecret", "scope", "issuer", "authorizationEndpoint", "tokenEndpoint", "apiUrl", "privateKey", "tokenEndpointAuthMethod"];
+const OAUTH_KEYS = [
+  "clientId",
+  "clientSecret",
+  "scope",
+  "scopeMax",
+  "issuer",
+  "authorizationEndpoint",
+  "tokenEndpoint",
+  "apiUrl",
+  "privateKey",
+  "tokenEndpointAuthMethod",
+];
 const STREAMABLE_HTTP: readonly unknown[] = ["http", "streamable-http", "streamableHttp"];
 const AUTH_FORMS = `"none", { "bearer": "<token>" } or { "header": "<name>", "value": "<value>" }`;
 /** `$${` (a literal `${`), `${NAME}`, or a `${` that starts no reference. */
@@ -135,6 +147,7 @@ function oauth(ctx: Context, path: string, value: unknown): Access {
     authorizationEndpoint: read("authorizationEndpoint", href),
     tokenEndpoint: read("tokenEndpoint", href),
     scope: read("scope", scope),
+    scopeMax: read("scopeMax", scope),
     apiUrl: read("apiUrl", href)?.replace(/\/$/, ""),
     privateKey: read("privateKey", privateKey),
     tokenEndpointAuthMethod: read("tokenEndpointAuthMethod", authMethod),

@@ -35,6 +35,8 @@ export interface UpstreamConfig {
   tokenEndpoint?: string;
   /** Space-separated scopes asked for when the client asks for none. */
   scope?: string;
+  /** Space-separated scopes a client may ask for at most (`--upstream-scope-max`, `scopeMax`); absent: any. */
+  scopeMax?: string;
   /** GitHub's REST API base (token revocation, identity, org membership); worked out from the issuer when omitted. */
   apiUrl?: string;
   /** PEM private key for `private_key_jwt` at the upstream token endpoint (RFC 7523). Secret. */
@@ -57,7 +59,9 @@ export interface UpstreamConfig {
 export type StoreConfig = { kind: "memory" } | { kind: "sqlite"; dataDir: string } | { kind: "redis"; url: string };
 
 export interface Config {
-  command: "serve" | "demo" | "hash-password" | "help" | "version";
+  command: "serve" | "demo" | "hash-password" | "revoke" | "help" | "version";
+  /** `revoke` only: whose grants to end, by gateway user name and by client id. */
+  revoke?: { users: readonly string[]; clients: readonly string[] };
   port: number;
   host: string;
   /** The gateway's external base URL, no trailing slash. Also the issuer, byte for byte. */
@@ -92,6 +96,8 @@ export interface Config {
   proxy: ProxyConfig;
   accessTokenTtl: number;
   refreshTokenTtl: number;
+  /** Seconds a grant lives from its sign-in, however often it is refreshed; then the user signs in again. */
+  grantLifetime: number;
 }
 
 export interface ProxyConfig {
@@ -101,6 +107,10 @@ export interface ProxyConfig {
   sseHeartbeat: number;
   /** Seconds in-flight requests get to finish after SIGTERM. */
   shutdownGrace: number;
+  /** Event streams one grant may hold open at once on this instance (then 429). */
+  maxStreamsPerGrant: number;
+  /** Event streams one client address may hold open at once on this instance (then 429). */
+  maxStreamsPerAddress: number;
 }
 
 export class ConfigError extends Error {
@@ -159,6 +169,11 @@ const OPTIONS: readonly Option[] = [
   { flag: "upstream-timeout", env: "MCP_GATEWAY_UPSTREAM_TIMEOUT", default: "120", help: "seconds to wait for the upstream's response headers (then 504)" },
   { flag: "upstream-scope", env: "MCP_GATEWAY_UPSTREAM_SCOPE", help: "scopes asked of the upstream when the client asks for none (space or comma separated)" },
   {
+    flag: "upstream-scope-max",
+    env: "MCP_GATEWAY_UPSTREAM_SCOPE_MAX",
+    help: "the most a client may ask of the upstream (space or comma separated): a scope outside it is refused with invalid_scope (default: any)",
+  },
+  {
     flag: "upstream-token-endpoint-auth-method",
     env: "MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT_AUTH_METHOD",
     help: "client_secret_basic, client_secret_post, private_key_jwt or none at the upstream token endpoint (default: as its metadata offers; Basic when it says nothing)",
@@ -175,6 +190,12 @@ const OPTIONS: readonly Option[] = [
     help: "gateway access token lifetime in seconds (capped by the upstream token's)",
   },
   { flag: "refresh-token-ttl", env: "MCP_GATEWAY_REFRESH_TOKEN_TTL", default: "2592000", help: "gateway refresh token lifetime in seconds (30 days)" },
+  {
+    flag: "grant-lifetime",
+    env: "MCP_GATEWAY_GRANT_LIFETIME",
+    default: "7776000",
+    help: "seconds a grant lives from its sign-in however often it is refreshed (90 days); then the user signs in again",
+  },
   {
     flag: "env-file",
     env: "MCP_GATEWAY_ENV_FILE",
@@ -244,6 +265,18 @@ const OPTIONS: readonly Option[] = [
     default: "10",
     help: "seconds in-flight requests get to finish after SIGTERM (event streams end at once)",
   },
+  {
+    flag: "max-streams-per-grant",
+    env: "MCP_GATEWAY_MAX_STREAMS_PER_GRANT",
+    default: "20",
+    help: "event streams one grant (a user's sign-in at one client) may hold open at once per instance; more get 429",
+  },
+  {
+    flag: "max-streams-per-address",
+    env: "MCP_GATEWAY_MAX_STREAMS_PER_ADDRESS",
+    default: "200",
+    help: "event streams one client address may hold open at once per instance; more get 429",
+  },
 ];
 
 export function helpText(): string {
@@ -253,12 +286,14 @@ export function helpText(): string {
     return `  ${name.padEnd(38)} ${o.env}\n      ${o.help}${dflt}`;
   });
   return [
-    "Usage: mcp-oauth-gateway [demo | hash-password] [options]",
+    "Usage: mcp-oauth-gateway [demo | hash-password | revoke] [options]",
     "",
     "  (no command)   run the gateway in front of --upstream-rs, or of the upstreams of --config",
     "  demo           run the gateway in front of a bundled offline GitHub simulator",
     "  hash-password  read a password from stdin (one line) and print its scrypt hash:",
     "                 the value of the password hash variable, or of a users file line `username:hash`",
+    "  revoke         end grants in the store the options name: --user NAME and --client ID (each repeatable);",
+    "                 a running gateway on the same store refuses their tokens from its next request",
     "",
     "Options (flag, environment variable; flags win over the environment, which wins over the env file):",
     ...rows,
@@ -276,9 +311,10 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   if (values.help) return freeze({ command: "help" });
   if (values.version) return freeze({ command: "version" });
   const command = positionals[0] ?? "serve";
-  if (command !== "serve" && command !== "demo" && command !== "hash-password")
-    throw new ConfigError(`unknown command "${command}": use "demo", "hash-password" or no command (see --help)`);
+  if (command !== "serve" && command !== "demo" && command !== "hash-password" && command !== "revoke")
+    throw new ConfigError(`unknown command "${command}": use "demo", "hash-password", "revoke" or no command (see --help)`);
   if (positionals.length > 1) throw new ConfigError(`unexpected argument "${positionals[1]}" (see --help)`);
+  const revoke = parseRevoke(command, values);
   if (command === "hash-password") return freeze({ command });
 
   const envFile = (values["env-file"] as string | undefined) ?? env.MCP_GATEWAY_ENV_FILE ?? ".env";
@@ -309,6 +345,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
 
   return freeze({
     command,
+    ...(revoke ? { revoke } : {}),
     port,
     host,
     publicUrl,
@@ -330,10 +367,27 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       upstreamTimeout: integer("upstream-timeout", read("upstream-timeout") ?? "120", 1, 86_400),
       sseHeartbeat: integer("sse-heartbeat", read("sse-heartbeat") ?? "15", 0, 3600),
       shutdownGrace: integer("shutdown-grace", read("shutdown-grace") ?? "10", 0, 3600),
+      maxStreamsPerGrant: integer("max-streams-per-grant", read("max-streams-per-grant") ?? "20", 1, 100_000),
+      maxStreamsPerAddress: integer("max-streams-per-address", read("max-streams-per-address") ?? "200", 1, 1_000_000),
     },
     accessTokenTtl: integer("access-token-ttl", read("access-token-ttl") ?? "3600", 60, 86_400),
     refreshTokenTtl: integer("refresh-token-ttl", read("refresh-token-ttl") ?? "2592000", 300, 31_536_000),
+    grantLifetime: integer("grant-lifetime", read("grant-lifetime") ?? "7776000", 300, 315_360_000),
   });
+}
+
+/** `revoke --user NAME --client ID`: at least one, and only with that command. */
+function parseRevoke(command: string, values: CommandLine["values"]): Config["revoke"] {
+  const given = (name: string) => ((values[name] as string[] | undefined) ?? []).map((v) => v.trim());
+  const users = given("user");
+  const clients = given("client");
+  if (command !== "revoke") {
+    if (users.length || clients.length) throw new ConfigError(`--user and --client are for the revoke command: mcp-oauth-gateway revoke --user NAME`);
+    return undefined;
+  }
+  if (users.some((u) => !u) || clients.some((c) => !c)) throw new ConfigError("revoke: --user and --client need a non-empty value");
+  if (!users.length && !clients.length) throw new ConfigError("revoke needs --user NAME or --client ID (each repeatable): whose grants to end");
+  return Object.freeze({ users: Object.freeze(users), clients: Object.freeze(clients) });
 }
 
 interface CommandLine {
@@ -346,6 +400,8 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
     ...Object.fromEntries(OPTIONS.filter((o) => !o.secret).map((o) => [o.flag, { type: "string" as const, multiple: o.multiple ?? false }])),
     help: { type: "boolean", short: "h" },
     version: { type: "boolean" },
+    user: { type: "string", multiple: true },
+    client: { type: "string", multiple: true },
   };
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
@@ -422,6 +478,7 @@ const UPSTREAM_FLAGS = [
   "upstream-authorize-endpoint",
   "upstream-token-endpoint",
   "upstream-scope",
+  "upstream-scope-max",
   "upstream-api-url",
   "upstream-header",
   "upstream-token-endpoint-auth-method",
@@ -461,10 +518,13 @@ function parseFlagUpstream(read: (flag: string) => string | undefined, demo: boo
   const clientSecret = read("upstream-client-secret");
   if (clientSecret !== undefined && clientId === undefined)
     throw new ConfigError("--upstream-client-secret needs --upstream-client-id: give the id of the client the secret belongs to");
-  const scope = read("upstream-scope")
-    ?.split(/[\s,]+/)
-    .filter(Boolean)
-    .join(" ");
+  const scopeList = (flag: string) =>
+    read(flag)
+      ?.split(/[\s,]+/)
+      .filter(Boolean)
+      .join(" ");
+  const scope = scopeList("upstream-scope");
+  const scopeMax = scopeList("upstream-scope-max");
   const issuer = optionalUrl("upstream-as");
   const apiUrl = optionalUrl("upstream-api-url")?.replace(/\/$/, "");
   const privateKey = readPrivateKey(read("upstream-private-key"));
@@ -474,7 +534,7 @@ function parseFlagUpstream(read: (flag: string) => string | undefined, demo: boo
     { method: label("upstream-token-endpoint-auth-method"), privateKey: label("upstream-private-key"), clientSecret: label("upstream-client-secret") },
   );
   if (pinned) throw new ConfigError(pinned);
-  const optional = { issuer, clientId, clientSecret, authorizationEndpoint, tokenEndpoint, scope, apiUrl, privateKey, tokenEndpointAuthMethod };
+  const optional = { issuer, clientId, clientSecret, authorizationEndpoint, tokenEndpoint, scope, scopeMax, apiUrl, privateKey, tokenEndpointAuthMethod };
   const resource = rs === undefined ? "" : url("upstream-rs", rs).href;
   return Object.freeze({
     name: "",

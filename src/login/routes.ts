@@ -3,9 +3,9 @@ import type { AuthorizationRequest } from "../as/authorize.js";
 import type { ClientRecord } from "../as/clients.js";
 import { randomToken, safeEqual } from "../crypto.js";
 import { OAuthError } from "../errors.js";
-import { claimUserAttempt, clearUserFailures, overLimit, RATE_RULES, recordFailure, recordUserFailure, userBackoff } from "../ratelimit.js";
 import { honoursRememberedApproval, isRemembered, rememberApproval } from "./approvals.js";
 import { approve, consentView, deny, pendingRequest, upstreamCallback, type ConsentView, type LoginDeps, type Step } from "./flow.js";
+import { passwordSignIn } from "./password-sign-in.js";
 import { passwordChecker } from "./passwords.js";
 
 declare module "express-session" {
@@ -76,7 +76,7 @@ export function loginRoutes(deps: LoginDeps): Router {
   router.get("/upstream/client-metadata.json", (_req, res, next) => clientMetadata(res, next, ""));
   router.get("/upstream/client-metadata/:name.json", (req, res, next) => clientMetadata(res, next, req.params.name));
 
-  /** Check the password under the per-address limit and the per-user back-off; on failure, answer the page and return undefined. */
+  /** Check the password; on failure, answer the page and return undefined. */
   async function signInWithPassword(
     req: Request,
     res: Response,
@@ -85,32 +85,14 @@ export function loginRoutes(deps: LoginDeps): Router {
     client: ClientRecord,
   ): Promise<string | undefined> {
     const view = consentView(request, client, deps.mounts);
-    const refuse = (seconds: number, message: string) => {
-      res.set("Retry-After", String(seconds));
-      render(req, res, 429, view, undefined, `${message} Try again in ${duration(seconds)}.`);
-    };
-    const address = req.ip ?? "unknown";
-    const name = typeof body.username === "string" ? body.username.slice(0, 200) : "";
-    if (await overLimit(deps.store, RATE_RULES.loginFailure, address))
-      return void refuse(RATE_RULES.loginFailure.windowSeconds, RATE_RULES.loginFailure.message);
-    const wait = await userBackoff(deps.store, deps.clock, name);
-    if (wait > 0) return void refuse(wait, "Too many failed sign-ins for this user name.");
-    const attempt = await claimUserAttempt(deps.store, name);
-    if (!attempt) return void refuse(1, "Another sign-in for this user name is being checked.");
-    let user: string | undefined;
-    try {
-      user = await checkPassword(body.username, body.password);
-      if (user) await clearUserFailures(deps.store, name);
-      else {
-        await recordFailure(deps.store, RATE_RULES.loginFailure, address);
-        await recordUserFailure(deps.store, deps.clock, name);
-      }
-    } finally {
-      await attempt.release();
+    const verdict = await passwordSignIn({ ...deps, checkPassword }, req.ip ?? "unknown", body.username, body.password);
+    if ("wait" in verdict) {
+      res.set("Retry-After", String(verdict.wait));
+      return void render(req, res, 429, view, undefined, `${verdict.message} Try again in ${duration(verdict.wait)}.`);
     }
-    if (!user) return void render(req, res, 401, view, undefined, "Wrong username or password.");
-    await signIn(req, user);
-    return user;
+    if ("wrong" in verdict) return void render(req, res, 401, view, undefined, "Wrong username or password.");
+    await signIn(req, verdict.user);
+    return verdict.user;
   }
 
   return router;

@@ -57,6 +57,13 @@ export class MemoryStore implements Store {
     return count;
   }
 
+  async *scan<T>(prefix: string): AsyncIterable<[string, T]> {
+    for (const key of [...this.#entries.keys()].filter((k) => k.startsWith(prefix))) {
+      const entry = this.#live(key);
+      if (entry) yield [key, JSON.parse(entry.json) as T];
+    }
+  }
+
   async close(): Promise<void> {
     this.#entries.clear();
   }

@@ -81,6 +81,19 @@ export class RedisStore implements Store {
     return Number(await this.#call(() => this.#redis.gatewayIncrement(key, ms)));
   }
 
+  async *scan<T>(prefix: string): AsyncIterable<[string, T]> {
+    // SCAN's pattern is not prefixed by ioredis, and the keys it returns carry the prefix, which MGET adds again
+    const match = `${KEY_PREFIX}${prefix}`.replace(/[*?[\]\\]/g, "\\$&") + "*";
+    let cursor = "0";
+    do {
+      const [next, found] = await this.#call(() => this.#redis.scan(cursor, "MATCH", match, "COUNT", 1000));
+      cursor = next;
+      const names = found.map((k) => k.slice(KEY_PREFIX.length));
+      const values = names.length ? await this.#call(() => this.#redis.mget(...names)) : [];
+      for (const [i, name] of names.entries()) if (values[i] !== null) yield [name, JSON.parse(values[i]!) as T];
+    } while (cursor !== "0");
+  }
+
   async close(): Promise<void> {
     await this.#redis.quit().catch(() => this.#redis.disconnect());
   }

@@ -32,7 +32,7 @@ export class SqliteStore implements Store {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #purgeTimer: NodeJS.Timeout;
-  readonly #sql: Record<"get" | "put" | "add" | "take" | "delete" | "increment" | "purge", Statement>;
+  readonly #sql: Record<"get" | "put" | "add" | "take" | "delete" | "increment" | "purge" | "scan", Statement>;
 
   constructor(Driver: typeof BetterSqlite3, file: string, clock: Clock) {
     this.#db = new Driver(file, { timeout: 2000 });
@@ -58,6 +58,8 @@ export class SqliteStore implements Store {
            expires_at = CASE WHEN kv.expires_at <= ? THEN excluded.expires_at ELSE kv.expires_at END
          RETURNING value`,
       ),
+      // keys are compared bytewise: the prefix's range ends below the prefix followed by U+FFFF
+      scan: prepare("SELECT key, value FROM kv WHERE key > ? AND key < ? AND expires_at > ? ORDER BY key LIMIT 500"),
       purge: prepare("DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires_at <= ? LIMIT 1000)"),
     };
     this.purgeExpired();
@@ -104,6 +106,16 @@ export class SqliteStore implements Store {
     const expiresAt = this.#expiry(key, windowSeconds);
     const now = this.#clock.now();
     return Number(this.#run(() => this.#sql.increment.get(key, expiresAt, now, now))!.value);
+  }
+
+  async *scan<T>(prefix: string): AsyncIterable<[string, T]> {
+    let after = prefix;
+    for (;;) {
+      const rows = this.#run(() => this.#sql.scan.all(after, `${prefix}\uffff`, this.#clock.now())) as unknown as { key: string; value: string }[];
+      for (const row of rows) yield [row.key, JSON.parse(row.value) as T];
+      if (rows.length < 500) return;
+      after = rows.at(-1)!.key;
+    }
   }
 
   async close(): Promise<void> {

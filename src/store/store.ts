@@ -15,6 +15,12 @@ export interface Store {
    * later hits inside the window add one without extending it. Returns the count including this hit.
    */
   increment(key: string, windowSeconds: number): Promise<number>;
+  /**
+   * Every live record whose key starts with `prefix`, in no set order, read a page at a time (writes
+   * may happen between pages). For rare operator and lifecycle work (ending a user's or a client's
+   * grants), never on a request's hot path: it reads the whole prefix.
+   */
+  scan<T>(prefix: string): AsyncIterable<[key: string, value: T]>;
   close(): Promise<void>;
 }
 

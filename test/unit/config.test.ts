@@ -63,6 +63,8 @@ describe("loadConfig: where values come from", () => {
       publicUrl: "http://localhost:8002",
       accessTokenTtl: 3600,
       refreshTokenTtl: 2_592_000,
+      grantLifetime: 7_776_000,
+      proxy: { maxStreamsPerGrant: 20, maxStreamsPerAddress: 200 },
     });
     expect(config.login.users.map((u) => u.username)).toEqual(["admin"]);
     expect(config.secret).toBeUndefined();
@@ -82,6 +84,16 @@ describe("loadConfig: where values come from", () => {
       },
     ]);
     expect(load([...RS, "--port", "9100"]).publicUrl).toBe("http://localhost:9100");
+  });
+
+  it("reads the revoke command's users and clients, and refuses them elsewhere", () => {
+    expect(load(["revoke", ...RS, "--user", "alice", "--user", "bob", "--client", "c1"]).revoke).toEqual({ users: ["alice", "bob"], clients: ["c1"] });
+    expect(refused(["revoke", ...RS])).toMatch(/revoke needs --user NAME or --client ID/);
+    expect(refused([...RS, "--user", "alice"])).toMatch(/--user and --client are for the revoke command/);
+  });
+
+  it("reads --upstream-scope-max as a space-separated list", () => {
+    expect(load([...RS, "--upstream-scope-max", "repo, read:org"]).upstreams[0]!.scopeMax).toBe("repo read:org");
   });
 
   it("returns a frozen object", () => {
@@ -193,7 +205,7 @@ describe("loadConfig: numbers", () => {
 
 describe("loadConfig: the proxy", () => {
   it("applies the defaults", () => {
-    expect(load(RS).proxy).toEqual({ upstreamTimeout: 120, sseHeartbeat: 15, shutdownGrace: 10 });
+    expect(load(RS).proxy).toEqual({ upstreamTimeout: 120, sseHeartbeat: 15, shutdownGrace: 10, maxStreamsPerGrant: 20, maxStreamsPerAddress: 200 });
     expect(Object.isFrozen(load(RS).proxy)).toBe(true);
   });
 
