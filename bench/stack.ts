@@ -64,6 +64,8 @@ export async function startGateway(upstream: Upstream, dir: string, opts: { prof
   const args = [
     ...["--port", String(port), "--public-url", publicUrl, "--store", "memory", "--upstream-rs", upstream.mcpUrl, "--upstream-client-id", "bench"],
     ...["--upstream-authorize-endpoint", `${up}/authorize`, "--upstream-token-endpoint", `${up}/token`],
+    // the idle-streams section holds thousands of event streams on one token, from one address (docs/security.md HI9)
+    ...["--max-streams-per-grant", "100000", "--max-streams-per-address", "1000000"],
   ];
   // The access log goes to a file: read only when the gateway fails, never a pipe the bench must drain.
   const logPath = join(dir, "gateway.stderr");

@@ -6,6 +6,7 @@ import session from "express-session";
 import type { Dispatcher } from "undici";
 import { asRoutes } from "./as/routes.js";
 import { RefreshFlights } from "./as/refresh.js";
+import { withGatewayOrigins } from "./as/clients.js";
 import { gatewayUrls } from "./as/metadata.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
@@ -16,6 +17,8 @@ import { loginRoutes } from "./login/routes.js";
 import { plainBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
 import { mcpEndpoint } from "./rs/routes.js";
 import type { Relays } from "./rs/relays.js";
+import { McpSessions } from "./rs/sessions.js";
+import { clientAddress, StreamLimits } from "./rs/streams.js";
 import { StoreSessions } from "./store/sessions.js";
 import { VerifiedTokens } from "./tokens.js";
 import { keys as storeKeys, type Store } from "./store/store.js";
@@ -74,6 +77,8 @@ export function createApp(deps: AppDeps): RequestListener {
   };
 
   app.use(PARSED_BODY_PATHS, plainBodiesOnly);
+  // /authorize reads the signed-in user (MC25) but never creates a session: saveUninitialized is false
+  app.use("/authorize", overTls, sessions);
   app.use(
     asRoutes({
       ...tokenContext,
@@ -83,8 +88,10 @@ export function createApp(deps: AppDeps): RequestListener {
       refreshes: new RefreshFlights(),
       cors: corsFor,
       page,
-      registration: config.registration,
+      registration: withGatewayOrigins(config.registration, mounts.origins),
       metadataFetch: { allowPrivate: config.allowPrivateFetch },
+      gatewayUsers: new Set(config.login.users.map((u) => u.username)),
+      grantLifetime: config.grantLifetime,
     }),
   );
   app.use(["/login", "/upstream/callback"], page, overTls, sessions);
@@ -103,6 +110,9 @@ export function createApp(deps: AppDeps): RequestListener {
 
   // One MCP endpoint per upstream, each its own protected resource: a token for one is refused by the others
   const verified = new VerifiedTokens();
+  const mcpSessions = new McpSessions(store, clock, config.refreshTokenTtl);
+  const streams = new StreamLimits(config.proxy.maxStreamsPerGrant, config.proxy.maxStreamsPerAddress);
+  const trust = app.get("trust proxy fn") as (address: string, hop: number) => boolean;
   const endpoints = new Map(
     mounts.all.map((mount) => [
       mount,
@@ -119,6 +129,9 @@ export function createApp(deps: AppDeps): RequestListener {
         userTokens: mount.config.auth !== "static" && mount.config.auth !== "none",
         upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,
         relays: deps.relays,
+        sessions: mcpSessions,
+        streams,
+        clientAddress: (req) => clientAddress(req, trust),
         log,
         publicUrl: config.publicUrl,
         allowedOrigins: config.allowedOrigins,

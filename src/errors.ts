@@ -61,12 +61,19 @@ export function errorMiddleware(log: ErrorLog): ErrorRequestHandler {
     if (!res.locals.page || res.headersSent) return sendError(res, error, log);
     const e = knownOrLogged(error, log);
     res.status(e.status).set({ "Cache-Control": "no-store", Pragma: "no-cache", ...e.headers });
-    // A failing template must not fall through to Express's final handler, which prints stacks.
-    res.render("error", { error: e.code, description: e.description }, (renderError: Error | null, html?: string) => {
-      if (!renderError) return void res.send(html);
+    // A failing template, or a view engine that cannot load (Express throws then, before any callback),
+    // must not fall through to Express's final handler, which prints stacks.
+    const plain = (renderError: unknown) => {
       log.error("error page failed to render", renderError);
       res.type("text/plain").send(`${e.code}: ${e.description}`);
-    });
+    };
+    try {
+      res.render("error", { error: e.code, description: e.description }, (renderError: Error | null, html?: string) =>
+        renderError ? plain(renderError) : void res.send(html),
+      );
+    } catch (renderError) {
+      plain(renderError);
+    }
   };
 }
 
@@ -111,6 +118,9 @@ function asOAuthError(error: unknown): OAuthError | undefined {
       "Retry-After": String(error.retryAfterSeconds),
     });
   const e = error as { type?: unknown; status?: unknown; expose?: unknown } | null;
+  // Express's router decodes path parameters (`/register/:client_id`) and marks a malformed one 400 without `expose`:
+  // invalid percent-encoding (RFC 3986 §2.1) is the client's fault, and the raw path is not echoed
+  if (error instanceof URIError && e?.status === 400) return new OAuthError("invalid_request", "The request path is not valid percent-encoding.");
   // body-parser and http-errors: malformed or oversized input is the client's fault (RFC 6749 §5.2 invalid_request)
   if (e?.expose === true && typeof e.status === "number" && e.status >= 400 && e.status < 500) {
     const known = typeof e.type === "string" ? BODY_ERRORS[e.type] : undefined;

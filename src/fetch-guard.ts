@@ -88,6 +88,7 @@ const SPECIAL_PURPOSE: readonly [string, number, "ipv4" | "ipv6", string][] = [
   ["::", 128, "ipv6", "an unspecified"],
   ["::1", 128, "ipv6", "a loopback"],
   ["::", 96, "ipv6", "an IPv4-compatible"],
+  ["::ffff:0:0:0", 96, "ipv6", "an IPv4-translated"],
   ["64:ff9b:1::", 48, "ipv6", "a local NAT64"],
   ["100::", 64, "ipv6", "a discard"],
   ["2001::", 23, "ipv6", "a reserved"],
@@ -115,13 +116,21 @@ export function addressProblem(address: string): string | undefined {
   return embedded === undefined ? undefined : addressProblem(embedded);
 }
 
-/** The IPv4 address inside a NAT64 (64:ff9b::/96) or 6to4 (2002::/16) address. */
+/**
+ * The IPv4 address an IPv6 address carries, so that it is judged as that address: IPv4-mapped
+ * (::ffff:0:0/96, in every spelling), IPv4-compatible (::/96), NAT64 (64:ff9b::/96, RFC 6052), 6to4
+ * (2002::/16, RFC 3056) and an ISATAP interface identifier (…:0:5efe:a.b.c.d, RFC 5214). IPv4-translated
+ * (::ffff:0:0:0/96, RFC 2765), Teredo (2001::/32) and local NAT64 are refused whole (SPECIAL_PURPOSE).
+ */
 function embeddedIPv4(address: string): string | undefined {
-  const groups = expandIPv6(address);
-  if (!groups) return undefined;
+  const g = expandIPv6(address);
+  if (!g) return undefined;
   const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  if (groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)) return v4(groups[6]!, groups[7]!);
-  if (groups[0] === 0x2002) return v4(groups[1]!, groups[2]!);
+  const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  if (zero(0, 5) && (g[5] === 0 || g[5] === 0xffff)) return v4(g[6]!, g[7]!);
+  if (g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6)) return v4(g[6]!, g[7]!);
+  if (g[0] === 0x2002) return v4(g[1]!, g[2]!);
+  if ((g[4]! & 0xfcff) === 0 && g[5] === 0x5efe) return v4(g[6]!, g[7]!);
   return undefined;
 }
 
@@ -198,6 +207,12 @@ export async function guardedFetch(target: string, options: GuardOptions): Promi
     await agent.destroy();
   }
 }
+
+/**
+ * MC32: all a client is told of a failed fetch, whatever the cause (the cause goes to the log), so
+ * that the gateway is no oracle for which hosts answer and how.
+ */
+export const FETCH_FAILED = "could not be fetched";
 
 /** A document's 200 answer, and how long its Cache-Control lets it be kept (0: not at all). */
 export interface FetchedDocument {

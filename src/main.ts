@@ -7,6 +7,7 @@ import { startGateway, type Gateway } from "./gateway.js";
 import { createLogger } from "./log.js";
 import { hashPassword } from "./login/passwords.js";
 import { describeLogin } from "./login/users.js";
+import { revokeCommand } from "./revoke.js";
 import { describeStore } from "./store/open.js";
 import { importSigningKey } from "./upstream/client-auth.js";
 import { callbackPath } from "./upstream/mounts.js";
@@ -27,6 +28,11 @@ async function main(): Promise<void> {
   if (config.command === "hash-password") return hashPasswordCommand();
 
   const log = createLogger();
+  if (config.command === "revoke") {
+    const { code, text } = await revokeCommand(config, log);
+    (code === 0 ? process.stdout : process.stderr).write(`${code === 0 ? "" : "mcp-oauth-gateway: "}${text}\n`);
+    process.exit(code);
+  }
   let shutdown = (): void => process.exit(0);
   // Installed before anything listens, so a signal at any moment shuts down cleanly; a second one cuts the grace short.
   for (const signal of ["SIGINT", "SIGTERM"] as const)

@@ -36,56 +36,110 @@ export async function consume(store: Store, rule: RateRule, subject: string): Pr
   if ((await count(store, rule, subject)) > rule.limit) throw tooMany(rule);
 }
 
-/** Count one failure toward the rule. */
-export async function recordFailure(store: Store, rule: RateRule, subject: string): Promise<void> {
-  await count(store, rule, subject);
+/** Not now: wait this many seconds; `message` says why. */
+export interface Wait {
+  wait: number;
+  message: string;
 }
 
-/** True when the subject has used up the rule (events counted on failure only). */
-export const overLimit = async (store: Store, rule: RateRule, subject: string): Promise<boolean> =>
-  ((await store.get<number>(keys.rateLimit(rule.name, subject))) ?? 0) >= rule.limit;
+/**
+ * Reserve one password check against the rule before running it (HI8): the count is taken atomically
+ * first, so parallel attempts cannot all pass before any failure is counted, and at most `limit` run.
+ * Windows follow the clock (index = now / window) so that a success can give its reservation back to
+ * the window it was taken from.
+ */
+export async function reserveCheck(store: Store, clock: Clock, rule: RateRule, subject: string): Promise<Wait | { giveBack: () => Promise<void> }> {
+  const windowMs = rule.windowSeconds * 1000;
+  const index = Math.floor(clock.now() / windowMs);
+  const returned = keys.rateLimit(`${rule.name}-returned`, `${index}:${subject}`);
+  const reserved = await store.increment(keys.rateLimit(rule.name, `${index}:${subject}`), rule.windowSeconds);
+  if (reserved - ((await store.get<number>(returned)) ?? 0) > rule.limit)
+    return { wait: Math.ceil(((index + 1) * windowMs - clock.now()) / 1000), message: rule.message };
+  return { giveBack: async () => void (await store.increment(returned, rule.windowSeconds)) };
+}
 
 /**
- * Per-user back-off on Screen 1: from the 3rd consecutive failure for one user name, the next attempt
- * waits 1 s, then 2 s, 4 s… up to 15 minutes after the last failure. A success clears it. The user name
- * is keyed by its hash, and unknown names back off exactly like real ones.
+ * Per-user back-off on Screen 1 (WP6, HI7): from the 3rd failure for one user name, the next attempt
+ * waits 1 s, then 2 s, 4 s… up to 15 minutes after the last failure. It holds only an address that has
+ * itself failed `freeFailures` times for that name in the last day, so guesses from elsewhere never
+ * hold the user back on a clean address; a success forgets that address's failures. User names are
+ * keyed by hash, and unknown names back off exactly like real ones.
  */
-export const USER_BACKOFF = { freeFailures: 2, firstWaitSeconds: 1, maxWaitSeconds: 900, memorySeconds: 86_400 } as const;
+export const USER_BACKOFF = { freeFailures: 2, firstWaitSeconds: 1, maxWaitSeconds: 900, memorySeconds: 86_400, busySeconds: 10 } as const;
 
-const failuresKey = (user: string) => keys.rateLimit("login-user", sha256(user));
-const lastFailureKey = (user: string) => keys.rateLimit("login-user-last", sha256(user));
+const nameHash = (name: string) => sha256(name);
+const pairHash = (name: string, address: string) => sha256(JSON.stringify([name, address]));
+const failuresKey = (name: string) => keys.rateLimit("login-user", nameHash(name));
+const lastFailureKey = (name: string) => keys.rateLimit("login-user-last", nameHash(name));
+const addressFailuresKey = (name: string, address: string) => keys.rateLimit("login-user-address", pairHash(name, address));
 
 export const backoffSeconds = (failures: number): number =>
   failures <= USER_BACKOFF.freeFailures
     ? 0
     : Math.min(USER_BACKOFF.firstWaitSeconds * 2 ** (failures - USER_BACKOFF.freeFailures - 1), USER_BACKOFF.maxWaitSeconds);
 
-/** Seconds this user name must still wait before the next attempt; 0 when it may try now. */
-export async function userBackoff(store: Store, clock: Clock, user: string): Promise<number> {
-  const failures = (await store.get<number>(failuresKey(user))) ?? 0;
-  const wait = backoffSeconds(failures);
+/** Seconds this user name must still wait before the next attempt from a held address; 0 when it may try now. */
+export async function userBackoff(store: Store, clock: Clock, name: string): Promise<number> {
+  const wait = backoffSeconds((await store.get<number>(failuresKey(name))) ?? 0);
   if (wait === 0) return 0;
-  const last = (await store.get<number>(lastFailureKey(user))) ?? 0;
+  const last = (await store.get<number>(lastFailureKey(name))) ?? 0;
   return Math.max(0, Math.ceil((last + wait * 1000 - clock.now()) / 1000));
 }
 
-/** Count one failed sign-in for this user name (atomic across instances) and when it happened. */
-export async function recordUserFailure(store: Store, clock: Clock, user: string): Promise<void> {
-  await store.increment(failuresKey(user), USER_BACKOFF.memorySeconds);
-  await store.put(lastFailureKey(user), clock.now(), USER_BACKOFF.memorySeconds);
+/** One password check running for this name (and address), across instances: the lock is released after it. */
+export interface SignInTurn {
+  /** The password was right: this address's failures for the name are forgotten (the name's are not). */
+  succeeded(): Promise<void>;
+  failed(): Promise<void>;
+  release(): Promise<void>;
 }
+
+const BUSY: Wait = { wait: 1, message: "Another sign-in for this user name is being checked." };
+const backingOff = (wait: number): Wait => ({ wait, message: "Too many failed sign-ins for this user name." });
 
 /**
- * One password check at a time per user name, across instances: a burst of parallel guesses cannot
- * all pass the back-off check before the first failure is counted. Undefined when one is running.
+ * This address's turn to check a password for this name, or how long to wait for it. Checks run one at
+ * a time per name and address. An address held by the name's back-off also queues behind every other
+ * held address (one check at a time per name), so many addresses together cannot outrun the back-off.
  */
-export async function claimUserAttempt(store: Store, user: string): Promise<{ release: () => Promise<void> } | undefined> {
-  const key = keys.rateLimit("login-user-busy", sha256(user));
-  if (!(await store.add(key, 1, 10))) return undefined;
-  return { release: () => store.delete(key) };
+export async function takeTurn(store: Store, clock: Clock, name: string, address: string): Promise<Wait | SignInTurn> {
+  const locks: (() => Promise<void>)[] = [];
+  const release = async () => void (await Promise.all(locks.splice(0).map((unlock) => unlock())));
+  try {
+    const wait = await queue(store, clock, name, address, locks);
+    if (wait) {
+      await release();
+      return wait;
+    }
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  return {
+    succeeded: () => store.delete(addressFailuresKey(name, address)),
+    failed: async () => {
+      await store.increment(addressFailuresKey(name, address), USER_BACKOFF.memorySeconds);
+      await store.increment(failuresKey(name), USER_BACKOFF.memorySeconds);
+      await store.put(lastFailureKey(name), clock.now(), USER_BACKOFF.memorySeconds);
+    },
+    release,
+  };
 }
 
-export async function clearUserFailures(store: Store, user: string): Promise<void> {
-  await store.delete(failuresKey(user));
-  await store.delete(lastFailureKey(user));
+/** Take the locks this attempt needs (their releases go to `locks`); the wait instead when it may not run now. */
+async function queue(store: Store, clock: Clock, name: string, address: string, locks: (() => Promise<void>)[]): Promise<Wait | undefined> {
+  /** False when another check holds the lock; it expires by itself should its holder die. */
+  const claim = async (key: string) => {
+    if (!(await store.add(key, 1, USER_BACKOFF.busySeconds))) return false;
+    locks.push(() => store.delete(key));
+    return true;
+  };
+  if (!(await claim(keys.rateLimit("login-user-address-busy", pairHash(name, address))))) return BUSY;
+  if (((await store.get<number>(addressFailuresKey(name, address))) ?? 0) < USER_BACKOFF.freeFailures) return undefined;
+  // read before the name's lock, so that refused guesses never hold it, and again under it: a parallel check may just have failed
+  const early = await userBackoff(store, clock, name);
+  if (early > 0) return backingOff(early);
+  if (!(await claim(keys.rateLimit("login-user-busy", nameHash(name))))) return BUSY;
+  const wait = await userBackoff(store, clock, name);
+  return wait > 0 ? backingOff(wait) : undefined;
 }

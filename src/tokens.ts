@@ -35,6 +35,8 @@ export interface Grant {
   resource: string;
   /** Who the user is at the upstream, when the upstream tells. */
   identity?: UpstreamIdentity;
+  /** When the user approved it (seconds): its absolute lifetime counts from here. Absent in records written before it existed. */
+  grantedAt?: number;
 }
 
 /** U, sealed: what /mcp needs of the grant without a store read. */
@@ -88,16 +90,21 @@ export interface TokenContext {
   verified?: VerifiedTokens;
 }
 
+/**
+ * Mint G~U and, with `refresh`, R~V. `endsAt`: when the grant ends (its absolute lifetime, seconds):
+ * no token of it outlives that. /token always gives it.
+ */
 export async function issueTokens(
   ctx: TokenContext,
   grant: Grant,
   upstream: UpstreamTokens,
-  opts: { refresh: boolean; accessScope?: string },
+  opts: { refresh: boolean; endsAt?: number },
 ): Promise<TokenResponse> {
-  const scope = opts.accessScope ?? grant.scope;
+  const { scope } = grant;
   const now = nowSeconds(ctx.clock);
   const upstreamLeft = upstream.expires_at === undefined ? Infinity : upstream.expires_at - now;
-  const expiresIn = Math.max(1, Math.min(ctx.accessTokenTtl, upstreamLeft));
+  const grantLeft = opts.endsAt === undefined ? Infinity : opts.endsAt - now;
+  const expiresIn = Math.max(1, Math.min(ctx.accessTokenTtl, upstreamLeft, grantLeft));
   const jti = randomToken(16);
   const claims: AccessTokenClaims = { sub: grant.sub, client_id: grant.clientId, scope, gid: grant.grantId, jti };
   const g = await signAccessToken(ctx.keys, claims, { issuer: ctx.issuer, audience: grant.resource, expiresAt: now + expiresIn, clock: ctx.clock });
@@ -109,7 +116,7 @@ export async function issueTokens(
   const r = randomToken(32);
   const rHash = sha256(r);
   const refreshLeft = upstream.refresh_expires_at === undefined ? Infinity : upstream.refresh_expires_at - now;
-  const ttl = Math.max(1, Math.min(ctx.refreshTokenTtl, refreshLeft));
+  const ttl = Math.max(1, Math.min(ctx.refreshTokenTtl, refreshLeft, grantLeft));
   const record: RefreshTokenRecord = {
     grantId: grant.grantId,
     clientId: grant.clientId,
@@ -117,6 +124,7 @@ export async function issueTokens(
     scope: grant.scope,
     resource: grant.resource,
     ...(grant.identity ? { identity: grant.identity } : {}),
+    grantedAt: grant.grantedAt ?? now,
     issuedAt: now,
     expiresAt: now + ttl,
   };
@@ -222,9 +230,20 @@ export async function openForHolder<T>(ctx: Pick<TokenContext, "keys">, sealed: 
   return unseal<T>(ctx.keys, await unseal<string>(deriveKeys(opened.holderSecret), sealed, binding), binding);
 }
 
-/** Every access and refresh token of the grant is refused from now on (checked on each use). */
-export async function revokeGrant(ctx: TokenContext, grantId: string): Promise<void> {
-  await ctx.store.put(storeKeys.revokedGrant(grantId), { revokedAt: nowSeconds(ctx.clock) }, ctx.refreshTokenTtl);
+/** `revoked:<grant id>`. `upstreamGivenBack`: the upstream was asked to revoke the grant's tokens as it ended. */
+export interface RevokedGrant {
+  revokedAt: number;
+  upstreamGivenBack?: true;
+}
+
+/** Every access and refresh token of the grant is refused from now on (checked on each use), for as long as any of them can live. */
+export async function revokeGrant(
+  ctx: Pick<TokenContext, "store" | "clock" | "accessTokenTtl" | "refreshTokenTtl">,
+  grantId: string,
+  opts: { upstreamGivenBack?: boolean } = {},
+): Promise<void> {
+  const marker: RevokedGrant = { revokedAt: nowSeconds(ctx.clock), ...(opts.upstreamGivenBack ? { upstreamGivenBack: true } : {}) };
+  await ctx.store.put(storeKeys.revokedGrant(grantId), marker, Math.max(ctx.refreshTokenTtl, ctx.accessTokenTtl));
 }
 
 const invalidToken = (description: string) => new OAuthError("invalid_token", description, 401);

@@ -2,12 +2,14 @@
 # What `npm test` needs from the operating system (Debian packages): redis-server for the store,
 # restart, scale-out and fault tests; chromium for the real-browser test (test/e2e/browser.test.ts,
 # or point CHROMIUM_PATH at another Chromium); iproute2's `ip` to bring up loopback in the network namespace
-# of the conformance suite's client scenarios (test/conformance/client.test.ts, `unshare -n`). Installed here when missing and possible (root with
+# of the conformance suite's client scenarios (test/conformance/client.test.ts, `unshare -n`); systemd's
+# `systemd-analyze` to verify the documented unit (test/cli/pack.test.ts). Installed here when missing and possible (root with
 # apt-get); otherwise the exact command is printed and the tests do not start. Tests never skip for lack of them.
 set -eu
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 if [ -n "${CHROMIUM_PATH:-}" ]; then
   [ -x "$CHROMIUM_PATH" ] || { echo "npm test: CHROMIUM_PATH=$CHROMIUM_PATH is not an executable file" >&2; exit 1; }
 else

@@ -6,7 +6,7 @@ import type { GuardOptions } from "../fetch-guard.js";
 import type { Logger } from "../log.js";
 import { keys, type Store } from "../store/store.js";
 import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
-import { getClient, optionalParam, redirectUriMatches, type RedirectUriPolicy } from "./clients.js";
+import { getClient, optionalParam, redirectUriMatches, type ClientRecord, type RedirectUriPolicy } from "./clients.js";
 import type { Mount, Mounts } from "../upstream/mounts.js";
 import type { GatewayUrls } from "./metadata.js";
 
@@ -25,10 +25,33 @@ export interface AuthorizationRequest {
   resource: string;
   /** The issuer whose authorization endpoint took the request (RFC 9207 `iss` in the answer). */
   issuer?: string;
+  /** SHA-256 of the browser-binding cookie of the browser that sent it (src/login/browser.ts): only that browser may go on with it. */
+  browser?: string;
   createdAt: number;
 }
 
+/**
+ * Long enough for a person to read Screen 1 and fetch a password; and equal to the /authorize rate
+ * window, so an address never holds more live requests than the rate limit lets it make.
+ */
 export const AUTHORIZATION_REQUEST_TTL = 600;
+
+/** What an unauthenticated /authorize may make the gateway store (docs/security.md HI5). */
+export const AUTHORIZATION_REQUEST_LIMITS = { state: 1024, scope: 1024, record: 8192 } as const;
+/** The most one stored `authreq:` record may take (its JSON, in bytes). */
+export const MAX_AUTHORIZATION_REQUEST_BYTES = AUTHORIZATION_REQUEST_LIMITS.record;
+
+/** The outcome of GET /authorize: a stored request on its way to Screen 1, or an error for the verified client (OAuth 2.1 §4.1.2.1). */
+export type AuthorizeOutcome = { pending: AuthorizationRequest; redirectTo: string } | { failed: AuthorizeFailure };
+
+export interface AuthorizeFailure {
+  error: OAuthErrorCode;
+  description: string;
+  /** The error response at the client's verified redirect URI. */
+  redirectTo: string;
+  client: ClientRecord;
+  redirectUri: string;
+}
 
 export interface AuthorizeDeps {
   store: Store;
@@ -42,14 +65,17 @@ export interface AuthorizeDeps {
   metadataFetch: GuardOptions;
   /** Where a stale metadata document served in place of a failed refetch is told. */
   log?: Pick<Logger, "warn">;
+  /** The gateway users who may sign in now: another name in an old session is no one (src/login/browser.ts). */
+  gatewayUsers: ReadonlySet<string>;
 }
 
 /**
  * GET /authorize, or /authorize/<name> for the issuer of one upstream of a config file (`issuerMount`),
  * in two phases (OAuth 2.1 §4.1.2.1). Until client and redirect URI are verified, errors are thrown
- * and shown locally; after that they go back to the client as a redirect.
+ * and shown locally; after that they are returned for the client, whose route decides between a
+ * redirect and a page (RFC 9700 §4.11.2). `browser`: the hash of the browser-binding cookie.
  */
-export async function authorize(query: Record<string, unknown>, deps: AuthorizeDeps, issuerMount?: Mount): Promise<{ redirectTo: string }> {
+export async function authorize(query: Record<string, unknown>, deps: AuthorizeDeps, browser: string, issuerMount?: Mount): Promise<AuthorizeOutcome> {
   const issuer = issuerMount?.issuer ?? deps.urls.issuer;
   const clientId = optionalParam(query, "client_id");
   if (!clientId) throw new OAuthError("invalid_request", "The request has no client_id.");
@@ -63,17 +89,28 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
     throw new OAuthError("invalid_request", "The request has no redirect_uri and the client registered several.");
   const redirectUri = requested ?? client.redirect_uris[0]!;
   // RFC 6749 §4.1.2.1: never redirect to an unverified redirect_uri
-  if (!client.redirect_uris.some((r) => redirectUriMatches(r, redirectUri)))
+  if (!client.redirect_uris.some((r) => redirectUriMatches(r, redirectUri, deps.registration)))
     throw new OAuthError("invalid_request", "The redirect_uri is not one this client registered.");
 
   let state: string | undefined;
-  const fail = (code: OAuthErrorCode, description: string) => ({
-    redirectTo: authorizationResponse(redirectUri, { error: code, error_description: description, state, iss: issuer }),
+  const fail = (error: OAuthErrorCode, description: string): AuthorizeOutcome => ({
+    failed: {
+      error,
+      description,
+      redirectTo: authorizationResponse(redirectUri, { error, error_description: description, state, iss: issuer }),
+      client,
+      redirectUri,
+    },
   });
   try {
     state = optionalParam(query, "state");
   } catch {
     return fail("invalid_request", "Parameter state must be given once.");
+  }
+  // HI5: an oversized state is neither stored nor sent back
+  if (state !== undefined && Buffer.byteLength(state) > AUTHORIZATION_REQUEST_LIMITS.state) {
+    state = undefined;
+    return fail("invalid_request", `Parameter state may be at most ${AUTHORIZATION_REQUEST_LIMITS.state} bytes.`);
   }
   try {
     if (optionalParam(query, "response_type") !== "code") return fail("unsupported_response_type", "Only response_type=code is supported.");
@@ -92,7 +129,10 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
         `Name the resource: this authorization server protects ${(issuerMount ? [issuerMount.resource] : deps.mounts.resources).join(", ")}.`,
       );
     const scope = optionalParam(query, "scope") ?? mount.config.scope;
-    if (scope !== undefined && !isScope(scope)) return fail("invalid_scope", "The scope is malformed.");
+    if (scope !== undefined && (scope.length > AUTHORIZATION_REQUEST_LIMITS.scope || !isScope(scope)))
+      return fail("invalid_scope", `The scope is malformed or longer than ${AUTHORIZATION_REQUEST_LIMITS.scope} characters.`);
+    const beyond = scope === undefined ? undefined : beyondScopeMax(scope, mount.config.scopeMax);
+    if (beyond) return fail("invalid_scope", `This gateway does not let clients ask for ${beyond}.`);
 
     const request: AuthorizationRequest = {
       id: randomToken(16),
@@ -104,10 +144,12 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
       ...(scope === undefined ? {} : { scope }),
       resource: mount.resource,
       issuer,
+      browser,
       createdAt: nowSeconds(deps.clock),
     };
+    if (Buffer.byteLength(JSON.stringify(request)) > MAX_AUTHORIZATION_REQUEST_BYTES) return fail("invalid_request", "The authorization request is too large.");
     await deps.store.put(keys.authorizationRequest(request.id), request, AUTHORIZATION_REQUEST_TTL);
-    return { redirectTo: `/login?request=${encodeURIComponent(request.id)}` };
+    return { pending: request, redirectTo: `/login?request=${encodeURIComponent(request.id)}` };
   } catch (error) {
     if (error instanceof OAuthError && error.status < 500) return fail(error.code, error.description);
     throw error;
@@ -119,6 +161,13 @@ export function authorizationResponse(redirectUri: string, params: Record<string
   const url = new URL(redirectUri);
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
   return url.href;
+}
+
+/** `--upstream-scope-max`: the first scope token outside it, if any (RFC 6749 §3.3: the server may refuse what it will not grant). */
+export function beyondScopeMax(scope: string, scopeMax: string | undefined): string | undefined {
+  if (scopeMax === undefined) return undefined;
+  const allowed = new Set(scopeMax.split(" "));
+  return scope.split(" ").find((token) => !allowed.has(token));
 }
 
 /** RFC 6749 §3.3: scope = scope-token *( SP scope-token ), scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */

@@ -3,7 +3,8 @@ import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
 import { sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
-import { fetchDocument, type GuardOptions } from "../fetch-guard.js";
+import { FETCH_FAILED, fetchDocument, type GuardOptions } from "../fetch-guard.js";
+import type { Logger } from "../log.js";
 import { keys, type Store } from "../store/store.js";
 import type { ClientRecord } from "./clients.js";
 
@@ -24,6 +25,8 @@ export interface KeySetDeps {
   clock: Clock;
   /** How a `jwks_uri` is fetched: the guard and `--allow-private-fetch` of metadata documents. */
   metadataFetch: GuardOptions;
+  /** Where why a key set could not be had is told; the client hears only FETCH_FAILED (MC32). */
+  log?: Pick<Logger, "warn">;
 }
 
 /** RFC 7517 §5: a JWK Set of public, asymmetric keys. */
@@ -60,13 +63,17 @@ export async function clientKeySet(client: ClientRecord, deps: KeySetDeps, refet
   const cached = refetch ? undefined : await deps.store.get<CachedKeySet>(cacheKey);
   if (cached) return { jwks: cached.jwks, mayRefetch: now - cached.fetchedAt >= JWKS_REFETCH_COOLDOWN_SECONDS };
   const unusable = (problem: string) => invalidClient(`The client's jwks_uri ${uri.slice(0, 200)} ${problem}.`);
+  const unfetchable = (detail: string) => {
+    deps.log?.warn(`client jwks_uri ${uri.slice(0, 200)} ${detail}`);
+    return unusable(FETCH_FAILED);
+  };
   const fetched = await fetchDocument(uri, { ...deps.metadataFetch, maxBytes: JWKS_MAX_BYTES, accept: "application/jwk-set+json, application/json" });
-  if (typeof fetched === "string") throw unusable(fetched);
+  if (typeof fetched === "string") throw unfetchable(fetched);
   let jwks: unknown;
   try {
     jwks = JSON.parse(fetched.body);
   } catch {
-    throw unusable("did not answer JSON");
+    throw unfetchable("did not answer JSON");
   }
   const problem = keySetProblem(jwks);
   if (problem) throw unusable(`answered JSON that ${problem}`);

@@ -2,6 +2,9 @@ import type { JSONWebKeySet } from "jose";
 import { OAuthError, challenge } from "../errors.js";
 import { keys, type Store } from "../store/store.js";
 import { assertionClientId, clientKeyMetadata } from "./client-assertion.js";
+import { allowlistProblem, gatewayOriginProblem, redirectUriProblem } from "./redirect-uris.js";
+
+export { CLIENT_APP_SCHEMES, redirectUriMatches, redirectUriProblem } from "./redirect-uris.js";
 
 export type TokenEndpointAuthMethod = "none" | "client_secret_post" | "client_secret_basic" | "private_key_jwt";
 /** What RFC 7591 registration offers; Client ID Metadata Documents choose from their own list (cimd.ts). */
@@ -44,11 +47,31 @@ export interface ClientRecord {
 export const CLIENT_TTL_SECONDS = 365 * 24 * 3600;
 const OPTIONAL_STRINGS = ["client_name", "client_uri", "logo_uri", "scope", "software_id", "software_version"] as const;
 
-/** What the operator allows at registration (config.registration). */
+/** What the operator allows of new clients (config.registration), registered or named by a metadata document. */
 export interface RedirectUriPolicy {
   /** `--redirect-uri-allow` prefixes; `loopback` stands for any loopback http URI; empty allows all. */
   redirectUriAllow: readonly string[];
+  /** The gateway's own origins (src/origins.ts), never a redirect target (MC28); added at start (withGatewayOrigins). */
+  gatewayOrigins?: readonly string[];
+  /** `--max-clients` per `--unused-client-ttl` window; config.registration always has both (NEW_CLIENT_DEFAULTS otherwise). */
+  maxClients?: number;
+  /** Seconds a client lives until it first redeems a code. */
+  unusedClientTtl?: number;
 }
+
+/** The defaults of `--max-clients` and `--unused-client-ttl`, for a policy built without them (tests). */
+export const NEW_CLIENT_DEFAULTS = { maxClients: 10_000, unusedClientTtl: 86_400 } as const;
+
+export const newClientLimits = (policy: RedirectUriPolicy): { maxClients: number; unusedClientTtl: number } => ({
+  maxClients: policy.maxClients ?? NEW_CLIENT_DEFAULTS.maxClients,
+  unusedClientTtl: policy.unusedClientTtl ?? NEW_CLIENT_DEFAULTS.unusedClientTtl,
+});
+
+/** The policy with the origins the gateway answers under, known once it listens. */
+export const withGatewayOrigins = <P extends RedirectUriPolicy>(policy: P, origins: { all: readonly string[] }): P => ({
+  ...policy,
+  gatewayOrigins: origins.all,
+});
 
 /** The RFC 7591 §2 metadata a client may choose, validated; what the server provisions is not here. */
 export type ClientMetadata = Omit<
@@ -103,69 +126,19 @@ export const CLIENT_ID_MAX_LENGTH = 2000;
 export const getClient = (store: Store, clientId: string): Promise<ClientRecord | undefined> =>
   clientId.length > 0 && clientId.length <= CLIENT_ID_MAX_LENGTH ? store.get<ClientRecord>(keys.client(clientId)) : Promise.resolve(undefined);
 
+/** Each redirect URI checked and kept in its canonical form (URL.href), the form /authorize compares (MC30). */
 function validateRedirectUris(value: unknown, policy: RedirectUriPolicy): string[] {
   const uris = stringList(value, "redirect_uris");
   if (!uris || uris.length === 0) throw metadataError("redirect_uris is required: give at least one redirect URI.");
   if (uris.length > 20) throw metadataError("redirect_uris may hold at most 20 URIs.");
-  for (const uri of uris) {
-    const problem = redirectUriProblem(uri) ?? allowlistProblem(uri, policy.redirectUriAllow);
-    if (problem) throw new OAuthError("invalid_redirect_uri", `Redirect URI "${uri.slice(0, 200)}" ${problem}.`);
-  }
-  return uris;
-}
-
-const FORBIDDEN_SCHEMES = new Set(["javascript:", "data:", "file:", "vbscript:", "blob:", "about:", "ftp:", "ws:", "wss:", "intent:", "filesystem:"]);
-
-/**
- * OAuth 2.1 §2.3 and RFC 8252 §7: absolute, no fragment, no userinfo; https, loopback http, or a
- * private-use scheme: reverse-domain (RFC 8252 §7.1, `com.example.app:/cb`) or an app's `name://…`.
- */
-export function redirectUriProblem(uri: string): string | undefined {
-  if (uri.length > 2000) return "is too long";
-  let u: URL;
-  try {
-    u = new URL(uri);
-  } catch {
-    return "is not an absolute URI";
-  }
-  if (u.hash || uri.includes("#")) return "must not contain a fragment";
-  if (uri.includes("*")) return "must not contain a wildcard";
-  if (FORBIDDEN_SCHEMES.has(u.protocol)) return `must not use the ${u.protocol} scheme`;
-  if (u.username || u.password) return "must not contain userinfo (user@host)";
-  if (u.protocol === "http:" && !isLoopbackRedirectHost(u.hostname)) return "must use https unless it is a loopback address";
-  if (u.protocol === "http:" || u.protocol === "https:") return u.hostname ? undefined : "has no host";
-  if (!u.protocol.includes(".") && !uri.slice(u.protocol.length).startsWith("//"))
-    return "must use https, loopback http, or an app scheme (com.example.app:/callback or app://callback)";
-  return undefined;
-}
-
-/** `--redirect-uri-allow`: a prefix ending in a host matches only that host, never `host.evil.example`. */
-function allowlistProblem(uri: string, allow: readonly string[]): string | undefined {
-  if (allow.length === 0) return undefined;
-  const allowed = allow.some((entry) => {
-    if (entry === "loopback") return LOOPBACK_REDIRECT.test(uri);
-    if (!uri.startsWith(entry)) return false;
-    const endsAtHost = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]+$/i.test(entry);
-    return !endsAtHost || uri.length === entry.length || "/?:".includes(uri[entry.length]!);
+  return uris.map((uri) => {
+    const problem = redirectUriProblem(uri);
+    const canonical = problem === undefined ? new URL(uri).href : "";
+    const refusal = problem ?? allowlistProblem(canonical, policy.redirectUriAllow) ?? gatewayOriginProblem(canonical, policy.gatewayOrigins);
+    if (refusal) throw new OAuthError("invalid_redirect_uri", `Redirect URI "${uri.slice(0, 200)}" ${refusal}.`);
+    return canonical;
   });
-  return allowed ? undefined : "is not allowed by this gateway's --redirect-uri-allow (MCP_GATEWAY_REDIRECT_URI_ALLOW)";
 }
-
-const isLoopbackRedirectHost = (hostname: string) => hostname === "localhost" || hostname === "127.0.0.1" || hostname === "[::1]";
-
-/**
- * OAuth 2.1 §4.1.1 / RFC 8252 §7.3: exact string match, except that a loopback redirect URI
- * matches on any port.
- */
-export function redirectUriMatches(registered: string, requested: string): boolean {
-  if (registered === requested) return true;
-  // Compared as strings with only the port taken out: no URL normalisation of the path or query.
-  const r = LOOPBACK_REDIRECT.exec(registered);
-  const q = LOOPBACK_REDIRECT.exec(requested);
-  return !!r && !!q && r[1] === q[1] && (r[3] ?? "") === (q[3] ?? "") && Number(q[2]?.slice(1) ?? 0) <= 65535 && URL.canParse(requested);
-}
-
-const LOOPBACK_REDIRECT = /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?([/?][^#]*)?$/;
 
 export interface ClientCredentials {
   clientId: string;
@@ -240,7 +213,7 @@ export const metadataError = (description: string): OAuthError => new OAuthError
 
 /** A client's first redeemed code: from now on it lives the long registration lifetime (docs/security.md). */
 export async function markClientUsed(store: Store, client: ClientRecord): Promise<void> {
-  if (client.used || client.metadata_document) return;
+  if (client.used) return;
   const current = await getClient(store, client.client_id);
   if (!current || current.used) return;
   await store.put(keys.client(current.client_id), { ...current, used: true }, CLIENT_TTL_SECONDS);

@@ -18,7 +18,9 @@ import {
   usedRecordGrant,
 } from "../tokens.js";
 import { refreshFailure, UpstreamError } from "../upstream/errors.js";
+import { stillAllowed } from "../login/allow.js";
 import { optionalParam, type ClientRecord } from "./clients.js";
+import { endGrant, giveBackIfEnded } from "./grants.js";
 import type { TokenDeps } from "./token.js";
 
 /**
@@ -86,13 +88,13 @@ async function refuseDuringStepUp(grantId: string, deps: TokenDeps): Promise<voi
 
 /** The first use of a refresh token: it becomes used, and its successor is issued. */
 async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
-  await checkRequest(record, client, request, deps);
+  await checkRequest(record, client, request, opened, deps);
   await refuseDuringStepUp(record.grantId, deps);
   const key = keys.refreshToken(opened.tokenHash);
   const used = await markUsed(opened.tokenHash, record, deps);
   if (!used) return replay(opened, client, request, deps);
   return undoUnlessEnded(
-    async () => answer(used, await freshUpstream(opened.upstream, deps, record), opened, request, deps),
+    async () => renew(used, opened.upstream, opened, deps),
     async () => {
       await deps.store.put(key, record, lifeLeft(record, deps));
       await deps.store.delete(keys.usedRefreshToken(opened.tokenHash));
@@ -108,7 +110,7 @@ async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, cl
 async function replay(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
   const used = await deps.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash));
   if (!used) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
-  await checkRequest(used, client, request, deps);
+  await checkRequest(used, client, request, opened, deps);
   const { successor, sealedUpstream } = used;
   const unused = successor && sealedUpstream && (await deps.store.get<RefreshTokenRecord>(keys.refreshToken(successor)));
   const retired = unused && (await markUsed(successor, unused, deps));
@@ -121,7 +123,7 @@ async function replay(opened: OpenedRefreshToken, client: ClientRecord, request:
   return undoUnlessEnded(
     async () => {
       const latest = await openForHolder<UpstreamTokens>(deps, sealedUpstream, opened);
-      return answer(used, await freshUpstream(latest, deps, used), opened, request, deps);
+      return renew(used, latest, opened, deps);
     },
     async () => {
       await deps.store.put(keys.refreshToken(successor), unused, lifeLeft(unused, deps));
@@ -156,12 +158,40 @@ async function undoUnlessEnded<T>(work: () => Promise<T>, undo: () => Promise<vo
   }
 }
 
+/**
+ * The grant goes on only within its absolute lifetime, for a user the gateway still has, whom the
+ * upstream's allowlists still admit (RU1); else it ends here, its upstream tokens given back.
+ */
+async function renew(used: UsedRefreshToken, current: UpstreamTokens, opened: OpenedRefreshToken, deps: TokenDeps): Promise<TokenResponse> {
+  const grantedAt = used.grantedAt ?? used.issuedAt;
+  const endsAt = grantedAt + deps.grantLifetime;
+  if (nowSeconds(deps.clock) >= endsAt)
+    return endGrant(
+      deps,
+      used,
+      current,
+      `This grant has reached the gateway's grant lifetime (${describeSeconds(deps.grantLifetime)} from sign-in): authorize again.`,
+    );
+  if (!deps.gatewayUsers.has(used.sub)) return endGrant(deps, used, current, `The gateway user ${used.sub} no longer exists: the grant has ended.`);
+  const upstream = await freshUpstream(current, deps, used);
+  await checkAllowlists(used, upstream, deps);
+  return answer({ ...used, grantedAt }, upstream, opened, endsAt, deps);
+}
+
+/** The allowlists as they are now; a check the upstream could not answer leaves the grant and the token as they were (NA2). */
+async function checkAllowlists(grant: UsedRefreshToken, upstream: UpstreamTokens, deps: TokenDeps): Promise<void> {
+  const mount = deps.mounts.byResource(grant.resource);
+  const refusal = mount && (await stillAllowed(mount, grant, upstream));
+  if (!refusal) return;
+  if (refusal.error === "temporarily_unavailable") throw new OAuthError("temporarily_unavailable", refusal.reason, 503, { "Retry-After": "5" });
+  await endGrant(deps, grant, upstream, `${refusal.reason} The grant has ended.`);
+}
+
+const describeSeconds = (seconds: number): string => (seconds % 86_400 === 0 ? `${seconds / 86_400} days` : `${seconds} seconds`);
+
 /** Issue the successor pair and point the used token at it, with what a replay of it is answered from. */
-async function answer(used: UsedRefreshToken, upstream: UpstreamTokens, opened: OpenedRefreshToken, request: Request, deps: TokenDeps): Promise<TokenResponse> {
-  const response = await issueTokens(deps, usedRecordGrant(used), upstream, {
-    refresh: true,
-    ...(request.scope === undefined ? {} : { accessScope: request.scope }),
-  });
+async function answer(used: UsedRefreshToken, upstream: UpstreamTokens, opened: OpenedRefreshToken, endsAt: number, deps: TokenDeps): Promise<TokenResponse> {
+  const response = await issueTokens(deps, usedRecordGrant(used), upstream, { refresh: true, endsAt });
   const pointed: UsedRefreshToken = {
     ...used,
     successor: sha256(response.refresh_token!.split(SEPARATOR)[0]!),
@@ -171,15 +201,31 @@ async function answer(used: UsedRefreshToken, upstream: UpstreamTokens, opened: 
   return response;
 }
 
-async function checkRequest(grant: RefreshTokenRecord, client: ClientRecord, request: Request, deps: TokenDeps): Promise<void> {
+async function checkRequest(grant: RefreshTokenRecord, client: ClientRecord, request: Request, opened: OpenedRefreshToken, deps: TokenDeps): Promise<void> {
   if (grant.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The refresh token was issued to another client.");
-  if (await deps.store.get(keys.revokedGrant(grant.grantId))) throw new OAuthError("invalid_grant", "The grant has been revoked.");
-  // RFC 6749 §6: a refresh may narrow the scope, never widen it
-  const granted = new Set(grant.scope.split(" "));
-  if (request.scope !== undefined && !request.scope.split(" ").every((s) => granted.has(s)))
-    throw new OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.");
+  if (await deps.store.get(keys.revokedGrant(grant.grantId))) {
+    await giveBackIfEnded(deps, opened);
+    throw new OAuthError("invalid_grant", "The grant has been revoked.");
+  }
+  if (request.scope !== undefined) checkScope(grant.scope, request.scope);
   if (request.resource !== undefined && deps.mounts.resolve(request.resource)?.resource !== grant.resource)
     throw new OAuthError("invalid_target", `This grant is for ${grant.resource} only.`);
+}
+
+/**
+ * RFC 6749 §6: the scope of a refresh may not exceed the grant's. A narrower one is refused too (MC29):
+ * the access token would say less than the sealed upstream token can do, and only the upstream enforces
+ * scope, so narrowing would bind nothing. The grant's own scope, in any order, is what it always was.
+ */
+function checkScope(granted: string, requested: string): void {
+  const grant = new Set(granted.split(" ").filter(Boolean));
+  const asked = new Set(requested.split(" ").filter(Boolean));
+  if ([...asked].some((s) => !grant.has(s))) throw new OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.");
+  if (asked.size < grant.size)
+    throw new OAuthError(
+      "invalid_scope",
+      `This gateway cannot narrow a grant's scope at refresh: the upstream token it holds keeps the scope granted (${granted}). Omit scope, or authorize again with the narrower scope.`,
+    );
 }
 
 /**

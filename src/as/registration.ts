@@ -1,23 +1,31 @@
 import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
-import type { Config } from "../config.js";
 import { randomToken, safeEqual, sha256 } from "../crypto.js";
 import { OAuthError, challenge } from "../errors.js";
 import { keys, type Store } from "../store/store.js";
-import { CLIENT_TTL_SECONDS, clientInformation, clientMetadata, getClient, metadataError, type ClientRecord } from "./clients.js";
+import { CLIENT_TTL_SECONDS, clientInformation, clientMetadata, getClient, metadataError, type ClientRecord, type RedirectUriPolicy } from "./clients.js";
 
 /** Dynamic registration (RFC 7591) and its management protocol (RFC 7592). */
 export interface RegistrationDeps {
   store: Store;
   clock: Clock;
   issuer: string;
-  registration: Config["registration"];
+  registration: RegistrationPolicy;
 }
+
+/** config.registration, with the gateway's own origins once it listens (withGatewayOrigins). */
+export type RegistrationPolicy = RedirectUriPolicy & { maxClients: number; unusedClientTtl: number };
+
+/** MC28: the issuer is one of the gateway's own origins even where the policy was built without them. */
+const redirectPolicy = (deps: RegistrationDeps): RedirectUriPolicy => ({
+  ...deps.registration,
+  gatewayOrigins: [deps.issuer, ...(deps.registration.gatewayOrigins ?? [])],
+});
 
 /** RFC 7591 §3.1: validate metadata, provision id, secret and registration access token, store; the response of §3.2.1. */
 export async function registerClient(body: unknown, deps: RegistrationDeps): Promise<Record<string, unknown>> {
-  const metadata = clientMetadata(body, deps.registration, "client_secret_basic"); // RFC 7591 §2 default method
-  await countRegistration(deps);
+  const metadata = clientMetadata(body, redirectPolicy(deps), "client_secret_basic"); // RFC 7591 §2 default method
+  await countNewClient(deps.store, deps.clock, deps.registration);
   const client: ClientRecord = { client_id: randomToken(16), client_id_issued_at: nowSeconds(deps.clock), ...metadata };
   let secret: string | undefined;
   if (client.token_endpoint_auth_method !== "none") {
@@ -33,18 +41,19 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
 
 /**
  * `--max-clients` per `--unused-client-ttl` window, counted in windows aligned to the clock so the
- * answer can say when the next one opens. Clients never used expire after the same window.
+ * answer can say when the next one opens. Clients never used expire after the same window. Every new
+ * client counts: registered here, or first named by a metadata document (cimd.ts, MC26).
  */
-async function countRegistration(deps: RegistrationDeps): Promise<void> {
-  const window = deps.registration.unusedClientTtl;
-  const now = nowSeconds(deps.clock);
+export async function countNewClient(store: Store, clock: Clock, limits: { maxClients: number; unusedClientTtl: number }): Promise<void> {
+  const window = limits.unusedClientTtl;
+  const now = nowSeconds(clock);
   const index = Math.floor(now / window);
-  const count = await deps.store.increment(keys.rateLimit("clients", String(index)), window);
-  if (count <= deps.registration.maxClients) return;
+  const count = await store.increment(keys.rateLimit("clients", String(index)), window);
+  if (count <= limits.maxClients) return;
   const retryAfter = Math.max(1, (index + 1) * window - now);
   throw new OAuthError(
     "temporarily_unavailable",
-    `This gateway has reached its limit of ${deps.registration.maxClients} new client registrations (--max-clients); try again in ${Math.ceil(retryAfter / 60)} minutes.`,
+    `This gateway has reached its limit of ${limits.maxClients} new clients (--max-clients); try again in ${Math.ceil(retryAfter / 60)} minutes.`,
     429,
     { "Retry-After": String(retryAfter) },
   );
@@ -106,7 +115,7 @@ export async function updateRegistration(
     (typeof m.client_secret !== "string" || !client.client_secret_hash || !safeEqual(sha256(m.client_secret), client.client_secret_hash))
   )
     throw metadataError("client_secret does not match the one this gateway issued; a client cannot choose its own secret.");
-  const metadata = clientMetadata(m, deps.registration, client.token_endpoint_auth_method);
+  const metadata = clientMetadata(m, redirectPolicy(deps), client.token_endpoint_auth_method);
   if ((metadata.token_endpoint_auth_method === "none") !== (client.token_endpoint_auth_method === "none"))
     throw metadataError("A client cannot switch between public and confidential: register a new client instead.");
   const updated: ClientRecord = {
@@ -122,8 +131,18 @@ export async function updateRegistration(
   return configurationResponse(updated, deps, token);
 }
 
-/** RFC 7592 §2.3: deprovision the client; /authorize and /token stop knowing it. */
-export async function deleteRegistration(clientId: string, authorization: string | undefined, deps: RegistrationDeps): Promise<void> {
+/**
+ * RFC 7592 §2.3: deprovision the client; /authorize and /token stop knowing it, and its grants end
+ * first (`endGrants`: the server "SHOULD immediately invalidate all existing authorization grants and
+ * currently-active tokens"), so a failure leaves a client that can ask again.
+ */
+export async function deleteRegistration(
+  clientId: string,
+  authorization: string | undefined,
+  deps: RegistrationDeps,
+  endGrants: (clientId: string) => Promise<unknown>,
+): Promise<void> {
   const { client } = await authorizeRegistration(deps.store, clientId, authorization);
+  await endGrants(client.client_id);
   await deps.store.delete(keys.client(client.client_id));
 }

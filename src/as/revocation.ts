@@ -3,6 +3,7 @@ import { revokeGrant } from "../tokens.js";
 import { authenticateClient } from "./client-auth.js";
 import { optionalParam, type ClientCredentials } from "./clients.js";
 import { findToken } from "./found-token.js";
+import { revokeUpstream } from "./grants.js";
 import type { TokenDeps } from "./token.js";
 
 /**
@@ -17,13 +18,7 @@ export async function revoke(body: Record<string, unknown>, credentials: ClientC
   // RFC 7009 §2.2.1: a hint the server does not know is ignored; it only orders the search
   const found = await findToken(deps, token, deps.mounts.resources, optionalParam(body, "token_type_hint"));
   if (!found || found.clientId !== client.client_id) return;
-  await revokeGrant(deps, found.grantId);
-  const mount = deps.mounts.byResource(found.audience);
-  if (!mount || !found.upstream.access_token) return; // nothing of the user's upstream: static credentials or none
-  try {
-    await mount.client.revoke(found.upstream);
-  } catch (error) {
-    // the gateway grant is gone either way; the upstream's answer never fails the client's request
-    deps.log?.warn(`upstream token revocation failed: ${error instanceof Error ? error.message : String(error)}`);
-  }
+  await revokeGrant(deps, found.grantId, { upstreamGivenBack: true });
+  // the gateway grant is gone either way; the upstream's answer never fails the client's request
+  await revokeUpstream(deps, found.audience, found.upstream);
 }

@@ -4,8 +4,10 @@ import type { Config } from "../config.js";
 import { typedSlash } from "../upstream/mounts.js";
 import { OAuthError } from "../errors.js";
 import { consume, RATE_RULES } from "../ratelimit.js";
-import { authorize, type AuthorizeDeps } from "./authorize.js";
+import type { AuthorizeDeps } from "./authorize.js";
+import { authorizeRoute } from "./authorize-route.js";
 import { readClientCredentials } from "./clients.js";
+import { endClientGrants } from "./grants.js";
 import { introspect } from "./introspection.js";
 import { revoke } from "./revocation.js";
 import { authorizationServerMetadata, protectedResourceMetadata } from "./metadata.js";
@@ -53,9 +55,7 @@ export function asRoutes(deps: AsDeps): Router {
       `${pathname}/.well-known/openid-configuration`,
     ])
       router.options(path, deps.cors).get(path, deps.cors, metadata);
-    router.get(new URL(mount.authorizationEndpoint).pathname, deps.page, async (req, res) => {
-      res.redirect(302, (await authorize(req.query, deps, mount)).redirectTo);
-    });
+    router.get(new URL(mount.authorizationEndpoint).pathname, deps.page, authorizeRoute(deps, mount));
   }
 
   const json = express.json({ limit: "64kb" });
@@ -90,13 +90,11 @@ export function asRoutes(deps: AsDeps): Router {
       res.set(noStore).json(await updateRegistration(clientId(req), req.headers.authorization, req.body, registration));
     })
     .delete(clientPath, configurationCors, async (req, res) => {
-      await deleteRegistration(clientId(req), req.headers.authorization, registration);
+      await deleteRegistration(clientId(req), req.headers.authorization, registration, (id) => endClientGrants(deps, id));
       res.status(204).set(noStore).end();
     });
 
-  router.get("/authorize", deps.page, async (req, res) => {
-    res.redirect(302, (await authorize(req.query, deps)).redirectTo);
-  });
+  router.get("/authorize", deps.page, authorizeRoute(deps));
 
   const form = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 50 });
   router.options("/token", deps.cors).post("/token", deps.cors, form, async (req, res) => {

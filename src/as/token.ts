@@ -1,11 +1,13 @@
+import { nowSeconds } from "../clock.js";
 import { randomToken, s256, safeEqual, sha256, unseal } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { keys } from "../store/store.js";
 import type { Logger } from "../log.js";
-import { issueTokens, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
+import { issueTokens, openRefreshToken, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
 import type { Mounts } from "../upstream/mounts.js";
 import { authenticateClient, type ClientAuthDeps } from "./client-auth.js";
+import { giveBackIfEnded, recordGrant } from "./grants.js";
 import { markClientUsed, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
 import { refreshTokenGrant, type RefreshFlights } from "./refresh.js";
 
@@ -31,7 +33,14 @@ export interface TokenDeps extends TokenContext, ClientAuthDeps {
   refreshes: RefreshFlights;
   /** Where failures that must not fail the request (upstream revocation, a stale metadata document) are told. */
   log?: Pick<Logger, "warn">;
+  /** The gateway users now: a grant of a user no longer among them ends at its next refresh (RU1). */
+  gatewayUsers: ReadonlySet<string>;
+  /** Seconds a grant lives from its sign-in, whatever its refreshes (RU1). */
+  grantLifetime: number;
 }
+
+/** RFC 7636 §4.1: 43 to 128 unreserved characters. */
+const CODE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 
 /** POST /token (RFC 6749 §3.2, §4.1.3, §6). */
 export async function token(body: Record<string, unknown>, credentials: ClientCredentials, deps: TokenDeps): Promise<TokenResponse> {
@@ -39,7 +48,10 @@ export async function token(body: Record<string, unknown>, credentials: ClientCr
   if (!grantType) throw new OAuthError("invalid_request", "grant_type is required.");
   if (grantType !== "authorization_code" && grantType !== "refresh_token")
     throw new OAuthError("unsupported_grant_type", "Only authorization_code and refresh_token are supported.");
-  const client = await authenticateClient(deps, credentials);
+  const client = await authenticateClient(deps, credentials).catch(async (error: unknown) => {
+    if (grantType === "refresh_token" && error instanceof OAuthError && error.code === "invalid_client") await giveBackOrphaned(body, deps);
+    throw error;
+  });
   if (!client.grant_types.includes(grantType)) throw new OAuthError("unauthorized_client", `This client did not register the ${grantType} grant.`);
   return grantType === "authorization_code" ? authorizationCodeGrant(body, client, deps) : refreshTokenGrant(body, client, deps);
 }
@@ -64,12 +76,15 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
   if ((record.redirectUriGiven || redirectUri !== undefined) && redirectUri !== record.redirectUri)
     throw new OAuthError("invalid_grant", "redirect_uri differs from the one in the authorization request.");
   if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE).");
+  if (!CODE_VERIFIER.test(verifier))
+    throw new OAuthError("invalid_grant", "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 §4.1).");
   // RFC 7636 §4.6
   if (!safeEqual(s256(verifier), record.codeChallenge)) throw new OAuthError("invalid_grant", "The code_verifier does not match the code_challenge.");
   if (resource !== undefined && deps.mounts.resolve(resource)?.resource !== record.resource)
     throw new OAuthError("invalid_target", `This authorization is for ${record.resource} only.`);
 
   const upstream = await unseal<UpstreamTokens>(deps.keys, record.sealedUpstream, codeHash);
+  const grantedAt = nowSeconds(deps.clock);
   const grant = {
     grantId,
     clientId: client.client_id,
@@ -77,8 +92,21 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
     scope: record.scope,
     resource: record.resource,
     ...(record.identity ? { identity: record.identity } : {}),
+    grantedAt,
   };
-  const response = await issueTokens(deps, grant, upstream, { refresh: client.grant_types.includes("refresh_token") });
+  const refresh = client.grant_types.includes("refresh_token");
+  await recordGrant(deps.store, grant, refresh ? deps.grantLifetime : Math.min(deps.accessTokenTtl, deps.grantLifetime));
+  const response = await issueTokens(deps, grant, upstream, { refresh, endsAt: grantedAt + deps.grantLifetime });
   await markClientUsed(deps.store, client);
   return response;
+}
+
+/**
+ * A refresh token presented by a client that no longer exists (RFC 7592 deletion ended its grants):
+ * the upstream tokens it carries are given back (RFC 7592 §2.3); the client still hears invalid_client.
+ */
+async function giveBackOrphaned(body: Record<string, unknown>, deps: TokenDeps): Promise<void> {
+  const presented = body.refresh_token;
+  const opened = typeof presented === "string" ? await openRefreshToken(deps, presented).catch(() => undefined) : undefined;
+  if (opened) await giveBackIfEnded(deps, opened);
 }

@@ -1,6 +1,7 @@
 import type { UpstreamConfig } from "../config.js";
 import type { OAuthErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { UpstreamTokens } from "../tokens.js";
 import type { CodeExchange } from "../upstream/client.js";
 import type { Membership, UpstreamIdentity } from "../upstream/identity.js";
 import type { Mount } from "../upstream/mounts.js";
@@ -52,15 +53,40 @@ export async function whoMayPass(
   const web = allowOrgs.length ? await mount.client.githubWeb() : undefined;
   if (allowOrgs.length && !web) return { refusal: denied(`${title} lists organisations, which only an upstream that signs users in with GitHub can check.`) };
 
+  const refusal = await orgRefusal(mount, exchange.tokens, identity, web);
+  return refusal ? { refusal } : { identity };
+}
+
+/**
+ * The allowlists again, at every refresh of a grant (docs/security.md RU1): the gateway user for an
+ * upstream without a leg of its own; else the upstream identity the grant recorded at sign-in, and
+ * for `allowOrgs` the user's membership now, asked of GitHub with the grant's fresh upstream token.
+ */
+export async function stillAllowed(mount: Mount, grant: { sub: string; identity?: UpstreamIdentity }, tokens: UpstreamTokens): Promise<Refusal | undefined> {
+  if (!tokens.access_token) return gatewayUserRefusal(mount.config, grant.sub);
+  const { allowUsers, allowOrgs, title } = mount.config;
+  if (!allowUsers.length && !allowOrgs.length) return undefined;
+  const { identity } = grant;
+  if (!identity) return denied(`${title} now has an allowlist, and this grant does not record who you are there.`);
+  if (listed(allowUsers, identity)) return undefined;
+  if (!allowOrgs.length) return denied(`${describe(identity)} is no longer allowed to use ${title} through this gateway.`);
+  const web = await mount.client.githubWeb().catch(() => null);
+  if (web === null) return { error: "temporarily_unavailable", reason: `The gateway could not reach ${title} to check the organisations it lists.` };
+  if (!web) return denied(`${title} lists organisations, which only an upstream that signs users in with GitHub can check.`);
+  return orgRefusal(mount, tokens, identity, web);
+}
+
+/** Active membership of one listed organisation lets the user pass; the first check that fails stops (fail closed). */
+async function orgRefusal(mount: Mount, tokens: UpstreamTokens, identity: UpstreamIdentity, web: string | undefined): Promise<Refusal | undefined> {
+  const { allowOrgs, title } = mount.config;
   const memberships: [string, Membership][] = [];
   for (const org of allowOrgs) {
-    const membership = await mount.client.membership(exchange.tokens, org).catch(() => undefined);
-    if (membership === undefined)
-      return { refusal: { error: "temporarily_unavailable", reason: `The gateway could not check your membership of ${org} at ${title}.` } };
-    if (membership === "active") return { identity };
+    const membership = await mount.client.membership(tokens, org).catch(() => undefined);
+    if (membership === undefined) return { error: "temporarily_unavailable", reason: `The gateway could not check your membership of ${org} at ${title}.` };
+    if (membership === "active") return undefined;
     memberships.push([org, membership]);
   }
-  return { refusal: denied(`${describe(identity)} may not use ${title} through this gateway.`, hint(memberships, web)) };
+  return denied(`${describe(identity)} may not use ${title} through this gateway.`, hint(memberships, web));
 }
 
 /** GitHub logins ignore case, as GitHub does; OIDC `sub` is exact; a (verified) email ignores case. */

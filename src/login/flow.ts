@@ -1,5 +1,6 @@
 import * as oauth from "oauth4webapi";
 import { authorizationResponse, type AuthorizationRequest } from "../as/authorize.js";
+import { isClientIdUrl } from "../as/cimd.js";
 import { getClient, type ClientRecord } from "../as/clients.js";
 import type { GatewayUrls } from "../as/metadata.js";
 import { CODE_TTL, type CodeRecord } from "../as/token.js";
@@ -13,6 +14,7 @@ import type { UpstreamIdentity } from "../upstream/identity.js";
 import { classify } from "../upstream/errors.js";
 import type { Mount, Mounts, UpstreamMode } from "../upstream/mounts.js";
 import { gatewayUserRefusal, whoMayPass, type Refusal } from "./allow.js";
+import { redirectHost, type Step } from "./pages.js";
 import type { LoginConfig } from "./users.js";
 
 /** The upstream leg of one authorization (stored under `upstate:<state>`), bound to the browser session. */
@@ -37,9 +39,6 @@ export interface LoginDeps {
   log: Pick<Logger, "info" | "warn">;
 }
 
-/** Where the browser goes next: on (a redirect), or nowhere, with a page saying why and a way back to the client. */
-export type Step = { redirectTo: string } | { refused: Refusal & { returnTo: string } };
-
 /** What Screen 1 shows: who is asking, where the answer goes, and for what. */
 export interface ConsentView {
   requestId: string;
@@ -47,6 +46,8 @@ export interface ConsentView {
   clientId: string;
   redirectHost: string;
   scopes: string[];
+  /** A warning the user must read before approving (MC11), if any. */
+  warning?: string;
   /** The upstream asked for: its title, the gateway resource URL that stands for it, and whether its own sign-in follows. */
   upstream: { title: string; resource: string; signsIn: boolean };
 }
@@ -61,27 +62,44 @@ export async function pendingRequest(store: Store, requestId: unknown): Promise<
 }
 
 export function consentView(request: AuthorizationRequest, client: ClientRecord, mounts: Mounts): ConsentView {
-  const redirect = new URL(request.redirectUri);
   const mount = mounts.byResource(request.resource);
+  const warning = loopbackOnlyDocument(client)
+    ? "This client names itself by a web address but receives its answer on your own computer: any program running on your computer can claim to be it. Approve only if you just started this from that client."
+    : undefined;
   return {
     upstream: { title: mount?.config.title ?? "", resource: request.resource, signsIn: mount?.config.auth !== "static" && mount?.config.auth !== "none" },
     requestId: request.id,
-    clientName: client.client_name,
-    clientId: client.client_id,
-    redirectHost: redirect.host || redirect.protocol,
+    clientName: client.client_name === undefined ? undefined : withoutBidiControls(client.client_name),
+    clientId: withoutBidiControls(client.client_id),
+    redirectHost: redirectHost(request.redirectUri),
     scopes: request.scope ? request.scope.split(" ") : [],
+    ...(warning ? { warning } : {}),
   };
 }
 
-/** Deny: the client hears access_denied (RFC 6749 §4.1.2.1). */
-export async function deny(deps: LoginDeps, request: AuthorizationRequest): Promise<string> {
-  await deps.store.delete(keys.authorizationRequest(request.id));
-  return authorizationResponse(request.redirectUri, {
-    error: "access_denied",
-    error_description: "The user denied the request.",
-    state: request.state,
-    iss: request.issuer ?? deps.urls.issuer,
+/** Unicode bidirectional controls (UAX #9), which can make a shown name read as another: never shown (MC31). */
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+export const withoutBidiControls = (text: string): string => text.replace(BIDI_CONTROLS, "");
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+/** MC11: a metadata document proves who wrote it, not who receives its codes; a loopback redirect is any local program's. */
+function loopbackOnlyDocument(client: ClientRecord): boolean {
+  if (!isClientIdUrl(client.client_id)) return false;
+  return client.redirect_uris.every((uri) => {
+    const url = new URL(uri);
+    return url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname);
   });
+}
+
+/**
+ * Deny: the client hears access_denied (RFC 6749 §4.1.2.1); by redirect only when this user approved
+ * it before (`approved`), otherwise through a page and a link (RFC 9700 §4.11.2: no open redirect).
+ */
+export async function deny(deps: LoginDeps, request: AuthorizationRequest, approved: boolean): Promise<Step> {
+  await deps.store.delete(keys.authorizationRequest(request.id));
+  const returnTo = clientAnswer(deps, request)({ error: "access_denied", error_description: "The user denied the request." });
+  if (approved) return { redirectTo: returnTo };
+  return { refused: { error: "access_denied", heading: "You denied the request", reason: "The client gets no access.", returnTo } };
 }
 
 /** The upstream a pending request is for; gone when the operator removed it meanwhile. */

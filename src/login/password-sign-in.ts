@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import { claimUserAttempt, clearUserFailures, overLimit, RATE_RULES, recordFailure, recordUserFailure, userBackoff } from "../ratelimit.js";
+import { RATE_RULES, reserveCheck, takeTurn } from "../ratelimit.js";
 import type { Store } from "../store/store.js";
 
 /** The outcome of one password sign-in on Screen 1. */
@@ -16,25 +16,27 @@ export interface PasswordSignInDeps {
   checkPassword: (username: unknown, password: unknown) => Promise<string | undefined>;
 }
 
-/** Check the password under the per-address limit and the per-user back-off (docs/security.md WP6). */
+/**
+ * Check the password under the per-user back-off and the per-address limit (docs/security.md WP6, HI7,
+ * HI8). Nothing here asks whether the user exists: unknown names take the same path and the same time.
+ */
 export async function passwordSignIn(deps: PasswordSignInDeps, address: string, username: unknown, password: unknown): Promise<PasswordVerdict> {
   const name = typeof username === "string" ? username.slice(0, 200) : "";
-  if (await overLimit(deps.store, RATE_RULES.loginFailure, address))
-    return { wait: RATE_RULES.loginFailure.windowSeconds, message: RATE_RULES.loginFailure.message };
-  const wait = await userBackoff(deps.store, deps.clock, name);
-  if (wait > 0) return { wait, message: "Too many failed sign-ins for this user name." };
-  const attempt = await claimUserAttempt(deps.store, name);
-  if (!attempt) return { wait: 1, message: "Another sign-in for this user name is being checked." };
+  const turn = await takeTurn(deps.store, deps.clock, name, address);
+  if ("wait" in turn) return turn;
   try {
+    const reserved = await reserveCheck(deps.store, deps.clock, RATE_RULES.loginFailure, address);
+    if ("wait" in reserved) return reserved;
     const user = await deps.checkPassword(username, password);
     if (user) {
-      await clearUserFailures(deps.store, name);
+      // the limit is on guessing: the people behind one shared address who sign in do not use it up
+      await reserved.giveBack();
+      await turn.succeeded();
       return { user };
     }
-    await recordFailure(deps.store, RATE_RULES.loginFailure, address);
-    await recordUserFailure(deps.store, deps.clock, name);
+    await turn.failed();
     return { wrong: true };
   } finally {
-    await attempt.release();
+    await turn.release();
   }
 }

@@ -23,16 +23,22 @@ const NOT_FORWARDED_UPSTREAM = new Set([
   "referer",
   "accept-encoding", // event streams must arrive uncompressed to be relayed event by event
   "expect", // RFC 9110 §10.1.1: 100-continue is negotiated per connection; the body streams anyway
-  // and every isIdentityHeader: the gateway alone says who the user is (identity headers)
+  // and every claimsIdentity name: the gateway alone says who the user is (identity headers)
 ]);
 
 /**
- * Names upstreams take as who the user is or where the request came from (oauth2-proxy's and
- * common reverse proxies' conventions). Never from the client, whatever the case; `_` counts as `-`,
- * as CGI-style servers read `X-Forwarded_User` as `X-Forwarded-User`.
+ * A header name as the most lenient upstream reads it: lower case (Node gives it so), `_` as `-`
+ * (CGI-style servers read `X_MCP_Readonly` as `X-MCP-Readonly`).
+ */
+const normalised = (lowerName: string): string => (lowerName.includes("_") ? lowerName.replaceAll("_", "-") : lowerName);
+
+/**
+ * The identity headers' own families (oauth2-proxy's and common reverse proxies' conventions), which
+ * the gateway alone sets: no operator header may name one (src/config.ts). `_` counts as `-`. From
+ * the client, these and the wider `claimsIdentity` families are all dropped.
  */
 export function isIdentityHeader(lowerName: string): boolean {
-  const name = lowerName.includes("_") ? lowerName.replaceAll("_", "-") : lowerName;
+  const name = normalised(lowerName);
   return (
     name.startsWith("x-forwarded-") ||
     name.startsWith("x-auth-request-") ||
@@ -41,6 +47,75 @@ export function isIdentityHeader(lowerName: string): boolean {
     name === "remote-user" ||
     name === "x-remote-user"
   );
+}
+
+/**
+ * docs/security.md MU10: the names by which reverse proxies and single-sign-on front ends tell a
+ * server who the user is or where the request came from. An upstream may trust any of them, with
+ * identity headers on or not, so none ever comes from the client. Names as `normalised` gives them.
+ */
+const CLAIMED_IDENTITY_NAMES = [
+  "forwarded", // RFC 7239
+  "x-real-ip",
+  "true-client-ip", // Akamai, Cloudflare Enterprise
+  "cf-connecting-ip",
+  "cf-connecting-ipv6",
+  "fastly-client-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "x-user",
+  "x-email",
+  "x-username",
+];
+const CLAIMED_IDENTITY_PREFIXES = [
+  "remote-", // Apache's and nginx's REMOTE_USER, Authelia's Remote-User, -Groups, -Email, -Name
+  "x-remote-",
+  "x-webauth-", // Grafana's auth proxy
+  "x-forwarded-", // oauth2-proxy's -User, -Email, -Groups, -Preferred-Username; -For, -Host, -Proto
+  "x-original-forwarded-",
+  "x-auth-request-", // oauth2-proxy behind nginx auth_request
+  "x-authenticated-",
+  "x-user-",
+  "x-amzn-oidc-", // AWS Application Load Balancer
+  "x-goog-authenticated-", // Google Identity-Aware Proxy
+  "x-goog-iap-",
+  "x-ms-client-principal", // Azure App Service authentication
+  "cf-access-", // Cloudflare Access
+  "x-pomerium-",
+  "x-authentik-",
+  "x-vouch-",
+  "tailscale-user-",
+  "x-ssl-client-", // TLS client certificates as nginx and HAProxy pass them on
+  "ssl-client-",
+  "x-client-cert",
+];
+const CLAIMED_IDENTITY = new RegExp(`^(?:${CLAIMED_IDENTITY_NAMES.join("|")}|(?:${CLAIMED_IDENTITY_PREFIXES.join("|")}).*)$`);
+
+/** Whether a client header, normalised, names the user or the client's address to an upstream (MU2, MU10). */
+export const claimsIdentity = (normalisedName: string): boolean => CLAIMED_IDENTITY.test(normalisedName);
+
+/** Header names whose verdict one upstream's policy remembers: clients send a handful; any beyond are judged each time. */
+const REMEMBERED_NAMES = 1000;
+
+/**
+ * Which client headers may go to one upstream, by lower-case name: none that is hop-by-hop, in
+ * NOT_FORWARDED_UPSTREAM, `claimsIdentity`, or, normalised, one the gateway itself sends there
+ * (docs/security.md MU10: the operator's fixed headers and credentials, and Authorization), so
+ * that no client header stands beside the gateway's under another spelling (`x_mcp_readonly`
+ * beside `x-mcp-readonly`). Built once per upstream; verdicts are remembered per name.
+ */
+export function clientHeaderPolicy(fixed: Readonly<Record<string, string>>): (lowerName: string) => boolean {
+  const gatewaySet = new Set(["authorization", ...Object.keys(fixed).map((name) => normalised(name.toLowerCase()))]);
+  const verdicts = new Map<string, boolean>();
+  return (lowerName) => {
+    let forwarded = verdicts.get(lowerName);
+    if (forwarded === undefined) {
+      const n = normalised(lowerName);
+      forwarded = !(HOP_BY_HOP.has(n) || NOT_FORWARDED_UPSTREAM.has(n) || gatewaySet.has(n) || claimsIdentity(n));
+      if (verdicts.size < REMEMBERED_NAMES) verdicts.set(lowerName, forwarded);
+    }
+    return forwarded;
+  };
 }
 
 /** Never passed back to the client, beyond hop-by-hop. */
@@ -67,12 +142,13 @@ export function requestHeadersForUpstream(
   incoming: IncomingHttpHeaders,
   upstreamAccessToken: string,
   fixed: Readonly<Record<string, string>> = {},
+  forwardable: (lowerName: string) => boolean = clientHeaderPolicy(fixed),
 ): Record<string, string> {
   const nominated = incoming.connection === undefined ? undefined : connectionNominated(incoming);
   const out: Record<string, string> = {};
   for (const name in incoming) {
     const value = incoming[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || NOT_FORWARDED_UPSTREAM.has(name) || isIdentityHeader(name) || nominated?.has(name)) continue;
+    if (value === undefined || nominated?.has(name) || !forwardable(name)) continue;
     out[name] = Array.isArray(value) ? value.join(", ") : value;
   }
   for (const name in fixed) out[name] = fixed[name]!;

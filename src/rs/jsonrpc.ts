@@ -2,8 +2,8 @@ import type { ServerResponse } from "node:http";
 
 type Id = string | number | null;
 
-/** JSON-RPC 2.0 §5.1 error codes the gateway answers with on /mcp (-32001 as the MCP SDK names it). */
-export const JSONRPC = { serverError: -32000, requestTimeout: -32001, internalError: -32603 } as const;
+/** JSON-RPC 2.0 §5.1 error codes the gateway answers with on /mcp (-32001 as the MCP SDK's client and server use it). */
+export const JSONRPC = { serverError: -32000, requestTimeout: -32001, sessionNotFound: -32001, internalError: -32603 } as const;
 
 /**
  * The id of the request in a JSON-RPC body, for an error about it (JSON-RPC 2.0 §5: null when it

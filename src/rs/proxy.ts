@@ -4,11 +4,13 @@ import { Readable, Writable } from "node:stream";
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { Dispatcher } from "undici";
 import { OAuthError, type ErrorLog } from "../errors.js";
-import { keys } from "../store/store.js";
+import { keys, StoreUnavailableError } from "../store/store.js";
 import { authenticate, bearerChallenge, type BearerDeps } from "./bearer.js";
-import { identityHeaders, requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
+import { clientHeaderPolicy, identityHeaders, requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
 import { JSONRPC, requestId, sendJsonRpcError } from "./jsonrpc.js";
-import type { Relays } from "./relays.js";
+import { onClose, openedAfter, type Relays } from "./relays.js";
+import { McpSessions, SessionOfAnother } from "./sessions.js";
+import { holdStream, type StreamLimits } from "./streams.js";
 
 /** docs/security.md HI2: the largest /mcp request body relayed. Content-Length is checked first; chunked bodies are counted as they stream. */
 export const MCP_BODY_LIMIT = 4 * 1024 * 1024;
@@ -30,6 +32,12 @@ export interface ProxyDeps extends BearerDeps {
   /** How long to wait for the upstream's response headers. */
   upstreamTimeoutMs: number;
   relays: Relays;
+  /** Whose each upstream Mcp-Session-Id is (MU9). */
+  sessions: McpSessions;
+  /** Event streams open per grant and per client address (HI9). */
+  streams: StreamLimits;
+  /** The client's address, as `--trust-proxy` has it. */
+  clientAddress: (req: IncomingMessage) => string;
   log: ErrorLog;
 }
 
@@ -40,12 +48,20 @@ export interface ProxyDeps extends BearerDeps {
 export function mcpProxy(deps: ProxyDeps) {
   const target = new URL(deps.target);
   const path = target.pathname + target.search;
+  const forwardable = clientHeaderPolicy(deps.upstreamHeaders);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const length = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
     const hasBody = req.method === "POST";
     if (hasBody && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
     const access = await authenticate(req, deps);
     const { claims, identity } = access;
+    const owner = McpSessions.owner(claims);
+    const sent = req.headers["mcp-session-id"];
+    const sessionId = Array.isArray(sent) ? sent.join(", ") : sent;
+    // MCP transports §Session Management: a session that is not the caller's is answered as one that does not exist
+    if (sessionId !== undefined && !(await deps.sessions.belongsTo(deps.resource, sessionId, owner)))
+      return sendJsonRpcError(res, 404, null, JSONRPC.sessionNotFound, "Session not found");
+    if (req.method === "GET" && !holdStream(deps.streams, claims.gid, deps.clientAddress(req), res)) return;
     // a grant from before the operator switched this upstream to fixed credentials never overrides them
     const upstreamAccessToken = deps.userTokens ? access.upstreamAccessToken : "";
     const fixed = deps.identityHeaders
@@ -56,7 +72,7 @@ export function mcpProxy(deps: ProxyDeps) {
     // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.
     // undici listens for "abort" only while its request runs, so after a finished one this does nothing.
     const cancel = new EventEmitter();
-    res.once("close", () => {
+    onClose(res, () => {
       deps.relays.delete(exchange);
       cancel.emit("abort");
     });
@@ -76,7 +92,7 @@ export function mcpProxy(deps: ProxyDeps) {
           origin: target.origin,
           path,
           method: req.method as Dispatcher.HttpMethod,
-          headers: requestHeadersForUpstream(req.headers, upstreamAccessToken, fixed),
+          headers: requestHeadersForUpstream(req.headers, upstreamAccessToken, fixed, forwardable),
           body,
           signal: cancel,
           headersTimeout: deps.upstreamTimeoutMs,
@@ -92,15 +108,31 @@ export function mcpProxy(deps: ProxyDeps) {
           const out = responseHeadersForClient(headers);
           // MCP transports (2026-07-28): event streams SHOULD tell buffering proxies such as nginx not to buffer
           if (sse) out["x-accel-buffering"] = "no";
-          res.writeHead(statusCode, out);
-          if (!sse) return res;
-          res.flushHeaders();
-          return deps.relays.eventStream(exchange);
+          const open = () => {
+            res.writeHead(statusCode, out);
+            if (!sse) return res;
+            res.flushHeaders();
+            return deps.relays.eventStream(exchange);
+          };
+          // the session's binding is written before the client can name it anywhere, on any instance
+          const recorded = deps.sessions.record(deps.resource, {
+            method: req.method,
+            sent: sessionId,
+            owner,
+            status: statusCode,
+            issued: headers["mcp-session-id"],
+          });
+          return recorded ? openedAfter(recorded, open) : open();
         },
       );
     } catch (error) {
       if (overLimit()) return refuseBody(res);
+      if (error instanceof StoreUnavailableError) throw error;
       if (res.headersSent || res.destroyed) return;
+      if (error instanceof SessionOfAnother) {
+        deps.log.error(`the upstream ${target.origin} answered one user with a session id bound to another`);
+        return sendJsonRpcError(res, 502, requestId(Buffer.isBuffer(body) ? body : undefined), JSONRPC.internalError, error.message);
+      }
       return upstreamFailed(res, error, Buffer.isBuffer(body) ? body : undefined, deps);
     }
 

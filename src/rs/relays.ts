@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Writable } from "node:stream";
+import { finished, Writable } from "node:stream";
 
 /** An SSE comment (WHATWG HTML §9.2.6: lines starting with a colon are ignored by clients). */
 const HEARTBEAT = Buffer.from(": keep-alive\n\n");
@@ -62,7 +62,7 @@ export class Relays {
         else res.once("drain", () => callback());
       },
       final(callback) {
-        res.end(callback);
+        endThen(res, callback);
       },
       destroy(_error, callback) {
         if (!res.writableEnded && !res.destroyed) res.end();
@@ -89,6 +89,47 @@ export class Relays {
         x.lastWrite = performance.now();
       }
   }
+}
+
+/** Run `then` once the response closes (the client went away, the answer ended, or shutdown cut it); at once if it already has. */
+export function onClose(res: ServerResponse, then: () => void): void {
+  if (res.destroyed) then();
+  else res.once("close", then);
+}
+
+/**
+ * Where a response goes once `ready` settles: writes wait until then (Writable `construct`), and a
+ * rejection fails the exchange before anything reached the client. Used to write to the store what
+ * the answer will tell the client (src/rs/sessions.ts) before the client can act on it.
+ */
+export function openedAfter(ready: Promise<void>, open: () => Writable): Writable {
+  let target: Writable | undefined;
+  return new Writable({
+    construct(callback) {
+      ready.then(() => {
+        target = open();
+        callback();
+      }, callback);
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      if (target!.write(chunk)) callback();
+      else target!.once("drain", () => callback());
+    },
+    final(callback) {
+      endThen(target!, callback);
+    },
+    destroy(error, callback) {
+      // a cut upstream cuts (or, for an event stream, ends) the client's side as it would without this
+      if (error && target && !target.destroyed) target.destroy(error);
+      callback(error);
+    },
+  });
+}
+
+/** End `target` and call back once it is done: finished, or closed first (`end`'s own callback never comes once the client is gone). */
+function endThen(target: Writable | ServerResponse, callback: () => void): void {
+  target.end();
+  finished(target, { readable: false }, () => callback());
 }
 
 /** The stream's last four bytes packed in a number; a fresh stream rests as if after an event. */

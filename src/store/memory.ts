@@ -1,20 +1,26 @@
 import { systemClock, type Clock } from "../clock.js";
+import { ExpiryHeap } from "./expiry-heap.js";
 import { ttlMs, type Store } from "./store.js";
 
 interface Entry {
+  key: string;
   json: string;
   expiresAt: number;
+  slot: number;
 }
 
 /**
  * In-process store for tests and throwaway runs. Values are stored as JSON so callers never share
  * mutable objects with the store, exactly as with a real backend. Expired entries are dropped on
- * read and swept in batches on write, never by a full scan on the hot path.
+ * read, and every write first removes all that have expired, in expiry order from a min-heap: after
+ * any write the store holds no expired entry, whatever order keys were written in. Each entry enters
+ * and leaves the heap once, so a write costs O(log n) amortised.
  */
 export class MemoryStore implements Store {
   readonly #entries = new Map<string, Entry>();
+  readonly #expiries = new ExpiryHeap<Entry>();
   readonly #clock: Clock;
-  #writes = 0;
+  #examined = 0;
 
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
@@ -26,10 +32,12 @@ export class MemoryStore implements Store {
   }
 
   async put<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
+    this.#sweep();
     this.#write(key, value, ttlSeconds);
   }
 
   async add<T>(key: string, value: T, ttlSeconds: number): Promise<boolean> {
+    this.#sweep();
     if (this.#live(key)) return false;
     this.#write(key, value, ttlSeconds);
     return true;
@@ -38,15 +46,17 @@ export class MemoryStore implements Store {
   async take<T>(key: string): Promise<T | undefined> {
     const entry = this.#live(key);
     if (entry === undefined) return undefined;
-    this.#entries.delete(key);
+    this.#remove(entry);
     return JSON.parse(entry.json) as T;
   }
 
   async delete(key: string): Promise<void> {
-    this.#entries.delete(key);
+    const entry = this.#entries.get(key);
+    if (entry) this.#remove(entry);
   }
 
   async increment(key: string, windowSeconds: number): Promise<number> {
+    this.#sweep();
     const entry = this.#live(key);
     if (entry === undefined) {
       this.#write(key, 1, windowSeconds);
@@ -66,16 +76,23 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.#entries.clear();
+    this.#expiries.clear();
   }
 
+  /** Entries held, live or expired since the last write. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Entries the expiry sweep has looked at so far: each one it removes, plus one look per write. */
+  get examined(): number {
+    return this.#examined;
   }
 
   #live(key: string): Entry | undefined {
     const entry = this.#entries.get(key);
     if (entry && entry.expiresAt <= this.#clock.now()) {
-      this.#entries.delete(key);
+      this.#remove(entry);
       return undefined;
     }
     return entry;
@@ -83,17 +100,31 @@ export class MemoryStore implements Store {
 
   #write(key: string, value: unknown, ttlSeconds: number): void {
     const expiresAt = this.#clock.now() + ttlMs(key, ttlSeconds);
-    this.#entries.delete(key);
-    this.#entries.set(key, { json: JSON.stringify(value), expiresAt });
-    if (++this.#writes % 256 === 0) this.#sweep(64);
+    const json = JSON.stringify(value);
+    const entry = this.#entries.get(key);
+    if (entry === undefined) {
+      const created: Entry = { key, json, expiresAt, slot: -1 };
+      this.#entries.set(key, created);
+      this.#expiries.push(created);
+      return;
+    }
+    entry.json = json;
+    entry.expiresAt = expiresAt;
+    this.#expiries.reorder(entry);
   }
 
-  /** Look at the oldest-written entries only; a bounded amount of work per write. */
-  #sweep(budget: number): void {
+  #remove(entry: Entry): void {
+    this.#entries.delete(entry.key);
+    this.#expiries.remove(entry);
+  }
+
+  /** Remove every expired entry, soonest first; stops at the first that is still live. */
+  #sweep(): void {
     const now = this.#clock.now();
-    for (const [key, entry] of this.#entries) {
-      if (budget-- <= 0) break;
-      if (entry.expiresAt <= now) this.#entries.delete(key);
+    this.#examined++;
+    for (let entry = this.#expiries.popExpired(now); entry; entry = this.#expiries.popExpired(now)) {
+      this.#examined++;
+      this.#entries.delete(entry.key);
     }
   }
 }

@@ -84,11 +84,13 @@ export class RedisStore implements Store {
   async *scan<T>(prefix: string): AsyncIterable<[string, T]> {
     // SCAN's pattern is not prefixed by ioredis, and the keys it returns carry the prefix, which MGET adds again
     const match = `${KEY_PREFIX}${prefix}`.replace(/[*?[\]\\]/g, "\\$&") + "*";
+    // SCAN returns a key again when the table shrinks between calls: each is yielded once
+    const seen = new Set<string>();
     let cursor = "0";
     do {
       const [next, found] = await this.#call(() => this.#redis.scan(cursor, "MATCH", match, "COUNT", 1000));
       cursor = next;
-      const names = found.map((k) => k.slice(KEY_PREFIX.length));
+      const names = found.map((k) => k.slice(KEY_PREFIX.length)).filter((name) => !seen.has(name) && seen.add(name));
       const values = names.length ? await this.#call(() => this.#redis.mget(...names)) : [];
       for (const [i, name] of names.entries()) if (values[i] !== null) yield [name, JSON.parse(values[i]!) as T];
     } while (cursor !== "0");

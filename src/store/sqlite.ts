@@ -19,6 +19,8 @@ const SCHEMA = `
   PRAGMA user_version = 1;
 `;
 
+const SCAN_PAGE = 500;
+
 /** Errors that mean "not now" rather than "never": busy or locked by another process, disk full, I/O. */
 const TRANSIENT = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY)/;
 
@@ -32,7 +34,7 @@ export class SqliteStore implements Store {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #purgeTimer: NodeJS.Timeout;
-  readonly #sql: Record<"get" | "put" | "add" | "take" | "delete" | "increment" | "purge" | "scan", Statement>;
+  readonly #sql: Record<"get" | "put" | "add" | "take" | "delete" | "increment" | "purge" | "scanFirst" | "scanNext", Statement>;
 
   constructor(Driver: typeof BetterSqlite3, file: string, clock: Clock) {
     this.#db = new Driver(file, { timeout: 2000 });
@@ -58,8 +60,9 @@ export class SqliteStore implements Store {
            expires_at = CASE WHEN kv.expires_at <= ? THEN excluded.expires_at ELSE kv.expires_at END
          RETURNING value`,
       ),
-      // keys are compared bytewise: the prefix's range ends below the prefix followed by U+FFFF
-      scan: prepare("SELECT key, value FROM kv WHERE key > ? AND key < ? AND expires_at > ? ORDER BY key LIMIT 500"),
+      // a prefix's keys are one range of the primary key: [prefix, prefixEnd(prefix)), then after the last key read
+      scanFirst: prepare(`SELECT key, value FROM kv WHERE key >= ? AND key < ? AND expires_at > ? ORDER BY key LIMIT ${SCAN_PAGE}`),
+      scanNext: prepare(`SELECT key, value FROM kv WHERE key > ? AND key < ? AND expires_at > ? ORDER BY key LIMIT ${SCAN_PAGE}`),
       purge: prepare("DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires_at <= ? LIMIT 1000)"),
     };
     this.purgeExpired();
@@ -109,12 +112,13 @@ export class SqliteStore implements Store {
   }
 
   async *scan<T>(prefix: string): AsyncIterable<[string, T]> {
-    let after = prefix;
+    const end = prefixEnd(prefix);
+    let [statement, from] = [this.#sql.scanFirst, prefix];
     for (;;) {
-      const rows = this.#run(() => this.#sql.scan.all(after, `${prefix}\uffff`, this.#clock.now())) as unknown as { key: string; value: string }[];
+      const rows = this.#run(() => statement.all(from, end, this.#clock.now())) as unknown as { key: string; value: string }[];
       for (const row of rows) yield [row.key, JSON.parse(row.value) as T];
-      if (rows.length < 500) return;
-      after = rows.at(-1)!.key;
+      if (rows.length < SCAN_PAGE) return;
+      [statement, from] = [this.#sql.scanNext, rows.at(-1)!.key];
     }
   }
 
@@ -151,4 +155,20 @@ export class SqliteStore implements Store {
       throw error;
     }
   }
+}
+
+/**
+ * The least value above every key that starts with `prefix`, in SQLite's order for TEXT (bytewise
+ * UTF-8, which is code point order): the prefix with its last code point raised by one. No string is
+ * above every string, so the empty prefix gets a BLOB, which SQLite sorts above all TEXT.
+ */
+export function prefixEnd(prefix: string): string | Buffer {
+  const points = [...prefix];
+  while (points.length > 0) {
+    const last = points.pop()!.codePointAt(0)!;
+    if (last === 0x10ffff) continue;
+    const next = last + 1 >= 0xd800 && last + 1 <= 0xdfff ? 0xe000 : last + 1; // surrogates are not characters
+    return points.join("") + String.fromCodePoint(next);
+  }
+  return Buffer.of(0xff);
 }

@@ -48,10 +48,16 @@ export const keys = {
   usedCode: (codeHash: string) => `usedcode:${codeHash}`,
   refreshToken: (tokenHash: string) => `refresh:${tokenHash}`,
   revokedGrant: (grantId: string) => `revoked:${grantId}`,
+  /** One grant, by a hash of its client (so one client's prefix is never another's): found by client or user to end it. */
+  grant: (clientHash: string, grantId: string) => `grant:${clientHash}:${grantId}`,
+  /** The prefix of `grant` records: all of them, or one client's (by `grant(clientHash, "")`). */
+  grants: "grant:",
   upstreamRejected: (grantId: string) => `upstream-rejected:${grantId}`,
   /** The scope a step-up challenge named for a grant: its next refresh sends the client to authorize again (src/as/refresh.ts). */
   stepUp: (grantId: string) => `step-up:${grantId}`,
   session: (sid: string) => `sess:${sid}`,
+  /** Whose an upstream MCP session is (src/rs/sessions.ts), keyed by a hash of the resource and the session id. */
+  mcpSession: (hash: string) => `mcp-session:${hash}`,
   rateLimit: (rule: string, subject: string) => `rate:${rule}:${subject}`,
   /** A refresh token already exchanged: its successor, and what a replay of it is answered from. */
   usedRefreshToken: (tokenHash: string) => `usedrefresh:${tokenHash}`,

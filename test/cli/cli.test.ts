@@ -153,6 +153,20 @@ describe("mcp-oauth-gateway CLI", () => {
     expect(stderr).not.toContain("hunter2");
   });
 
+  it("RU1 revoke refuses --store memory with exit 2, and on a store without the named grants says so and exits 0", async () => {
+    const upstream = ["--upstream-rs", "http://127.0.0.1:9/mcp"];
+    const memory = await run(["revoke", "--user", "bob", "--store", "memory", ...upstream]);
+    expect(memory.code).toBe(2);
+    expect(memory.stdout).toBe("");
+    expect(lines(memory.stderr)).toHaveLength(1);
+    expect(memory.stderr).toContain("--store memory");
+
+    const none = await run(["revoke", "--user", "bob", "--client", "some-client", "--data-dir", join(tempDir("gateway-cli-revoke"), "data"), ...upstream]);
+    expect(none.stderr).toBe("");
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain("No live grants of user bob, client some-client");
+  });
+
   // A supervisor may send SIGTERM the moment the gateway says it is up: the handler must exist by then.
   it.each([
     ["the gateway", ["--port", "0", "--upstream-rs", "http://127.0.0.1:9/mcp"], "Gateway password:"],

@@ -34,6 +34,8 @@ const KNOWN_GAINS: Record<string, Record<string, string>> = {
   "2025-11-25": {
     "dns-rebinding-protection › localhost-host-rebinding-rejected":
       "server-everything answers an initialize with Host and Origin evil.example.com (200); the gateway refuses a foreign Origin with 403 before anything else runs (src/rs/origin.ts)",
+    "server-session-lifecycle › server-session-terminated-returns-404":
+      "server-everything does not answer 404 on a session it has ended; the gateway forgets a session's binding when its DELETE succeeds and answers the id 404 itself (src/rs/sessions.ts, MU9)",
   },
   "2026-07-28": {},
 };

@@ -75,20 +75,28 @@ describe("a real browser (Chromium) on the login and consent screens", () => {
     expect(problems).toEqual([]);
   });
 
-  it("denies: the client hears access_denied with its state, and the upstream is never asked", async () => {
+  it("denies: a page links the new client to access_denied with its state, and the upstream is never asked", async () => {
     const page = await openPage();
     const requests: string[] = [];
     page.on("request", (r) => requests.push(r.url()));
     const { state } = await screen1(page);
-    const landed = backAtClient(page);
+    const answered = page.waitForResponse((r) => r.request().method() === "POST");
     await page.getByRole("button", { name: "Deny" }).click();
+    // RFC 9700 §4.11.2: a client not approved before is not sent to on its own
+    expect((await answered).status()).toBe(403);
+    await page.getByRole("heading", { name: "You denied the request" }).waitFor();
+    expect(await page.locator("main").innerText()).toContain("127.0.0.1:33418");
+    expect(requests.filter((u) => u.startsWith(REDIRECT_URI))).toEqual([]);
+    const landed = backAtClient(page);
+    await page.getByRole("link", { name: "Return to your MCP client" }).click().catch(refusedAtClient);
     const callback = await landed;
 
     expect(callback.searchParams.get("error")).toBe("access_denied");
     expect(callback.searchParams.get("state")).toBe(state);
     expect(callback.searchParams.get("iss")).toBe(gw);
     expect(requests.filter((u) => u.startsWith(stack.simulator.webOrigin))).toEqual([]);
-    expect(problems).toEqual([]);
+    // Chromium reports the 403 document itself; nothing else
+    expect(problems).toEqual([`${gw}/login: Failed to load resource: the server responded with a status of 403 (Forbidden)`]);
   });
 
   it("refuses the form with 403 when the CSRF field is removed, and goes nowhere", async () => {

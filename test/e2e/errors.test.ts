@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestBrowser } from "../support/browser.js";
+import { TestBrowser, returnLink } from "../support/browser.js";
 import { REDIRECT_URI, authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
 import { startStack, type Stack } from "../support/stack.js";
 
@@ -52,11 +52,21 @@ describe("error paths", () => {
       ["plain PKCE", { code_challenge_method: "plain" }, "invalid_request"],
       ["a response_type other than code", { response_type: "token" }, "unsupported_response_type"],
       ["a resource that is not this gateway's", { resource: "https://other.example/mcp" }, "invalid_target"],
-    ])("redirects back with error, state and iss for %s", async (_what, extra, error) => {
+    ])("answers %s with error, state and iss: by a page's link to a new client, by redirect to one approved before", async (_what, extra, error) => {
       const { client_id } = await register(gw);
-      const page = await new TestBrowser().request(authorizeUrl(gw, authorizeParams(client_id, extra)));
-      expect(page.status).toBe(302);
-      const location = new URL(page.location!);
+      const browser = new TestBrowser();
+      // RFC 9700 §4.11.2: no automatic redirect to a client this browser's user never approved
+      const page = await browser.request(authorizeUrl(gw, authorizeParams(client_id, extra)));
+      expect(page.status).toBe(400);
+      expect(page.location).toBeUndefined();
+      const link = returnLink(page.text)!.url;
+      expect(link.origin + link.pathname).toBe(REDIRECT_URI);
+      expect(Object.fromEntries(link.searchParams)).toMatchObject({ error, state: "s-1", iss: gw });
+
+      await obtainCode(gw, { clientId: client_id, browser });
+      const again = await browser.request(authorizeUrl(gw, authorizeParams(client_id, extra)));
+      expect(again.status).toBe(302);
+      const location = new URL(again.location!);
       expect(location.origin + location.pathname).toBe(REDIRECT_URI);
       expect(Object.fromEntries(location.searchParams)).toMatchObject({ error, state: "s-1", iss: gw });
     });

@@ -21,6 +21,32 @@ const FORGED = {
   "Remote-User": "mallory",
 };
 
+/** Issue 16 item 13: what other proxies and sign-in front ends say the user is, and shadows of what the gateway sets. */
+const CLAIMED = {
+  "Remote-Groups": "admins",
+  "Remote-Email": "mallory@evil.example",
+  "Remote-Name": "Mallory",
+  "X-Remote-Groups": "admins",
+  "X-WEBAUTH-USER": "admin",
+  "X-User": "admin",
+  "X-Email": "admin@example.com",
+  "X-Authenticated-User": "admin",
+  "True-Client-IP": "10.0.0.1",
+  "CF-Connecting-IP": "10.0.0.1",
+  "X-Real-IP": "10.0.0.1",
+  Forwarded: "for=10.0.0.1",
+  "X-Forwarded-For": "10.0.0.1",
+  "X-Forwarded-Groups": "admins",
+  Remote_User: "admin",
+  X_WEBAUTH_USER: "admin",
+  X_Authenticated_Email: "admin@example.com",
+  // the operator's `headers`, spelt as CGI-style servers read them too
+  x_mcp_readonly: "false",
+  "X-MCP_Readonly": "false",
+};
+/** `internal`'s `auth.header` (X-API-Key), spelt likewise. */
+const SHADOWED_KEY = { X_API_Key: "a key of mallory's", "X_API-KEY": "a key of mallory's" };
+
 const IDENTITY = /^(x-forwarded-|x-auth-request-|remote-user$)/;
 const forwarded = (headers: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(headers).filter(([name]) => IDENTITY.test(name.replaceAll("_", "-"))));
@@ -33,7 +59,8 @@ describe("identity headers", () => {
   let stack: MultiStack;
   const tokens: Record<string, string> = {};
   beforeAll(async () => {
-    stack = await startMultiStack({ plain: true, github: { identityHeaders: true } });
+    const readonly = { headers: { "X-MCP-Readonly": "true" } };
+    stack = await startMultiStack({ plain: readonly, internal: readonly, github: { identityHeaders: true } });
     for (const name of ["github", "internal", "plain"] as const) {
       const connected = await connectWithOAuth(stack.urls[name]!);
       tokens[name] = connected.provider.tokens()!.access_token;
@@ -76,6 +103,30 @@ describe("identity headers", () => {
     expect(seen).toHaveLength(1);
     expect(forwarded(seen[0]!.headers)).toEqual({});
     expect(stack.plain!.requests.every((r) => Object.keys(forwarded(r.headers)).length === 0)).toBe(true);
+  });
+
+  it("MU10 no client header claiming identity or shadowing the gateway's own reaches an upstream, with identity headers on or off", async () => {
+    // what the gateway itself says to `internal`: a static credential has no upstream sign-in, so the gateway user
+    const identityHeaders = { "x-forwarded-user": LOGIN.username, "x-forwarded-preferred-username": LOGIN.username };
+    for (const name of ["internal", "plain"] as const) {
+      const upstream = stack[name]!;
+      const before = upstream.requests.length;
+      const sent = { ...FORGED, ...CLAIMED, ...(name === "internal" ? SHADOWED_KEY : {}) };
+      const response = await mcpInitialize(stack.urls[name]!, `Bearer ${tokens[name]}`, { ...sent, "X-MCP-Readonly": "false" });
+      expect(response.status).toBe(200);
+      await response.body?.cancel();
+      const seen = upstream.requests.slice(before);
+      expect(seen).toHaveLength(1);
+      const headers = seen[0]!.headers;
+      for (const header of Object.keys(sent).map((n) => n.toLowerCase()))
+        if (!Object.hasOwn(identityHeaders, header)) expect(headers, `${name}: ${header}`).not.toHaveProperty(header);
+      expect(headers["x-mcp-readonly"]).toBe("true");
+      if (name === "internal") expect(headers["x-api-key"]).toBe(stack.apiKey);
+      // nothing of what the client claimed under any name, but the gateway's identity headers where they are on
+      const claimedValues = new Set(Object.values(sent));
+      expect(Object.entries(headers).filter(([, value]) => claimedValues.has(String(value)))).toEqual([]);
+      expect(forwarded(headers)).toEqual(name === "internal" ? identityHeaders : {});
+    }
   });
 
   it("are what the MCP server's tool sees through the real SDK client", async () => {

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { TestBrowser, loginForm } from "../support/browser.js";
+import { TestBrowser, loginForm, returnLink } from "../support/browser.js";
 import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, pkce, redeem, register } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
@@ -53,12 +53,14 @@ describe("the login and consent screen", () => {
     expect(answer.location).toBeUndefined();
   });
 
-  it("returns access_denied with state and iss when the user denies", async () => {
+  it("answers a denial with a page whose link returns access_denied with state and iss", async () => {
     const { browser, form } = await screen1();
     const answer = await browser.request(`${gw}/login`, { form: { ...form, decision: "deny" } });
-    expect(answer.status).toBe(303);
-    const back = new URL(answer.location!);
-    expect(Object.fromEntries(back.searchParams)).toMatchObject({ error: "access_denied", state: "st", iss: gw });
+    expect(answer.status).toBe(403);
+    expect(answer.location).toBeUndefined();
+    const back = returnLink(answer.text)!;
+    expect(back.host).toBe("127.0.0.1:33418");
+    expect(Object.fromEntries(back.url.searchParams)).toMatchObject({ error: "access_denied", state: "st", iss: gw });
   });
 
   it("sends the browser upstream with the gateway's own PKCE and state, and asks for the password only once", async () => {

@@ -88,10 +88,15 @@ describe("the /mcp proxy", () => {
     upstream?.close();
   });
 
+  /** A gateway with these flags, and a token whose client the upstream has given session sess-1 (the gateway knows no other). */
   const gateway = async (args: string[]): Promise<Via> => {
     const started = await startStack({ upstreamRs: upstreamUrl, args });
     const { body } = await redeem(started.gateway.publicUrl, await obtainCode(started.gateway.publicUrl));
-    return { stack: started, bearer: `Bearer ${body.access_token}` };
+    const via = { stack: started, bearer: `Bearer ${body.access_token}` };
+    const opened = await post("stream", {}, { via });
+    expect(opened.headers.get("mcp-session-id")).toBe("sess-1");
+    await opened.text();
+    return via;
   };
 
   const post = (scenario: string, headers: Record<string, string> = {}, { signal, via = { stack, bearer } }: { signal?: AbortSignal; via?: Via } = {}) =>
@@ -143,6 +148,16 @@ describe("the /mcp proxy", () => {
   it("adds the --upstream-header headers, over the client's own", async () => {
     await (await post("json", { "x-mcp-readonly": "false" })).text();
     expect(seen.at(-1)!.headers).toMatchObject({ "x-mcp-readonly": "true", "x-mcp-toolsets": "repos" });
+  });
+
+  it("MU10 drops the client's other spellings of the --upstream-header names, which CGI-style servers read as the same header", async () => {
+    await (await post("json", { x_mcp_readonly: "false", "X-MCP_Readonly": "false", X_MCP_TOOLSETS: "all", "x-mcp-other": "kept" })).text();
+    const headers = seen.at(-1)!.headers;
+    expect(Object.keys(headers).filter((name) => name.replaceAll("_", "-").startsWith("x-mcp-"))).toEqual(
+      expect.arrayContaining(["x-mcp-readonly", "x-mcp-toolsets", "x-mcp-other"]),
+    );
+    expect(Object.keys(headers).filter((name) => name.includes("_"))).toEqual([]);
+    expect(headers).toMatchObject({ "x-mcp-readonly": "true", "x-mcp-toolsets": "repos", "x-mcp-other": "kept" });
   });
 
   it("lets browsers send MCP's headers, Mcp-Param-* and X-MCP-*, and no others (CORS preflight)", async () => {
@@ -242,5 +257,13 @@ describe("the /mcp proxy", () => {
     const del = await fetch(stack.mcpUrl, { method: "DELETE", headers: { authorization: bearer, "mcp-session-id": "sess-1", "x-scenario": "accepted" } });
     expect(del.status).toBe(202);
     expect(seen.at(-1)!.method).toBe("DELETE");
+  });
+
+  it("MU9 answers a session the client ended with DELETE as unknown, without asking the upstream", async () => {
+    const requests = seen.length;
+    const after = await post("json", { "mcp-session-id": "sess-1" });
+    expect(after.status).toBe(404);
+    expect(await after.json()).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } });
+    expect(seen).toHaveLength(requests);
   });
 });

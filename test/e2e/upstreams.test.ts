@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fetch } from "undici";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { TestBrowser } from "../support/browser.js";
+import { TestBrowser, returnLink } from "../support/browser.js";
 import { connectWithOAuth } from "../support/connect.js";
 import { authorizationRequest, clientAuthorizeUrl, mcpInitialize, obtainCode, register, tokenRequest, REDIRECT_URI } from "../support/manual.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
@@ -106,15 +106,16 @@ describe("several upstreams behind one gateway", () => {
   it("knows the upstream from its own authorization endpoint when the client names no resource (Claude Code 2.1.251)", async () => {
     const gw = stack.gateway.publicUrl;
     const { client_id } = await register(gw);
-    const own = await fetch(clientAuthorizeUrl(gw, client_id, {}).replace("/authorize?", "/authorize/github?"), { redirect: "manual" });
+    const browser = new TestBrowser();
+    const own = await browser.request(clientAuthorizeUrl(gw, client_id, {}).replace("/authorize?", "/authorize/github?"));
     expect(own.status).toBe(302);
-    const page = await (await fetch(new URL(own.headers.get("location")!, gw))).text();
+    const page = (await browser.request(own.location!)).text;
     expect(page).toContain(`<code>${stack.urls.github}</code>`);
-    // another upstream's resource at this issuer's endpoint is refused, and the answer names this issuer (RFC 9207)
-    const other = await fetch(clientAuthorizeUrl(gw, client_id, { resource: stack.urls.oidc }).replace("/authorize?", "/authorize/github?"), {
-      redirect: "manual",
-    });
-    const location = new URL(other.headers.get("location")!);
+    // another upstream's resource at this issuer's endpoint is refused, and the answer names this issuer (RFC 9207);
+    // to a client not approved before, through the page's link (RFC 9700 §4.11.2)
+    const other = await browser.request(clientAuthorizeUrl(gw, client_id, { resource: stack.urls.oidc }).replace("/authorize?", "/authorize/github?"));
+    expect(other.status).toBe(400);
+    const location = returnLink(other.text)!.url;
     expect(location.searchParams.get("error")).toBe("invalid_target");
     expect(location.searchParams.get("iss")).toBe(`${gw}/mcp/github`);
   });
@@ -123,17 +124,18 @@ describe("several upstreams behind one gateway", () => {
     const { client_id } = await register(stack.gateway.publicUrl);
     for (const resource of [undefined, `${stack.gateway.publicUrl}/mcp`, `${stack.gateway.publicUrl}/mcp/nope`]) {
       const url = clientAuthorizeUrl(stack.gateway.publicUrl, client_id, resource ? { resource } : {});
-      const response = await fetch(url, { redirect: "manual" });
-      expect(response.status).toBe(302);
-      const location = new URL(response.headers.get("location")!);
+      const response = await new TestBrowser().request(url);
+      expect(response.status).toBe(400);
+      const location = returnLink(response.text)!.url;
       expect(location.searchParams.get("error"), String(resource)).toBe("invalid_target");
     }
   });
 
   it("names the upstream on the login screen", async () => {
     const { client_id } = await register(stack.gateway.publicUrl);
-    const start = await fetch(clientAuthorizeUrl(stack.gateway.publicUrl, client_id, { resource: stack.urls.internal }), { redirect: "manual" });
-    const page = await (await fetch(new URL(start.headers.get("location")!, stack.gateway.publicUrl))).text();
+    const browser = new TestBrowser();
+    const start = await browser.request(clientAuthorizeUrl(stack.gateway.publicUrl, client_id, { resource: stack.urls.internal }));
+    const page = (await browser.request(start.location!)).text;
     expect(page).toContain("to use internal?");
     expect(page).toContain(`<code>${stack.urls.internal}</code>`);
   });

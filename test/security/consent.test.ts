@@ -1,21 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
 import { APPROVALS_PER_USER } from "../../src/login/approvals.js";
+import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
-import { REDIRECT_URI, clientAuthorizeUrl, register } from "../support/manual.js";
+import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, register } from "../support/manual.js";
+import { metadataDocument, selfSignedCertificate, startDocumentServer, type DocumentServer, type TestCertificate } from "../support/https.js";
+import { freePort, killAll, startGatewayProcess, type GatewayProcess } from "../support/processes.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
-/** docs/security.md MC1–MC3, WP3: Screen 1 on every authorization, and what a remembered approval covers. */
+/** docs/security.md MC1–MC3, MC11, MC27, MC31, WP3: Screen 1 on every authorization, and what a remembered approval covers. */
 
 const DAY_MS = 24 * 3600 * 1000;
 /** A navigation the user started (typed, bookmarked, opened by a desktop MCP client): `Sec-Fetch-Site: none`. */
 const userStarted = () => new TestBrowser({ "sec-fetch-site": "none" });
 
 /** Open the client's authorization URL; what the browser lands on after /authorize sends it to /login. */
-async function authorizeOnce(stack: Stack, browser: TestBrowser, clientId: string, opts: { redirectUri?: string; site?: string } = {}) {
+async function authorizeOnce(stack: Stack, browser: TestBrowser, clientId: string, opts: { redirectUri?: string; site?: string; scope?: string } = {}) {
   const headers: Record<string, string> = opts.site === undefined ? {} : { "sec-fetch-site": opts.site };
-  const start = await browser.request(clientAuthorizeUrl(stack.gateway.publicUrl, clientId, opts.redirectUri ? { redirect_uri: opts.redirectUri } : {}), {
-    headers,
-  });
+  const extra = { ...(opts.redirectUri ? { redirect_uri: opts.redirectUri } : {}), ...(opts.scope ? { scope: opts.scope } : {}) };
+  const start = await browser.request(clientAuthorizeUrl(stack.gateway.publicUrl, clientId, extra), { headers });
   expect(start.location).toMatch(/\/login\?request=/);
   const page = await browser.request(start.location!, { headers });
   const skipped = page.status === 303 && page.location!.startsWith(`${stack.simulator.webOrigin}/login/oauth/authorize?`);
@@ -29,7 +32,7 @@ async function approveOnScreen1(
   stack: Stack,
   browser: TestBrowser,
   clientId: string,
-  opts: { redirectUri?: string; remember?: boolean; login?: typeof LOGIN } = {},
+  opts: { redirectUri?: string; remember?: boolean; login?: typeof LOGIN; scope?: string } = {},
 ) {
   const { page, screen1 } = await authorizeOnce(stack, browser, clientId, opts);
   expect(screen1).toBe(true);
@@ -104,6 +107,31 @@ describe("consent", () => {
     // the user's own navigations, and the gateway's own pages, are honoured
     for (const site of ["none", "same-origin"]) expect((await authorizeOnce(stack, browser, client_id, { site })).skipped, site).toBe(true);
   });
+
+  it("MC27 a remembered approval covers the scopes it was given for, and no more", async () => {
+    const browser = userStarted();
+    const { client_id } = await register(stack.gateway.publicUrl);
+    await approveOnScreen1(stack, browser, client_id, { remember: true, scope: "read:user repo" });
+    const shows = async (scope?: string) => (await authorizeOnce(stack, browser, client_id, scope ? { scope } : {})).screen1;
+
+    expect(await shows("read:user repo")).toBe(false);
+    expect(await shows("repo")).toBe(false);
+    expect(await shows("repo admin:org delete_repo")).toBe(true);
+    expect(await shows("read:user user")).toBe(true);
+    // no scope asks for the upstream's default (no --upstream-scope here), which the approval never named
+    expect(await shows()).toBe(true);
+    // approving more without "remember" does not stretch the remembered approval
+    await approveOnScreen1(stack, browser, client_id, { scope: "repo admin:org" });
+    expect(await shows("repo admin:org")).toBe(true);
+    expect(await shows("repo")).toBe(false);
+  });
+
+  it("MC31 bidirectional control characters in client_name never reach the page", async () => {
+    const { page } = await openScreen1(stack.gateway.publicUrl, { metadata: { client_name: "Claude \u202Eresu:daer\u202C Desktop\u2066\u200F\u061C" } });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain("Allow Claude resu:daer Desktop to use");
+    expect(page.text).not.toMatch(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/);
+  });
 });
 
 describe("consent with several gateway users", () => {
@@ -154,5 +182,65 @@ describe("consent with several gateway users", () => {
     expect((await authorizeOnce(stack, alice, client.client_id)).screen1).toBe(true);
     expect((await authorizeOnce(stack, alice, later[0]!)).skipped).toBe(true);
     expect((await authorizeOnce(stack, alice, later.at(-1)!)).skipped).toBe(true);
+  });
+});
+
+describe("consent for a Client ID Metadata Document", () => {
+  const app = DEFAULT_APPS.find((a) => a.kind === "oauth_app")!;
+  let certificate: TestCertificate;
+  let docs: DocumentServer;
+  let simulator: Simulator;
+  let gateway: GatewayProcess;
+  beforeAll(async () => {
+    certificate = selfSignedCertificate();
+    docs = await startDocumentServer(certificate);
+    simulator = await startSimulator({ clock: new ManualClock() });
+    const port = await freePort();
+    gateway = await startGatewayProcess(
+      [
+        "--port",
+        String(port),
+        "--public-url",
+        `http://127.0.0.1:${port}`,
+        "--store",
+        "memory",
+        "--upstream-rs",
+        simulator.mcpUrl,
+        "--allow-private-fetch",
+        "true",
+      ],
+      {
+        NODE_EXTRA_CA_CERTS: certificate.certFile,
+        MCP_GATEWAY_UPSTREAM_CLIENT_ID: app.clientId,
+        MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
+        MCP_GATEWAY_USERNAME: LOGIN.username,
+        MCP_GATEWAY_PASSWORD: LOGIN.password,
+      },
+    );
+  }, 30_000);
+  afterAll(async () => {
+    await gateway?.kill();
+    killAll();
+    await docs?.close();
+    await simulator?.close();
+    certificate?.remove();
+  });
+
+  /** Screen 1 for a document at `path` listing `redirectUris`. */
+  async function screen1For(path: string, redirectUris: string[]) {
+    const url = `${docs.origin}${path}`;
+    docs.serve(path, { body: metadataDocument(url, { redirect_uris: redirectUris }) });
+    const { page } = await openScreen1(gateway.url, { clientId: url, redirectUri: redirectUris[0]! });
+    expect(page.status).toBe(200);
+    return page.text;
+  }
+  const WARNING = "any program running on your computer can claim to be it";
+
+  it("MC11 a metadata-document client whose redirect URIs are all loopback is shown with a warning", async () => {
+    expect(await screen1For("/loopback.json", [REDIRECT_URI, "http://localhost:8787/callback"])).toContain(WARNING);
+    // one redirect URI that is not loopback: codes can go where the document's host says
+    expect(await screen1For("/mixed.json", ["https://client.example/cb", REDIRECT_URI])).not.toContain(WARNING);
+    // a registered client is no document: it claims no address
+    expect((await openScreen1(gateway.url)).page.text).not.toContain(WARNING);
   });
 });

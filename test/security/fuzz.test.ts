@@ -20,6 +20,8 @@ const CONCURRENCY = 16;
  * or end in an out-of-memory crash, which the liveness check catches.
  */
 const RSS_TOLERANCE_MB = 25;
+/** Each route with a path parameter gets at least this many that do not decode (docs/security.md HI10). */
+const MALFORMED_PER_ROUTE = 50;
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
@@ -75,6 +77,7 @@ describe("fuzz", () => {
     const agent = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 10_000 });
     const perEndpoint = new Map<string, number>();
     const statuses = new Map<number, number>();
+    const malformed = new Map<string, Map<number, number>>();
     const offenders: string[] = [];
     let clientErrors = 0;
 
@@ -103,6 +106,10 @@ describe("fuzz", () => {
         }
       }
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      if (f.malformedParam) {
+        const seen = malformed.get(f.endpoint) ?? new Map<number, number>();
+        malformed.set(f.endpoint, seen.set(status, (seen.get(status) ?? 0) + 1));
+      }
       if (status >= 500)
         offenders.push(
           `${f.method} ${f.path.slice(0, 120)} → ${status} (${f.endpoint}; ${JSON.stringify(f.headers).slice(0, 200)}; body ${String(f.body ?? f.raw ?? "").slice(0, 120)})`,
@@ -146,7 +153,20 @@ describe("fuzz", () => {
       `HI1 RSS: ${baseline.toFixed(1)} MB after the warm-up, ${after.toFixed(1)} MB at the end (${(after - baseline).toFixed(1)} MB, tolerance ${RSS_TOLERANCE_MB} MB)`,
     );
 
+    console.log(
+      `HI10 path parameters that do not decode: ${[...malformed]
+        .sort()
+        .map(([e, seen]) => `${e} ${[...seen].map(([s, n]) => `${s}×${n}`).join(" ")}`)
+        .join("; ")}`,
+    );
+
     expect(offenders.slice(0, 10), `${offenders.length} responses ≥ 500`).toEqual([]);
+    const parameterRoutes = ENDPOINTS.map(([m, t]) => `${m} ${t}`).filter((e) => e.includes("/:") && !e.includes(":unknown"));
+    for (const route of parameterRoutes)
+      expect(
+        [...(malformed.get(route)?.values() ?? [])].reduce((a, b) => a + b, 0),
+        route,
+      ).toBeGreaterThanOrEqual(MALFORMED_PER_ROUTE);
     expect(gateway.child.exitCode).toBeNull();
     expect((await request(`${gateway.url}/healthz`)).statusCode).toBe(200);
     expect(perEndpoint.size).toBe(ENDPOINTS.length);
@@ -158,7 +178,8 @@ describe("fuzz", () => {
     const refreshed = await tokenRequest(gateway.url, { grant_type: "refresh_token", refresh_token: tokens.refresh_token!, client_id: flow.clientId });
     expect(refreshed.status).toBe(200);
     await callGetMe(gateway.url, refreshed.body.access_token!);
-    const again = await request(clientAuthorizeUrl(gateway.url, flow.clientId));
+    // from another address: the fuzzing one has (rightly) used up its /authorize rate limit
+    const again = await request(clientAuthorizeUrl(gateway.url, flow.clientId), { headers: { "x-forwarded-for": "192.0.2.77" } });
     expect(again.statusCode).toBe(302);
     expect(again.headers.location).toMatch(/^\/login\?request=/);
   }, 120_000);

@@ -9,7 +9,7 @@ import { startStack, type Stack } from "../support/stack.js";
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 
-/** docs/security.md MC16–MC17: a refresh token stays valid until its successor is first used; any use of a used one revokes the grant. */
+/** docs/security.md MC16–MC17, MC29: a refresh token stays valid until its successor is first used; any use of a used one revokes the grant. */
 describe("refresh", () => {
   let stack: Stack;
   let gw: string;
@@ -121,6 +121,26 @@ describe("refresh", () => {
     expect(secret).toBeTruthy();
     // the binding is only checked after decryption: decrypting is what must fail
     await expect(compactDecrypt(used!.sealedUpstream, deriveKeys(secret!).current.sealing)).rejects.toThrow();
+  });
+
+  it("MC29 a refresh asking for less scope than the grant's is refused, since the upstream token would not narrow; the grant's own scope works", async () => {
+    const { clientId, tokens } = await grant("read:user repo");
+    expect(tokens.scope).toBe("read:user repo");
+    const withScope = (token: string, scope: string) => tokenRequest(gw, { grant_type: "refresh_token", refresh_token: token, client_id: clientId, scope });
+
+    const narrower = await withScope(tokens.refresh_token!, "read:user");
+    expect([narrower.status, narrower.body.error]).toEqual([400, "invalid_scope"]);
+    expect(narrower.body.error_description).toContain("cannot narrow");
+    const wider = await withScope(tokens.refresh_token!, "read:user repo admin:org");
+    expect([wider.status, wider.body.error]).toEqual([400, "invalid_scope"]);
+
+    // the refused requests used nothing up: the grant's scope, in any order, refreshes as always
+    const same = await withScope(tokens.refresh_token!, "repo read:user");
+    expect(same.status).toBe(200);
+    expect(same.body.scope).toBe("read:user repo");
+    await expectWorks(same.body);
+    const omitted = await refresh(same.body.refresh_token!, clientId);
+    expect([omitted.status, omitted.body.scope]).toEqual([200, "read:user repo"]);
   });
 
   it("RFC 6749 §5.1 a token response for a grant without scopes has no scope member", async () => {

@@ -263,4 +263,94 @@ describe("registration", () => {
     expect(third.screen1).toBe(true);
     expect(third.text).toContain("Remembered");
   });
+
+  it("MC28 a redirect URI on the gateway's own origin is refused at registration, at update and at /authorize", async () => {
+    const gw = await gateway();
+    const port = new URL(gw).port;
+    const own = [`${gw}/login?request=planted`, `http://localhost:${port}/cb`, `http://[::1]:${port}/`, `${gw}/authorize`];
+    for (const uri of own) {
+      const response = await registerRaw(gw, { redirect_uris: [REDIRECT_URI, uri] });
+      expect([uri, response.status, response.body.error]).toEqual([uri, 400, "invalid_redirect_uri"]);
+      expect(response.body.error_description).toContain("gateway's own address");
+    }
+    // RFC 7592 update: the same refusal
+    const client = await registerOk(gw);
+    const uri = `${gw}/register/${client.client_id}`;
+    const current = await call(uri, { token: client.registration_access_token });
+    const update = await call(uri, { method: "PUT", token: client.registration_access_token, body: { ...current.body, redirect_uris: [`${gw}/login`] } });
+    expect([update.status, update.body.error]).toEqual([400, "invalid_redirect_uri"]);
+
+    // a loopback URI registered without the gateway's port matches any port (RFC 8252 §7.3), but never the gateway's
+    const anyPort = await registerOk(gw, { redirect_uris: ["http://127.0.0.1/login", "http://localhost/login"] });
+    const browser = new TestBrowser();
+    for (const redirect_uri of [`http://127.0.0.1:${port}/login`, `http://localhost:${port}/login`]) {
+      const page = await browser.request(clientAuthorizeUrl(gw, anyPort.client_id, { redirect_uri }));
+      expect([redirect_uri, page.status, page.location]).toEqual([redirect_uri, 400, undefined]);
+    }
+    // the control: another port goes on to Screen 1, and a port next to the gateway's registers
+    const elsewhere = await browser.request(clientAuthorizeUrl(gw, anyPort.client_id, { redirect_uri: "http://127.0.0.1:40001/login" }));
+    expect([elsewhere.status, elsewhere.location?.startsWith(`${gw}/login?request=`)]).toEqual([302, true]);
+    expect((await registerRaw(gw, { redirect_uris: [`http://localhost:${Number(port) + 1}/cb`] })).status).toBe(201);
+  });
+
+  it("MC30 app schemes other than reverse-domain ones and MCP clients' own are refused, and redirect URIs are kept in canonical form", async () => {
+    const gw = await gateway();
+    const refused = [
+      "ms-msdt:-id PCWDiagnostic /skip force",
+      "ms-msdt:/id",
+      "search-ms:query=invoice&crumb=location:\\\\evil.example\\share",
+      "search-ms://query=x",
+      "ms-officecmd:{}",
+      "chrome://settings",
+      "itms-services://?action=download-manifest&url=https://evil.example/m.plist",
+      "gopher://evil.example:70/_x",
+      "ldap://evil.example/dc=x",
+      "dict://evil.example:11211/stat",
+      "myapp://callback",
+      // read by the URL parser as https://evil.example/cb, or with evil.example as the host
+      "https:evil.example/cb",
+      "https:/evil.example/cb",
+      "https:///evil.example/cb",
+      "https://evil.example\\@client.example/cb",
+      "https://client.example\\.evil.example/cb",
+      "https://client.example/a/../cb",
+      "https://client.example/%2e%2e/cb",
+      "https://cli\tent.example/cb",
+      "http://127.1/cb",
+      "https://%65vil.example/cb",
+    ];
+    for (const uri of refused) {
+      const response = await registerRaw(gw, { redirect_uris: [uri] });
+      expect([uri, response.status, response.body.error]).toEqual([uri, 400, "invalid_redirect_uri"]);
+    }
+    // every scheme a real MCP client registers, and reverse-domain ones (RFC 8252 §7.1)
+    const accepted = [
+      "cursor://anysphere.cursor-mcp/oauth/callback",
+      "vscode://vscode.github-authentication/did-authenticate",
+      "vscode-insiders://vscode.github-authentication/did-authenticate",
+      "claude://claude.ai/oauth/callback",
+      "windsurf://codeium.windsurf/oauth/callback",
+      "com.example.app:/oauth2redirect",
+      "https://claude.ai/api/mcp/auth_callback",
+      "https://chatgpt.com/connector/oauth/abc123",
+      "http://127.0.0.1/",
+    ];
+    const all = await registerOk(gw, { redirect_uris: accepted });
+    expect(all.redirect_uris).toEqual(accepted);
+
+    // harmless differences are kept in the form the URL parser gives, which is the one compared at /authorize
+    const written = "HTTPS://Client.Example:443";
+    const client = await registerOk(gw, { redirect_uris: [written] });
+    expect(client.redirect_uris).toEqual(["https://client.example/"]);
+    expect((await stack!.gateway.store.get<ClientRecord>(keys.client(client.client_id)))?.redirect_uris).toEqual(["https://client.example/"]);
+    const browser = new TestBrowser();
+    for (const redirect_uri of [written, "https://client.example/", "https://client.example"]) {
+      const page = await browser.request(clientAuthorizeUrl(gw, client.client_id, { redirect_uri }));
+      expect([redirect_uri, page.status, page.location?.startsWith(`${gw}/login?request=`)]).toEqual([redirect_uri, 302, true]);
+    }
+    for (const redirect_uri of ["https:client.example/", "https://client.example\\", "https://client.example/./"]) {
+      const page = await browser.request(clientAuthorizeUrl(gw, client.client_id, { redirect_uri }));
+      expect([redirect_uri, page.status, page.location]).toEqual([redirect_uri, 400, undefined]);
+    }
+  });
 });

@@ -4,7 +4,7 @@ import { DEFAULT_APPS, type Simulator } from "../../src/simulator/index.js";
 import { REDIRECT_URI, mcpInitialize, obtainCode, register, tokenRequest } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
-/** docs/security.md MC18–MC19: RFC 7662 introspection and RFC 7009 revocation. */
+/** docs/security.md MC18–MC19, RU2: RFC 7662 introspection, RFC 7009 revocation, and RFC 7592 deletion. */
 describe("revocation", () => {
   let stack: Stack;
   let simulator: Simulator;
@@ -133,6 +133,44 @@ describe("revocation", () => {
     expect(r2.status).toBe(200);
     expect(await introspected(a.tokens.refresh_token!)).toEqual({ active: false });
     expect(await introspected(r1.body.refresh_token!)).toMatchObject({ active: true, client_id: a.id });
+  });
+
+  it("RU2 deleting a registration (RFC 7592 §2.3) ends its grants: its tokens are refused, and its upstream token is given back when its refresh token comes", async () => {
+    const registered = await fetch(`${gw}/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: "none", client_name: "leaving client" }),
+    });
+    const { client_id, registration_access_token } = (await registered.json()) as { client_id: string; registration_access_token: string };
+    const grants = [];
+    for (let i = 0; i < 2; i++) {
+      const c = await obtainCode(gw, { clientId: client_id });
+      const issued = await tokenRequest(gw, {
+        grant_type: "authorization_code",
+        code: c.code,
+        code_verifier: c.verifier,
+        redirect_uri: REDIRECT_URI,
+        client_id,
+      });
+      expect(issued.status).toBe(200);
+      grants.push({ tokens: issued.body, upstreamAccess: simulator.issuedTokens().access.at(-1)! });
+    }
+    const other = await clientWithTokens("public");
+    const live = (token: string) => mcpInitialize(`${gw}/mcp`, `Bearer ${token}`).then((r) => r.status);
+    expect(await Promise.all([...grants.map((g) => live(g.tokens.access_token!)), live(other.tokens.access_token!)])).toEqual([200, 200, 200]);
+
+    const deleted = await fetch(`${gw}/register/${client_id}`, { method: "DELETE", headers: { authorization: `Bearer ${registration_access_token}` } });
+    expect(deleted.status).toBe(204);
+    for (const g of grants) {
+      expect(await live(g.tokens.access_token!)).toBe(401);
+      const refreshed = await tokenRequest(gw, { grant_type: "refresh_token", refresh_token: g.tokens.refresh_token!, client_id });
+      expect([refreshed.status, refreshed.body.error]).toEqual([400, "invalid_client"]);
+      // the store holds no upstream token: the one the refresh token carries is given back as it is presented
+      expect((await atGitHub(g.upstreamAccess)).status).toBe(401);
+    }
+    // another client's grant is untouched
+    expect(await live(other.tokens.access_token!)).toBe(200);
+    expect((await atGitHub(other.upstreamAccess)).status).toBe(200);
   });
 
   it("MC19 a revoked token is dead at the gateway and at the upstream", async () => {

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nowSeconds } from "../../src/clock.js";
-import { deriveKeys, randomToken, seal, signAccessToken } from "../../src/crypto.js";
+import { deriveKeys, randomToken, s256, seal, signAccessToken } from "../../src/crypto.js";
 import { keys as storeKeys } from "../../src/store/store.js";
-import { REDIRECT_URI, mcpInitialize, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
-import { startStack, type Stack } from "../support/stack.js";
+import { TestBrowser } from "../support/browser.js";
+import { REDIRECT_URI, authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
+import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
-/** docs/security.md MC13–MC15: codes and tokens a malicious client stole, replayed or forged. */
+/** docs/security.md MC13–MC15, MC33: codes and tokens a malicious client stole, replayed or forged. */
 describe("tokens", () => {
   let stack: Stack;
   let gw: string;
@@ -62,6 +63,40 @@ describe("tokens", () => {
     const ok = await redeem(gw, rightful);
     expect(ok.status).toBe(200);
     expect((await mcpInitialize(stack.mcpUrl, `Bearer ${ok.body.access_token}`)).status).toBe(200);
+  });
+
+  it("MC33 a code_verifier outside RFC 7636 §4.1 (43 to 128 unreserved characters) is refused, even when it matches the challenge", async () => {
+    /** A code whose challenge is S256 of exactly this verifier, so only the verifier's form can refuse it. */
+    const codeFor = async (verifier: string) => {
+      const { client_id } = await register(gw);
+      const url = authorizeUrl(gw, {
+        response_type: "code",
+        client_id,
+        redirect_uri: REDIRECT_URI,
+        code_challenge: s256(verifier),
+        code_challenge_method: "S256",
+        state: "st",
+        resource: `${gw}/mcp`,
+      });
+      const redirect = await new TestBrowser().authorize(url, { redirectUri: REDIRECT_URI, ...LOGIN });
+      return { clientId: client_id, code: redirect.searchParams.get("code")!, verifier };
+    };
+    const unreserved = "ABCxyz019-._~";
+    const fill = (n: number, chars = unreserved) => chars.repeat(Math.ceil(n / chars.length)).slice(0, n);
+    for (const [what, verifier] of [
+      ["42 characters", fill(42)],
+      ["129 characters", fill(129)],
+      ["a plus sign", `${fill(42)}+`],
+      ["a slash", `${fill(42)}/`],
+      ["padding", `${fill(42)}=`],
+      ["a space", `${fill(21)} ${fill(21)}`],
+      ["a non-ASCII letter", `${fill(42)}é`],
+    ] as const) {
+      const refused = await redeem(gw, await codeFor(verifier));
+      expectRefused(refused, "invalid_grant", what);
+      expect(refused.body.error_description, what).toContain("RFC 7636 §4.1");
+    }
+    for (const verifier of [fill(43), fill(128)]) expect((await redeem(gw, await codeFor(verifier))).status, `${verifier.length} characters`).toBe(200);
   });
 
   it("MC14 a replayed authorization code revokes what it issued", async () => {

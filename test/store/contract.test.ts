@@ -243,3 +243,117 @@ describe.each(BACKENDS.filter((b) => b.shared))("Store contract across two insta
     expect(await a.increment("rate:shared", 60)).toBe(101);
   });
 });
+
+/** Everything a scan yields, in order, duplicates kept. */
+const scanAll = async <T = unknown>(store: Store, prefix: string): Promise<Array<[string, T]>> => {
+  const found: Array<[string, T]> = [];
+  for await (const entry of store.scan<T>(prefix)) found.push(entry);
+  return found;
+};
+const sortedKeys = (entries: Array<[string, unknown]>) => entries.map(([key]) => key).toSorted();
+/** Writes many keys at once (Redis round trips overlap), in chunks so nothing queues without bound. */
+const putMany = async (store: Store, entries: Array<[string, unknown]>, ttl = 600) => {
+  for (let i = 0; i < entries.length; i += 500) await Promise.all(entries.slice(i, i + 500).map(([key, value]) => store.put(key, value, ttl)));
+};
+
+describe.each(BACKENDS)("Store.scan contract: $name", ({ harness }) => {
+  let h: Harness;
+  let store: Store;
+  beforeEach(async () => {
+    h = await harness();
+    store = await h.open();
+  });
+
+  it("returns every live key with the prefix and its value, and none of another prefix, even one the prefix begins", async () => {
+    await putMany(store, [
+      ["ab:1", { n: 1 }],
+      ["ab:2", [2]],
+      ["ab:", "the prefix itself"],
+      ["ab:x:3", 3],
+      ["abc:1", "longer prefix"],
+      ["ab", "shorter"],
+      ["ab;1", "the next character"],
+      ["a:1", "other"],
+      ["xab:1", "inside"],
+    ]);
+    expect(new Map(await scanAll(store, "ab:"))).toEqual(
+      new Map<string, unknown>([
+        ["ab:1", { n: 1 }],
+        ["ab:2", [2]],
+        ["ab:", "the prefix itself"],
+        ["ab:x:3", 3],
+      ]),
+    );
+    expect(sortedKeys(await scanAll(store, "abc:"))).toEqual(["abc:1"]);
+    expect(await scanAll(store, "none:")).toEqual([]);
+    expect(await scanAll(store, "")).toHaveLength(9);
+  });
+
+  it("leaves out expired and deleted keys", async () => {
+    await store.put("s:long", "kept", 600);
+    await store.put("s:short", "gone", h.ttl);
+    await store.add("s:lock", "gone", h.ttl);
+    await store.increment("s:count", h.ttl);
+    await store.put("s:deleted", "gone", 600);
+    await store.put("s:taken", "gone", 600);
+    await store.delete("s:deleted");
+    await store.take("s:taken");
+    expect(sortedKeys(await scanAll(store, "s:"))).toEqual(["s:count", "s:lock", "s:long", "s:short"]);
+    await h.elapse(h.ttl * 1.2);
+    expect(await scanAll(store, "s:")).toEqual([["s:long", "kept"]]);
+  });
+
+  it("takes glob and escape characters in a prefix literally", async () => {
+    const keys = ["g*:1", "g?:1", "g[a]:1", "g[^a]:1", "g\\:1", "g\\*:1", "ga:1", "gb:1", "ga]:1", "g%:1", "g_:1"];
+    await putMany(
+      store,
+      keys.map((key) => [key, key]),
+    );
+    for (const key of keys) {
+      const prefix = key.slice(0, -1);
+      expect(await scanAll(store, prefix), prefix).toEqual([[key, key]]);
+    }
+    expect(sortedKeys(await scanAll(store, "g"))).toEqual(keys.toSorted());
+  });
+
+  it("finds keys with characters beyond the Basic Multilingual Plane and at its end", async () => {
+    const keys = ["u:é", "u:😀", "u:\uffff", "u:\uffffz", "u:\u{10ffff}", "u:😀:more"];
+    await putMany(store, [...keys.map((key): [string, unknown] => [key, key]), ["u;", "next"], ["u", "shorter"]]);
+    expect(sortedKeys(await scanAll(store, "u:"))).toEqual(keys.toSorted());
+    expect(sortedKeys(await scanAll(store, "u:😀"))).toEqual(["u:😀", "u:😀:more"]);
+    expect(sortedKeys(await scanAll(store, "u:\uffff"))).toEqual(["u:\uffff", "u:\uffffz"]);
+  });
+
+  it("reads more pages than one (SQLite: 500 a page, Redis: 1000 a SCAN), each key once", async () => {
+    const wanted = Array.from({ length: 2_345 }, (_, i): [string, unknown] => [`page:${i}`, { i }]);
+    await putMany(store, [...wanted, ...Array.from({ length: 1_000 }, (_, i): [string, unknown] => [`pag:${i}`, i]), ["page", "shorter"]]);
+    const found = await scanAll(store, "page:");
+    expect(found).toHaveLength(wanted.length);
+    expect(new Map(found)).toEqual(new Map(wanted));
+  });
+
+  it("returns every key that lives through the scan once, with writes and deletes between pages", async () => {
+    const stable = Array.from({ length: 1_500 }, (_, i): [string, unknown] => [`w:s:${i}`, i]);
+    const doomed = Array.from({ length: 600 }, (_, i) => `w:d:${i}`);
+    await putMany(store, [...stable, ...doomed.map((key): [string, unknown] => [key, "doomed"])]);
+
+    const found: Array<[string, unknown]> = [];
+    for await (const entry of store.scan("w:")) {
+      const step = found.push(entry);
+      if (step > doomed.length) continue; // new keys found would otherwise make more new keys, without end
+      await Promise.all([
+        store.put(`w:n:${step}`, "new", 600),
+        store.put(`x:${step}`, "other prefix", 600),
+        store.put(entry[0], "rewritten", 600),
+        store.delete(doomed[step - 1]!),
+      ]);
+    }
+
+    const keys = found.map(([key]) => key);
+    expect(keys.length - new Set(keys).size, "keys returned twice").toBe(0);
+    expect(keys.filter((key) => !key.startsWith("w:"))).toEqual([]);
+    const byKey = new Map(found);
+    for (const [key, value] of stable) expect(byKey.get(key), key).toEqual(value);
+    for (const [key, value] of found.filter(([key]) => !key.startsWith("w:s:"))) expect(value).toBe(key.startsWith("w:n:") ? "new" : "doomed");
+  });
+});

@@ -18,6 +18,18 @@ export class TestBrowser {
     readonly options: { dispatcher?: Dispatcher } = {},
   ) {}
 
+  /** The cookies this browser holds for `host` (host[:port], as in a URL). */
+  cookies(host: string): Record<string, string> {
+    return Object.fromEntries(this.#cookies.get(host) ?? []);
+  }
+
+  /** Set cookies for `host` as another page could: any other port of a loopback host can set cookies for it. */
+  plant(host: string, cookies: Record<string, string>): void {
+    const jar = this.#cookies.get(host) ?? new Map<string, string>();
+    for (const [name, value] of Object.entries(cookies)) jar.set(name, value);
+    this.#cookies.set(host, jar);
+  }
+
   async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
     const target = new URL(url);
     this.visited.push(target.href);
@@ -96,6 +108,15 @@ export interface AuthorizeOptions {
   password: string;
   decision?: "approve" | "deny";
   remember?: boolean;
+}
+
+/**
+ * The link back to the client on a page where the gateway stops instead of redirecting (a refusal,
+ * a denial, an error for a client not approved before: RFC 9700 §4.11.2), with the host it names.
+ */
+export function returnLink(html: string): { url: URL; host: string } | undefined {
+  const m = /<a href="([^"]+)">Return to your MCP client<\/a> at <code>([^<]*)<\/code>/.exec(html);
+  return m ? { url: new URL(m[1]!.replaceAll("&amp;", "&")), host: m[2]! } : undefined;
 }
 
 /** The hidden inputs of Screen 1, or undefined when the page is not Screen 1. */

@@ -22,6 +22,8 @@ export interface Fuzzed {
   body?: string | Buffer;
   /** Sent byte for byte on a raw socket (header injection, broken framing), bypassing any client's checks. */
   raw?: Buffer;
+  /** The path parameter is percent-encoding decodeURIComponent refuses (docs/security.md HI10). */
+  malformedParam?: boolean;
 }
 
 export interface Known {
@@ -39,20 +41,39 @@ export const ENDPOINTS: readonly [string, string][] = [
   ["GET", "/register/:id"],
   ["PUT", "/register/:id"],
   ["DELETE", "/register/:id"],
+  ["OPTIONS", "/register/:id"],
   ["GET", "/authorize"],
   ["GET", "/login"],
   ["POST", "/login"],
   ["GET", "/upstream/callback"],
+  ["GET", "/upstream/callback/:name"],
+  ["GET", "/upstream/client-metadata/:name.json"],
+  ["GET", "/authorize/:name"],
   ["POST", "/token"],
   ["POST", "/revoke"],
   ["POST", "/introspect"],
   ["POST", "/mcp"],
   ["GET", "/mcp"],
   ["DELETE", "/mcp"],
+  ["POST", "/mcp/:name"],
+  ["GET", "/.well-known/oauth-protected-resource/mcp/:name"],
   ["GET", "/healthz"],
   ["GET", "/readyz"],
   ["GET", "/:unknown"],
 ];
+
+/** Percent-encodings decodeURIComponent refuses: truncated, not hex, overlong, a lone surrogate, not UTF-8, `%u`. */
+export const MALFORMED_ENCODINGS = ["%", "%zz", "%E0%A4%A", "a%2", "%C0%AF", "%ED%A0%80", "%FF%FE", "%uD800", "%%30", "%E0%A4%A4%"];
+
+/** Whether decodeURIComponent refuses a path segment, as Express's router does when it decodes a parameter. */
+export const isMalformed = (segment: string): boolean => {
+  try {
+    decodeURIComponent(segment);
+    return false;
+  } catch {
+    return true;
+  }
+};
 
 const PARAMS = [
   "client_id",
@@ -179,13 +200,24 @@ export function generator(rand: () => number, known: Known) {
       "latin1",
     );
 
+  // a path parameter: a known value, percent-encoding that does not decode (alone or inside other text), or anything encoded
+  const pathParam = (knownValue: string): string =>
+    pick([
+      () => knownValue,
+      () => pick(MALFORMED_ENCODINGS),
+      () => `${ascii(int(6)).replace(/[?#%/]/g, "")}${pick(MALFORMED_ENCODINGS)}${ascii(int(6)).replace(/[?#%/]/g, "")}`,
+      () => encodeURIComponent(value()).slice(0, 300),
+    ])();
+
   return (): Fuzzed => {
     const [method0, template] = pick(ENDPOINTS);
     const path = template
-      .replace(":id", chance(0.3) ? known.clientId : encodeURIComponent(value()).slice(0, 300))
+      .replace(":id", pathParam(known.clientId))
+      .replace(":name", pathParam("github"))
       .replace(":unknown", pick(["x", "..%2f..%2fetc%2fpasswd", "%zz", "mcp/", "MCP", "register/", "token.json", ascii(10).replace(/[?#%]/g, "")]));
     const method = chance(0.1) ? pick(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "PROPFIND"]) : method0;
     const endpoint = `${method0} ${template}`;
+    const malformedParam = template.includes("/:") && !template.includes(":unknown") && path.split("/").some(isMalformed);
     if (chance(0.02))
       return {
         endpoint,
@@ -193,8 +225,9 @@ export function generator(rand: () => number, known: Known) {
         path,
         headers: {},
         raw: Buffer.from(`${method} ${path}?${"q=".padEnd(17_000 + int(10_000), "a")} HTTP/1.1\r\nHost: x\r\n\r\n`),
+        malformedParam,
       };
-    if (chance(0.04)) return { endpoint, method, path, headers: {}, raw: rawRequest(path) };
+    if (chance(0.04)) return { endpoint, method, path, headers: {}, raw: rawRequest(path), malformedParam };
     const url = chance(0.6) ? `${path}?${query()}` : path;
     const headers: Record<string, string> = { ...authorization() };
     if (chance(0.3)) headers.origin = pick(["null", "http://evil.example", "http://localhost:6274", ascii(10)]);
@@ -205,14 +238,15 @@ export function generator(rand: () => number, known: Known) {
     if (chance(0.05)) headers["content-encoding"] = pick(["gzip", "deflate", "br", "identity", ascii(4)]);
     // what an HTTP client cannot put in a header (CR, LF, NUL, non-Latin-1) goes through the raw socket instead
     for (const [name, v] of Object.entries(headers)) headers[name] = v.replace(/[^\x20-\x7e]/g, "");
-    if (method === "GET" || method === "HEAD" || method === "DELETE" || chance(0.1)) return { endpoint, method, path: url, headers };
-    const formLike = template !== "/register" && template !== "/register/:id" && template !== "/mcp";
+    if (method === "GET" || method === "HEAD" || method === "DELETE" || method === "OPTIONS" || chance(0.1))
+      return { endpoint, method, path: url, headers, malformedParam };
+    const formLike = template !== "/register" && template !== "/register/:id" && !template.startsWith("/mcp");
     headers["content-type"] = chance(0.7) ? (formLike ? "application/x-www-form-urlencoded" : "application/json") : contentType();
     const body =
       formLike && chance(0.7)
         ? pick([query, () => `${query()}&${query()}`, () => "\u00ff\u00fe=%C0", () => "a=1&".repeat(100), () => jsonBody()])()
         : jsonBody();
-    return { endpoint, method, path: url, headers, body: Buffer.from(body, chance(0.1) ? "latin1" : "utf8") };
+    return { endpoint, method, path: url, headers, body: Buffer.from(body, chance(0.1) ? "latin1" : "utf8"), malformedParam };
   };
 }
 

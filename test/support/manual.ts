@@ -101,11 +101,14 @@ export async function mcpInitialize(mcpUrl: string, authorization?: string, extr
   });
 }
 
-/** Register a client (or take the one given), open /authorize in the browser, and land on Screen 1. */
-export async function openScreen1(base: string, opts: { browser?: TestBrowser; clientId?: string; metadata?: Record<string, unknown> } = {}) {
+/** Register a client (or take the one given), open /authorize in the browser (with `redirectUri` and `extra` parameters), and land on Screen 1. */
+export async function openScreen1(
+  base: string,
+  opts: { browser?: TestBrowser; clientId?: string; metadata?: Record<string, unknown>; redirectUri?: string; extra?: Record<string, string> } = {},
+) {
   const browser = opts.browser ?? new TestBrowser();
   const clientId = opts.clientId ?? (await register(base, opts.metadata)).client_id;
-  const start = await browser.request(clientAuthorizeUrl(base, clientId));
+  const start = await browser.request(clientAuthorizeUrl(base, clientId, { ...(opts.redirectUri ? { redirect_uri: opts.redirectUri } : {}), ...opts.extra }));
   const page = await browser.request(start.location!);
   return { browser, page, form: loginForm(page.text)!, clientId };
 }

@@ -43,7 +43,6 @@ describe("redirectUriProblem (OAuth 2.1 §2.3, RFC 8252 §7)", () => {
     "vscode://vscode.github-authentication/did-authenticate",
     "com.example.app:/oauth2redirect",
     "claude://claude.ai/oauth/callback",
-    "myapp://callback",
   ])("accepts %s", (uri) => {
     expect(redirectUriProblem(uri)).toBeUndefined();
   });
@@ -68,6 +67,7 @@ describe("redirectUriProblem (OAuth 2.1 §2.3, RFC 8252 §7)", () => {
     ["blob:", "blob:https://client.example/uuid"],
     ["a scheme that is neither reverse-domain nor name://", "mailto:a@client.example"],
     ["intent:", "intent://scan/#Intent;scheme=zxing;end"],
+    ["an app scheme neither reverse-domain nor a known MCP client's (MC30)", "myapp://callback"],
   ])("refuses %s", (_what, uri) => {
     expect(redirectUriProblem(uri)).toEqual(expect.any(String));
   });

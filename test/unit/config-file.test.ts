@@ -273,7 +273,7 @@ describe("parseUpstreamsFile: oauth", () => {
 
   it("refuses an unknown oauth key, naming it", () => {
     expect(refusedEntry({ url: URL_X, oauth: { client_id: "abc" } })).toBe(
-      `${SOURCE}: mcpServers.x.oauth: unknown key "client_id" (the keys are clientId, clientSecret, scope, issuer, authorizationEndpoint, tokenEndpoint, apiUrl, privateKey, tokenEndpointAuthMethod)`,
+      `${SOURCE}: mcpServers.x.oauth: unknown key "client_id" (the keys are clientId, clientSecret, scope, scopeMax, issuer, authorizationEndpoint, tokenEndpoint, apiUrl, privateKey, tokenEndpointAuthMethod)`,
     );
   });
 

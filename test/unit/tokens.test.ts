@@ -109,12 +109,16 @@ describe("issueTokens (DESIGN §3)", () => {
     expect(JSON.stringify(record)).not.toContain(UPSTREAM_RT);
   });
 
-  it("narrows the access token to accessScope and keeps the grant's scope for refresh", async () => {
+  it("RU1 no token outlives the grant's end, and the refresh record carries when it was granted", async () => {
     const ctx = context();
-    const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true, accessScope: "repo" });
-    expect(tokens.scope).toBe("repo");
-    expect((await validateAccessToken(ctx, tokens.access_token, RESOURCE)).claims.scope).toBe("repo");
-    expect((await liveRefreshToken(ctx, tokens.refresh_token!))?.record.scope).toBe("repo read:user");
+    const grantedAt = nowSeconds(ctx.clock) - 1000;
+    const endsAt = nowSeconds(ctx.clock) + 600;
+    const tokens = await issueTokens(ctx, { ...GRANT, grantedAt }, upstream(ctx), { refresh: true, endsAt });
+    expect(tokens.expires_in).toBe(600);
+    expect(decodeJwt(tokens.access_token.split(SEPARATOR)[0]!).exp).toBe(endsAt);
+    expect((await liveRefreshToken(ctx, tokens.refresh_token!))?.record).toMatchObject({ grantedAt, expiresAt: endsAt });
+    ctx.clock.advance(601_000);
+    expect(await liveRefreshToken(ctx, tokens.refresh_token!)).toBeUndefined();
   });
 });
 

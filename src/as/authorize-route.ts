@@ -1,0 +1,36 @@
+import type { RequestHandler } from "express";
+import { approvedBefore } from "../login/approvals.js";
+import { browserBinding, keepBinding, sessionUser } from "../login/browser.js";
+import { go } from "../login/pages.js";
+import { consume, RATE_RULES } from "../ratelimit.js";
+import type { Mount } from "../upstream/mounts.js";
+import { authorize, type AuthorizeDeps, type AuthorizeFailure } from "./authorize.js";
+
+/**
+ * GET /authorize (or /authorize/<name> of `issuerMount`): counted per address (HI5), the request
+ * bound to this browser by a cookie (WP9), and an error for the verified client sent back by redirect
+ * only to a client this browser's user approved before; any other client gets a page with a link
+ * (RFC 9700 §4.11.2, MC25). The session is read here, never created.
+ */
+export function authorizeRoute(deps: AuthorizeDeps, issuerMount?: Mount): RequestHandler {
+  const https = deps.urls.issuer.startsWith("https:");
+  return async (req, res) => {
+    await consume(deps.store, RATE_RULES.authorize, req.ip ?? "unknown");
+    const browser = browserBinding(req, https);
+    const outcome = await authorize(req.query, deps, browser.hash, issuerMount);
+    if ("pending" in outcome) {
+      keepBinding(res, https, browser.value);
+      return res.redirect(302, outcome.redirectTo);
+    }
+    const user = sessionUser(req, deps.gatewayUsers);
+    const approved = user !== undefined && (await approvedBefore(deps.store, deps.clock, user, outcome.failed.client, outcome.failed.redirectUri));
+    go(res, 302, approved ? { redirectTo: outcome.failed.redirectTo } : { refused: stopPage(outcome.failed) });
+  };
+}
+
+const stopPage = (failed: AuthorizeFailure) => ({
+  error: failed.error,
+  reason: `The client's request cannot be served: ${failed.description}`,
+  hint: "You have not approved this client in this browser, so the gateway does not send you back to it on its own. Follow the link only if you started this from the client it names.",
+  returnTo: failed.redirectTo,
+});

@@ -1,0 +1,192 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { loadConfig } from "../../src/config.js";
+import { startGateway, type Gateway } from "../../src/gateway.js";
+import { silentLogger } from "../../src/log.js";
+import { hashPassword } from "../../src/login/passwords.js";
+import { MemoryStore } from "../../src/store/memory.js";
+import { TestBrowser } from "../support/browser.js";
+import { authorizeUrl, pkce, redeem, register, REDIRECT_URI } from "../support/manual.js";
+import { startMcpUpstream, type McpUpstream } from "../support/mcp-upstream.js";
+import { freePort } from "../support/processes.js";
+
+const USERS = { alice: "alice's long password", bob: "bob's long password too" };
+
+/** An upstream whose `announce` tool logs to its session's standalone GET stream, where every request of that session can be heard. */
+function announcingServer(): McpServer {
+  const server = new McpServer({ name: "announcer", version: "1.0.0" }, { capabilities: { logging: {} } });
+  server.registerTool("announce", { inputSchema: { text: z.string() } }, async ({ text }) => {
+    await server.server.sendLoggingMessage({ level: "info", data: text });
+    return { content: [{ type: "text", text: "announced" }] };
+  });
+  return server;
+}
+
+/** The memory store, with every read of a session binding noted. */
+class WatchedStore extends MemoryStore {
+  readonly bindingReads: string[] = [];
+  override get<T>(key: string): Promise<T | undefined> {
+    if (key.startsWith("mcp-session:")) this.bindingReads.push(key);
+    return super.get<T>(key);
+  }
+}
+
+/**
+ * docs/security.md MU9, issue 16 item 6: an upstream reached with one API key for everyone (it
+ * cannot tell users apart), two gateway users, and two gateway instances sharing one store.
+ */
+describe("Mcp-Session-Id bound to its client and user", () => {
+  let dir: string;
+  let upstream: McpUpstream;
+  const watched = new WatchedStore();
+  const gateways: Gateway[] = [];
+  /** The MCP endpoint of each instance, both under the first one's public URL. */
+  const endpoints: string[] = [];
+  const tokens: Record<string, string> = {};
+  let alice: { client: Client; transport: StreamableHTTPClientTransport; heard: unknown[] };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gateway-sessions-"));
+    const apiKey = randomBytes(24).toString("base64url");
+    upstream = await startMcpUpstream(announcingServer, { requireHeader: { name: "x-api-key", value: apiKey } });
+    writeFileSync(
+      join(dir, "gateway.json"),
+      JSON.stringify({ mcpServers: { team: { url: upstream.url, auth: { header: "X-API-Key", value: "${TEAM_KEY}" } } } }),
+    );
+    const users = await Promise.all(Object.entries(USERS).map(async ([name, password]) => `${name}:${await hashPassword(password)}`));
+    writeFileSync(join(dir, "users"), `${users.join("\n")}\n`);
+    const [first, second] = [await freePort(), await freePort()];
+    for (const port of [first, second]) {
+      const config = loadConfig(["--port", String(port), "--public-url", `http://127.0.0.1:${first}`, "--config", join(dir, "gateway.json")], {
+        MCP_GATEWAY_ENV_FILE: "/dev/null",
+        MCP_GATEWAY_USERS_FILE: join(dir, "users"),
+        MCP_GATEWAY_SECRET: "a shared master secret of at least thirty-two characters",
+        TEAM_KEY: apiKey,
+      });
+      gateways.push(await startGateway(config, { log: silentLogger, store: watched }));
+      endpoints.push(`http://127.0.0.1:${port}/mcp/team`);
+    }
+    for (const [name, password] of Object.entries(USERS)) tokens[name] = await accessToken(gateways[0]!.publicUrl, name, password);
+
+    // Alice's real SDK client, on the first instance, with its GET stream open at the upstream
+    const transport = new StreamableHTTPClientTransport(new URL(endpoints[0]!), { requestInit: { headers: { authorization: `Bearer ${tokens.alice}` } } });
+    const client = new Client({ name: "alice", version: "1.0.0" });
+    const heard: unknown[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void heard.push(n.params.data));
+    await client.connect(transport);
+    await upstream.openStreams.until((id) => id === transport.sessionId, "alice's GET stream at the upstream");
+    alice = { client, transport, heard };
+  }, 60_000);
+
+  afterAll(async () => {
+    await alice?.client.close();
+    for (const gateway of gateways) await gateway.close();
+    await upstream?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A raw call of `announce` on the session given, as any client could make it. */
+  const announce = (endpoint: string, token: string, sessionId: string, text: string) =>
+    fetch(endpoint, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-session-id": sessionId,
+        "mcp-protocol-version": "2025-06-18",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "announce", arguments: { text } } }),
+    });
+  const toSession = (sessionId: string) => upstream.requests.filter((r) => r.sessionId === sessionId).length;
+
+  it("MU9 another user presenting a user's session id gets 404, and nothing of it reaches the upstream or the user's stream", async () => {
+    const sessionId = alice.transport.sessionId!;
+    const before = toSession(sessionId);
+    for (const endpoint of endpoints) {
+      const response = await announce(endpoint, tokens.bob!, sessionId, "from bob");
+      expect(response.status).toBe(404);
+      expect(await response.json()).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } });
+      const stream = await fetch(endpoint, { headers: { authorization: `Bearer ${tokens.bob}`, accept: "text/event-stream", "mcp-session-id": sessionId } });
+      expect(stream.status).toBe(404);
+      await stream.body?.cancel();
+      const end = await fetch(endpoint, { method: "DELETE", headers: { authorization: `Bearer ${tokens.bob}`, "mcp-session-id": sessionId } });
+      expect(end.status).toBe(404);
+    }
+    expect(toSession(sessionId)).toBe(before);
+
+    // the premise: alice's own call on her session, on either instance, is heard on her stream
+    for (const endpoint of endpoints) {
+      const own = await announce(endpoint, tokens.alice!, sessionId, `from alice at ${endpoint}`);
+      expect(own.status).toBe(200);
+      await own.text();
+    }
+    await expect.poll(() => alice.heard.length).toBe(2);
+    expect(alice.heard).toEqual(endpoints.map((endpoint) => `from alice at ${endpoint}`));
+    await expect(alice.client.callTool({ name: "announce", arguments: { text: "still hers" } })).resolves.toMatchObject({ content: [{ text: "announced" }] });
+  });
+
+  it("MU9 a session id the gateway never saw is 404 without reaching the upstream", async () => {
+    const requests = upstream.requests.length;
+    const response = await announce(endpoints[0]!, tokens.alice!, "8d3bf2e5-0d2c-4c4e-9f55-1f5c2e2b7a11", "guessed");
+    expect(response.status).toBe(404);
+    await response.body?.cancel();
+    expect(upstream.requests.length).toBe(requests);
+  });
+
+  it("MU9 a request on a known session reads no binding from the store (local cache); without a session id, none is read", async () => {
+    const sessionId = alice.transport.sessionId!;
+    const reads = watched.bindingReads.length;
+    for (let i = 0; i < 5; i++) await alice.client.callTool({ name: "announce", arguments: { text: `cached ${i}` } });
+    const stateless = await fetch(endpoints[1]!, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokens.alice}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+    });
+    await stateless.body?.cancel();
+    expect(watched.bindingReads.length).toBe(reads);
+    expect(toSession(sessionId)).toBeGreaterThan(5);
+  });
+
+  it("MU9 a DELETE of the session drops its binding on every instance that reads the store", async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(endpoints[0]!), { requestInit: { headers: { authorization: `Bearer ${tokens.bob}` } } });
+    const client = new Client({ name: "bob", version: "1.0.0" });
+    await client.connect(transport);
+    const sessionId = transport.sessionId!;
+    await transport.terminateSession();
+    await client.close();
+    // the second instance never cached it: it asks the store, which no longer has it
+    const requests = upstream.requests.length;
+    const response = await announce(endpoints[1]!, tokens.bob!, sessionId, "after the end");
+    expect(response.status).toBe(404);
+    await response.body?.cancel();
+    expect(upstream.requests.length).toBe(requests);
+  });
+});
+
+/** A token for `resource` of the first instance, by `username`'s sign-in through the browser step. */
+async function accessToken(base: string, username: string, password: string): Promise<string> {
+  const { client_id } = await register(base);
+  const { verifier, challenge } = pkce();
+  const url = authorizeUrl(base, {
+    response_type: "code",
+    client_id,
+    redirect_uri: REDIRECT_URI,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state: "st",
+    resource: `${base}/mcp/team`,
+  });
+  const redirect = await new TestBrowser().authorize(url, { redirectUri: REDIRECT_URI, username, password });
+  const { status, body } = await redeem(base, { clientId: client_id, code: redirect.searchParams.get("code")!, verifier });
+  if (status !== 200) throw new Error(`${username}'s code was not redeemed: ${status} ${JSON.stringify(body)}`);
+  return body.access_token!;
+}
