@@ -18,6 +18,7 @@ import { plainBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
 import { mcpEndpoint } from "./rs/routes.js";
 import type { Relays } from "./rs/relays.js";
 import { McpSessions } from "./rs/sessions.js";
+import { addressSubject } from "./ratelimit.js";
 import { clientAddress, StreamLimits } from "./rs/streams.js";
 import { StoreSessions } from "./store/sessions.js";
 import { VerifiedTokens } from "./tokens.js";
@@ -131,7 +132,7 @@ export function createApp(deps: AppDeps): RequestListener {
         relays: deps.relays,
         sessions: mcpSessions,
         streams,
-        clientAddress: (req) => clientAddress(req, trust),
+        clientAddress: (req) => addressSubject(clientAddress(req, trust)),
         log,
         publicUrl: config.publicUrl,
         allowedOrigins: config.allowedOrigins,

@@ -161,6 +161,8 @@ function oauth(ctx: Context, path: string, value: unknown): Access {
     { method: `${path}.tokenEndpointAuthMethod`, privateKey: `${path}.privateKey`, clientSecret: `${path}.clientSecret` },
   );
   if (pinned) throw problem(ctx, pinned);
+  const bounded = scopeMaxProblem(fields, { scope: `${path}.scope`, scopeMax: `${path}.scopeMax` });
+  if (bounded) throw problem(ctx, bounded);
   return { auth: "oauth", ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) };
 }
 
@@ -175,6 +177,19 @@ function authMethod(ctx: Context, path: string, value: unknown): TokenEndpointAu
   const method = authMethodNamed(value);
   if (!method) throw problem(ctx, `${path} must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.map((m) => `"${m}"`).join(", ")}`);
   return method;
+}
+
+/**
+ * A scope maximum needs a default scope inside it: a client that asks for none gets the default, and
+ * without one the upstream's own default, which the gateway cannot hold to the maximum (MC34).
+ */
+export function scopeMaxProblem(given: { scope?: string; scopeMax?: string }, names: { scope: string; scopeMax: string }): string | undefined {
+  if (given.scopeMax === undefined) return undefined;
+  if (given.scope === undefined)
+    return `${names.scopeMax} needs ${names.scope}: what to ask the upstream when a client asks for nothing, within the maximum`;
+  const allowed = new Set(given.scopeMax.split(" "));
+  const beyond = given.scope.split(" ").find((s) => !allowed.has(s));
+  return beyond === undefined ? undefined : `${names.scope} asks for "${beyond}", which ${names.scopeMax} does not allow`;
 }
 
 /** "a b", "a,b" or ["a", "b"], as one space-separated string. */

@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 import { loadLogin, type LoginConfig } from "./login/users.js";
-import { readUpstreamsFile } from "./config-file.js";
+import { readUpstreamsFile, scopeMaxProblem } from "./config-file.js";
 import { HOP_BY_HOP, isIdentityHeader } from "./rs/headers.js";
 import { authMethodNamed, loadSigningKey, pinnedMethodProblem, TOKEN_ENDPOINT_AUTH_METHODS, type TokenEndpointAuthMethod } from "./upstream/client-auth.js";
 
@@ -525,6 +525,8 @@ function parseFlagUpstream(read: (flag: string) => string | undefined, demo: boo
       .join(" ");
   const scope = scopeList("upstream-scope");
   const scopeMax = scopeList("upstream-scope-max");
+  const bounded = scopeMaxProblem({ scope, scopeMax }, { scope: label("upstream-scope"), scopeMax: label("upstream-scope-max") });
+  if (bounded) throw new ConfigError(bounded);
   const issuer = optionalUrl("upstream-as");
   const apiUrl = optionalUrl("upstream-api-url")?.replace(/\/$/, "");
   const privateKey = readPrivateKey(read("upstream-private-key"));

@@ -23,6 +23,27 @@ export const RATE_RULES = {
   loginFailure: { name: "login-failure", limit: 10, windowSeconds: 900, message: "Too many failed sign-ins from this address." },
 } as const satisfies Record<string, RateRule>;
 
+/**
+ * Who a per-address limit counts: an IPv4 address (also when written IPv4-mapped), or the /64 of an
+ * IPv6 address, which one subscriber usually holds whole (RFC 6177): counted by full address, one host
+ * could take 2^64 fresh ones.
+ */
+export function addressSubject(address: string | undefined): string {
+  if (!address) return "unknown";
+  const plain = address.replace(/%.*$/, "").toLowerCase();
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(plain);
+  if (mapped) return mapped[1]!;
+  if (!plain.includes(":")) return plain;
+  const [head = "", tail] = plain.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
+}
+
 const tooMany = (rule: RateRule) =>
   new OAuthError("temporarily_unavailable", `${rule.message} Try again in ${Math.ceil(rule.windowSeconds / 60)} minutes.`, 429, {
     "Retry-After": String(rule.windowSeconds),

@@ -2,7 +2,7 @@ import type { RequestHandler } from "express";
 import { approvedBefore } from "../login/approvals.js";
 import { browserBinding, keepBinding, sessionUser } from "../login/browser.js";
 import { go } from "../login/pages.js";
-import { consume, RATE_RULES } from "../ratelimit.js";
+import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
 import type { Mount } from "../upstream/mounts.js";
 import { authorize, type AuthorizeDeps, type AuthorizeFailure } from "./authorize.js";
 
@@ -15,9 +15,10 @@ import { authorize, type AuthorizeDeps, type AuthorizeFailure } from "./authoriz
 export function authorizeRoute(deps: AuthorizeDeps, issuerMount?: Mount): RequestHandler {
   const https = deps.urls.issuer.startsWith("https:");
   return async (req, res) => {
-    await consume(deps.store, RATE_RULES.authorize, req.ip ?? "unknown");
+    const address = addressSubject(req.ip);
+    await consume(deps.store, RATE_RULES.authorize, address);
     const browser = browserBinding(req, https);
-    const outcome = await authorize(req.query, deps, browser.hash, issuerMount);
+    const outcome = await authorize(req.query, deps, { browser: browser.hash, address }, issuerMount);
     if ("pending" in outcome) {
       keepBinding(res, https, browser.value);
       return res.redirect(302, outcome.redirectTo);

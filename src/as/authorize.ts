@@ -73,14 +73,28 @@ export interface AuthorizeDeps {
  * GET /authorize, or /authorize/<name> for the issuer of one upstream of a config file (`issuerMount`),
  * in two phases (OAuth 2.1 §4.1.2.1). Until client and redirect URI are verified, errors are thrown
  * and shown locally; after that they are returned for the client, whose route decides between a
- * redirect and a page (RFC 9700 §4.11.2). `browser`: the hash of the browser-binding cookie.
+ * redirect and a page (RFC 9700 §4.11.2). `from`: the hash of the sender's browser-binding cookie,
+ * and its address as the per-address limits count it (a client first named by a metadata document is
+ * a new client, counted as a registration: MC26).
  */
-export async function authorize(query: Record<string, unknown>, deps: AuthorizeDeps, browser: string, issuerMount?: Mount): Promise<AuthorizeOutcome> {
+export async function authorize(
+  query: Record<string, unknown>,
+  deps: AuthorizeDeps,
+  from: { browser: string; address: string },
+  issuerMount?: Mount,
+): Promise<AuthorizeOutcome> {
   const issuer = issuerMount?.issuer ?? deps.urls.issuer;
   const clientId = optionalParam(query, "client_id");
   if (!clientId) throw new OAuthError("invalid_request", "The request has no client_id.");
   const client = isClientIdUrl(clientId)
-    ? await resolveMetadataClient(clientId, { store: deps.store, clock: deps.clock, policy: deps.registration, fetch: deps.metadataFetch, log: deps.log })
+    ? await resolveMetadataClient(clientId, {
+        store: deps.store,
+        clock: deps.clock,
+        policy: deps.registration,
+        fetch: deps.metadataFetch,
+        log: deps.log,
+        address: from.address,
+      })
     : await getClient(deps.store, clientId);
   if (!client) throw new OAuthError("invalid_client", "The client is not registered with this gateway. Register it again from your MCP client.");
   const requested = optionalParam(query, "redirect_uri");
@@ -144,7 +158,7 @@ export async function authorize(query: Record<string, unknown>, deps: AuthorizeD
       ...(scope === undefined ? {} : { scope }),
       resource: mount.resource,
       issuer,
-      browser,
+      browser: from.browser,
       createdAt: nowSeconds(deps.clock),
     };
     if (Buffer.byteLength(JSON.stringify(request)) > MAX_AUTHORIZATION_REQUEST_BYTES) return fail("invalid_request", "The authorization request is too large.");

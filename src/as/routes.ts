@@ -3,7 +3,7 @@ import express, { Router, type RequestHandler } from "express";
 import type { Config } from "../config.js";
 import { typedSlash } from "../upstream/mounts.js";
 import { OAuthError } from "../errors.js";
-import { consume, RATE_RULES } from "../ratelimit.js";
+import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
 import type { AuthorizeDeps } from "./authorize.js";
 import { authorizeRoute } from "./authorize-route.js";
 import { readClientCredentials } from "./clients.js";
@@ -69,7 +69,7 @@ export function asRoutes(deps: AsDeps): Router {
       ),
     );
   const registrationLimit: RequestHandler = async (req, _res, next) => {
-    await consume(deps.store, RATE_RULES.register, req.ip ?? "unknown");
+    await consume(deps.store, RATE_RULES.register, addressSubject(req.ip));
     next();
   };
   const registration: RegistrationDeps = { store: deps.store, clock: deps.clock, issuer: deps.urls.issuer, registration: deps.registration };

@@ -2,7 +2,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { AuthorizationRequest } from "../as/authorize.js";
 import type { ClientRecord } from "../as/clients.js";
 import { OAuthError } from "../errors.js";
-import { consume, RATE_RULES } from "../ratelimit.js";
+import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
 import { approvedBefore, honoursRememberedApproval, isRemembered, recordApproval } from "./approvals.js";
 import { checkBinding, csrfMatches, csrfToken, sessionUser, type CsrfHolder } from "./browser.js";
 import { approve, consentView, deny, pendingRequest, upstreamCallback, type LoginDeps } from "./flow.js";
@@ -34,7 +34,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     });
   /** The pending request of this browser (docs/security.md HI5: counted per address first). */
   const pendingHere = async (req: Request, requestId: unknown) => {
-    await consume(deps.store, RATE_RULES.login, req.ip ?? "unknown");
+    await consume(deps.store, RATE_RULES.login, addressSubject(req.ip));
     const pending = await pendingRequest(deps.store, requestId);
     checkBinding(req, https, pending.request);
     return pending;
@@ -95,7 +95,7 @@ export function loginRoutes(deps: LoginDeps): Router {
 
   /** Check the password; on failure, answer the page and return undefined. */
   async function signInWithPassword(req: Request, res: Response, body: Record<string, unknown>, pending: Pending): Promise<string | undefined> {
-    const verdict = await passwordSignIn({ ...deps, checkPassword }, req.ip ?? "unknown", body.username, body.password);
+    const verdict = await passwordSignIn({ ...deps, checkPassword }, addressSubject(req.ip), body.username, body.password);
     if ("wait" in verdict) {
       res.set("Retry-After", String(verdict.wait));
       return void render(req, res, 429, pending, `${verdict.message} Try again in ${duration(verdict.wait)}.`);

@@ -10,6 +10,7 @@ import { CLIENT_TTL_SECONDS, markClientUsed, type ClientRecord } from "../../src
 import { registerClient } from "../../src/as/registration.js";
 import { ManualClock } from "../../src/clock.js";
 import { OAuthError } from "../../src/errors.js";
+import { RATE_RULES } from "../../src/ratelimit.js";
 import { addressProblem, FetchRefused, guardedFetch } from "../../src/fetch-guard.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { MemoryStore } from "../../src/store/memory.js";
@@ -380,6 +381,39 @@ describe("cimd", () => {
     // another address may still bring a new client (from another host: this one's fetch budget is spent)
     const elsewhere = onOtherHost("/mc26/address-other.json");
     expect(await flood.outcome(elsewhere, { address: "198.51.100.9", fetch: { ...flood.deps.fetch, ...otherHost } })).toBe(elsewhere);
+  });
+
+  it("MC26 over HTTP, /authorize counts a client first named by a metadata document as a registration from the request's address", async () => {
+    const port = await freePort();
+    const gateway = await startGatewayProcess(
+      [
+        ...["--port", String(port), "--public-url", `http://127.0.0.1:${port}`, "--store", "memory", "--upstream-rs", simulator.mcpUrl],
+        ...["--allow-private-fetch", "true", "--trust-proxy", "loopback"],
+      ],
+      { NODE_EXTRA_CA_CERTS: certificate.certFile, MCP_GATEWAY_UPSTREAM_CLIENT_ID: app.clientId, MCP_GATEWAY_PASSWORD: LOGIN.password },
+    );
+    try {
+      const from = (address: string) => new TestBrowser({ "x-forwarded-for": address });
+      // all but one of the address's registrations used at /register
+      for (let i = 1; i < RATE_RULES.register.limit; i++) {
+        const registered = await fetch(`${gateway.url}/register`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-forwarded-for": "198.51.100.20" },
+          body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: "none" }),
+        });
+        expect(registered.status).toBe(201);
+      }
+      const [first, second] = ["first", "second"].map((name) => publish(`/mc26-http/${name}.json`));
+      expect((await authorizeWith(gateway.url, first!, {}, from("198.51.100.20"))).toLogin).toBe(true);
+      const refused = await authorizeWith(gateway.url, second!, {}, from("198.51.100.20"));
+      expect([refused.status, refused.location]).toEqual([429, undefined]);
+      expect(refused.text).toContain("Too many client registrations from this address");
+      expect(docs.hits("/mc26-http/second.json")).toBe(0);
+      // another address may bring it
+      expect((await authorizeWith(gateway.url, second!, {}, from("198.51.100.21"))).toLogin).toBe(true);
+    } finally {
+      await gateway.kill();
+    }
   });
 
   it("MC26 a metadata-document client lives --unused-client-ttl until it redeems a code, and the long lifetime from then on", async () => {

@@ -271,6 +271,11 @@ describe("parseUpstreamsFile: oauth", () => {
     expect(refusedEntry({ url: URL_X, oauth: { scope } })).toMatch(/^gateway\.json: mcpServers\.x\.oauth\.scope (must be a string|names no scope)/);
   });
 
+  it("takes scopeMax only with a default scope inside it (MC34)", () => {
+    expect(refusedEntry({ url: URL_X, oauth: { scopeMax: "repo" } })).toMatch(/mcpServers\.x\.oauth\.scopeMax needs mcpServers\.x\.oauth\.scope/);
+    expect(refusedEntry({ url: URL_X, oauth: { scope: "repo gist", scopeMax: ["repo"] } })).toMatch(/asks for "gist", which .*scopeMax does not allow/);
+  });
+
   it("refuses an unknown oauth key, naming it", () => {
     expect(refusedEntry({ url: URL_X, oauth: { client_id: "abc" } })).toBe(
       `${SOURCE}: mcpServers.x.oauth: unknown key "client_id" (the keys are clientId, clientSecret, scope, scopeMax, issuer, authorizationEndpoint, tokenEndpoint, apiUrl, privateKey, tokenEndpointAuthMethod)`,

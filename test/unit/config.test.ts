@@ -92,8 +92,10 @@ describe("loadConfig: where values come from", () => {
     expect(refused([...RS, "--user", "alice"])).toMatch(/--user and --client are for the revoke command/);
   });
 
-  it("reads --upstream-scope-max as a space-separated list", () => {
-    expect(load([...RS, "--upstream-scope-max", "repo, read:org"]).upstreams[0]!.scopeMax).toBe("repo read:org");
+  it("reads --upstream-scope-max as a space-separated list, with a default scope inside it (MC34)", () => {
+    expect(load([...RS, "--upstream-scope", "repo", "--upstream-scope-max", "repo, read:org"]).upstreams[0]!.scopeMax).toBe("repo read:org");
+    expect(refused([...RS, "--upstream-scope-max", "repo"])).toMatch(/--upstream-scope-max .* needs --upstream-scope/);
+    expect(refused([...RS, "--upstream-scope", "repo admin:org", "--upstream-scope-max", "repo"])).toMatch(/asks for "admin:org", which --upstream-scope-max/);
   });
 
   it("returns a frozen object", () => {
