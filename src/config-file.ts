@@ -185,8 +185,7 @@ function authMethod(ctx: Context, path: string, value: unknown): TokenEndpointAu
  */
 export function scopeMaxProblem(given: { scope?: string; scopeMax?: string }, names: { scope: string; scopeMax: string }): string | undefined {
   if (given.scopeMax === undefined) return undefined;
-  if (given.scope === undefined)
-    return `${names.scopeMax} needs ${names.scope}: what to ask the upstream when a client asks for nothing, within the maximum`;
+  if (given.scope === undefined) return `${names.scopeMax} needs ${names.scope}: what to ask the upstream when a client asks for nothing, within the maximum`;
   const allowed = new Set(given.scopeMax.split(" "));
   const beyond = given.scope.split(" ").find((s) => !allowed.has(s));
   return beyond === undefined ? undefined : `${names.scope} asks for "${beyond}", which ${names.scopeMax} does not allow`;
