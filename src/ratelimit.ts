@@ -80,87 +80,74 @@ export async function reserveCheck(store: Store, clock: Clock, rule: RateRule, s
 }
 
 /**
- * Per-user back-off on Screen 1 (WP6, HI7): from the 3rd failure for one user name, the next attempt
- * waits 1 s, then 2 s, 4 s… up to 15 minutes after the last failure. It holds only an address that has
- * itself failed `freeFailures` times for that name in the last day, so guesses from elsewhere never
- * hold the user back on a clean address; a success forgets that address's failures. User names are
- * keyed by hash, and unknown names back off exactly like real ones.
+ * Back-off on Screen 1 per user name and address (WP6, HI7): from the pair's 3rd failure, the next
+ * attempt for that name from that address waits 1 s, then 2 s, 4 s… up to 15 minutes after the pair's
+ * last failure. Only an address's own failures for the name hold it, so no one else's guesses can keep
+ * the user out of their own address; a success there forgets the pair. A pair's failures are kept 24 h
+ * after its last one. Pairs are keyed by hash, and unknown names back off exactly like real ones.
  */
-export const USER_BACKOFF = { freeFailures: 2, firstWaitSeconds: 1, maxWaitSeconds: 900, memorySeconds: 86_400, busySeconds: 10 } as const;
+export const SIGN_IN_BACKOFF = { freeFailures: 2, firstWaitSeconds: 1, maxWaitSeconds: 900, memorySeconds: 86_400, busySeconds: 10 } as const;
 
-const nameHash = (name: string) => sha256(name);
-const pairHash = (name: string, address: string) => sha256(JSON.stringify([name, address]));
-const failuresKey = (name: string) => keys.rateLimit("login-user", nameHash(name));
-const lastFailureKey = (name: string) => keys.rateLimit("login-user-last", nameHash(name));
-const addressFailuresKey = (name: string, address: string) => keys.rateLimit("login-user-address", pairHash(name, address));
-
-export const backoffSeconds = (failures: number): number =>
-  failures <= USER_BACKOFF.freeFailures
-    ? 0
-    : Math.min(USER_BACKOFF.firstWaitSeconds * 2 ** (failures - USER_BACKOFF.freeFailures - 1), USER_BACKOFF.maxWaitSeconds);
-
-/** Seconds this user name must still wait before the next attempt from a held address; 0 when it may try now. */
-export async function userBackoff(store: Store, clock: Clock, name: string): Promise<number> {
-  const wait = backoffSeconds((await store.get<number>(failuresKey(name))) ?? 0);
-  if (wait === 0) return 0;
-  const last = (await store.get<number>(lastFailureKey(name))) ?? 0;
-  return Math.max(0, Math.ceil((last + wait * 1000 - clock.now()) / 1000));
+/** One pair's failures and the time of its last one (ms since the epoch). */
+interface PairFailures {
+  failures: number;
+  last: number;
 }
 
-/** One password check running for this name (and address), across instances: the lock is released after it. */
+const pairHash = (name: string, address: string) => sha256(JSON.stringify([name, address]));
+const failuresKey = (name: string, address: string) => keys.rateLimit("login-user-address", pairHash(name, address));
+const busyKey = (name: string, address: string) => keys.rateLimit("login-user-address-busy", pairHash(name, address));
+
+export const backoffSeconds = (failures: number): number =>
+  failures <= SIGN_IN_BACKOFF.freeFailures
+    ? 0
+    : Math.min(SIGN_IN_BACKOFF.firstWaitSeconds * 2 ** (failures - SIGN_IN_BACKOFF.freeFailures - 1), SIGN_IN_BACKOFF.maxWaitSeconds);
+
+/** Seconds this address must still wait before its next attempt for this name; 0 when it may try now. */
+export async function pairBackoff(store: Store, clock: Clock, name: string, address: string): Promise<number> {
+  const seen = await store.get<PairFailures>(failuresKey(name, address));
+  if (!seen) return 0;
+  return Math.max(0, Math.ceil((seen.last + backoffSeconds(seen.failures) * 1000 - clock.now()) / 1000));
+}
+
+/** The one password check running for this name from this address, across instances. */
 export interface SignInTurn {
-  /** The password was right: this address's failures for the name are forgotten (the name's are not). */
+  /** The password was right: the pair's failures are forgotten. */
   succeeded(): Promise<void>;
   failed(): Promise<void>;
   release(): Promise<void>;
 }
 
-const BUSY: Wait = { wait: 1, message: "Another sign-in for this user name is being checked." };
-const backingOff = (wait: number): Wait => ({ wait, message: "Too many failed sign-ins for this user name." });
+const BUSY: Wait = { wait: 1, message: "Another sign-in for this user name from this address is being checked." };
+const backingOff = (wait: number): Wait => ({ wait, message: "Too many failed sign-ins for this user name from this address." });
 
 /**
  * This address's turn to check a password for this name, or how long to wait for it. Checks run one at
- * a time per name and address. An address held by the name's back-off also queues behind every other
- * held address (one check at a time per name), so many addresses together cannot outrun the back-off.
+ * a time per pair (a lock that expires by itself should its holder die), so parallel guesses from one
+ * address cannot outrun its back-off, and the pair's record is read and rewritten only under the lock.
  */
 export async function takeTurn(store: Store, clock: Clock, name: string, address: string): Promise<Wait | SignInTurn> {
-  const locks: (() => Promise<void>)[] = [];
-  const release = async () => void (await Promise.all(locks.splice(0).map((unlock) => unlock())));
+  const busy = busyKey(name, address);
+  if (!(await store.add(busy, 1, SIGN_IN_BACKOFF.busySeconds))) return BUSY;
+  const release = () => store.delete(busy);
+  let wait: number;
   try {
-    const wait = await queue(store, clock, name, address, locks);
-    if (wait) {
-      await release();
-      return wait;
-    }
+    wait = await pairBackoff(store, clock, name, address);
   } catch (e) {
     await release();
     throw e;
   }
+  if (wait > 0) {
+    await release();
+    return backingOff(wait);
+  }
   return {
-    succeeded: () => store.delete(addressFailuresKey(name, address)),
+    succeeded: () => store.delete(failuresKey(name, address)),
     failed: async () => {
-      await store.increment(addressFailuresKey(name, address), USER_BACKOFF.memorySeconds);
-      await store.increment(failuresKey(name), USER_BACKOFF.memorySeconds);
-      await store.put(lastFailureKey(name), clock.now(), USER_BACKOFF.memorySeconds);
+      const seen = await store.get<PairFailures>(failuresKey(name, address));
+      const next: PairFailures = { failures: (seen?.failures ?? 0) + 1, last: clock.now() };
+      await store.put(failuresKey(name, address), next, SIGN_IN_BACKOFF.memorySeconds);
     },
     release,
   };
-}
-
-/** Take the locks this attempt needs (their releases go to `locks`); the wait instead when it may not run now. */
-async function queue(store: Store, clock: Clock, name: string, address: string, locks: (() => Promise<void>)[]): Promise<Wait | undefined> {
-  /** False when another check holds the lock; it expires by itself should its holder die. */
-  const claim = async (key: string) => {
-    if (!(await store.add(key, 1, USER_BACKOFF.busySeconds))) return false;
-    locks.push(() => store.delete(key));
-    return true;
-  };
-  if (!(await claim(keys.rateLimit("login-user-address-busy", pairHash(name, address))))) return BUSY;
-  if (((await store.get<number>(addressFailuresKey(name, address))) ?? 0) < USER_BACKOFF.freeFailures) return undefined;
-  // read before the name's lock, so that refused guesses never hold it, and again under it: a parallel check may just have failed
-  const early = await userBackoff(store, clock, name);
-  if (early > 0) return backingOff(early);
-  if (!(await claim(keys.rateLimit("login-user-busy", nameHash(name))))) return BUSY;
-  const wait = await userBackoff(store, clock, name);
-  return wait > 0 ? backingOff(wait) : undefined;
 }

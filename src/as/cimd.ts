@@ -39,7 +39,11 @@ export interface MetadataDocumentDeps {
  */
 export const MIN_DOCUMENT_REUSE_SECONDS = 60;
 
-/** MC26: fetches, answered or not, per document URL and per host: the gateway is no one's fetcher. */
+/**
+ * MC26: fetches, answered or not, per document URL, and per host for each requesting address: the
+ * gateway is no one's fetcher. A host budget shared by everyone would let one address spend a popular
+ * host's with made-up URLs there and turn away that host's new clients for everyone.
+ */
 export const DOCUMENT_FETCH_RULES = {
   url: { name: "cimd-url", limit: 10, windowSeconds: 600, message: "This client's metadata document was fetched too often." },
   host: { name: "cimd-host", limit: 60, windowSeconds: 600, message: "Client metadata documents on this host were fetched too often." },
@@ -161,11 +165,11 @@ async function fetchJson(
   return { document, lifetime: fetched.lifetime };
 }
 
-/** Count this fetch toward its URL's and its host's budgets; the refusal when either is spent. */
+/** Count this fetch toward its URL's budget and its host's for this address; the refusal when either is spent. */
 async function fetchBudget(url: string, deps: MetadataDocumentDeps): Promise<OAuthError | undefined> {
   try {
     await consume(deps.store, DOCUMENT_FETCH_RULES.url, sha256(url));
-    await consume(deps.store, DOCUMENT_FETCH_RULES.host, sha256(new URL(url).hostname));
+    await consume(deps.store, DOCUMENT_FETCH_RULES.host, sha256(`${new URL(url).hostname}\n${deps.address ?? ""}`));
     return undefined;
   } catch (error) {
     if (error instanceof OAuthError) return error;

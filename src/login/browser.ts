@@ -76,3 +76,16 @@ export function csrfToken(keys: Keys, requestId: string, holder: CsrfHolder, set
 /** Compared in constant time, under the current key or one being rotated out. */
 export const csrfMatches = (keys: Keys, requestId: string, holder: CsrfHolder, given: unknown): boolean =>
   typeof given === "string" && keys.all.some((set) => safeEqual(given, csrfToken(keys, requestId, holder, set)));
+
+/**
+ * A form post the gateway's own page sent (RFC 9700 §4.7, W3C Fetch Metadata): a page on another port
+ * of the gateway's host is same-site, not same-origin, and may have planted the gateway's cookies
+ * (docs/security.md WP9), so its posts are refused whatever they carry. `Sec-Fetch-Site` decides where
+ * the browser sends it; a browser too old to, sends `Origin` (the pages' `Referrer-Policy: same-origin`
+ * keeps it from being "null" on their own posts). A client that sends neither is no browser page.
+ */
+export function postedFromHere(headers: { origin?: string; "sec-fetch-site"?: string | string[] }, origins: readonly string[]): boolean {
+  const site = headers["sec-fetch-site"];
+  if (site !== undefined) return site === "same-origin";
+  return headers.origin === undefined || origins.includes(headers.origin.toLowerCase());
+}

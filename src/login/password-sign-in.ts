@@ -6,7 +6,7 @@ import type { Store } from "../store/store.js";
 export type PasswordVerdict =
   | { user: string }
   | { wrong: true }
-  /** Not checked: the address or the user name must wait this many seconds. */
+  /** Not checked: the address, or the address for this user name, must wait this many seconds. */
   | { wait: number; message: string };
 
 export interface PasswordSignInDeps {
@@ -17,8 +17,9 @@ export interface PasswordSignInDeps {
 }
 
 /**
- * Check the password under the per-user back-off and the per-address limit (docs/security.md WP6, HI7,
- * HI8). Nothing here asks whether the user exists: unknown names take the same path and the same time.
+ * Check the password under the back-off per user name and address and the per-address limit
+ * (docs/security.md WP6, HI7, HI8). Nothing here asks whether the user exists: unknown names take the
+ * same path and the same time.
  */
 export async function passwordSignIn(deps: PasswordSignInDeps, address: string, username: unknown, password: unknown): Promise<PasswordVerdict> {
   const name = typeof username === "string" ? username.slice(0, 200) : "";

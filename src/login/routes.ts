@@ -4,7 +4,7 @@ import type { ClientRecord } from "../as/clients.js";
 import { OAuthError } from "../errors.js";
 import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
 import { approvedBefore, honoursRememberedApproval, isRemembered, recordApproval } from "./approvals.js";
-import { checkBinding, csrfMatches, csrfToken, sessionUser, type CsrfHolder } from "./browser.js";
+import { checkBinding, csrfMatches, csrfToken, postedFromHere, sessionUser, type CsrfHolder } from "./browser.js";
 import { approve, consentView, deny, pendingRequest, upstreamCallback, type LoginDeps } from "./flow.js";
 import { go } from "./pages.js";
 import { passwordSignIn } from "./password-sign-in.js";
@@ -51,6 +51,8 @@ export function loginRoutes(deps: LoginDeps): Router {
 
   router.post("/login", form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
+    if (!postedFromHere(req.headers, deps.mounts.origins.all))
+      throw new OAuthError("access_denied", "This form was sent from another site than this gateway's page. Open the sign-in from your MCP client again.", 403);
     const { request, client } = await pendingHere(req, body.request);
     if (!csrfMatches(deps.keys, request.id, holder(req, request), body.csrf))
       throw new OAuthError("access_denied", "The form is stale or was not sent from this gateway's page. Reload the page and try again.", 403);

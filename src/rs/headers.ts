@@ -66,6 +66,15 @@ const CLAIMED_IDENTITY_NAMES = [
   "x-user",
   "x-email",
   "x-username",
+  "x-auth-user",
+  "x-principal",
+  "x-userinfo", // Kong's OpenID Connect plugin
+  "x-jwt-assertion", // WSO2 API Manager
+  "x-id-token",
+  "x-access-token",
+  "client-ip",
+  "x-originating-ip",
+  "x-proxyuser-ip",
 ];
 const CLAIMED_IDENTITY_PREFIXES = [
   "remote-", // Apache's and nginx's REMOTE_USER, Authelia's Remote-User, -Groups, -Email, -Name
@@ -88,21 +97,48 @@ const CLAIMED_IDENTITY_PREFIXES = [
   "x-ssl-client-", // TLS client certificates as nginx and HAProxy pass them on
   "ssl-client-",
   "x-client-cert",
+  "x-consumer-", // Kong: -Username, -ID, -Custom-ID, -Groups
+  "x-credential-", // Kong: -Username, -Identifier
+  "x-envoy-", // Envoy: -External-Address, -Original-Path, -Peer-Metadata
+  "oidc-", // mod_auth_openidc: OIDC_CLAIM_*, OIDC_access_token, OIDC_id_token
+  "x-ms-token-", // Azure App Service: X-MS-TOKEN-AAD-ID-TOKEN and the other providers' tokens
 ];
 const CLAIMED_IDENTITY = new RegExp(`^(?:${CLAIMED_IDENTITY_NAMES.join("|")}|(?:${CLAIMED_IDENTITY_PREFIXES.join("|")}).*)$`);
 
 /** Whether a client header, normalised, names the user or the client's address to an upstream (MU2, MU10). */
 export const claimsIdentity = (normalisedName: string): boolean => CLAIMED_IDENTITY.test(normalisedName);
 
+/**
+ * docs/security.md MU10: what IIS, Spring and Rails take in place of the request's own method and
+ * path; the gateway authorizes and relays the method and path it sees, so the client may not name others.
+ */
+const REQUEST_TARGET_OVERRIDES = new Set([
+  "x-original-url",
+  "x-rewrite-url",
+  "x-original-uri",
+  "x-original-method",
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+]);
+
+/**
+ * Names the gateway itself reads from the client and acts on (MU9's session binding, the body limit):
+ * forwarded only as spelt, so that no other spelling (`mcp_session_id`) reaches an upstream that reads
+ * it as the same header without the gateway's check.
+ */
+const READ_BY_GATEWAY = new Set(["mcp-session-id", "content-length"]);
+
 /** Header names whose verdict one upstream's policy remembers: clients send a handful; any beyond are judged each time. */
 const REMEMBERED_NAMES = 1000;
 
 /**
  * Which client headers may go to one upstream, by lower-case name: none that is hop-by-hop, in
- * NOT_FORWARDED_UPSTREAM, `claimsIdentity`, or, normalised, one the gateway itself sends there
- * (docs/security.md MU10: the operator's fixed headers and credentials, and Authorization), so
- * that no client header stands beside the gateway's under another spelling (`x_mcp_readonly`
- * beside `x-mcp-readonly`). Built once per upstream; verdicts are remembered per name.
+ * NOT_FORWARDED_UPSTREAM or REQUEST_TARGET_OVERRIDES, `claimsIdentity`, normalised one the gateway
+ * itself sends there (docs/security.md MU10: the operator's fixed headers and credentials, and
+ * Authorization), so that no client header stands beside the gateway's under another spelling
+ * (`x_mcp_readonly` beside `x-mcp-readonly`), or another spelling of one READ_BY_GATEWAY (MU9).
+ * Built once per upstream; verdicts are remembered per name.
  */
 export function clientHeaderPolicy(fixed: Readonly<Record<string, string>>): (lowerName: string) => boolean {
   const gatewaySet = new Set(["authorization", ...Object.keys(fixed).map((name) => normalised(name.toLowerCase()))]);
@@ -111,7 +147,14 @@ export function clientHeaderPolicy(fixed: Readonly<Record<string, string>>): (lo
     let forwarded = verdicts.get(lowerName);
     if (forwarded === undefined) {
       const n = normalised(lowerName);
-      forwarded = !(HOP_BY_HOP.has(n) || NOT_FORWARDED_UPSTREAM.has(n) || gatewaySet.has(n) || claimsIdentity(n));
+      forwarded = !(
+        HOP_BY_HOP.has(n) ||
+        NOT_FORWARDED_UPSTREAM.has(n) ||
+        REQUEST_TARGET_OVERRIDES.has(n) ||
+        gatewaySet.has(n) ||
+        claimsIdentity(n) ||
+        (READ_BY_GATEWAY.has(n) && n !== lowerName)
+      );
       if (verdicts.size < REMEMBERED_NAMES) verdicts.set(lowerName, forwarded);
     }
     return forwarded;

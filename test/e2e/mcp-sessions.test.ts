@@ -134,6 +134,37 @@ describe("Mcp-Session-Id bound to its client and user", () => {
     await expect(alice.client.callTool({ name: "announce", arguments: { text: "still hers" } })).resolves.toMatchObject({ content: [{ text: "announced" }] });
   });
 
+  it("MU9 another user's session id under another spelling (mcp_session_id) never reaches the upstream, which could read it as Mcp-Session-Id", async () => {
+    const sessionId = alice.transport.sessionId!;
+    const before = upstream.requests.length;
+    for (const spelling of ["mcp_session_id", "Mcp_Session_Id", "mcp-session_id"]) {
+      const response = await fetch(endpoints[0]!, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${tokens.bob}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          [spelling]: sessionId,
+          "mcp-protocol-version": "2025-06-18",
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "announce", arguments: { text: "from bob" } } }),
+      });
+      expect(response.status).toBeLessThan(500);
+      await response.body?.cancel();
+    }
+    const seen = upstream.requests.slice(before);
+    // the premise: the requests went on, as sessionless ones, so what the upstream was sent can be read
+    expect(seen).toHaveLength(3);
+    for (const { headers } of seen) {
+      expect(Object.keys(headers).filter((name) => name.replaceAll("_", "-") === "mcp-session-id")).toEqual([]);
+      expect(Object.values(headers)).not.toContain(sessionId);
+    }
+    await alice.client.callTool({ name: "announce", arguments: { text: "after bob's tries" } });
+    // her stream is ordered: once her own call is heard, anything of bob's on her session would have been
+    await expect.poll(() => alice.heard).toContain("after bob's tries");
+    expect(alice.heard).not.toContain("from bob");
+  });
+
   it("MU9 a session id the gateway never saw is 404 without reaching the upstream", async () => {
     const requests = upstream.requests.length;
     const response = await announce(endpoints[0]!, tokens.alice!, "8d3bf2e5-0d2c-4c4e-9f55-1f5c2e2b7a11", "guessed");

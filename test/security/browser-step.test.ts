@@ -66,6 +66,33 @@ describe("the browser step", () => {
     expect(elsewhere.text).toContain("started in another browser");
   });
 
+  it("WP9 a sign-in form posted from another port of the host (same-site, not same-origin) is refused, whatever it carries", async () => {
+    // the attacker holds a request of its own client and Screen 1's CSRF token for it, and plants its binding cookie
+    const attacker = browserElsewhere();
+    const evil = await register(gw, { client_name: "Evil" });
+    const forged = await openScreen1(gw, { browser: attacker, clientId: evil.client_id });
+    const victim = browserElsewhere();
+    victim.plant(host, attacker.cookies(host));
+    // its page on http://127.0.0.1:9999 auto-posts the form, signing the victim's browser in as the attacker
+    const sameSite = { origin: "http://127.0.0.1:9999", "sec-fetch-site": "same-site" };
+    const forgeries: Record<string, string>[] = [
+      sameSite,
+      { "sec-fetch-site": "same-site" },
+      { origin: "http://127.0.0.1:9999" },
+      { origin: "null" },
+      { origin: new URL(gw).origin, "sec-fetch-site": "cross-site" },
+    ];
+    for (const headers of forgeries) {
+      const posted = await victim.request(`${gw}/login`, { form: { ...forged.form, ...LOGIN, decision: "approve" }, headers });
+      expect([posted.status, posted.location]).toEqual([403, undefined]);
+      expect(posted.text).toContain("sent from another site");
+    }
+    // the gateway's own page posts same-origin, and goes on
+    const own = { origin: new URL(gw).origin, "sec-fetch-site": "same-origin" };
+    const posted = await attacker.request(`${gw}/login`, { form: { ...forged.form, ...LOGIN, decision: "approve" }, headers: own });
+    expect(atUpstream(posted.location)).toBe(true);
+  });
+
   it("MC25 an error or a denial for a client not approved before is a page with a link, never a redirect", async () => {
     const phish = "https://evil.example/phish";
     const { client_id } = await register(gw, { redirect_uris: [phish], client_name: "Phish" });

@@ -33,7 +33,9 @@ export class TestBrowser {
   async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
     const target = new URL(url);
     this.visited.push(target.href);
-    const headers: Record<string, string> = { ...this.defaultHeaders, ...init.headers };
+    // a form is posted from the page that showed it: a browser says same-origin, whatever started the navigation
+    const posted: Record<string, string> = init.form && this.defaultHeaders["sec-fetch-site"] ? { "sec-fetch-site": "same-origin" } : {};
+    const headers: Record<string, string> = { ...this.defaultHeaders, ...posted, ...init.headers };
     const jar = this.#cookies.get(target.host);
     if (jar?.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
     let body: string | undefined;

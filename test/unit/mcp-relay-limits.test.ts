@@ -75,10 +75,49 @@ describe("client headers that never reach an upstream (docs/security.md MU10)", 
     "cf-access-authenticated-user-email",
     "tailscale-user-login",
     "x-ssl-client-s-dn",
+    "x-userinfo",
+    "x-jwt-assertion",
+    "x-consumer-username",
+    "x-consumer-id",
+    "x-consumer-custom-id",
+    "x-credential-username",
+    "x-credential-identifier",
+    "x-auth-user",
+    "x-id-token",
+    "x-access-token",
+    "x-principal",
+    "client-ip",
+    "x-originating-ip",
+    "x-proxyuser-ip",
+    "x-envoy-external-address",
+    "x-envoy-original-path",
+    "x-envoy-peer-metadata",
+    "oidc-claim-email",
+    "oidc-access-token",
+    "x-ms-token-aad-id-token",
+    "x-ms-token-aad-access-token",
   ])("MU10 drops %s, and its spelling with underscores", (name) => {
     expect(claimsIdentity(name)).toBe(true);
     const out = requestHeadersForUpstream({ [name]: "admin", [name.replaceAll("-", "_")]: "admin", accept: "*/*" }, "");
     expect(out).toEqual({ accept: "*/*" });
+  });
+
+  it.each(["x-original-url", "x-rewrite-url", "x-original-uri", "x-original-method", "x-http-method-override", "x-http-method", "x-method-override"])(
+    "MU10 drops %s, which would make an upstream take another method or path than the one relayed, and its spelling with underscores",
+    (name) => {
+      const out = requestHeadersForUpstream({ [name]: "DELETE", [name.replaceAll("-", "_")]: "/admin", accept: "*/*" }, "");
+      expect(out).toEqual({ accept: "*/*" });
+    },
+  );
+
+  it("MU9 forwards the session id and Content-Length only as spelt: another spelling is dropped, never read as the session by an upstream", () => {
+    const spellings = { mcp_session_id: "victim", "mcp-session_id": "victim", mcp_session_id_: "kept", content_length: "0" };
+    expect(requestHeadersForUpstream({ ...spellings, "mcp-session-id": "mine", "content-length": "2" }, "")).toEqual({
+      "mcp-session-id": "mine",
+      "content-length": "2",
+      mcp_session_id_: "kept",
+    });
+    expect(requestHeadersForUpstream(spellings, "")).toEqual({ mcp_session_id_: "kept" });
   });
 
   it("MU10 drops every spelling of a header the gateway sets, and keeps the client's other headers", () => {
