@@ -15,7 +15,7 @@ export interface RateRule {
 export const RATE_RULES = {
   /** Registrations per client address: real clients register once per server. */
   register: { name: "register", limit: 60, windowSeconds: 600, message: "Too many client registrations from this address." },
-  /** Authorization requests per address: each stores a pending request until it is used or expires. */
+  /** Authorization requests per address: each stores a pending request until it is used or expires (its TTL: this window). */
   authorize: { name: "authorize", limit: 60, windowSeconds: 600, message: "Too many sign-ins started from this address." },
   /** Screen 1 loads and posts per address. */
   login: { name: "login", limit: 120, windowSeconds: 600, message: "Too many sign-in pages from this address." },

@@ -31,8 +31,9 @@ export interface AuthorizationRequest {
 }
 
 /**
- * Long enough for a person to read Screen 1 and fetch a password; and equal to the /authorize rate
- * window, so an address never holds more live requests than the rate limit lets it make.
+ * Long enough for a person to read Screen 1 and fetch a password; and the /authorize rate window
+ * (RATE_RULES.authorize), so an address holds at most the limit's requests per window: twice that
+ * across a window's boundary.
  */
 export const AUTHORIZATION_REQUEST_TTL = 600;
 
