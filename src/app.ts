@@ -13,6 +13,7 @@ import type { Config } from "./config.js";
 import { randomToken, type Keys } from "./crypto.js";
 import { errorMiddleware, OAuthError } from "./errors.js";
 import { accessLog, type Logger } from "./log.js";
+import { authorizeRoutes } from "./login/authorize-route.js";
 import { loginRoutes } from "./login/routes.js";
 import { plainBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
 import { mcpEndpoint } from "./rs/routes.js";
@@ -80,21 +81,21 @@ export function createApp(deps: AppDeps): RequestListener {
   app.use(PARSED_BODY_PATHS, plainBodiesOnly);
   // /authorize reads the signed-in user (MC25) but never creates a session: saveUninitialized is false
   app.use("/authorize", overTls, sessions);
-  app.use(
-    asRoutes({
-      ...tokenContext,
-      log,
-      urls,
-      mounts,
-      refreshes: new RefreshFlights(),
-      cors: corsFor,
-      page,
-      registration: withGatewayOrigins(config.registration, mounts.origins),
-      metadataFetch: { allowPrivate: config.allowPrivateFetch },
-      gatewayUsers: new Set(config.login.users.map((u) => u.username)),
-      grantLifetime: config.grantLifetime,
-    }),
-  );
+  const asDeps = {
+    ...tokenContext,
+    log,
+    urls,
+    mounts,
+    refreshes: new RefreshFlights(),
+    cors: corsFor,
+    page,
+    registration: withGatewayOrigins(config.registration, mounts.origins),
+    metadataFetch: { allowPrivate: config.allowPrivateFetch },
+    gatewayUsers: new Set(config.login.users.map((u) => u.username)),
+    grantLifetime: config.grantLifetime,
+  };
+  app.use(asRoutes(asDeps));
+  app.use(authorizeRoutes(asDeps));
   app.use(["/login", "/upstream/callback"], page, overTls, sessions);
   app.use(loginRoutes({ store, clock, keys, urls, mounts, login: config.login, log }));
 

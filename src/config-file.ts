@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
 import { dirname } from "node:path";
 import { ConfigError, isLoopbackHost, upstreamHeaderProblem, type UpstreamConfig } from "./config.js";
+import { firstOutside } from "./scope.js";
 import { authMethodNamed, loadSigningKey, pinnedMethodProblem, TOKEN_ENDPOINT_AUTH_METHODS, type TokenEndpointAuthMethod } from "./upstream/client-auth.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -186,8 +187,7 @@ function authMethod(ctx: Context, path: string, value: unknown): TokenEndpointAu
 export function scopeMaxProblem(given: { scope?: string; scopeMax?: string }, names: { scope: string; scopeMax: string }): string | undefined {
   if (given.scopeMax === undefined) return undefined;
   if (given.scope === undefined) return `${names.scopeMax} needs ${names.scope}: what to ask the upstream when a client asks for nothing, within the maximum`;
-  const allowed = new Set(given.scopeMax.split(" "));
-  const beyond = given.scope.split(" ").find((s) => !allowed.has(s));
+  const beyond = firstOutside(given.scope, given.scopeMax);
   return beyond === undefined ? undefined : `${names.scope} asks for "${beyond}", which ${names.scopeMax} does not allow`;
 }
 

@@ -518,11 +518,12 @@ function parseFlagUpstream(read: (flag: string) => string | undefined, demo: boo
   const clientSecret = read("upstream-client-secret");
   if (clientSecret !== undefined && clientId === undefined)
     throw new ConfigError("--upstream-client-secret needs --upstream-client-id: give the id of the client the secret belongs to");
+  // a value of separators only names no scope: as if unset
   const scopeList = (flag: string) =>
     read(flag)
       ?.split(/[\s,]+/)
       .filter(Boolean)
-      .join(" ");
+      .join(" ") || undefined;
   const scope = scopeList("upstream-scope");
   const scopeMax = scopeList("upstream-scope-max");
   const bounded = scopeMaxProblem({ scope, scopeMax }, { scope: label("upstream-scope"), scopeMax: label("upstream-scope-max") });

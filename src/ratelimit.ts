@@ -86,7 +86,7 @@ export async function reserveCheck(store: Store, clock: Clock, rule: RateRule, s
  * the user out of their own address; a success there forgets the pair. A pair's failures are kept 24 h
  * after its last one. Pairs are keyed by hash, and unknown names back off exactly like real ones.
  */
-export const SIGN_IN_BACKOFF = { freeFailures: 2, firstWaitSeconds: 1, maxWaitSeconds: 900, memorySeconds: 86_400, busySeconds: 10 } as const;
+const SIGN_IN_BACKOFF = { freeFailures: 2, firstWaitSeconds: 1, maxWaitSeconds: 900, memorySeconds: 86_400, busySeconds: 10 } as const;
 
 /** One pair's failures and the time of its last one (ms since the epoch). */
 interface PairFailures {
@@ -104,7 +104,7 @@ export const backoffSeconds = (failures: number): number =>
     : Math.min(SIGN_IN_BACKOFF.firstWaitSeconds * 2 ** (failures - SIGN_IN_BACKOFF.freeFailures - 1), SIGN_IN_BACKOFF.maxWaitSeconds);
 
 /** Seconds this address must still wait before its next attempt for this name; 0 when it may try now. */
-export async function pairBackoff(store: Store, clock: Clock, name: string, address: string): Promise<number> {
+async function pairBackoff(store: Store, clock: Clock, name: string, address: string): Promise<number> {
   const seen = await store.get<PairFailures>(failuresKey(name, address));
   if (!seen) return 0;
   return Math.max(0, Math.ceil((seen.last + backoffSeconds(seen.failures) * 1000 - clock.now()) / 1000));

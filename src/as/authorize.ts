@@ -4,6 +4,7 @@ import { randomToken } from "../crypto.js";
 import { OAuthError, type OAuthErrorCode } from "../errors.js";
 import type { GuardOptions } from "../fetch-guard.js";
 import type { Logger } from "../log.js";
+import { firstOutside, isScope } from "../scope.js";
 import { keys, type Store } from "../store/store.js";
 import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
 import { getClient, optionalParam, redirectUriMatches, type ClientRecord, type RedirectUriPolicy } from "./clients.js";
@@ -146,7 +147,8 @@ export async function authorize(
     const scope = optionalParam(query, "scope") ?? mount.config.scope;
     if (scope !== undefined && (scope.length > AUTHORIZATION_REQUEST_LIMITS.scope || !isScope(scope)))
       return fail("invalid_scope", `The scope is malformed or longer than ${AUTHORIZATION_REQUEST_LIMITS.scope} characters.`);
-    const beyond = scope === undefined ? undefined : beyondScopeMax(scope, mount.config.scopeMax);
+    // RFC 6749 §3.3: the server may refuse a scope it will not grant (`--upstream-scope-max`)
+    const beyond = scope === undefined || mount.config.scopeMax === undefined ? undefined : firstOutside(scope, mount.config.scopeMax);
     if (beyond) return fail("invalid_scope", `This gateway does not let clients ask for ${beyond}.`);
 
     const request: AuthorizationRequest = {
@@ -177,13 +179,3 @@ export function authorizationResponse(redirectUri: string, params: Record<string
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
   return url.href;
 }
-
-/** `--upstream-scope-max`: the first scope token outside it, if any (RFC 6749 §3.3: the server may refuse what it will not grant). */
-export function beyondScopeMax(scope: string, scopeMax: string | undefined): string | undefined {
-  if (scopeMax === undefined) return undefined;
-  const allowed = new Set(scopeMax.split(" "));
-  return scope.split(" ").find((token) => !allowed.has(token));
-}
-
-/** RFC 6749 §3.3: scope = scope-token *( SP scope-token ), scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
-export const isScope = (scope: string): boolean => scope.length <= 2000 && /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope);

@@ -4,7 +4,7 @@ import { keys, type Store } from "../store/store.js";
 import { assertionClientId, clientKeyMetadata } from "./client-assertion.js";
 import { allowlistProblem, gatewayOriginProblem, redirectUriProblem } from "./redirect-uris.js";
 
-export { CLIENT_APP_SCHEMES, redirectUriMatches, redirectUriProblem } from "./redirect-uris.js";
+export { redirectUriMatches, redirectUriProblem } from "./redirect-uris.js";
 
 export type TokenEndpointAuthMethod = "none" | "client_secret_post" | "client_secret_basic" | "private_key_jwt";
 /** What RFC 7591 registration offers; Client ID Metadata Documents choose from their own list (cimd.ts). */
@@ -60,7 +60,7 @@ export interface RedirectUriPolicy {
 }
 
 /** The defaults of `--max-clients` and `--unused-client-ttl`, for a policy built without them (tests). */
-export const NEW_CLIENT_DEFAULTS = { maxClients: 10_000, unusedClientTtl: 86_400 } as const;
+const NEW_CLIENT_DEFAULTS = { maxClients: 10_000, unusedClientTtl: 86_400 } as const;
 
 export const newClientLimits = (policy: RedirectUriPolicy): { maxClients: number; unusedClientTtl: number } => ({
   maxClients: policy.maxClients ?? NEW_CLIENT_DEFAULTS.maxClients,

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { nowSeconds } from "../clock.js";
 import { randomToken, sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
+import { firstOutside, scopeTokens } from "../scope.js";
 import { keys, type Store } from "../store/store.js";
 import {
   issueTokens,
@@ -18,7 +19,7 @@ import {
   usedRecordGrant,
 } from "../tokens.js";
 import { refreshFailure, UpstreamError } from "../upstream/errors.js";
-import { stillAllowed } from "../login/allow.js";
+import { stillAllowed } from "../upstream/allow.js";
 import { optionalParam, type ClientRecord } from "./clients.js";
 import { endGrant, giveBackIfEnded } from "./grants.js";
 import type { TokenDeps } from "./token.js";
@@ -218,10 +219,8 @@ async function checkRequest(grant: RefreshTokenRecord, client: ClientRecord, req
  * scope, so narrowing would bind nothing. The grant's own scope, in any order, is what it always was.
  */
 function checkScope(granted: string, requested: string): void {
-  const grant = new Set(granted.split(" ").filter(Boolean));
-  const asked = new Set(requested.split(" ").filter(Boolean));
-  if ([...asked].some((s) => !grant.has(s))) throw new OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.");
-  if (asked.size < grant.size)
+  if (firstOutside(requested, granted) !== undefined) throw new OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.");
+  if (new Set(scopeTokens(requested)).size < new Set(scopeTokens(granted)).size)
     throw new OAuthError(
       "invalid_scope",
       `This gateway cannot narrow a grant's scope at refresh: the upstream token it holds keeps the scope granted (${granted}). Omit scope, or authorize again with the narrower scope.`,

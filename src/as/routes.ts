@@ -5,7 +5,6 @@ import { typedSlash } from "../upstream/mounts.js";
 import { OAuthError } from "../errors.js";
 import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
 import type { AuthorizeDeps } from "./authorize.js";
-import { authorizeRoute } from "./authorize-route.js";
 import { readClientCredentials } from "./clients.js";
 import { endClientGrants } from "./grants.js";
 import { introspect } from "./introspection.js";
@@ -55,7 +54,6 @@ export function asRoutes(deps: AsDeps): Router {
       `${pathname}/.well-known/openid-configuration`,
     ])
       router.options(path, deps.cors).get(path, deps.cors, metadata);
-    router.get(new URL(mount.authorizationEndpoint).pathname, deps.page, authorizeRoute(deps, mount));
   }
 
   const json = express.json({ limit: "64kb" });
@@ -93,8 +91,6 @@ export function asRoutes(deps: AsDeps): Router {
       await deleteRegistration(clientId(req), req.headers.authorization, registration, (id) => endClientGrants(deps, id));
       res.status(204).set(noStore).end();
     });
-
-  router.get("/authorize", deps.page, authorizeRoute(deps));
 
   const form = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 50 });
   router.options("/token", deps.cors).post("/token", deps.cors, form, async (req, res) => {

@@ -2,6 +2,7 @@ import type { AuthorizationRequest } from "../as/authorize.js";
 import type { ClientRecord } from "../as/clients.js";
 import { nowSeconds, type Clock } from "../clock.js";
 import { sha256 } from "../crypto.js";
+import { firstOutside } from "../scope.js";
 import { keys, type Store } from "../store/store.js";
 
 /**
@@ -75,8 +76,7 @@ export async function recordApproval(
 export function scopeCovered(approved: string | null | undefined, requested: string | undefined): boolean {
   if (approved === undefined) return false;
   if (requested === undefined || approved === null) return requested === undefined && approved === null;
-  const given = new Set(approved.split(" "));
-  return requested.split(" ").every((token) => given.has(token));
+  return firstOutside(requested, approved) === undefined;
 }
 
 /** MCP Security Best Practices §Confused Deputy: only this user's remembered approval of this client, redirect URI, upstream, metadata and scope counts. */

@@ -16,7 +16,7 @@ declare module "express-session" {
  * hash the pending request keeps, so that only the browser that started a request can see Screen 1
  * for it or post it. No store session is needed for it: sessions begin at sign-in.
  */
-export const bindingCookieName = (https: boolean): string => (https ? "__Host-mcp-gateway-browser" : "mcp-gateway-browser");
+const bindingCookieName = (https: boolean): string => (https ? "__Host-mcp-gateway-browser" : "mcp-gateway-browser");
 
 const BINDING = /^[A-Za-z0-9_-]{43}$/;
 

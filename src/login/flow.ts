@@ -7,13 +7,14 @@ import { CODE_TTL, type CodeRecord } from "../as/token.js";
 import type { Clock } from "../clock.js";
 import { randomToken, safeEqual, seal, sha256, type Keys } from "../crypto.js";
 import { OAuthError } from "../errors.js";
+import { scopeTokens } from "../scope.js";
 import { keys, type Store } from "../store/store.js";
 import type { Logger } from "../log.js";
 import type { UpstreamTokens } from "../tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
 import { classify } from "../upstream/errors.js";
 import type { Mount, Mounts, UpstreamMode } from "../upstream/mounts.js";
-import { gatewayUserRefusal, whoMayPass, type Refusal } from "./allow.js";
+import { gatewayUserRefusal, whoMayPass, type Refusal } from "../upstream/allow.js";
 import { redirectHost, type Step } from "./pages.js";
 import type { LoginConfig } from "./users.js";
 
@@ -72,14 +73,14 @@ export function consentView(request: AuthorizationRequest, client: ClientRecord,
     clientName: client.client_name === undefined ? undefined : withoutBidiControls(client.client_name),
     clientId: withoutBidiControls(client.client_id),
     redirectHost: redirectHost(request.redirectUri),
-    scopes: request.scope ? request.scope.split(" ") : [],
+    scopes: scopeTokens(request.scope),
     ...(warning ? { warning } : {}),
   };
 }
 
 /** Unicode bidirectional controls (UAX #9), which can make a shown name read as another: never shown (MC31). */
 const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
-export const withoutBidiControls = (text: string): string => text.replace(BIDI_CONTROLS, "");
+const withoutBidiControls = (text: string): string => text.replace(BIDI_CONTROLS, "");
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 /** MC11: a metadata document proves who wrote it, not who receives its codes; a loopback redirect is any local program's. */

@@ -4,6 +4,7 @@ import { Readable, Writable } from "node:stream";
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { Dispatcher } from "undici";
 import { OAuthError, type ErrorLog } from "../errors.js";
+import { scopeUnion } from "../scope.js";
 import { keys, StoreUnavailableError } from "../store/store.js";
 import { authenticate, bearerChallenge, type BearerDeps } from "./bearer.js";
 import { clientHeaderPolicy, identityHeaders, requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
@@ -234,9 +235,4 @@ function upstreamChallenge(headers: Record<string, string | string[] | undefined
   const value = headers["www-authenticate"];
   const response = new globalThis.Response(null, { headers: value ? { "www-authenticate": Array.isArray(value) ? value.join(", ") : value } : {} });
   return extractWWWAuthenticateParams(response);
-}
-
-/** Scope tokens of both lists, each once, in the order first named (RFC 6749 §3.3: a space-delimited set). */
-export function scopeUnion(...scopes: (string | undefined)[]): string {
-  return [...new Set(scopes.flatMap((scope) => (scope ?? "").split(" ").filter(Boolean)))].join(" ");
 }

@@ -162,7 +162,7 @@ export class SqliteStore implements Store {
  * UTF-8, which is code point order): the prefix with its last code point raised by one. No string is
  * above every string, so the empty prefix gets a BLOB, which SQLite sorts above all TEXT.
  */
-export function prefixEnd(prefix: string): string | Buffer {
+function prefixEnd(prefix: string): string | Buffer {
   const points = [...prefix];
   while (points.length > 0) {
     const last = points.pop()!.codePointAt(0)!;

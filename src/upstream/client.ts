@@ -4,6 +4,7 @@ import { nowSeconds } from "../clock.js";
 import { shownUrl, type UpstreamConfig } from "../config.js";
 import type { Keys } from "../crypto.js";
 import type { Logger } from "../log.js";
+import { scopeTokens } from "../scope.js";
 import { keys, type Store } from "../store/store.js";
 import type { UpstreamTokens } from "../tokens.js";
 import { chooseAuthMethod, clientAuth, importSigningKey, type ClientCredentials, type SigningKey, type TokenEndpointAuthMethod } from "./client-auth.js";
@@ -102,7 +103,7 @@ export class Upstream {
 
   /** Scopes to advertise to clients: `--upstream-scope`, else the upstream's own `scopes_supported` once known. Never waits. */
   advertisedScopes(): string[] | undefined {
-    if (this.config.scope) return this.config.scope.split(" ");
+    if (this.config.scope) return scopeTokens(this.config.scope);
     this.#discoveries.warm();
     return this.#discoveries.known?.scopesSupported;
   }
@@ -138,7 +139,7 @@ export class Upstream {
    * `offline_access` where the server lists it (SEP-2207: a refresh token keeps the user signed in).
    */
   #scope(asked: string | undefined, resolved: Resolved): string | undefined {
-    const scopes = new Set(asked?.split(" ").filter(Boolean));
+    const scopes = new Set(scopeTokens(asked));
     if (resolved.as.scopes_supported?.includes("offline_access")) scopes.add("offline_access");
     const { allowUsers, allowOrgs, identityHeaders } = this.config;
     if (githubApi(resolved.as, this.config.apiUrl)) {
@@ -191,7 +192,7 @@ export class Upstream {
     const api = githubApi(resolved.as, this.config.apiUrl);
     if (api) return githubIdentity(api, exchange.tokens.access_token, this.#deps.fetch);
     if (exchange.idTokenClaims) return oidcIdentity(exchange.idTokenClaims);
-    if (!resolved.as.userinfo_endpoint || !exchange.tokens.scope?.split(" ").includes("openid")) return undefined;
+    if (!resolved.as.userinfo_endpoint || !scopeTokens(exchange.tokens.scope).includes("openid")) return undefined;
     const { as, client } = resolved;
     const response = await oauth.userInfoRequest(as, client, exchange.tokens.access_token, this.#options);
     return oidcIdentity({ ...(await oauth.processUserInfoResponse(as, client, oauth.skipSubjectCheck, response)) });

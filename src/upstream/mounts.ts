@@ -1,5 +1,6 @@
 import type { UpstreamConfig } from "../config.js";
 import type { PublicOrigins } from "../origins.js";
+import { scopeTokens } from "../scope.js";
 import { Upstream, type UpstreamDeps } from "./client.js";
 import { RETRY_MS } from "./discovery-cache.js";
 import { detectUpstreamAuth } from "./discovery.js";
@@ -104,7 +105,7 @@ export class Mount {
    * last discovered. Never waits for the upstream: the gateway's own metadata answers at once.
    */
   advertisedScopes(): string[] | undefined {
-    if (this.config.scope) return this.config.scope.split(" ");
+    if (this.config.scope) return scopeTokens(this.config.scope);
     const mode = this.config.auth === "detect" ? this.#knownMode : this.config.auth;
     const now = this.#clock.now();
     if (!mode && !this.#mode && now >= this.#detectAfter) {

@@ -1,10 +1,10 @@
-import type { RequestHandler } from "express";
-import { approvedBefore } from "../login/approvals.js";
-import { browserBinding, keepBinding, sessionUser } from "../login/browser.js";
-import { go } from "../login/pages.js";
+import { Router, type RequestHandler } from "express";
+import { approvedBefore } from "./approvals.js";
+import { browserBinding, keepBinding, sessionUser } from "./browser.js";
+import { go } from "./pages.js";
 import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
 import type { Mount } from "../upstream/mounts.js";
-import { authorize, type AuthorizeDeps, type AuthorizeFailure } from "./authorize.js";
+import { authorize, type AuthorizeDeps, type AuthorizeFailure } from "../as/authorize.js";
 
 /**
  * GET /authorize (or /authorize/<name> of `issuerMount`): counted per address (HI5), the request
@@ -12,7 +12,16 @@ import { authorize, type AuthorizeDeps, type AuthorizeFailure } from "./authoriz
  * only to a client this browser's user approved before; any other client gets a page with a link
  * (RFC 9700 §4.11.2, MC25). The session is read here, never created.
  */
-export function authorizeRoute(deps: AuthorizeDeps, issuerMount?: Mount): RequestHandler {
+export function authorizeRoutes(deps: AuthorizeDeps & { page: RequestHandler }): Router {
+  const router = Router();
+  router.get("/authorize", deps.page, authorizeRoute(deps));
+  // each upstream of a config file is an issuer of its own, with its own authorization endpoint (MU8)
+  for (const mount of deps.mounts.all.filter((m) => m !== deps.mounts.single))
+    router.get(new URL(mount.authorizationEndpoint).pathname, deps.page, authorizeRoute(deps, mount));
+  return router;
+}
+
+function authorizeRoute(deps: AuthorizeDeps, issuerMount?: Mount): RequestHandler {
   const https = deps.urls.issuer.startsWith("https:");
   return async (req, res) => {
     const address = addressSubject(req.ip);

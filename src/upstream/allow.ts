@@ -2,9 +2,9 @@ import type { UpstreamConfig } from "../config.js";
 import type { OAuthErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { UpstreamTokens } from "../tokens.js";
-import type { CodeExchange } from "../upstream/client.js";
-import type { Membership, UpstreamIdentity } from "../upstream/identity.js";
-import type { Mount } from "../upstream/mounts.js";
+import type { CodeExchange } from "./client.js";
+import type { Membership, UpstreamIdentity } from "./identity.js";
+import type { Mount } from "./mounts.js";
 
 /** Why a user may not pass: what the page says, and the error the client hears (RFC 6749 §4.1.2.1). */
 export interface Refusal {
