@@ -13,8 +13,7 @@ import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { hashPassword } from "../../src/login/passwords.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import { TestBrowser } from "../support/browser.js";
-import { authorizeUrl, pkce, redeem, register, REDIRECT_URI } from "../support/manual.js";
+import { grantFor } from "../support/manual.js";
 import { startMcpUpstream, type McpUpstream } from "../support/mcp-upstream.js";
 import { freePort } from "../support/processes.js";
 
@@ -204,20 +203,5 @@ describe("Mcp-Session-Id bound to its client and user", () => {
 });
 
 /** A token for `resource` of the first instance, by `username`'s sign-in through the browser step. */
-async function accessToken(base: string, username: string, password: string): Promise<string> {
-  const { client_id } = await register(base);
-  const { verifier, challenge } = pkce();
-  const url = authorizeUrl(base, {
-    response_type: "code",
-    client_id,
-    redirect_uri: REDIRECT_URI,
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-    state: "st",
-    resource: `${base}/mcp/team`,
-  });
-  const redirect = await new TestBrowser().authorize(url, { redirectUri: REDIRECT_URI, username, password });
-  const { status, body } = await redeem(base, { clientId: client_id, code: redirect.searchParams.get("code")!, verifier });
-  if (status !== 200) throw new Error(`${username}'s code was not redeemed: ${status} ${JSON.stringify(body)}`);
-  return body.access_token!;
-}
+const accessToken = async (base: string, username: string, password: string): Promise<string> =>
+  (await grantFor(base, `${base}/mcp/team`, undefined, { username, password })).tokens.access_token!;

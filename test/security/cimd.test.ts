@@ -12,61 +12,35 @@ import { ManualClock } from "../../src/clock.js";
 import { OAuthError } from "../../src/errors.js";
 import { RATE_RULES } from "../../src/ratelimit.js";
 import { addressProblem, FetchRefused, guardedFetch } from "../../src/fetch-guard.js";
-import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import { keys } from "../../src/store/store.js";
+import { startMetadataWorld, type MetadataWorld } from "../support/metadata-world.js";
 import { TestBrowser } from "../support/browser.js";
-import { startDocumentServer, metadataDocument, selfSignedCertificate, type DocumentServer, type TestCertificate } from "../support/https.js";
+import { metadataDocument, type DocumentServer, type TestCertificate } from "../support/https.js";
 import { REDIRECT_URI, clientAuthorizeUrl, pkce, authorizeUrl, tokenRequest } from "../support/manual.js";
-import { freePort, killAll, startGatewayProcess, type GatewayProcess } from "../support/processes.js";
+import type { GatewayProcess } from "../support/processes.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
-
-const app = DEFAULT_APPS.find((a) => a.kind === "oauth_app")!;
 
 let certificate: TestCertificate;
 let docs: DocumentServer;
-let simulator: Simulator;
 /** A gateway process that trusts the test certificate and may fetch from loopback (`--allow-private-fetch true`). */
 let privateFetching: GatewayProcess;
 /** An in-process gateway with the production default: no private addresses. */
 let guarded: Stack;
 
+/** The document server, the simulator, and the gateway processes that fetch from them. */
+let world: MetadataWorld;
+
 beforeAll(async () => {
-  certificate = selfSignedCertificate();
-  docs = await startDocumentServer(certificate);
-  simulator = await startSimulator({ clock: new ManualClock() });
-  const port = await freePort();
-  privateFetching = await startGatewayProcess(
-    [
-      "--port",
-      String(port),
-      "--public-url",
-      `http://127.0.0.1:${port}`,
-      "--store",
-      "memory",
-      "--upstream-rs",
-      simulator.mcpUrl,
-      "--allow-private-fetch",
-      "true",
-    ],
-    {
-      NODE_EXTRA_CA_CERTS: certificate.certFile,
-      MCP_GATEWAY_UPSTREAM_CLIENT_ID: app.clientId,
-      MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
-      MCP_GATEWAY_USERNAME: LOGIN.username,
-      MCP_GATEWAY_PASSWORD: LOGIN.password,
-    },
-  );
+  world = await startMetadataWorld();
+  ({ certificate, docs } = world);
+  privateFetching = await world.startGateway();
   guarded = await startStack();
 });
 
 afterAll(async () => {
-  await privateFetching?.kill();
-  killAll();
   await guarded?.close();
-  await docs?.close();
-  await simulator?.close();
-  certificate?.remove();
+  await world?.close();
 });
 
 /** Publish a document at `path` (by default a valid one describing its own URL); its client_id URL. */
@@ -384,14 +358,7 @@ describe("cimd", () => {
   });
 
   it("MC26 over HTTP, /authorize counts a client first named by a metadata document as a registration from the request's address", async () => {
-    const port = await freePort();
-    const gateway = await startGatewayProcess(
-      [
-        ...["--port", String(port), "--public-url", `http://127.0.0.1:${port}`, "--store", "memory", "--upstream-rs", simulator.mcpUrl],
-        ...["--allow-private-fetch", "true", "--trust-proxy", "loopback"],
-      ],
-      { NODE_EXTRA_CA_CERTS: certificate.certFile, MCP_GATEWAY_UPSTREAM_CLIENT_ID: app.clientId, MCP_GATEWAY_PASSWORD: LOGIN.password },
-    );
+    const gateway = await world.startGateway(["--trust-proxy", "loopback"]);
     try {
       const from = (address: string) => new TestBrowser({ "x-forwarded-for": address });
       // all but one of the address's registrations used at /register

@@ -9,12 +9,11 @@ import { markClientUsed, readClientCredentials } from "../../src/as/clients.js";
 import { ManualClock, nowSeconds, type Clock } from "../../src/clock.js";
 import { OAuthError } from "../../src/errors.js";
 import type { GuardOptions } from "../../src/fetch-guard.js";
-import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { MemoryStore } from "../../src/store/memory.js";
+import { startMetadataWorld, type MetadataWorld } from "../support/metadata-world.js";
 import { TestBrowser } from "../support/browser.js";
-import { metadataDocument, selfSignedCertificate, startDocumentServer, type DocumentServer, type TestCertificate } from "../support/https.js";
+import { metadataDocument, type DocumentServer } from "../support/https.js";
 import { authorizeUrl, clientAuthorizeUrl, pkce, register, tokenRequest } from "../support/manual.js";
-import { freePort, killAll, startGatewayProcess, type GatewayProcess } from "../support/processes.js";
 import { LOGIN } from "../support/stack.js";
 
 /**
@@ -22,13 +21,8 @@ import { LOGIN } from "../support/stack.js";
  * keys, as ChatGPT's does. Documents and key sets come from a real local HTTPS server; assertions are
  * signed with real keys.
  */
-const app = DEFAULT_APPS.find((a) => a.kind === "oauth_app")!;
-
-let certificate: TestCertificate;
+let world: MetadataWorld;
 let docs: DocumentServer;
-let simulator: Simulator;
-/** A gateway process that trusts the test certificate and may fetch from loopback (`--allow-private-fetch true`). */
-let gateway: GatewayProcess;
 let gw: string;
 
 interface KeyPair {
@@ -45,34 +39,13 @@ async function keyPair(alg: "RS256" | "ES256", kid: string): Promise<KeyPair> {
 }
 
 beforeAll(async () => {
-  certificate = selfSignedCertificate();
-  docs = await startDocumentServer(certificate);
-  simulator = await startSimulator({ clock: new ManualClock() });
+  world = await startMetadataWorld();
+  ({ docs } = world);
   [chatgpt, chatgptEc, attacker] = await Promise.all([keyPair("RS256", "chatgpt-1"), keyPair("ES256", "chatgpt-ec"), keyPair("RS256", "chatgpt-1")]);
-  const port = await freePort();
-  gateway = await startGatewayProcess(
-    [
-      ...["--port", String(port), "--public-url", `http://127.0.0.1:${port}`, "--store", "memory"],
-      ...["--upstream-rs", simulator.mcpUrl, "--allow-private-fetch", "true"],
-    ],
-    {
-      NODE_EXTRA_CA_CERTS: certificate.certFile,
-      MCP_GATEWAY_UPSTREAM_CLIENT_ID: app.clientId,
-      MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
-      MCP_GATEWAY_USERNAME: LOGIN.username,
-      MCP_GATEWAY_PASSWORD: LOGIN.password,
-    },
-  );
-  gw = gateway.url;
+  gw = (await world.startGateway()).url;
 });
 
-afterAll(async () => {
-  await gateway?.kill();
-  killAll();
-  await docs?.close();
-  await simulator?.close();
-  certificate?.remove();
-});
+afterAll(() => world?.close());
 
 /** ChatGPT's per-connector callback. */
 const callback = (id: string) => `https://chatgpt.com/connector/oauth/${id}`;
@@ -332,7 +305,7 @@ describe("client-assertion", () => {
     const client = await resolveMetadataClient(publishChatGpt("mc20-ssrf"), {
       ...deps,
       policy: { redirectUriAllow: [] },
-      fetch: { allowPrivate: true, ca: certificate.cert },
+      fetch: { allowPrivate: true, ca: world.certificate.cert },
     });
     const before = docs.hits("/oauth/mc20-ssrf/jwks.json");
     const body = assertionForm(await assertion(client.client_id, { clock }));
@@ -368,7 +341,7 @@ describe("client-assertion", () => {
 
   it("MC22 a kid the cached key set lacks refetches it at most once per cooldown: rotation works, hammering does not", async () => {
     const clock = new ManualClock();
-    const { introduce, authenticate: as } = authenticator(clock, { allowPrivate: true, ca: certificate.cert });
+    const { introduce, authenticate: as } = authenticator(clock, { allowPrivate: true, ca: world.certificate.cert });
     const path = "/oauth/mc22/jwks.json";
     const client = await introduce(publishChatGpt("mc22", {}, [chatgpt.jwk], { "cache-control": "max-age=3600" }));
     const authenticate = (o: AssertionOptions) => as(client.client_id, o);
@@ -398,7 +371,7 @@ describe("client-assertion", () => {
   });
   it("MC22 an assertion that fails any check but its signature fetches nothing; forged ones fetch a key set served without max-age once per cooldown", async () => {
     const clock = new ManualClock();
-    const { introduce, authenticate } = authenticator(clock, { allowPrivate: true, ca: certificate.cert });
+    const { introduce, authenticate } = authenticator(clock, { allowPrivate: true, ca: world.certificate.cert });
     const path = "/oauth/mc22-unsigned/jwks.json";
     const { client_id: clientId } = await introduce(publishChatGpt("mc22-unsigned", {}, [chatgpt.jwk])); // the key set has no Cache-Control
     const now = nowSeconds(clock);
@@ -471,7 +444,7 @@ describe("client-assertion", () => {
 
   it("MC24 a document whose refetch fails is refused at /token once its last good copy is past the stale bound", async () => {
     const clock = new ManualClock();
-    const { introduce, authenticate, refusal } = authenticator(clock, { allowPrivate: true, ca: certificate.cert });
+    const { introduce, authenticate, refusal } = authenticator(clock, { allowPrivate: true, ca: world.certificate.cert });
     const hour = { "cache-control": "max-age=3600" };
     const { client_id: clientId } = await introduce(publishChatGpt("mc24-stale", {}, [chatgpt.jwk], hour, hour));
     expect(await authenticate(clientId)).toBe("authenticated");
@@ -485,7 +458,7 @@ describe("client-assertion", () => {
 
   it("MC24 a public metadata-document client is the copy /authorize kept: /token fetches nothing, so a document host that refuses the gateway never ends its refreshes", async () => {
     const clock = new ManualClock();
-    const { introduce, authenticatePublic } = authenticator(clock, { allowPrivate: true, ca: certificate.cert });
+    const { introduce, authenticatePublic } = authenticator(clock, { allowPrivate: true, ca: world.certificate.cert });
     const path = "/oauth/mc24-public/claude-code-client-metadata";
     const url = `${docs.origin}${path}`;
     docs.serve(path, {

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
 import { APPROVALS_PER_USER } from "../../src/login/approvals.js";
-import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
+import { startMetadataWorld, type MetadataWorld } from "../support/metadata-world.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
 import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, register } from "../support/manual.js";
-import { metadataDocument, selfSignedCertificate, startDocumentServer, type DocumentServer, type TestCertificate } from "../support/https.js";
-import { freePort, killAll, startGatewayProcess, type GatewayProcess } from "../support/processes.js";
+import { metadataDocument, type DocumentServer } from "../support/https.js";
+import type { GatewayProcess } from "../support/processes.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
 
 /** docs/security.md MC1–MC3, MC11, MC27, MC31, WP3: Screen 1 on every authorization, and what a remembered approval covers. */
@@ -186,45 +185,15 @@ describe("consent with several gateway users", () => {
 });
 
 describe("consent for a Client ID Metadata Document", () => {
-  const app = DEFAULT_APPS.find((a) => a.kind === "oauth_app")!;
-  let certificate: TestCertificate;
+  let world: MetadataWorld;
   let docs: DocumentServer;
-  let simulator: Simulator;
   let gateway: GatewayProcess;
   beforeAll(async () => {
-    certificate = selfSignedCertificate();
-    docs = await startDocumentServer(certificate);
-    simulator = await startSimulator({ clock: new ManualClock() });
-    const port = await freePort();
-    gateway = await startGatewayProcess(
-      [
-        "--port",
-        String(port),
-        "--public-url",
-        `http://127.0.0.1:${port}`,
-        "--store",
-        "memory",
-        "--upstream-rs",
-        simulator.mcpUrl,
-        "--allow-private-fetch",
-        "true",
-      ],
-      {
-        NODE_EXTRA_CA_CERTS: certificate.certFile,
-        MCP_GATEWAY_UPSTREAM_CLIENT_ID: app.clientId,
-        MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
-        MCP_GATEWAY_USERNAME: LOGIN.username,
-        MCP_GATEWAY_PASSWORD: LOGIN.password,
-      },
-    );
+    world = await startMetadataWorld();
+    docs = world.docs;
+    gateway = await world.startGateway();
   }, 30_000);
-  afterAll(async () => {
-    await gateway?.kill();
-    killAll();
-    await docs?.close();
-    await simulator?.close();
-    certificate?.remove();
-  });
+  afterAll(() => world?.close());
 
   /** Screen 1 for a document at `path` listing `redirectUris`. */
   async function screen1For(path: string, redirectUris: string[]) {

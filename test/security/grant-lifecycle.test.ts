@@ -7,8 +7,7 @@ import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { hashPassword } from "../../src/login/passwords.js";
 import { DEFAULT_APPS, startSimulator, type Simulator, type SimUser } from "../../src/simulator/index.js";
-import { TestBrowser } from "../support/browser.js";
-import { authorizationRequest, mcpInitialize, redeem, REDIRECT_URI, register, tokenRequest } from "../support/manual.js";
+import { grantFor, mcpInitialize, refreshFor } from "../support/manual.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { freePort, killAll, launch, startGatewayProcess, tempDir, cleanEnv, type GatewayProcess } from "../support/processes.js";
 import { startStack, type Stack } from "../support/stack.js";
@@ -26,16 +25,12 @@ async function writeUsers(path: string, users: { username: string; password: str
 
 /** A public client, signed in as `user` at the gateway `gw` and redeemed: its tokens and the upstream token sealed in them. */
 async function grantAs(gw: string, simulator: Simulator, user: { username: string; password: string }, resource = `${gw}/mcp`) {
-  const { client_id } = await register(gw);
-  const { url, verifier } = authorizationRequest(gw, client_id, { resource });
-  const redirect = await new TestBrowser().authorize(url, { redirectUri: REDIRECT_URI, ...user });
-  const issued = await redeem(gw, { clientId: client_id, code: redirect.searchParams.get("code")!, verifier });
-  expect(issued.status).toBe(200);
-  return { clientId: client_id, tokens: issued.body, upstreamAccess: simulator.issuedTokens().access.at(-1)! };
+  const granted = await grantFor(gw, resource, undefined, user);
+  return { ...granted, upstreamAccess: simulator.issuedTokens().access.at(-1)! };
 }
 
 type Granted = Awaited<ReturnType<typeof grantAs>>;
-const refresh = (gw: string, g: Granted) => tokenRequest(gw, { grant_type: "refresh_token", refresh_token: g.tokens.refresh_token!, client_id: g.clientId });
+const refresh = (gw: string, g: Granted) => refreshFor(gw, g.clientId, g.tokens.refresh_token!);
 const mcpStatus = async (mcpUrl: string, g: Granted) => (await mcpInitialize(mcpUrl, `Bearer ${g.tokens.access_token}`)).status;
 const atGitHub = (simulator: Simulator, token: string) =>
   fetch(`${simulator.apiOrigin}/user`, { headers: { authorization: `Bearer ${token}`, "user-agent": "test" } }).then((r) => r.status);

@@ -46,7 +46,10 @@ export const clientAuthorizeUrl = (gatewayUrl: string, clientId: string, extra: 
   });
 
 /** Register a public client and take it through the browser step by hand: returns a fresh gateway code. */
-export async function obtainCode(gatewayUrl: string, opts: { clientId?: string; scope?: string; browser?: TestBrowser; resource?: string } = {}) {
+export async function obtainCode(
+  gatewayUrl: string,
+  opts: { clientId?: string; scope?: string; browser?: TestBrowser; resource?: string; login?: { username: string; password: string } } = {},
+) {
   const clientId = opts.clientId ?? (await register(gatewayUrl)).client_id;
   const { verifier, challenge } = pkce();
   const url = authorizeUrl(gatewayUrl, {
@@ -59,7 +62,7 @@ export async function obtainCode(gatewayUrl: string, opts: { clientId?: string; 
     resource: opts.resource ?? `${gatewayUrl}/mcp`,
     ...(opts.scope ? { scope: opts.scope } : {}),
   });
-  const redirect = await (opts.browser ?? new TestBrowser()).authorize(url, { redirectUri: REDIRECT_URI, ...LOGIN });
+  const redirect = await (opts.browser ?? new TestBrowser()).authorize(url, { redirectUri: REDIRECT_URI, ...(opts.login ?? LOGIN) });
   return { clientId, verifier, code: redirect.searchParams.get("code")!, redirect };
 }
 
@@ -113,9 +116,14 @@ export async function openScreen1(
   return { browser, page, form: loginForm(page.text)!, clientId };
 }
 
-/** A grant for one resource, taken by hand: a public client, the browser step, the code redeemed; fails unless all of it works. */
-export async function grantFor(gatewayUrl: string, resource: string, scope?: string): Promise<{ clientId: string; tokens: Record<string, string> }> {
-  const code = await obtainCode(gatewayUrl, { resource, ...(scope ? { scope } : {}) });
+/** A grant for one resource, taken by hand: a public client, the browser step (as `login`, else LOGIN), the code redeemed; fails unless all of it works. */
+export async function grantFor(
+  gatewayUrl: string,
+  resource: string,
+  scope?: string,
+  login?: { username: string; password: string },
+): Promise<{ clientId: string; tokens: Record<string, string> }> {
+  const code = await obtainCode(gatewayUrl, { resource, ...(scope ? { scope } : {}), ...(login ? { login } : {}) });
   if (!code.code) throw new Error(`no code: ${code.redirect.href}`);
   const { status, body } = await redeem(gatewayUrl, code);
   if (status !== 200) throw new Error(`the code was not redeemed: ${status} ${JSON.stringify(body)}`);
