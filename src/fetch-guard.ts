@@ -118,9 +118,10 @@ export function addressProblem(address: string): string | undefined {
 
 /**
  * The IPv4 address an IPv6 address carries, so that it is judged as that address: IPv4-mapped
- * (::ffff:0:0/96, in every spelling), IPv4-compatible (::/96), NAT64 (64:ff9b::/96, RFC 6052), 6to4
- * (2002::/16, RFC 3056) and an ISATAP interface identifier (…:0:5efe:a.b.c.d, RFC 5214). IPv4-translated
- * (::ffff:0:0:0/96, RFC 2765), Teredo (2001::/32) and local NAT64 are refused whole (SPECIAL_PURPOSE).
+ * (::ffff:0:0/96, in every spelling), NAT64 (64:ff9b::/96, RFC 6052), 6to4 (2002::/16, RFC 3056) and an
+ * ISATAP interface identifier (…:0:5efe:a.b.c.d, RFC 5214). IPv4-compatible (::/96, deprecated by
+ * RFC 4291 §2.5.5.1), IPv4-translated (::ffff:0:0:0/96, RFC 2765), Teredo (2001::/32) and local NAT64
+ * are refused whole (SPECIAL_PURPOSE).
  */
 function embeddedIPv4(address: string): string | undefined {
   const g = expandIPv6(address);

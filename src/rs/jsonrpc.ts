@@ -2,7 +2,10 @@ import type { ServerResponse } from "node:http";
 
 type Id = string | number | null;
 
-/** JSON-RPC 2.0 §5.1 error codes the gateway answers with on /mcp (-32001 as the MCP SDK's client and server use it). */
+/**
+ * JSON-RPC 2.0 §5.1 error codes the gateway answers with on /mcp. -32001 serves twice, as the MCP SDK
+ * uses it: a request that timed out, and a session the server does not know (MCP transports §Session Management).
+ */
 export const JSONRPC = { serverError: -32000, requestTimeout: -32001, sessionNotFound: -32001, internalError: -32603 } as const;
 
 /**
