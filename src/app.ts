@@ -14,6 +14,7 @@ import { randomToken, type Keys } from "./crypto.js";
 import { errorMiddleware, OAuthError } from "./errors.js";
 import { accessLog, type Logger } from "./log.js";
 import { authorizeRoutes } from "./login/authorize-route.js";
+import { cookieName, servedOverTls } from "./login/browser.js";
 import { loginRoutes } from "./login/routes.js";
 import { plainBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
 import { mcpEndpoint } from "./rs/routes.js";
@@ -45,7 +46,7 @@ const viewsDir = fileURLToPath(new URL("../views", import.meta.url));
 export function createApp(deps: AppDeps): RequestListener {
   const { config, store, keys, mounts, clock, log } = deps;
   const urls = gatewayUrls(config.publicUrl);
-  const https = urls.issuer.startsWith("https:");
+  const https = servedOverTls(urls.issuer);
   const tokenContext = { keys, store, clock, issuer: urls.issuer, accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl };
 
   const app = express();
@@ -64,7 +65,7 @@ export function createApp(deps: AppDeps): RequestListener {
   });
   const page = pageHeaders();
   const sessions = session({
-    name: https ? "__Host-mcp-gateway" : "mcp-gateway",
+    name: cookieName("mcp-gateway", https),
     secret: keys.all.map((k) => k.cookie),
     store: new StoreSessions(store, SESSION_TTL),
     resave: false,

@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from "express";
 import { approvedBefore } from "./approvals.js";
-import { browserBinding, keepBinding, sessionUser } from "./browser.js";
+import { browserBinding, keepBinding, servedOverTls, sessionUser } from "./browser.js";
 import { go } from "./pages.js";
 import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
 import type { Mount } from "../upstream/mounts.js";
@@ -22,7 +22,7 @@ export function authorizeRoutes(deps: AuthorizeDeps & { page: RequestHandler }):
 }
 
 function authorizeRoute(deps: AuthorizeDeps, issuerMount?: Mount): RequestHandler {
-  const https = deps.urls.issuer.startsWith("https:");
+  const https = servedOverTls(deps.urls.issuer);
   return async (req, res) => {
     const address = addressSubject(req.ip);
     await consume(deps.store, RATE_RULES.authorize, address);

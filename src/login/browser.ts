@@ -11,12 +11,18 @@ declare module "express-session" {
   }
 }
 
+/** The public URL is https: browsers reach the pages over TLS, whatever the last hop says (docs/security.md WP5). */
+export const servedOverTls = (issuer: string): boolean => issuer.startsWith("https:");
+
+/** A cookie's name: with the `__Host-` prefix on https, so no other host or port can set or shadow it. */
+export const cookieName = (base: string, https: boolean): string => (https ? `__Host-${base}` : base);
+
 /**
  * The browser binding (RFC 6749 §10.12, RFC 9700 §4.7): a random cookie set at /authorize, whose
  * hash the pending request keeps, so that only the browser that started a request can see Screen 1
  * for it or post it. No store session is needed for it: sessions begin at sign-in.
  */
-const bindingCookieName = (https: boolean): string => (https ? "__Host-mcp-gateway-browser" : "mcp-gateway-browser");
+const bindingCookieName = (https: boolean): string => cookieName("mcp-gateway-browser", https);
 
 const BINDING = /^[A-Za-z0-9_-]{43}$/;
 

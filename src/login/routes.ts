@@ -4,7 +4,7 @@ import type { ClientRecord } from "../as/clients.js";
 import { OAuthError } from "../errors.js";
 import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
 import { approvedBefore, honoursRememberedApproval, isRemembered, recordApproval } from "./approvals.js";
-import { checkBinding, csrfMatches, csrfToken, postedFromHere, sessionUser, type CsrfHolder } from "./browser.js";
+import { checkBinding, csrfMatches, csrfToken, postedFromHere, servedOverTls, sessionUser, type CsrfHolder } from "./browser.js";
 import { approve, consentView, deny, pendingRequest, upstreamCallback, type LoginDeps } from "./flow.js";
 import { go } from "./pages.js";
 import { passwordSignIn } from "./password-sign-in.js";
@@ -20,7 +20,7 @@ export function loginRoutes(deps: LoginDeps): Router {
   const form = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 });
   const checkPassword = passwordChecker(deps.login.users);
   const names = new Set(deps.login.users.map((u) => u.username));
-  const https = deps.urls.issuer.startsWith("https:");
+  const https = servedOverTls(deps.urls.issuer);
   const signedIn = (req: Request): string | undefined => sessionUser(req, names);
   /** RFC 6749 §10.12: the form belongs to the signed-in session, or before sign-in to the browser that started the request. */
   const holder = (req: Request, request: AuthorizationRequest): CsrfHolder => (signedIn(req) ? { session: req.sessionID } : { browser: request.browser ?? "" });
