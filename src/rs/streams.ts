@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import proxyaddr from "proxy-addr";
 import { JSONRPC, sendJsonRpcError } from "./jsonrpc.js";
 import { onClose } from "./relays.js";
 
@@ -68,19 +69,7 @@ function add(counts: Map<string, number>, key: string, by: number): void {
 }
 
 /**
- * The client's address as Express's `req.ip` tells it (proxy-addr's walk): the socket's peer, or,
- * through each hop `trust` believes, the next address of `X-Forwarded-For` from the right.
+ * The client's address as Express's `req.ip` tells it, by the same module (proxy-addr): the socket's
+ * peer, or, through each hop `trust` believes, the next address of `X-Forwarded-For` from the right.
  */
-export function clientAddress(req: Pick<IncomingMessage, "headers" | "socket">, trust: (address: string, hop: number) => boolean): string {
-  const peer = req.socket.remoteAddress ?? "";
-  const forwarded = req.headers["x-forwarded-for"];
-  if (forwarded === undefined) return peer;
-  const hops = String(forwarded)
-    .split(",")
-    .map((a) => a.trim())
-    .filter(Boolean);
-  const chain = [peer, ...hops.reverse()];
-  let hop = 0;
-  while (hop < chain.length - 1 && trust(chain[hop]!, hop)) hop++;
-  return chain[hop]!;
-}
+export const clientAddress = (req: IncomingMessage, trust: (address: string, hop: number) => boolean): string => proxyaddr(req, trust);

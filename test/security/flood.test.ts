@@ -7,7 +7,7 @@ import { RATE_RULES } from "../../src/ratelimit.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { DATABASE_FILE } from "../../src/store/sqlite.js";
 import { TestBrowser } from "../support/browser.js";
-import { obtainCode, pkce, redeem, register, REDIRECT_URI } from "../support/manual.js";
+import { clientAuthorizeUrl, obtainCode, redeem, register } from "../support/manual.js";
 import { freePort, killAll, startGatewayProcess, tempDir, type GatewayProcess } from "../support/processes.js";
 import { LOGIN } from "../support/stack.js";
 
@@ -61,22 +61,12 @@ describe.each(["sqlite", "memory"] as const)("HI5 a flood of unauthenticated sig
       { HOME: home, MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0], MCP_GATEWAY_USERNAME: LOGIN.username, MCP_GATEWAY_PASSWORD: LOGIN.password },
     );
     clientId = (await register(gateway.url)).client_id;
-    const { challenge } = pkce();
-    maximal = (n: number) => {
-      const url = new URL(`${gateway.url}/authorize`);
-      const params = {
-        response_type: "code",
-        client_id: clientId,
-        redirect_uri: REDIRECT_URI,
-        code_challenge: challenge,
-        code_challenge_method: "S256",
+    maximal = (n: number) =>
+      clientAuthorizeUrl(gateway.url, clientId, {
         resource: `${gateway.url}/mcp`,
         state: `${n}:`.padEnd(1024, "s"),
         scope: Array.from({ length: 40 }, (_, i) => `scope-${i}-`.padEnd(24, "x")).join(" "),
-      };
-      for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-      return url.href;
-    };
+      });
   }, 60_000);
   afterAll(async () => {
     await gateway?.kill();
