@@ -9,7 +9,7 @@ import { systemClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
 import { openStore } from "../src/store/open.js";
 import type { Store } from "../src/store/store.js";
-import type { StoreConfig } from "../src/config.js";
+import type { StoreConfig } from "../src/config/types.js";
 import { connectWithOAuth } from "../test/support/connect.js";
 import { startRedis, tempDir } from "../test/support/processes.js";
 import { startStack, type Stack } from "../test/support/stack.js";

@@ -9,7 +9,7 @@ import { RefreshFlights } from "./as/refresh.js";
 import { withGatewayOrigins } from "./as/clients.js";
 import { gatewayUrls } from "./as/metadata.js";
 import type { Clock } from "./clock.js";
-import type { Config } from "./config.js";
+import type { Config } from "./config/types.js";
 import { randomToken, type Keys } from "./crypto.js";
 import { errorMiddleware, OAuthError } from "./errors.js";
 import { accessLog, type Logger } from "./log.js";

@@ -1,5 +1,5 @@
 import { describeLogin } from "./login/users.js";
-import type { Config } from "./config.js";
+import type { Config } from "./config/types.js";
 import { startGateway } from "./gateway.js";
 import type { Logger } from "./log.js";
 import { DEFAULT_APPS, startSimulator } from "./simulator/index.js";

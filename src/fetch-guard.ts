@@ -1,6 +1,7 @@
 import { lookup as dnsLookup } from "node:dns/promises";
-import { BlockList, isIP, type LookupFunction } from "node:net";
+import { isIP, type LookupFunction } from "node:net";
 import { Agent, request } from "undici";
+import { specialPurposeKind } from "./hosts.js";
 
 /**
  * The SSRF guard for every URL the gateway fetches on a client's behalf (Client ID Metadata
@@ -68,50 +69,12 @@ export function httpsUrlProblem(value: unknown, maxLength: number): string | und
   return undefined;
 }
 
-/** Address ranges never fetched from: not the public internet (RFC 6890 special-purpose registries). */
-const SPECIAL_PURPOSE: readonly [string, number, "ipv4" | "ipv6", string][] = [
-  ["0.0.0.0", 8, "ipv4", "an unspecified"],
-  ["10.0.0.0", 8, "ipv4", "a private"],
-  ["100.64.0.0", 10, "ipv4", "a shared (CGNAT)"],
-  ["127.0.0.0", 8, "ipv4", "a loopback"],
-  ["169.254.0.0", 16, "ipv4", "a link-local"],
-  ["172.16.0.0", 12, "ipv4", "a private"],
-  ["192.0.0.0", 24, "ipv4", "a reserved"],
-  ["192.0.2.0", 24, "ipv4", "a documentation"],
-  ["192.88.99.0", 24, "ipv4", "a reserved"],
-  ["192.168.0.0", 16, "ipv4", "a private"],
-  ["198.18.0.0", 15, "ipv4", "a benchmarking"],
-  ["198.51.100.0", 24, "ipv4", "a documentation"],
-  ["203.0.113.0", 24, "ipv4", "a documentation"],
-  ["224.0.0.0", 4, "ipv4", "a multicast"],
-  ["240.0.0.0", 4, "ipv4", "a reserved or broadcast"],
-  ["::", 128, "ipv6", "an unspecified"],
-  ["::1", 128, "ipv6", "a loopback"],
-  ["::", 96, "ipv6", "an IPv4-compatible"],
-  ["::ffff:0:0:0", 96, "ipv6", "an IPv4-translated"],
-  ["64:ff9b:1::", 48, "ipv6", "a local NAT64"],
-  ["100::", 64, "ipv6", "a discard"],
-  ["2001::", 23, "ipv6", "a reserved"],
-  ["2001:db8::", 32, "ipv6", "a documentation"],
-  ["fc00::", 7, "ipv6", "a unique-local"],
-  ["fe80::", 10, "ipv6", "a link-local"],
-  ["fec0::", 10, "ipv6", "a site-local"],
-  ["ff00::", 8, "ipv6", "a multicast"],
-];
-
-const RANGES = SPECIAL_PURPOSE.map(([network, prefix, type, kind]) => {
-  const list = new BlockList();
-  list.addSubnet(network, prefix, type);
-  return { list, kind };
-});
-
 /** Why an address is not fetched from ("a private", "a loopback" …), or undefined for a public one. */
 export function addressProblem(address: string): string | undefined {
   const family = isIP(address);
   if (family === 0) return "an invalid";
-  const type = family === 4 ? "ipv4" : "ipv6";
-  // BlockList checks IPv4-mapped IPv6 (::ffff:a.b.c.d) against the IPv4 ranges too
-  for (const { list, kind } of RANGES) if (list.check(address, type)) return kind;
+  const kind = specialPurposeKind(address, family === 4 ? "ipv4" : "ipv6");
+  if (kind !== undefined) return kind;
   const embedded = family === 6 ? embeddedIPv4(address) : undefined;
   return embedded === undefined ? undefined : addressProblem(embedded);
 }
@@ -121,7 +84,7 @@ export function addressProblem(address: string): string | undefined {
  * (::ffff:0:0/96, in every spelling), NAT64 (64:ff9b::/96, RFC 6052), 6to4 (2002::/16, RFC 3056) and an
  * ISATAP interface identifier (…:0:5efe:a.b.c.d, RFC 5214). IPv4-compatible (::/96, deprecated by
  * RFC 4291 §2.5.5.1), IPv4-translated (::ffff:0:0:0/96, RFC 2765), Teredo (2001::/32) and local NAT64
- * are refused whole (SPECIAL_PURPOSE).
+ * are refused whole (src/hosts.ts, SPECIAL_PURPOSE).
  */
 function embeddedIPv4(address: string): string | undefined {
   const g = expandIPv6(address);

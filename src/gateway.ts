@@ -1,8 +1,8 @@
 import { createServer, type Server } from "node:http";
 import { createApp } from "./app.js";
 import { systemClock, type Clock } from "./clock.js";
-import type { Config } from "./config.js";
-import { isSiteLocalHost } from "./config-file.js";
+import type { Config } from "./config/types.js";
+import { isSiteLocalHost } from "./hosts.js";
 import { deriveKeys, randomToken, type Keys } from "./crypto.js";
 import { createLogger, type Logger } from "./log.js";
 import { Relays } from "./rs/relays.js";

@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Config } from "./config.js";
+import type { Config } from "./config/types.js";
 import type { Logger } from "./log.js";
 
 /** The servers listening, on one port, and the loopback names they answer (src/origins.ts aliases). */

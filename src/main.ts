@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { ConfigError, helpText, loadProcessConfig, shownUrl, type Config } from "./config.js";
+import { ConfigError } from "./config/errors.js";
+import { helpText } from "./config/options.js";
+import { loadProcessConfig } from "./config/load.js";
+import { shownUrl } from "./config/values.js";
+import type { Config } from "./config/types.js";
 import { startDemo } from "./demo.js";
 import type { PublicOrigins } from "./origins.js";
 import { startGateway, type Gateway } from "./gateway.js";

@@ -1,6 +1,6 @@
 import { endGrants, findGrants, type GrantRecord } from "./as/grants.js";
 import { systemClock } from "./clock.js";
-import type { Config } from "./config.js";
+import type { Config } from "./config/types.js";
 import type { Logger } from "./log.js";
 import { describeStore, openStore } from "./store/open.js";
 

@@ -18,3 +18,8 @@ export function firstOutside(scope: string, allowed: string): string | undefined
 export function scopeUnion(...scopes: (string | undefined)[]): string {
   return [...new Set(scopes.flatMap(scopeTokens))].join(" ");
 }
+
+/** The tokens of a scope as configuration writes it: separated by spaces or commas. */
+export function configuredScopeTokens(scope: string): string[] {
+  return scope.split(/[\s,]+/).filter(Boolean);
+}

@@ -1,6 +1,6 @@
 import cors from "cors";
 import express, { Router, type RequestHandler } from "express";
-import type { Config } from "../config.js";
+import type { Config } from "../config/types.js";
 import { typedSlash } from "../upstream/mounts.js";
 import { OAuthError } from "../errors.js";
 import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";

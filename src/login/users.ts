@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../config.js";
-import { hashPasswordSync, parsePasswordHash, type GatewayUser } from "./passwords.js";
+import { ConfigError } from "../config/errors.js";
+import { parsePasswordHash, type GatewayUser } from "./passwords.js";
 
 /** Who may sign in on Screen 1, and where the passwords came from (for the start-up banner). */
 export interface LoginConfig {
@@ -13,39 +12,8 @@ export interface LoginConfig {
   generatedPassword?: string;
 }
 
-export interface LoginSources {
-  /** MCP_GATEWAY_USERNAME / --username, undefined when not given. */
-  username: string | undefined;
-  password: string | undefined;
-  passwordHash: string | undefined;
-  usersFile: string | undefined;
-}
-
-const USERNAME = /^[^\s:]{1,100}$/;
-
-/** Build the login from exactly one source; messages name the variable and never repeat a secret. */
-export function loadLogin(sources: LoginSources): LoginConfig {
-  const given = (["password", "passwordHash", "usersFile"] as const).filter((k) => sources[k] !== undefined);
-  if (given.length > 1)
-    throw new ConfigError(
-      "give only one of MCP_GATEWAY_PASSWORD_HASH, --users-file (MCP_GATEWAY_USERS_FILE) and MCP_GATEWAY_PASSWORD: they all set the gateway login",
-    );
-  if (sources.usersFile !== undefined) {
-    if (sources.username !== undefined)
-      throw new ConfigError("--username (MCP_GATEWAY_USERNAME) does not go with --users-file: the users file names the users");
-    return { users: readUsersFile(sources.usersFile), passwordSource: "users-file", usersFile: sources.usersFile };
-  }
-  const username = sources.username ?? "admin";
-  if (!USERNAME.test(username)) throw new ConfigError("--username (MCP_GATEWAY_USERNAME) must be 1 to 100 characters without spaces or colons");
-  if (sources.passwordHash !== undefined) {
-    if (!parsePasswordHash(sources.passwordHash))
-      throw new ConfigError("MCP_GATEWAY_PASSWORD_HASH is not a scrypt hash: make one with `mcp-oauth-gateway hash-password`");
-    return { users: [{ username, passwordHash: sources.passwordHash }], passwordSource: "hash" };
-  }
-  if (sources.password !== undefined) return { users: [{ username, passwordHash: hashPasswordSync(sources.password) }], passwordSource: "environment" };
-  const generatedPassword = randomBytes(18).toString("base64url");
-  return { users: [{ username, passwordHash: hashPasswordSync(generatedPassword) }], passwordSource: "generated", generatedPassword };
-}
+/** A gateway user name: 1 to 100 characters without whitespace or a colon (which ends the name in a users file line). */
+export const USERNAME = /^[^\s:]{1,100}$/;
 
 /** `username:hash` lines; `#` comments and blank lines are skipped. */
 export function readUsersFile(path: string): GatewayUser[] {

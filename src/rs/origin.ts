@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { isLoopbackHost } from "../config.js";
+import { isLoopbackHost } from "../hosts.js";
 import { JSONRPC, sendJsonRpcError } from "./jsonrpc.js";
 
 /**

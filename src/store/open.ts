@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import type { StoreConfig } from "../config.js";
+import type { StoreConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import { MemoryStore } from "./memory.js";
 import { describeUrl, RedisStore } from "./redis.js";

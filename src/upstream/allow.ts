@@ -1,4 +1,4 @@
-import type { UpstreamConfig } from "../config.js";
+import type { UpstreamConfig } from "../config/types.js";
 import type { OAuthErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { UpstreamTokens } from "../tokens.js";

@@ -1,7 +1,8 @@
 import * as oauth from "oauth4webapi";
 import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
-import { shownUrl, type UpstreamConfig } from "../config.js";
+import { shownUrl } from "../config/values.js";
+import type { UpstreamConfig } from "../config/types.js";
 import type { Keys } from "../crypto.js";
 import type { Logger } from "../log.js";
 import { scopeTokens } from "../scope.js";

@@ -1,6 +1,7 @@
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
 import * as oauth from "oauth4webapi";
-import { shownUrl, type UpstreamConfig } from "../config.js";
+import { shownUrl } from "../config/values.js";
+import type { UpstreamConfig } from "../config/types.js";
 import type { Fetch } from "./http.js";
 
 /** What discovery learns about the upstream. */

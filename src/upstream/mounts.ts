@@ -1,4 +1,4 @@
-import type { UpstreamConfig } from "../config.js";
+import type { UpstreamConfig } from "../config/types.js";
 import type { PublicOrigins } from "../origins.js";
 import { scopeTokens } from "../scope.js";
 import { Upstream, type UpstreamDeps } from "./client.js";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/load.js";
 import { startDemo } from "../../src/demo.js";
 import { silentLogger } from "../../src/log.js";
 import { connectWithOAuth } from "../support/connect.js";

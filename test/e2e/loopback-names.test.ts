@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "node:http";
 import { createServer } from "node:net";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/load.js";
 import { startGateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { freePort } from "../support/processes.js";

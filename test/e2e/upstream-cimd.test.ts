@@ -8,7 +8,7 @@ import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/load.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";

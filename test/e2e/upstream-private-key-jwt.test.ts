@@ -7,7 +7,7 @@ import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { calculateJwkThumbprint, decodeProtectedHeader, decodeJwt, type JWK } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/load.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import type { Logger } from "../../src/log.js";
 import { TestBrowser } from "../support/browser.js";

@@ -7,7 +7,7 @@ import express from "express";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/load.js";
 import { errorMiddleware, OAuthError } from "../../src/errors.js";
 import { startGateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/load.js";
 import { sha256 } from "../../src/crypto.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";

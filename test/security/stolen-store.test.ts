@@ -6,7 +6,7 @@ import { compactDecrypt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CodeRecord } from "../../src/as/token.js";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/load.js";
 import { deriveKeys, sha256, unseal } from "../../src/crypto.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";

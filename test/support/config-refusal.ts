@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { ConfigError } from "../../src/config.js";
+import { ConfigError } from "../../src/config/errors.js";
 
 /**
  * The message of the ConfigError `run` throws, checked to be one line that shows none of `secrets`

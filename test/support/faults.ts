@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { connect } from "node:net";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/load.js";
 import { startGateway, type Gateway, type GatewayOptions } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { DEFAULT_APPS, type Simulator } from "../../src/simulator/index.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/load.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger, type Logger } from "../../src/log.js";
 import { startSimulator, type SimApp, type Simulator, type SimulatorOptions } from "../../src/simulator/index.js";

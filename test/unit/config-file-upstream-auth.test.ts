@@ -6,7 +6,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, describe, expect, it } from "vitest";
 import { configRefusal } from "../support/config-refusal.js";
-import { parseUpstreamsFile, readUpstreamsFile } from "../../src/config-file.js";
+import { parseUpstreamsFile, readUpstreamsFile } from "../../src/config/file.js";
 
 /**
  * How a config-file entry authenticates toward its upstream: `oauth.privateKey` and

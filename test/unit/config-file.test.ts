@@ -5,8 +5,9 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { describe, expect, it } from "vitest";
 import { configRefusal } from "../support/config-refusal.js";
-import { ConfigError } from "../../src/config.js";
-import { isFirstPartyHost, isSiteLocalHost, parseUpstreamsFile, readUpstreamsFile } from "../../src/config-file.js";
+import { ConfigError } from "../../src/config/errors.js";
+import { parseUpstreamsFile, readUpstreamsFile } from "../../src/config/file.js";
+import { isFirstPartyHost, isSiteLocalHost } from "../../src/hosts.js";
 
 const PUBLIC_URL = "https://gw.example.com";
 const SOURCE = "gateway.json";

@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, helpText, loadConfig } from "../../src/config.js";
+import { ConfigError } from "../../src/config/errors.js";
+import { loadConfig } from "../../src/config/load.js";
+import { helpText } from "../../src/config/options.js";
 import { hashPasswordSync, parsePasswordHash, verifyPassword } from "../../src/login/passwords.js";
 
 /** No developer .env and no MCP_GATEWAY_* of the developer's shell: only what a test gives. */
