@@ -19,7 +19,8 @@ export function loadLogin(read: Reader): LoginConfig {
   const username = read.value("username");
   if (!USERNAME.test(username)) throw new ConfigError("--username (MCP_GATEWAY_USERNAME) must be 1 to 100 characters without spaces or colons");
   if (passwordHash !== undefined) {
-    if (!parsePasswordHash(passwordHash)) throw new ConfigError("MCP_GATEWAY_PASSWORD_HASH is not a scrypt hash: make one with `mcp-oauth-gateway hash-password`");
+    if (!parsePasswordHash(passwordHash))
+      throw new ConfigError("MCP_GATEWAY_PASSWORD_HASH is not a scrypt hash: make one with `mcp-oauth-gateway hash-password`");
     return { users: [{ username, passwordHash }], passwordSource: "hash" };
   }
   if (password !== undefined) return { users: [{ username, passwordHash: hashPasswordSync(password) }], passwordSource: "environment" };

@@ -76,7 +76,9 @@ export function parseEntry(ctx: Context, path: string, value: Entry, urlRequired
 
 function remoteOnly(ctx: Context, path: string, entry: Entry): void {
   if (entry.command !== undefined || entry.type === "sse" || entry.type === "stdio")
-    throw ctx.problem(`${path}: only remote Streamable HTTP servers can be proxied, not "command" or "sse"/"stdio" ones: give the server's MCP endpoint as "url"`);
+    throw ctx.problem(
+      `${path}: only remote Streamable HTTP servers can be proxied, not "command" or "sse"/"stdio" ones: give the server's MCP endpoint as "url"`,
+    );
   if (entry.type !== undefined && !STREAMABLE_HTTP.includes(entry.type))
     throw ctx.problem(`${path}.type must be "http", "streamable-http" or "streamableHttp" (or be left out)`);
 }

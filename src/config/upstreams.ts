@@ -29,7 +29,9 @@ export function parseUpstreams(read: Reader, demo: boolean, publicUrl: string, e
   if (file === undefined) return Object.freeze([flagUpstream(read, demo, publicUrl)]);
   const mixed = UPSTREAM_FLAGS.find(([flag]) => read.given(flag) !== undefined);
   if (mixed)
-    throw new ConfigError(`${label("config")} and ${label(mixed[0])} do not go together: give upstreams either in the config file or with the --upstream-* flags`);
+    throw new ConfigError(
+      `${label("config")} and ${label(mixed[0])} do not go together: give upstreams either in the config file or with the --upstream-* flags`,
+    );
   if (demo) throw new ConfigError(`${label("config")} is not for the demo, which runs its own offline upstream: drop it, or run without "demo"`);
   return Object.freeze(readUpstreamsFile(file, env, publicUrl));
 }
