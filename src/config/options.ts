@@ -3,7 +3,7 @@ import { boolean, integer, list, origins, previousSecrets, publicUrl, secret, te
 interface Option {
   env: string;
   help: string;
-  /** Applied by the reader (src/config/load.ts) when neither flag, environment nor env file gives a value. */
+  /** What optionReader() takes when neither flag, environment nor env file gives a value: the one place a default is applied. */
   default?: string;
   /** Only from the environment: never on a command line, where `ps` would show it. */
   secret?: boolean;

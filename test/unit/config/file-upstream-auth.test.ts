@@ -5,13 +5,13 @@ import { join } from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, describe, expect, it } from "vitest";
-import { configRefusal } from "../support/config-refusal.js";
-import { parseUpstreamsFile, readUpstreamsFile } from "../../src/config/file.js";
+import { configRefusal } from "../../support/config-refusal.js";
+import { parseUpstreamsFile, readUpstreamsFile } from "../../../src/config/file.js";
 
 /**
  * How a config-file entry authenticates toward its upstream: `oauth.privateKey` and
  * `oauth.tokenEndpointAuthMethod` (RFC 7523 `private_key_jwt`, RFC 7591 §2 methods), and a fixed
- * `headers.Authorization`. The rest of the file format is in config-file.test.ts.
+ * `headers.Authorization`. The rest of the file format is in the other file*.test.ts here.
  */
 
 const PUBLIC_URL = "https://gw.example.com";
@@ -263,7 +263,7 @@ describe("headers.Authorization", () => {
 });
 
 describe("docs/gateway.schema.json agrees with the parser on upstream authentication", () => {
-  const schema = JSON.parse(readFileSync(new URL("../../docs/gateway.schema.json", import.meta.url), "utf8"));
+  const schema = JSON.parse(readFileSync(new URL("../../../docs/gateway.schema.json", import.meta.url), "utf8"));
   const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true });
   addFormats.default(ajv);
   const validate = ajv.compile(schema);
