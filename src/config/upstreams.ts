@@ -23,6 +23,9 @@ const UPSTREAM_FLAGS: readonly [Flag, string][] = [
   ["upstream-private-key", "oauth.privateKey"],
 ];
 
+/** The path the flags' entry stands at, for naming its fields. */
+const ROOT = "upstream";
+
 /** The upstreams of `--config`, or the one the `--upstream-*` flags describe. */
 export function parseUpstreams(read: Reader, demo: boolean, publicUrl: string, env: Readonly<Record<string, string | undefined>>): readonly UpstreamConfig[] {
   const file = read.given("config");
@@ -53,10 +56,8 @@ function flagUpstream(read: Reader, demo: boolean, publicUrl: string): UpstreamC
     publicUrl,
   };
   const entry = parseEntry(ctx, ROOT, flagEntry(read), false);
-  return Object.freeze({ name: "", path: "/mcp", ...entry, title: entry.resource ? new URL(entry.resource).host : "" });
+  return Object.freeze({ name: "", path: "/mcp", title: entry.resource ? new URL(entry.resource).host : "", ...entry });
 }
-
-const ROOT = "upstream";
 
 function flagEntry(read: Reader): Entry {
   // a value of separators only names no scope: as if unset
