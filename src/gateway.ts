@@ -7,7 +7,7 @@ import { deriveKeys, randomToken, type Keys } from "./crypto.js";
 import { createLogger, type Logger } from "./log.js";
 import { Relays } from "./rs/relays.js";
 import { openStore } from "./store/open.js";
-import { keys as storeKeys, type Store } from "./store/store.js";
+import { storeKey, type Store } from "./store/store.js";
 import { Mounts } from "./upstream/mounts.js";
 import { PublicOrigins } from "./origins.js";
 import { listenAll } from "./listeners.js";
@@ -58,8 +58,8 @@ export type KeySource = "environment" | "store";
  */
 export async function loadKeys(config: Pick<Config, "secret" | "previousSecrets">, store: Store): Promise<{ keys: Keys; source: KeySource }> {
   if (config.secret) return { keys: deriveKeys(config.secret, config.previousSecrets), source: "environment" };
-  await store.add(storeKeys.masterSecret(), randomToken(32), TEN_YEARS);
-  const secret = await store.get<string>(storeKeys.masterSecret());
+  await store.add(storeKey.masterSecret(), randomToken(32), TEN_YEARS);
+  const secret = await store.get<string>(storeKey.masterSecret());
   if (!secret) throw new Error("the store lost the master secret it was just given");
   return { keys: deriveKeys(secret, config.previousSecrets), source: "store" };
 }

@@ -3,7 +3,7 @@ import { nowSeconds } from "./clock.js";
 import type { JWTPayload } from "jose";
 import { deriveKeys, randomToken, seal, sha256, signAccessToken, unseal, verifyAccessToken, type AccessTokenClaims, type Keys } from "./crypto.js";
 import { OAuthError } from "./errors.js";
-import { keys as storeKeys, type Store } from "./store/store.js";
+import { storeKey, type Store } from "./store/store.js";
 import type { UpstreamIdentity } from "./upstream/identity.js";
 
 /**
@@ -128,7 +128,7 @@ export async function issueTokens(
     issuedAt: now,
     expiresAt: now + ttl,
   };
-  await ctx.store.put(storeKeys.refreshToken(rHash), record, ttl);
+  await ctx.store.put(storeKey.refreshToken(rHash), record, ttl);
   response.refresh_token = r + SEPARATOR + (await seal(ctx.keys, upstream, rHash));
   return response;
 }
@@ -173,7 +173,7 @@ export async function validateAccessToken(ctx: TokenContext, token: string, audi
   const cache = typeof audience === "string" ? ctx.verified : undefined;
   const known = cache?.get(token, audience as string, nowSeconds(ctx.clock));
   if (known) {
-    if (await ctx.store.get(storeKeys.revokedGrant(known.claims.gid))) throw invalidToken("The access token has been revoked.");
+    if (await ctx.store.get(storeKey.revokedGrant(known.claims.gid))) throw invalidToken("The access token has been revoked.");
     return known;
   }
   const halves = split(token);
@@ -185,7 +185,7 @@ export async function validateAccessToken(ctx: TokenContext, token: string, audi
     const expired = (error as { code?: string }).code === "ERR_JWT_EXPIRED";
     throw invalidToken(expired ? "The access token has expired." : "The access token is invalid.");
   }
-  if (await ctx.store.get(storeKeys.revokedGrant(claims.gid))) throw invalidToken("The access token has been revoked.");
+  if (await ctx.store.get(storeKey.revokedGrant(claims.gid))) throw invalidToken("The access token has been revoked.");
   try {
     const { access_token, identity } = await unseal<SealedAccess>(ctx.keys, halves[1], claims.jti);
     const access: ValidatedAccess = { claims, upstreamAccessToken: access_token, ...(identity ? { identity } : {}) };
@@ -243,7 +243,7 @@ export async function revokeGrant(
   opts: { upstreamGivenBack?: boolean } = {},
 ): Promise<void> {
   const marker: RevokedGrant = { revokedAt: nowSeconds(ctx.clock), ...(opts.upstreamGivenBack ? { upstreamGivenBack: true } : {}) };
-  await ctx.store.put(storeKeys.revokedGrant(grantId), marker, Math.max(ctx.refreshTokenTtl, ctx.accessTokenTtl));
+  await ctx.store.put(storeKey.revokedGrant(grantId), marker, Math.max(ctx.refreshTokenTtl, ctx.accessTokenTtl));
 }
 
 const invalidToken = (description: string) => new OAuthError("invalid_token", description, 401);

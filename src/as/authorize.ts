@@ -5,7 +5,7 @@ import { OAuthError, type OAuthErrorCode } from "../errors.js";
 import type { GuardOptions } from "../fetch-guard.js";
 import type { Logger } from "../log.js";
 import { firstOutside, isScope } from "../scope.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
 import { getClient, optionalParam, redirectUriMatches, type ClientRecord, type RedirectUriPolicy } from "./clients.js";
 import type { Mount, Mounts } from "../upstream/mounts.js";
@@ -165,7 +165,7 @@ export async function authorize(
       createdAt: nowSeconds(deps.clock),
     };
     if (Buffer.byteLength(JSON.stringify(request)) > MAX_AUTHORIZATION_REQUEST_BYTES) return fail("invalid_request", "The authorization request is too large.");
-    await deps.store.put(keys.authorizationRequest(request.id), request, AUTHORIZATION_REQUEST_TTL);
+    await deps.store.put(storeKey.authorizationRequest(request.id), request, AUTHORIZATION_REQUEST_TTL);
     return { pending: request, redirectTo: `/login?request=${encodeURIComponent(request.id)}` };
   } catch (error) {
     if (error instanceof OAuthError && error.status < 500) return fail(error.code, error.description);

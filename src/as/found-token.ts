@@ -1,4 +1,4 @@
-import { keys } from "../store/store.js";
+import { storeKey } from "../store/store.js";
 import {
   openForHolder,
   openRefreshToken,
@@ -83,16 +83,16 @@ export interface LiveRefreshToken extends OpenedRefreshToken {
 export async function liveRefreshToken(ctx: TokenContext, token: string): Promise<LiveRefreshToken | undefined> {
   const opened = await openRefreshToken(ctx, token).catch(() => undefined);
   if (!opened) return undefined;
-  const record = await ctx.store.get<RefreshTokenRecord>(keys.refreshToken(opened.tokenHash));
+  const record = await ctx.store.get<RefreshTokenRecord>(storeKey.refreshToken(opened.tokenHash));
   const live = record ? { ...opened, record } : await usedWithUnusedSuccessor(ctx, opened);
-  if (!live || (await ctx.store.get(keys.revokedGrant(live.record.grantId)))) return undefined;
+  if (!live || (await ctx.store.get(storeKey.revokedGrant(live.record.grantId)))) return undefined;
   return live;
 }
 
 /** As refresh.ts's replay sees it: a used token is answered only with a successor still live and the upstream tokens sealed for it. */
 async function usedWithUnusedSuccessor(ctx: TokenContext, opened: OpenedRefreshToken): Promise<LiveRefreshToken | undefined> {
-  const used = await ctx.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash));
-  if (!used?.successor || !used.sealedUpstream || !(await ctx.store.get(keys.refreshToken(used.successor)))) return undefined;
+  const used = await ctx.store.get<UsedRefreshToken>(storeKey.usedRefreshToken(opened.tokenHash));
+  if (!used?.successor || !used.sealedUpstream || !(await ctx.store.get(storeKey.refreshToken(used.successor)))) return undefined;
   const latest = await openForHolder<UpstreamTokens>(ctx, used.sealedUpstream, opened).catch(() => opened.upstream);
   return { ...opened, record: usedRecordGrant(used), upstream: latest };
 }

@@ -1,7 +1,7 @@
 import { sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import {
   revokeGrant,
   type Grant,
@@ -19,9 +19,9 @@ import type { Mounts } from "../upstream/mounts.js";
  * The client's hash keeps the prefix of one client from being the prefix of another's.
  */
 const grantKeys = {
-  grant: (clientId: string, grantId: string) => keys.grant(sha256(clientId), grantId),
-  ofClient: (clientId: string) => keys.grant(sha256(clientId), ""),
-  all: keys.grants,
+  grant: (clientId: string, grantId: string) => storeKey.grant(sha256(clientId), grantId),
+  ofClient: (clientId: string) => storeKey.grant(sha256(clientId), ""),
+  all: storeKey.grants,
 } as const;
 
 /** Who a grant is for, and since when: what ending it by user or client needs. */
@@ -60,11 +60,11 @@ export async function findGrants(store: Store, selection: GrantSelection, opts: 
   const prefixes = selection.users.length || opts.olderGrants ? [grantKeys.all] : selection.clients.map(grantKeys.ofClient);
   for (const prefix of prefixes) for await (const [, grant] of store.scan<GrantRecord>(prefix)) if (chosen(grant)) found.set(grant.grantId, grant);
   if (opts.olderGrants)
-    for (const prefix of [keys.refreshToken(""), keys.usedRefreshToken("")])
+    for (const prefix of [storeKey.refreshToken(""), storeKey.usedRefreshToken("")])
       for await (const [, record] of store.scan<RefreshTokenRecord>(prefix))
         if (chosen(record) && !found.has(record.grantId)) found.set(record.grantId, asGrantRecord(record));
   const live: GrantRecord[] = [];
-  for (const grant of found.values()) if (!(await store.get(keys.revokedGrant(grant.grantId)))) live.push(grant);
+  for (const grant of found.values()) if (!(await store.get(storeKey.revokedGrant(grant.grantId)))) live.push(grant);
   return live;
 }
 
@@ -114,8 +114,8 @@ export async function revokeUpstream(deps: GrantEndDeps, resource: string, upstr
  * token: its record is taken.
  */
 export async function giveBackIfEnded(deps: GrantEndDeps, opened: OpenedRefreshToken): Promise<void> {
-  const record = await deps.store.get<RefreshTokenRecord>(keys.refreshToken(opened.tokenHash));
-  const revoked = record && (await deps.store.get<RevokedGrant>(keys.revokedGrant(record.grantId)));
+  const record = await deps.store.get<RefreshTokenRecord>(storeKey.refreshToken(opened.tokenHash));
+  const revoked = record && (await deps.store.get<RevokedGrant>(storeKey.revokedGrant(record.grantId)));
   if (!revoked || revoked.upstreamGivenBack) return;
-  if (await deps.store.take(keys.refreshToken(opened.tokenHash))) await revokeUpstream(deps, record.resource, opened.upstream);
+  if (await deps.store.take(storeKey.refreshToken(opened.tokenHash))) await revokeUpstream(deps, record.resource, opened.upstream);
 }

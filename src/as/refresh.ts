@@ -3,7 +3,7 @@ import { nowSeconds } from "../clock.js";
 import { randomToken, sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { firstOutside, scopeTokens } from "../scope.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import {
   issueTokens,
   openForHolder,
@@ -67,11 +67,11 @@ export async function refreshTokenGrant(body: Record<string, unknown>, client: C
 
 async function exchange(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
   const known =
-    (await deps.store.get<RefreshTokenRecord>(keys.refreshToken(opened.tokenHash))) ??
-    (await deps.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash)));
+    (await deps.store.get<RefreshTokenRecord>(storeKey.refreshToken(opened.tokenHash))) ??
+    (await deps.store.get<UsedRefreshToken>(storeKey.usedRefreshToken(opened.tokenHash)));
   if (!known) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
   return withGrantLock(deps.store, known.grantId, async () => {
-    const record = await deps.store.get<RefreshTokenRecord>(keys.refreshToken(opened.tokenHash));
+    const record = await deps.store.get<RefreshTokenRecord>(storeKey.refreshToken(opened.tokenHash));
     return record ? rotate(record, opened, client, request, deps) : replay(opened, client, request, deps);
   });
 }
@@ -83,7 +83,7 @@ async function exchange(opened: OpenedRefreshToken, client: ClientRecord, reques
  * the scope the challenge named. The refresh token stays as it was; the next refresh works again.
  */
 async function refuseDuringStepUp(grantId: string, deps: TokenDeps): Promise<void> {
-  const scope = await deps.store.take<string>(keys.stepUp(grantId));
+  const scope = await deps.store.take<string>(storeKey.stepUp(grantId));
   if (scope !== undefined) throw new OAuthError("invalid_grant", `The upstream needs more scope for this grant (${scope}): authorize again with it.`);
 }
 
@@ -91,14 +91,14 @@ async function refuseDuringStepUp(grantId: string, deps: TokenDeps): Promise<voi
 async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
   await checkRequest(record, client, request, opened, deps);
   await refuseDuringStepUp(record.grantId, deps);
-  const key = keys.refreshToken(opened.tokenHash);
+  const key = storeKey.refreshToken(opened.tokenHash);
   const used = await markUsed(opened.tokenHash, record, deps);
   if (!used) return replay(opened, client, request, deps);
   return undoUnlessEnded(
     async () => renew(used, opened.upstream, opened, deps),
     async () => {
       await deps.store.put(key, record, lifeLeft(record, deps));
-      await deps.store.delete(keys.usedRefreshToken(opened.tokenHash));
+      await deps.store.delete(storeKey.usedRefreshToken(opened.tokenHash));
     },
   );
 }
@@ -109,11 +109,11 @@ async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, cl
  * retired, so whoever holds it is caught on its next use.
  */
 async function replay(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
-  const used = await deps.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash));
+  const used = await deps.store.get<UsedRefreshToken>(storeKey.usedRefreshToken(opened.tokenHash));
   if (!used) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
   await checkRequest(used, client, request, opened, deps);
   const { successor, sealedUpstream } = used;
-  const unused = successor && sealedUpstream && (await deps.store.get<RefreshTokenRecord>(keys.refreshToken(successor)));
+  const unused = successor && sealedUpstream && (await deps.store.get<RefreshTokenRecord>(storeKey.refreshToken(successor)));
   const retired = unused && (await markUsed(successor, unused, deps));
   // RFC 9700 §4.14.2: a used refresh token whose successor was used (or a retired one) revokes the grant
   if (!retired) {
@@ -127,8 +127,8 @@ async function replay(opened: OpenedRefreshToken, client: ClientRecord, request:
       return renew(used, latest, opened, deps);
     },
     async () => {
-      await deps.store.put(keys.refreshToken(successor), unused, lifeLeft(unused, deps));
-      await deps.store.delete(keys.usedRefreshToken(successor));
+      await deps.store.put(storeKey.refreshToken(successor), unused, lifeLeft(unused, deps));
+      await deps.store.delete(storeKey.usedRefreshToken(successor));
     },
   );
 }
@@ -139,9 +139,9 @@ async function replay(opened: OpenedRefreshToken, client: ClientRecord, request:
  */
 async function markUsed(tokenHash: string, record: RefreshTokenRecord, deps: TokenDeps): Promise<UsedRefreshToken | undefined> {
   const used: UsedRefreshToken = { ...record, usedAt: nowSeconds(deps.clock) };
-  if (!(await deps.store.add(keys.usedRefreshToken(tokenHash), used, lifeLeft(record, deps)))) return undefined;
-  if (await deps.store.take<RefreshTokenRecord>(keys.refreshToken(tokenHash))) return used;
-  await deps.store.delete(keys.usedRefreshToken(tokenHash));
+  if (!(await deps.store.add(storeKey.usedRefreshToken(tokenHash), used, lifeLeft(record, deps)))) return undefined;
+  if (await deps.store.take<RefreshTokenRecord>(storeKey.refreshToken(tokenHash))) return used;
+  await deps.store.delete(storeKey.usedRefreshToken(tokenHash));
   return undefined;
 }
 
@@ -198,13 +198,13 @@ async function answer(used: UsedRefreshToken, upstream: UpstreamTokens, opened: 
     successor: sha256(response.refresh_token!.split(SEPARATOR)[0]!),
     sealedUpstream: await sealForHolder(deps, upstream, opened),
   };
-  await deps.store.put(keys.usedRefreshToken(opened.tokenHash), pointed, lifeLeft(used, deps));
+  await deps.store.put(storeKey.usedRefreshToken(opened.tokenHash), pointed, lifeLeft(used, deps));
   return response;
 }
 
 async function checkRequest(grant: RefreshTokenRecord, client: ClientRecord, request: Request, opened: OpenedRefreshToken, deps: TokenDeps): Promise<void> {
   if (grant.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The refresh token was issued to another client.");
-  if (await deps.store.get(keys.revokedGrant(grant.grantId))) {
+  if (await deps.store.get(storeKey.revokedGrant(grant.grantId))) {
     await giveBackIfEnded(deps, opened);
     throw new OAuthError("invalid_grant", "The grant has been revoked.");
   }
@@ -247,7 +247,7 @@ async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grant: R
   }
   // Static credentials, or none: there is no upstream token to renew
   if (!upstream.access_token) return upstream;
-  const rejected = await deps.store.take<boolean>(keys.upstreamRejected(grantId));
+  const rejected = await deps.store.take<boolean>(storeKey.upstreamRejected(grantId));
   const left = upstream.expires_at === undefined ? Infinity : upstream.expires_at - nowSeconds(deps.clock);
   if (!rejected && left > UPSTREAM_REFRESH_MARGIN) return upstream;
   try {
@@ -255,14 +255,14 @@ async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grant: R
   } catch (error) {
     const failure = error instanceof UpstreamError ? error : new UpstreamError(false, undefined, String(error));
     if (failure.endsGrant) await revokeGrant(deps, grantId);
-    else if (rejected) await deps.store.put(keys.upstreamRejected(grantId), true, deps.refreshTokenTtl);
+    else if (rejected) await deps.store.put(storeKey.upstreamRejected(grantId), true, deps.refreshTokenTtl);
     throw refreshFailure(failure);
   }
 }
 
 /** Run `work` holding the grant's refresh lock (NA3); wait a bounded time for another holder to finish. */
 async function withGrantLock<T>(store: Store, grantId: string, work: () => Promise<T>): Promise<T> {
-  const key = keys.refreshLock(grantId);
+  const key = storeKey.refreshLock(grantId);
   const holder = randomToken(12);
   for (let waited = 0; !(await store.add(key, holder, LOCK_TTL_SECONDS)); waited += LOCK_POLL_MS) {
     if (waited >= LOCK_WAIT_MS)

@@ -1,7 +1,7 @@
 import { nowSeconds } from "../clock.js";
 import { randomToken, s256, safeEqual, sha256, unseal } from "../crypto.js";
 import { OAuthError } from "../errors.js";
-import { keys } from "../store/store.js";
+import { storeKey } from "../store/store.js";
 import type { Logger } from "../log.js";
 import { issueTokens, openRefreshToken, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
@@ -63,15 +63,15 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
   const verifier = optionalParam(body, "code_verifier");
   const resource = optionalParam(body, "resource");
   const codeHash = sha256(code);
-  const record = await deps.store.take<CodeRecord>(keys.code(codeHash));
+  const record = await deps.store.take<CodeRecord>(storeKey.code(codeHash));
   if (!record) {
     // OAuth 2.1 §4.1.3: a replayed code revokes the tokens it issued
-    const used = await deps.store.get<{ grantId: string }>(keys.usedCode(codeHash));
+    const used = await deps.store.get<{ grantId: string }>(storeKey.usedCode(codeHash));
     if (used) await revokeGrant(deps, used.grantId);
     throw new OAuthError("invalid_grant", "The authorization code is invalid, expired or already used.");
   }
   const grantId = randomToken(16);
-  await deps.store.put(keys.usedCode(codeHash), { grantId }, deps.refreshTokenTtl);
+  await deps.store.put(storeKey.usedCode(codeHash), { grantId }, deps.refreshTokenTtl);
   if (record.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The authorization code was issued to another client.");
   if ((record.redirectUriGiven || redirectUri !== undefined) && redirectUri !== record.redirectUri)
     throw new OAuthError("invalid_grant", "redirect_uri differs from the one in the authorization request.");

@@ -5,7 +5,7 @@ import { shownUrl, type UpstreamConfig } from "../config.js";
 import type { Keys } from "../crypto.js";
 import type { Logger } from "../log.js";
 import { scopeTokens } from "../scope.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import type { UpstreamTokens } from "../tokens.js";
 import { chooseAuthMethod, clientAuth, importSigningKey, type ClientCredentials, type SigningKey, type TokenEndpointAuthMethod } from "./client-auth.js";
 import { DiscoveryCache } from "./discovery-cache.js";
@@ -351,7 +351,7 @@ export class Upstream {
   async #preRegisteredHome(clientId: string, current: string): Promise<string> {
     if (this.config.issuer) return this.config.issuer;
     if (this.#preRegisteredAt) return this.#preRegisteredAt;
-    const key = keys.preRegisteredIssuer(`${clientId} ${this.#deps.callbackUrl}`);
+    const key = storeKey.preRegisteredIssuer(`${clientId} ${this.#deps.callbackUrl}`);
     await this.#deps.store.add(key, current, TEN_YEARS);
     this.#preRegisteredAt = (await this.#deps.store.get<string>(key)) ?? current;
     return this.#preRegisteredAt;
