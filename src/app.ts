@@ -23,7 +23,7 @@ import { McpSessions } from "./rs/sessions.js";
 import { addressSubject } from "./ratelimit.js";
 import { clientAddress, StreamLimits } from "./rs/streams.js";
 import { StoreSessions } from "./store/sessions.js";
-import { VerifiedTokens } from "./tokens.js";
+import { VerifiedTokens } from "./grants/validate.js";
 import { storeKey, type Store } from "./store/store.js";
 import { typedSlash, type Mounts } from "./upstream/mounts.js";
 

@@ -3,15 +3,13 @@ import { authorizationResponse, type AuthorizationRequest } from "../as/authoriz
 import { isClientIdUrl } from "../as/cimd.js";
 import { getClient, type ClientRecord } from "../as/clients.js";
 import type { GatewayUrls } from "../as/metadata.js";
-import { CODE_TTL, type CodeRecord } from "../as/token.js";
 import type { Clock } from "../clock.js";
-import { randomToken, safeEqual, seal, sha256, type Keys } from "../crypto.js";
+import { randomToken, safeEqual, sha256, type Keys } from "../crypto.js";
 import { OAuthError } from "../errors.js";
+import { issueCode } from "../grants/codes.js";
 import { scopeTokens } from "../scope.js";
 import { storeKey, type Store } from "../store/store.js";
 import type { Logger } from "../log.js";
-import type { UpstreamTokens } from "../tokens.js";
-import type { UpstreamIdentity } from "../upstream/identity.js";
 import { classify } from "../upstream/errors.js";
 import type { Mount, Mounts, UpstreamMode } from "../upstream/mounts.js";
 import { gatewayUserRefusal, whoMayPass, type Refusal } from "../upstream/allow.js";
@@ -223,23 +221,4 @@ function refused(deps: LoginDeps, mount: Mount, toClient: ReturnType<typeof clie
       ? `The user may not use ${mount.config.title} through this gateway.`
       : `The sign-in for ${mount.config.title} cannot go on now; try again shortly.`;
   return { refused: { ...refusal, returnTo: toClient({ error: refusal.error, error_description: description }) } };
-}
-
-/** A gateway code: single use, short-lived, holding the upstream tokens sealed to it. */
-async function issueCode(deps: LoginDeps, request: AuthorizationRequest, sub: string, upstream: UpstreamTokens, identity?: UpstreamIdentity): Promise<string> {
-  const code = randomToken(32);
-  const codeHash = sha256(code);
-  const record: CodeRecord = {
-    clientId: request.clientId,
-    redirectUri: request.redirectUri,
-    redirectUriGiven: request.redirectUriGiven,
-    codeChallenge: request.codeChallenge,
-    resource: request.resource,
-    scope: request.scope ?? "",
-    sub,
-    ...(identity ? { identity } : {}),
-    sealedUpstream: await seal(deps.keys, upstream, codeHash),
-  };
-  await deps.store.put(storeKey.code(codeHash), record, CODE_TTL);
-  return code;
 }

@@ -6,7 +6,7 @@ import type { Keys } from "../crypto.js";
 import type { Logger } from "../log.js";
 import { scopeTokens } from "../scope.js";
 import { storeKey, type Store } from "../store/store.js";
-import type { UpstreamTokens } from "../tokens.js";
+import type { UpstreamTokens } from "../grants/format.js";
 import { chooseAuthMethod, clientAuth, importSigningKey, type ClientCredentials, type SigningKey, type TokenEndpointAuthMethod } from "./client-auth.js";
 import { DiscoveryCache } from "./discovery-cache.js";
 import { discoverUpstream, type UpstreamMetadata } from "./discovery.js";

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nowSeconds } from "../../src/clock.js";
-import { deriveKeys, randomToken, s256, seal, signAccessToken } from "../../src/crypto.js";
+import { deriveKeys, randomToken, s256, seal } from "../../src/crypto.js";
+import { signAccessToken } from "../../src/grants/format.js";
 import { storeKey } from "../../src/store/store.js";
 import { TestBrowser } from "../support/browser.js";
 import { REDIRECT_URI, authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";

@@ -5,18 +5,11 @@ import { deriveKeys, sha256, type Keys } from "../../src/crypto.js";
 import { OAuthError } from "../../src/errors.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import { storeKey } from "../../src/store/store.js";
-import { liveRefreshToken } from "../../src/as/found-token.js";
-import {
-  SEPARATOR,
-  issueTokens,
-  openRefreshToken,
-  revokeGrant,
-  validateAccessToken,
-  VerifiedTokens,
-  type Grant,
-  type TokenContext,
-  type UpstreamTokens,
-} from "../../src/tokens.js";
+import { SEPARATOR, type Grant, type TokenContext, type UpstreamTokens } from "../../src/grants/format.js";
+import { issueTokens } from "../../src/grants/issue.js";
+import { liveRefreshToken, openRefreshToken } from "../../src/grants/lookup.js";
+import { revokeGrant } from "../../src/grants/revoke.js";
+import { validateAccessToken, VerifiedTokens } from "../../src/grants/validate.js";
 
 const ISSUER = "https://gw.example.com";
 const RESOURCE = `${ISSUER}/mcp`;
