@@ -1,15 +1,14 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { nowSeconds } from "../clock.js";
-import { randomToken, sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
-import { SEPARATOR, type TokenContext, type TokenResponse, type UpstreamTokens } from "../grants/format.js";
+import type { TokenContext, TokenResponse, UpstreamTokens } from "../grants/format.js";
 import { issueTokens } from "../grants/issue.js";
-import { openForHolder, openRefreshToken, sealForHolder, type OpenedRefreshToken } from "../grants/lookup.js";
+import { openForHolder, openRefreshToken, type OpenedRefreshToken } from "../grants/lookup.js";
 import { usedRecordGrant, type RefreshTokenRecord, type UsedRefreshToken } from "../grants/records.js";
 import { endGrant, giveBackIfEnded, revokeGrant } from "../grants/revoke.js";
+import { liveRecord, markUsed, pointToSuccessor, unmarkUsed, usedRecord, withGrantLock } from "../grants/rotation.js";
 import type { Logger } from "../log.js";
 import { firstOutside, scopeTokens } from "../scope.js";
-import { storeKey, type Store } from "../store/store.js";
+import { storeKey } from "../store/store.js";
 import { refreshFailure, UpstreamError } from "../upstream/errors.js";
 import { stillAllowed } from "../upstream/allow.js";
 import type { Mounts } from "../upstream/mounts.js";
@@ -27,13 +26,6 @@ export interface RefreshDeps extends TokenContext {
   grantLifetime: number;
 }
 
-/**
- * A lock outlives the longest upstream refresh (a discovery when none is known yet, 5 s per request,
- * then the 15 s token request), so only a crashed holder's lock runs out.
- */
-const LOCK_TTL_SECONDS = 60;
-const LOCK_WAIT_MS = 10_000;
-const LOCK_POLL_MS = 25;
 /** Refresh the upstream token when it has less than this many seconds left. */
 const UPSTREAM_REFRESH_MARGIN = 120;
 
@@ -69,12 +61,10 @@ export async function refreshTokenGrant(body: Record<string, unknown>, client: C
 }
 
 async function exchange(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: RefreshDeps): Promise<TokenResponse> {
-  const known =
-    (await deps.store.get<RefreshTokenRecord>(storeKey.refreshToken(opened.tokenHash))) ??
-    (await deps.store.get<UsedRefreshToken>(storeKey.usedRefreshToken(opened.tokenHash)));
+  const known = (await liveRecord(deps, opened.tokenHash)) ?? (await usedRecord(deps, opened.tokenHash));
   if (!known) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
   return withGrantLock(deps.store, known.grantId, async () => {
-    const record = await deps.store.get<RefreshTokenRecord>(storeKey.refreshToken(opened.tokenHash));
+    const record = await liveRecord(deps, opened.tokenHash);
     return record ? rotate(record, opened, client, request, deps) : replay(opened, client, request, deps);
   });
 }
@@ -100,15 +90,11 @@ async function rotate(
 ): Promise<TokenResponse> {
   await checkRequest(record, client, request, opened, deps);
   await refuseDuringStepUp(record.grantId, deps);
-  const key = storeKey.refreshToken(opened.tokenHash);
-  const used = await markUsed(opened.tokenHash, record, deps);
+  const used = await markUsed(deps, opened.tokenHash, record);
   if (!used) return replay(opened, client, request, deps);
   return undoUnlessEnded(
     async () => renew(used, opened.upstream, opened, deps),
-    async () => {
-      await deps.store.put(key, record, lifeLeft(record, deps));
-      await deps.store.delete(storeKey.usedRefreshToken(opened.tokenHash));
-    },
+    () => unmarkUsed(deps, opened.tokenHash, record),
   );
 }
 
@@ -118,12 +104,12 @@ async function rotate(
  * retired, so whoever holds it is caught on its next use.
  */
 async function replay(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: RefreshDeps): Promise<TokenResponse> {
-  const used = await deps.store.get<UsedRefreshToken>(storeKey.usedRefreshToken(opened.tokenHash));
+  const used = await usedRecord(deps, opened.tokenHash);
   if (!used) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
   await checkRequest(used, client, request, opened, deps);
   const { successor, sealedUpstream } = used;
-  const unused = successor && sealedUpstream && (await deps.store.get<RefreshTokenRecord>(storeKey.refreshToken(successor)));
-  const retired = unused && (await markUsed(successor, unused, deps));
+  const unused = successor && sealedUpstream && (await liveRecord(deps, successor));
+  const retired = unused && (await markUsed(deps, successor, unused));
   // RFC 9700 §4.14.2: a used refresh token whose successor was used (or a retired one) revokes the grant
   if (!retired) {
     await revokeGrant(deps, used.grantId);
@@ -135,28 +121,9 @@ async function replay(opened: OpenedRefreshToken, client: ClientRecord, request:
       const latest = await openForHolder<UpstreamTokens>(deps, sealedUpstream, opened);
       return renew(used, latest, opened, deps);
     },
-    async () => {
-      await deps.store.put(storeKey.refreshToken(successor), unused, lifeLeft(unused, deps));
-      await deps.store.delete(storeKey.usedRefreshToken(successor));
-    },
+    () => unmarkUsed(deps, successor, unused),
   );
 }
-
-/**
- * Move a live refresh token to a used record without successor, or undefined if it was used already.
- * Marked used before it is taken, so a request arriving meanwhile on any instance finds one record or the other.
- */
-async function markUsed(tokenHash: string, record: RefreshTokenRecord, deps: RefreshDeps): Promise<UsedRefreshToken | undefined> {
-  const used: UsedRefreshToken = { ...record, usedAt: nowSeconds(deps.clock) };
-  if (!(await deps.store.add(storeKey.usedRefreshToken(tokenHash), used, lifeLeft(record, deps)))) return undefined;
-  if (await deps.store.take<RefreshTokenRecord>(storeKey.refreshToken(tokenHash))) return used;
-  await deps.store.delete(storeKey.usedRefreshToken(tokenHash));
-  return undefined;
-}
-
-/** Seconds a refresh record has left; records stored before `expiresAt` existed get the full lifetime. */
-const lifeLeft = (record: RefreshTokenRecord, deps: RefreshDeps): number =>
-  record.expiresAt === undefined ? deps.refreshTokenTtl : Math.max(1, record.expiresAt - nowSeconds(deps.clock));
 
 /** A failure that did not end the grant leaves the presented token as it was, so a retry works (NA2). */
 async function undoUnlessEnded<T>(work: () => Promise<T>, undo: () => Promise<void>): Promise<T> {
@@ -202,12 +169,7 @@ const describeSeconds = (seconds: number): string => (seconds % 86_400 === 0 ? `
 /** Issue the successor pair and point the used token at it, with what a replay of it is answered from. */
 async function answer(used: UsedRefreshToken, upstream: UpstreamTokens, opened: OpenedRefreshToken, endsAt: number, deps: RefreshDeps): Promise<TokenResponse> {
   const response = await issueTokens(deps, usedRecordGrant(used), upstream, { refresh: true, endsAt });
-  const pointed: UsedRefreshToken = {
-    ...used,
-    successor: sha256(response.refresh_token!.split(SEPARATOR)[0]!),
-    sealedUpstream: await sealForHolder(deps, upstream, opened),
-  };
-  await deps.store.put(storeKey.usedRefreshToken(opened.tokenHash), pointed, lifeLeft(used, deps));
+  await pointToSuccessor(deps, opened, used, response, upstream);
   return response;
 }
 
@@ -266,21 +228,5 @@ async function freshUpstream(upstream: UpstreamTokens, deps: RefreshDeps, grant:
     if (failure.endsGrant) await revokeGrant(deps, grantId);
     else if (rejected) await deps.store.put(storeKey.upstreamRejected(grantId), true, deps.refreshTokenTtl);
     throw refreshFailure(failure);
-  }
-}
-
-/** Run `work` holding the grant's refresh lock (NA3); wait a bounded time for another holder to finish. */
-async function withGrantLock<T>(store: Store, grantId: string, work: () => Promise<T>): Promise<T> {
-  const key = storeKey.refreshLock(grantId);
-  const holder = randomToken(12);
-  for (let waited = 0; !(await store.add(key, holder, LOCK_TTL_SECONDS)); waited += LOCK_POLL_MS) {
-    if (waited >= LOCK_WAIT_MS)
-      throw new OAuthError("temporarily_unavailable", "Another refresh of this grant is still running; try again shortly.", 503, { "Retry-After": "5" });
-    await sleep(LOCK_POLL_MS);
-  }
-  try {
-    return await work();
-  } finally {
-    if ((await store.get(key)) === holder) await store.delete(key);
   }
 }
