@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { systemClock } from "../src/clock.js";
 import { deriveKeys, randomToken } from "../src/crypto.js";
 import { MemoryStore } from "../src/store/memory.js";
-import { issueTokens, type TokenContext } from "../src/tokens.js";
+import type { TokenContext } from "../src/grants/format.js";
+import { issueTokens } from "../src/grants/issue.js";
 import { firstLine, freePort, launch, stop } from "./processes.js";
 
 /** Fixed, so a token minted here verifies in the gateway (40 characters). */

@@ -5,7 +5,7 @@
  * /mcp does once a token has been seen: expiry and revocation only). CPU time is counted too: jose's
  * WebCrypto HMAC and AES-GCM run on libuv's thread pool.
  */
-import { validateAccessToken, VerifiedTokens, type TokenContext } from "../src/tokens.js";
+import { validateAccessToken, VerifiedTokens, type ValidationContext } from "../src/grants/validate.js";
 
 export interface Validations {
   perSecond: number;
@@ -13,7 +13,7 @@ export interface Validations {
   perCpuSecond: number;
 }
 
-async function loop(ctx: TokenContext, token: string, audience: string, seconds: number): Promise<Validations> {
+async function loop(ctx: ValidationContext, token: string, audience: string, seconds: number): Promise<Validations> {
   for (let i = 0; i < 2000; i++) await validateAccessToken(ctx, token, audience); // warm-up
   const cpu = process.cpuUsage();
   const started = performance.now();
@@ -29,7 +29,7 @@ async function loop(ctx: TokenContext, token: string, audience: string, seconds:
 }
 
 export async function validationsPerSecond(
-  ctx: TokenContext,
+  ctx: ValidationContext,
   authorization: string,
   audience: string,
   seconds: number,

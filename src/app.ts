@@ -23,8 +23,8 @@ import { McpSessions } from "./rs/sessions.js";
 import { addressSubject } from "./ratelimit.js";
 import { clientAddress, StreamLimits } from "./rs/streams.js";
 import { StoreSessions } from "./store/sessions.js";
-import { VerifiedTokens } from "./tokens.js";
-import { keys as storeKeys, type Store } from "./store/store.js";
+import { VerifiedTokens } from "./grants/validate.js";
+import { storeKey, type Store } from "./store/store.js";
 import { typedSlash, type Mounts } from "./upstream/mounts.js";
 
 export interface AppDeps {
@@ -103,7 +103,7 @@ export function createApp(deps: AppDeps): RequestListener {
   // liveness answers without the store; readiness needs one round trip to it (503 while it is away)
   app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
   app.get("/readyz", async (_req, res) => {
-    await store.get(storeKeys.masterSecret());
+    await store.get(storeKey.masterSecret());
     res.json({ status: "ready" });
   });
   app.use(() => {

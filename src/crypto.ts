@@ -1,6 +1,7 @@
 import { createHash, hkdfSync, randomBytes, timingSafeEqual, webcrypto } from "node:crypto";
-import { CompactEncrypt, SignJWT, compactDecrypt, jwtVerify, type JWTPayload } from "jose";
-import type { Clock } from "./clock.js";
+import { CompactEncrypt, SignJWT, compactDecrypt, jwtVerify, type JWTPayload, type JWTVerifyOptions } from "jose";
+import type { Config } from "./config/types.js";
+import { storeKey, type Store } from "./store/store.js";
 
 /** Keys derived from one master secret. `kid` names the secret so rotated-out keys still verify. */
 export interface KeySet {
@@ -29,6 +30,22 @@ export function deriveKeys(secret: string, previous: readonly string[] = []): Ke
   return { current: all[0]!, all };
 }
 
+export type KeySource = "environment" | "store";
+
+const TEN_YEARS = 10 * 365 * 24 * 3600;
+
+/**
+ * The master secret: configured, else generated once and kept in the store, where every instance
+ * sharing the store finds the same one (first writer wins). Previous secrets verify only.
+ */
+export async function loadKeys(config: Pick<Config, "secret" | "previousSecrets">, store: Store): Promise<{ keys: Keys; source: KeySource }> {
+  if (config.secret) return { keys: deriveKeys(config.secret, config.previousSecrets), source: "environment" };
+  await store.add(storeKey.masterSecret(), randomToken(32), TEN_YEARS);
+  const secret = await store.get<string>(storeKey.masterSecret());
+  if (!secret) throw new Error("the store lost the master secret it was just given");
+  return { keys: deriveKeys(secret, config.previousSecrets), source: "store" };
+}
+
 export const randomToken = (bytes = 32): string => randomBytes(bytes).toString("base64url");
 
 export const sha256 = (value: string): string => createHash("sha256").update(value).digest("base64url");
@@ -43,49 +60,16 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
-/** Claims of the gateway half (G) of an access token. */
-export interface AccessTokenClaims {
-  sub: string;
-  client_id: string;
-  scope: string;
-  /** Grant id: every token of one authorization shares it; revocation is by grant. */
-  gid: string;
-  jti: string;
-}
-
-export async function signAccessToken(
-  keys: Keys,
-  claims: AccessTokenClaims,
-  opts: { issuer: string; audience: string; expiresAt: number; clock: Clock },
-): Promise<string> {
+/** An HS256 JWT under the current key; `kid` names it so tokens signed before a rotation still verify. */
+export async function signJwt(keys: Keys, typ: string, payload: JWTPayload): Promise<string> {
   const { kid, signing } = keys.current;
-  const key = await imported(signing, HMAC);
-  return new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: "HS256", typ: "at+jwt", kid }) // RFC 9068 §2.1
-    .setIssuer(opts.issuer)
-    .setAudience(opts.audience)
-    .setIssuedAt(Math.floor(opts.clock.now() / 1000))
-    .setExpirationTime(opts.expiresAt)
-    .sign(key);
+  return new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ, kid }).sign(await imported(signing, HMAC));
 }
 
-/** Throws (a jose error) unless the token is ours, unexpired, for this audience (one of these), and well-formed. */
-export async function verifyAccessToken(
-  keys: Keys,
-  token: string,
-  opts: { issuer: string; audience: string | string[]; clock: Clock },
-): Promise<AccessTokenClaims & JWTPayload> {
-  const { payload } = await jwtVerify(token, ({ kid }) => imported(keyFor(keys, kid).signing, HMAC), {
-    algorithms: ["HS256"],
-    typ: "at+jwt",
-    issuer: opts.issuer,
-    audience: opts.audience,
-    currentDate: new Date(opts.clock.now()),
-    requiredClaims: ["exp", "sub", "jti"],
-  });
-  for (const claim of ["client_id", "scope", "gid", "jti", "sub", "aud"] as const)
-    if (typeof payload[claim] !== "string") throw new TypeError(`access token without ${claim}`);
-  return payload as AccessTokenClaims & JWTPayload;
+/** Throws (a jose error) unless the token is an HS256 JWT signed with one of the keys and meets `options`. */
+export async function verifyJwt(keys: Keys, token: string, options: Omit<JWTVerifyOptions, "algorithms">): Promise<JWTPayload> {
+  const { payload } = await jwtVerify(token, ({ kid }) => imported(keyFor(keys, kid).signing, HMAC), { ...options, algorithms: ["HS256"] });
+  return payload;
 }
 
 /**

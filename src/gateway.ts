@@ -3,11 +3,11 @@ import { createApp } from "./app.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config/types.js";
 import { isSiteLocalHost } from "./hosts.js";
-import { deriveKeys, randomToken, type Keys } from "./crypto.js";
+import { loadKeys, type KeySource } from "./crypto.js";
 import { createLogger, type Logger } from "./log.js";
 import { Relays } from "./rs/relays.js";
 import { openStore } from "./store/open.js";
-import { keys as storeKeys, type Store } from "./store/store.js";
+import type { Store } from "./store/store.js";
 import { Mounts } from "./upstream/mounts.js";
 import { PublicOrigins } from "./origins.js";
 import { listenAll } from "./listeners.js";
@@ -38,8 +38,6 @@ export interface GatewayOptions {
   requestTimeoutMs?: number;
 }
 
-const TEN_YEARS = 10 * 365 * 24 * 3600;
-
 /**
  * Whether upstream authorization servers can fetch the gateway's metadata document: an https URL
  * (CIMD draft §3) that is not inside a site, since their SSRF guards refuse those. A test setup
@@ -48,20 +46,6 @@ const TEN_YEARS = 10 * 365 * 24 * 3600;
 function offersClientMetadata(config: Pick<Config, "publicUrl" | "allowPrivateFetch">): boolean {
   const url = new URL(config.publicUrl);
   return url.protocol === "https:" && (config.allowPrivateFetch || !isSiteLocalHost(url.hostname));
-}
-
-export type KeySource = "environment" | "store";
-
-/**
- * The master secret: configured, else generated once and kept in the store, where every instance
- * sharing the store finds the same one (first writer wins). Previous secrets verify only.
- */
-export async function loadKeys(config: Pick<Config, "secret" | "previousSecrets">, store: Store): Promise<{ keys: Keys; source: KeySource }> {
-  if (config.secret) return { keys: deriveKeys(config.secret, config.previousSecrets), source: "environment" };
-  await store.add(storeKeys.masterSecret(), randomToken(32), TEN_YEARS);
-  const secret = await store.get<string>(storeKeys.masterSecret());
-  if (!secret) throw new Error("the store lost the master secret it was just given");
-  return { keys: deriveKeys(secret, config.previousSecrets), source: "store" };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Clock } from "./clock.js";
 import { sha256 } from "./crypto.js";
 import { OAuthError } from "./errors.js";
-import { keys, type Store } from "./store/store.js";
+import { storeKey, type Store } from "./store/store.js";
 
 /** A fixed-window limit on one kind of event per subject (an address, a user). */
 export interface RateRule {
@@ -50,7 +50,7 @@ const tooMany = (rule: RateRule) =>
   });
 
 /** Count one event toward the rule; the count in the current window, this one included. */
-const count = (store: Store, rule: RateRule, subject: string): Promise<number> => store.increment(keys.rateLimit(rule.name, subject), rule.windowSeconds);
+const count = (store: Store, rule: RateRule, subject: string): Promise<number> => store.increment(storeKey.rateLimit(rule.name, subject), rule.windowSeconds);
 
 /** Count this event; refuse it (429 + Retry-After) once the subject is over the rule's limit. */
 export async function consume(store: Store, rule: RateRule, subject: string): Promise<void> {
@@ -72,8 +72,8 @@ export interface Wait {
 export async function reserveCheck(store: Store, clock: Clock, rule: RateRule, subject: string): Promise<Wait | { giveBack: () => Promise<void> }> {
   const windowMs = rule.windowSeconds * 1000;
   const index = Math.floor(clock.now() / windowMs);
-  const returned = keys.rateLimit(`${rule.name}-returned`, `${index}:${subject}`);
-  const reserved = await store.increment(keys.rateLimit(rule.name, `${index}:${subject}`), rule.windowSeconds);
+  const returned = storeKey.rateLimit(`${rule.name}-returned`, `${index}:${subject}`);
+  const reserved = await store.increment(storeKey.rateLimit(rule.name, `${index}:${subject}`), rule.windowSeconds);
   if (reserved - ((await store.get<number>(returned)) ?? 0) > rule.limit)
     return { wait: Math.ceil(((index + 1) * windowMs - clock.now()) / 1000), message: rule.message };
   return { giveBack: async () => void (await store.increment(returned, rule.windowSeconds)) };
@@ -95,8 +95,8 @@ interface PairFailures {
 }
 
 const pairHash = (name: string, address: string) => sha256(JSON.stringify([name, address]));
-const failuresKey = (name: string, address: string) => keys.rateLimit("login-user-address", pairHash(name, address));
-const busyKey = (name: string, address: string) => keys.rateLimit("login-user-address-busy", pairHash(name, address));
+const failuresKey = (name: string, address: string) => storeKey.rateLimit("login-user-address", pairHash(name, address));
+const busyKey = (name: string, address: string) => storeKey.rateLimit("login-user-address-busy", pairHash(name, address));
 
 export const backoffSeconds = (failures: number): number =>
   failures <= SIGN_IN_BACKOFF.freeFailures

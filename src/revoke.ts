@@ -1,4 +1,5 @@
-import { endGrants, findGrants, type GrantRecord } from "./as/grants.js";
+import { findGrants, type GrantRecord } from "./grants/records.js";
+import { endGrants } from "./grants/revoke.js";
 import { systemClock } from "./clock.js";
 import type { Config } from "./config/types.js";
 import type { Logger } from "./log.js";

@@ -5,7 +5,7 @@ import { OAuthError, type OAuthErrorCode } from "../errors.js";
 import type { GuardOptions } from "../fetch-guard.js";
 import type { Logger } from "../log.js";
 import { firstOutside, isScope } from "../scope.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
 import { getClient, optionalParam, redirectUriMatches, type ClientRecord, type RedirectUriPolicy } from "./clients.js";
 import type { Mount, Mounts } from "../upstream/mounts.js";
@@ -86,27 +86,7 @@ export async function authorize(
   issuerMount?: Mount,
 ): Promise<AuthorizeOutcome> {
   const issuer = issuerMount?.issuer ?? deps.urls.issuer;
-  const clientId = optionalParam(query, "client_id");
-  if (!clientId) throw new OAuthError("invalid_request", "The request has no client_id.");
-  const client = isClientIdUrl(clientId)
-    ? await resolveMetadataClient(clientId, {
-        store: deps.store,
-        clock: deps.clock,
-        policy: deps.registration,
-        fetch: deps.metadataFetch,
-        log: deps.log,
-        address: from.address,
-      })
-    : await getClient(deps.store, clientId);
-  if (!client) throw new OAuthError("invalid_client", "The client is not registered with this gateway. Register it again from your MCP client.");
-  const requested = optionalParam(query, "redirect_uri");
-  // OAuth 2.1 §2.3.2: without redirect_uri, only a client with exactly one registered URI is unambiguous
-  if (!requested && client.redirect_uris.length !== 1)
-    throw new OAuthError("invalid_request", "The request has no redirect_uri and the client registered several.");
-  const redirectUri = requested ?? client.redirect_uris[0]!;
-  // RFC 6749 §4.1.2.1: never redirect to an unverified redirect_uri
-  if (!client.redirect_uris.some((r) => redirectUriMatches(r, redirectUri, deps.registration)))
-    throw new OAuthError("invalid_request", "The redirect_uri is not one this client registered.");
+  const { clientId, client, redirectUri, redirectUriGiven } = await verifiedClient(query, deps, from.address);
 
   let state: string | undefined;
   const fail = (error: OAuthErrorCode, description: string): AuthorizeOutcome => ({
@@ -129,33 +109,14 @@ export async function authorize(
     return fail("invalid_request", `Parameter state may be at most ${AUTHORIZATION_REQUEST_LIMITS.state} bytes.`);
   }
   try {
-    if (optionalParam(query, "response_type") !== "code") return fail("unsupported_response_type", "Only response_type=code is supported.");
-    const codeChallenge = optionalParam(query, "code_challenge");
-    // OAuth 2.1 §4.1.2.1 and MCP Authorization §Authorization Code Protection: PKCE S256 is required
-    if (!codeChallenge) return fail("invalid_request", "PKCE is required: send code_challenge and code_challenge_method=S256.");
-    if (optionalParam(query, "code_challenge_method") !== "S256") return fail("invalid_request", "Only code_challenge_method=S256 is supported.");
-    if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge))
-      return fail("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
-    const resource = optionalParam(query, "resource");
-    // RFC 8707 §2: the resource picks the upstream; unnamed, it is the endpoint's own (or the flags' single one)
-    const mount = resource === undefined ? (issuerMount ?? deps.mounts.single) : deps.mounts.resolve(resource);
-    if (!mount || (issuerMount && mount !== issuerMount))
-      return fail(
-        "invalid_target",
-        `Name the resource: this authorization server protects ${(issuerMount ? [issuerMount.resource] : deps.mounts.resources).join(", ")}.`,
-      );
-    const scope = optionalParam(query, "scope") ?? mount.config.scope;
-    if (scope !== undefined && (scope.length > AUTHORIZATION_REQUEST_LIMITS.scope || !isScope(scope)))
-      return fail("invalid_scope", `The scope is malformed or longer than ${AUTHORIZATION_REQUEST_LIMITS.scope} characters.`);
-    // RFC 6749 §3.3: the server may refuse a scope it will not grant (`--upstream-scope-max`)
-    const beyond = scope === undefined || mount.config.scopeMax === undefined ? undefined : firstOutside(scope, mount.config.scopeMax);
-    if (beyond) return fail("invalid_scope", `This gateway does not let clients ask for ${beyond}.`);
-
+    const checked = checkParameters(query, deps, issuerMount);
+    if ("error" in checked) return fail(checked.error, checked.description);
+    const { codeChallenge, scope, mount } = checked;
     const request: AuthorizationRequest = {
       id: randomToken(16),
       clientId,
       redirectUri,
-      redirectUriGiven: requested !== undefined,
+      redirectUriGiven,
       ...(state === undefined ? {} : { state }),
       codeChallenge,
       ...(scope === undefined ? {} : { scope }),
@@ -165,12 +126,73 @@ export async function authorize(
       createdAt: nowSeconds(deps.clock),
     };
     if (Buffer.byteLength(JSON.stringify(request)) > MAX_AUTHORIZATION_REQUEST_BYTES) return fail("invalid_request", "The authorization request is too large.");
-    await deps.store.put(keys.authorizationRequest(request.id), request, AUTHORIZATION_REQUEST_TTL);
+    await deps.store.put(storeKey.authorizationRequest(request.id), request, AUTHORIZATION_REQUEST_TTL);
     return { pending: request, redirectTo: `/login?request=${encodeURIComponent(request.id)}` };
   } catch (error) {
     if (error instanceof OAuthError && error.status < 500) return fail(error.code, error.description);
     throw error;
   }
+}
+
+/** The first phase: the client and the redirect URI its answer may go to, or a thrown error shown locally. */
+async function verifiedClient(
+  query: Record<string, unknown>,
+  deps: AuthorizeDeps,
+  address: string,
+): Promise<{ clientId: string; client: ClientRecord; redirectUri: string; redirectUriGiven: boolean }> {
+  const clientId = optionalParam(query, "client_id");
+  if (!clientId) throw new OAuthError("invalid_request", "The request has no client_id.");
+  const client = isClientIdUrl(clientId)
+    ? await resolveMetadataClient(clientId, {
+        store: deps.store,
+        clock: deps.clock,
+        policy: deps.registration,
+        fetch: deps.metadataFetch,
+        log: deps.log,
+        address,
+      })
+    : await getClient(deps.store, clientId);
+  if (!client) throw new OAuthError("invalid_client", "The client is not registered with this gateway. Register it again from your MCP client.");
+  const requested = optionalParam(query, "redirect_uri");
+  // OAuth 2.1 §2.3.2: without redirect_uri, only a client with exactly one registered URI is unambiguous
+  if (!requested && client.redirect_uris.length !== 1)
+    throw new OAuthError("invalid_request", "The request has no redirect_uri and the client registered several.");
+  const redirectUri = requested ?? client.redirect_uris[0]!;
+  // RFC 6749 §4.1.2.1: never redirect to an unverified redirect_uri
+  if (!client.redirect_uris.some((r) => redirectUriMatches(r, redirectUri, deps.registration)))
+    throw new OAuthError("invalid_request", "The redirect_uri is not one this client registered.");
+  return { clientId, client, redirectUri, redirectUriGiven: requested !== undefined };
+}
+
+/** The second phase's checks of what is asked: an error here goes back to the verified client. */
+function checkParameters(
+  query: Record<string, unknown>,
+  deps: AuthorizeDeps,
+  issuerMount: Mount | undefined,
+): { codeChallenge: string; mount: Mount; scope: string | undefined } | { error: OAuthErrorCode; description: string } {
+  const refuse = (error: OAuthErrorCode, description: string) => ({ error, description });
+  if (optionalParam(query, "response_type") !== "code") return refuse("unsupported_response_type", "Only response_type=code is supported.");
+  const codeChallenge = optionalParam(query, "code_challenge");
+  // OAuth 2.1 §4.1.2.1 and MCP Authorization §Authorization Code Protection: PKCE S256 is required
+  if (!codeChallenge) return refuse("invalid_request", "PKCE is required: send code_challenge and code_challenge_method=S256.");
+  if (optionalParam(query, "code_challenge_method") !== "S256") return refuse("invalid_request", "Only code_challenge_method=S256 is supported.");
+  if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge))
+    return refuse("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
+  const resource = optionalParam(query, "resource");
+  // RFC 8707 §2: the resource picks the upstream; unnamed, it is the endpoint's own (or the flags' single one)
+  const mount = resource === undefined ? (issuerMount ?? deps.mounts.single) : deps.mounts.resolve(resource);
+  if (!mount || (issuerMount && mount !== issuerMount))
+    return refuse(
+      "invalid_target",
+      `Name the resource: this authorization server protects ${(issuerMount ? [issuerMount.resource] : deps.mounts.resources).join(", ")}.`,
+    );
+  const scope = optionalParam(query, "scope") ?? mount.config.scope;
+  if (scope !== undefined && (scope.length > AUTHORIZATION_REQUEST_LIMITS.scope || !isScope(scope)))
+    return refuse("invalid_scope", `The scope is malformed or longer than ${AUTHORIZATION_REQUEST_LIMITS.scope} characters.`);
+  // RFC 6749 §3.3: the server may refuse a scope it will not grant (`--upstream-scope-max`)
+  const beyond = scope === undefined || mount.config.scopeMax === undefined ? undefined : firstOutside(scope, mount.config.scopeMax);
+  if (beyond) return refuse("invalid_scope", `This gateway does not let clients ask for ${beyond}.`);
+  return { codeChallenge, mount, scope };
 }
 
 /** RFC 6749 §4.1.2 with RFC 9207 `iss`: the response parameters appended to the redirect URI's query. */

@@ -5,7 +5,7 @@ import { OAuthError } from "../errors.js";
 import { FETCH_FAILED, fetchDocument, httpsUrlProblem, type GuardOptions } from "../fetch-guard.js";
 import type { Logger } from "../log.js";
 import { consume, RATE_RULES, type RateRule } from "../ratelimit.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import {
   CLIENT_ID_MAX_LENGTH,
   CLIENT_TTL_SECONDS,
@@ -107,21 +107,21 @@ export function validateMetadataDocument(url: string, d: Record<string, unknown>
 export async function resolveMetadataClient(url: string, deps: MetadataDocumentDeps): Promise<ClientRecord> {
   const problem = clientIdUrlProblem(url);
   if (problem) throw new OAuthError("invalid_client", `The client_id "${url.slice(0, 200)}" ${problem}: a client_id URL names a client metadata document.`);
-  const known = await deps.store.get<ClientRecord>(keys.client(url));
+  const known = await deps.store.get<ClientRecord>(storeKey.client(url));
   if (!known && deps.address !== undefined) await consume(deps.store, RATE_RULES.register, deps.address);
   const document = (await deps.store.get<ClientRecord>(documentKey(url))) ?? (await fetchClient(url, known, deps));
   if (!known) await countNewClient(deps.store, deps.clock, newClientLimits(deps.policy));
   return keep(document, known, deps);
 }
 
-const documentKey = (url: string) => keys.clientMetadataDocument(sha256(url));
+const documentKey = (url: string) => storeKey.clientMetadataDocument(sha256(url));
 
 /** The document as the client now, kept as long as its use so far earns: a year once used, else what is left of the unused lifetime. */
 async function keep(document: ClientRecord, known: ClientRecord | undefined, deps: MetadataDocumentDeps): Promise<ClientRecord> {
   const issuedAt = known?.client_id_issued_at ?? nowSeconds(deps.clock);
   const client: ClientRecord = { ...document, client_id_issued_at: issuedAt, ...(known?.used ? { used: true as const } : {}) };
   const unusedLeft = issuedAt + newClientLimits(deps.policy).unusedClientTtl - nowSeconds(deps.clock);
-  await deps.store.put(keys.client(client.client_id), client, client.used ? CLIENT_TTL_SECONDS : Math.max(1, unusedLeft));
+  await deps.store.put(storeKey.client(client.client_id), client, client.used ? CLIENT_TTL_SECONDS : Math.max(1, unusedLeft));
   return client;
 }
 

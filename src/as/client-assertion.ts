@@ -12,7 +12,7 @@ import { nowSeconds } from "../clock.js";
 import { sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { httpsUrlProblem } from "../fetch-guard.js";
-import { keys } from "../store/store.js";
+import { storeKey } from "../store/store.js";
 import { clientKeySet, keySetProblem, type KeySetDeps } from "./client-keys.js";
 import type { ClientRecord } from "./clients.js";
 
@@ -100,7 +100,7 @@ export async function verifyClientAssertion(assertion: string, client: ClientRec
   if (!verified) throw invalidClient("No key the client publishes matches the client_assertion's kid and alg.");
   // RFC 7523 §3 item 7: a jti is used once; kept until the assertion could no longer pass the exp check
   const ttl = Math.max(1, exp - nowSeconds(deps.clock) + CLOCK_SKEW_SECONDS);
-  if (!(await deps.store.add(keys.usedClientAssertion(sha256(`${client.client_id}\n${jti}`)), 1, ttl)))
+  if (!(await deps.store.add(storeKey.usedClientAssertion(sha256(`${client.client_id}\n${jti}`)), 1, ttl)))
     throw invalidClient("This client_assertion was already used: sign a new one, with a new jti, for every request.");
 }
 

@@ -5,7 +5,7 @@ import { sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { FETCH_FAILED, fetchDocument, type GuardOptions } from "../fetch-guard.js";
 import type { Logger } from "../log.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import type { ClientRecord } from "./clients.js";
 
 /** A key set is larger than a metadata document: a few RSA-4096 keys. */
@@ -58,7 +58,7 @@ export async function clientKeySet(client: ClientRecord, deps: KeySetDeps, refet
   if (client.jwks) return { jwks: client.jwks, mayRefetch: false };
   const uri = client.jwks_uri;
   if (!uri) throw invalidClient("This client has no keys to verify a client_assertion with.");
-  const cacheKey = keys.clientJwks(sha256(uri));
+  const cacheKey = storeKey.clientJwks(sha256(uri));
   const now = nowSeconds(deps.clock);
   const cached = refetch ? undefined : await deps.store.get<CachedKeySet>(cacheKey);
   if (cached) return { jwks: cached.jwks, mayRefetch: now - cached.fetchedAt >= JWKS_REFETCH_COOLDOWN_SECONDS };

@@ -1,6 +1,6 @@
 import type { JSONWebKeySet } from "jose";
 import { OAuthError, challenge } from "../errors.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import { assertionClientId, clientKeyMetadata } from "./client-assertion.js";
 import { allowlistProblem, gatewayOriginProblem, redirectUriProblem } from "./redirect-uris.js";
 
@@ -124,7 +124,7 @@ export function clientInformation(client: ClientRecord, secret?: string): Record
 export const CLIENT_ID_MAX_LENGTH = 2000;
 
 export const getClient = (store: Store, clientId: string): Promise<ClientRecord | undefined> =>
-  clientId.length > 0 && clientId.length <= CLIENT_ID_MAX_LENGTH ? store.get<ClientRecord>(keys.client(clientId)) : Promise.resolve(undefined);
+  clientId.length > 0 && clientId.length <= CLIENT_ID_MAX_LENGTH ? store.get<ClientRecord>(storeKey.client(clientId)) : Promise.resolve(undefined);
 
 /** Each redirect URI checked and kept in its canonical form (URL.href), the form /authorize compares (MC30). */
 function validateRedirectUris(value: unknown, policy: RedirectUriPolicy): string[] {
@@ -216,5 +216,5 @@ export async function markClientUsed(store: Store, client: ClientRecord): Promis
   if (client.used) return;
   const current = await getClient(store, client.client_id);
   if (!current || current.used) return;
-  await store.put(keys.client(current.client_id), { ...current, used: true }, CLIENT_TTL_SECONDS);
+  await store.put(storeKey.client(current.client_id), { ...current, used: true }, CLIENT_TTL_SECONDS);
 }

@@ -1,7 +1,7 @@
 import { challenge, OAuthError } from "../errors.js";
 import { authenticateClient } from "./client-auth.js";
 import { optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
-import { findToken } from "./found-token.js";
+import { findToken } from "../grants/lookup.js";
 import type { TokenDeps } from "./token.js";
 
 /**

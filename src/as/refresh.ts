@@ -1,36 +1,31 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { nowSeconds } from "../clock.js";
-import { randomToken, sha256 } from "../crypto.js";
 import { OAuthError } from "../errors.js";
+import type { TokenContext, TokenResponse, UpstreamTokens } from "../grants/format.js";
+import { issueTokens } from "../grants/issue.js";
+import { openForHolder, openRefreshToken, type OpenedRefreshToken } from "../grants/lookup.js";
+import { usedRecordGrant, type RefreshTokenRecord, type UsedRefreshToken } from "../grants/records.js";
+import { endGrant, giveBackIfEnded, revokeGrant } from "../grants/revoke.js";
+import { liveRecord, markUsed, pointToSuccessor, unmarkUsed, usedRecord, withGrantLock } from "../grants/rotation.js";
+import type { Logger } from "../log.js";
 import { firstOutside, scopeTokens } from "../scope.js";
-import { keys, type Store } from "../store/store.js";
-import {
-  issueTokens,
-  openForHolder,
-  openRefreshToken,
-  revokeGrant,
-  sealForHolder,
-  SEPARATOR,
-  type OpenedRefreshToken,
-  type RefreshTokenRecord,
-  type TokenResponse,
-  type UpstreamTokens,
-  type UsedRefreshToken,
-  usedRecordGrant,
-} from "../tokens.js";
+import { storeKey } from "../store/store.js";
 import { refreshFailure, UpstreamError } from "../upstream/errors.js";
 import { stillAllowed } from "../upstream/allow.js";
+import type { Mounts } from "../upstream/mounts.js";
 import { optionalParam, type ClientRecord } from "./clients.js";
-import { endGrant, giveBackIfEnded } from "./grants.js";
-import type { TokenDeps } from "./token.js";
 
-/**
- * A lock outlives the longest upstream refresh (a discovery when none is known yet, 5 s per request,
- * then the 15 s token request), so only a crashed holder's lock runs out.
- */
-const LOCK_TTL_SECONDS = 60;
-const LOCK_WAIT_MS = 10_000;
-const LOCK_POLL_MS = 25;
+export interface RefreshDeps extends TokenContext {
+  mounts: Mounts;
+  /** Refresh exchanges under way in this process, so simultaneous duplicates share one answer. */
+  refreshes: RefreshFlights;
+  /** Where failures that must not fail the request (upstream revocation, a stale metadata document) are told. */
+  log?: Pick<Logger, "warn">;
+  /** The gateway users now: a grant of a user no longer among them ends at its next refresh (RU1). */
+  gatewayUsers: ReadonlySet<string>;
+  /** Seconds a grant lives from its sign-in, whatever its refreshes (RU1). */
+  grantLifetime: number;
+}
+
 /** Refresh the upstream token when it has less than this many seconds left. */
 const UPSTREAM_REFRESH_MARGIN = 120;
 
@@ -56,7 +51,7 @@ export class RefreshFlights {
  * retired one, revokes the grant. Every exchange of one grant runs under one store lock, on
  * whichever instance it lands, so the upstream is refreshed once at a time.
  */
-export async function refreshTokenGrant(body: Record<string, unknown>, client: ClientRecord, deps: TokenDeps): Promise<TokenResponse> {
+export async function refreshTokenGrant(body: Record<string, unknown>, client: ClientRecord, deps: RefreshDeps): Promise<TokenResponse> {
   const presented = optionalParam(body, "refresh_token");
   if (!presented) throw new OAuthError("invalid_request", "refresh_token is required.");
   const request = { scope: optionalParam(body, "scope"), resource: optionalParam(body, "resource") };
@@ -65,13 +60,11 @@ export async function refreshTokenGrant(body: Record<string, unknown>, client: C
   return deps.refreshes.run(flight, () => exchange(opened, client, request, deps));
 }
 
-async function exchange(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
-  const known =
-    (await deps.store.get<RefreshTokenRecord>(keys.refreshToken(opened.tokenHash))) ??
-    (await deps.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash)));
+async function exchange(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: RefreshDeps): Promise<TokenResponse> {
+  const known = (await liveRecord(deps, opened.tokenHash)) ?? (await usedRecord(deps, opened.tokenHash));
   if (!known) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
   return withGrantLock(deps.store, known.grantId, async () => {
-    const record = await deps.store.get<RefreshTokenRecord>(keys.refreshToken(opened.tokenHash));
+    const record = await liveRecord(deps, opened.tokenHash);
     return record ? rotate(record, opened, client, request, deps) : replay(opened, client, request, deps);
   });
 }
@@ -82,24 +75,26 @@ async function exchange(opened: OpenedRefreshToken, client: ClientRecord, reques
  * the first refresh after the challenge answers `invalid_grant`, and the client authorizes again with
  * the scope the challenge named. The refresh token stays as it was; the next refresh works again.
  */
-async function refuseDuringStepUp(grantId: string, deps: TokenDeps): Promise<void> {
-  const scope = await deps.store.take<string>(keys.stepUp(grantId));
+async function refuseDuringStepUp(grantId: string, deps: RefreshDeps): Promise<void> {
+  const scope = await deps.store.take<string>(storeKey.stepUp(grantId));
   if (scope !== undefined) throw new OAuthError("invalid_grant", `The upstream needs more scope for this grant (${scope}): authorize again with it.`);
 }
 
 /** The first use of a refresh token: it becomes used, and its successor is issued. */
-async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
+async function rotate(
+  record: RefreshTokenRecord,
+  opened: OpenedRefreshToken,
+  client: ClientRecord,
+  request: Request,
+  deps: RefreshDeps,
+): Promise<TokenResponse> {
   await checkRequest(record, client, request, opened, deps);
   await refuseDuringStepUp(record.grantId, deps);
-  const key = keys.refreshToken(opened.tokenHash);
-  const used = await markUsed(opened.tokenHash, record, deps);
+  const used = await markUsed(deps, opened.tokenHash, record);
   if (!used) return replay(opened, client, request, deps);
   return undoUnlessEnded(
     async () => renew(used, opened.upstream, opened, deps),
-    async () => {
-      await deps.store.put(key, record, lifeLeft(record, deps));
-      await deps.store.delete(keys.usedRefreshToken(opened.tokenHash));
-    },
+    () => unmarkUsed(deps, opened.tokenHash, record),
   );
 }
 
@@ -108,13 +103,13 @@ async function rotate(record: RefreshTokenRecord, opened: OpenedRefreshToken, cl
  * a thief before the honest client) the chain forks: a new successor is issued and the unused one is
  * retired, so whoever holds it is caught on its next use.
  */
-async function replay(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: TokenDeps): Promise<TokenResponse> {
-  const used = await deps.store.get<UsedRefreshToken>(keys.usedRefreshToken(opened.tokenHash));
+async function replay(opened: OpenedRefreshToken, client: ClientRecord, request: Request, deps: RefreshDeps): Promise<TokenResponse> {
+  const used = await usedRecord(deps, opened.tokenHash);
   if (!used) throw new OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.");
   await checkRequest(used, client, request, opened, deps);
   const { successor, sealedUpstream } = used;
-  const unused = successor && sealedUpstream && (await deps.store.get<RefreshTokenRecord>(keys.refreshToken(successor)));
-  const retired = unused && (await markUsed(successor, unused, deps));
+  const unused = successor && sealedUpstream && (await liveRecord(deps, successor));
+  const retired = unused && (await markUsed(deps, successor, unused));
   // RFC 9700 §4.14.2: a used refresh token whose successor was used (or a retired one) revokes the grant
   if (!retired) {
     await revokeGrant(deps, used.grantId);
@@ -126,28 +121,9 @@ async function replay(opened: OpenedRefreshToken, client: ClientRecord, request:
       const latest = await openForHolder<UpstreamTokens>(deps, sealedUpstream, opened);
       return renew(used, latest, opened, deps);
     },
-    async () => {
-      await deps.store.put(keys.refreshToken(successor), unused, lifeLeft(unused, deps));
-      await deps.store.delete(keys.usedRefreshToken(successor));
-    },
+    () => unmarkUsed(deps, successor, unused),
   );
 }
-
-/**
- * Move a live refresh token to a used record without successor, or undefined if it was used already.
- * Marked used before it is taken, so a request arriving meanwhile on any instance finds one record or the other.
- */
-async function markUsed(tokenHash: string, record: RefreshTokenRecord, deps: TokenDeps): Promise<UsedRefreshToken | undefined> {
-  const used: UsedRefreshToken = { ...record, usedAt: nowSeconds(deps.clock) };
-  if (!(await deps.store.add(keys.usedRefreshToken(tokenHash), used, lifeLeft(record, deps)))) return undefined;
-  if (await deps.store.take<RefreshTokenRecord>(keys.refreshToken(tokenHash))) return used;
-  await deps.store.delete(keys.usedRefreshToken(tokenHash));
-  return undefined;
-}
-
-/** Seconds a refresh record has left; records stored before `expiresAt` existed get the full lifetime. */
-const lifeLeft = (record: RefreshTokenRecord, deps: TokenDeps): number =>
-  record.expiresAt === undefined ? deps.refreshTokenTtl : Math.max(1, record.expiresAt - nowSeconds(deps.clock));
 
 /** A failure that did not end the grant leaves the presented token as it was, so a retry works (NA2). */
 async function undoUnlessEnded<T>(work: () => Promise<T>, undo: () => Promise<void>): Promise<T> {
@@ -163,7 +139,7 @@ async function undoUnlessEnded<T>(work: () => Promise<T>, undo: () => Promise<vo
  * The grant goes on only within its absolute lifetime, for a user the gateway still has, whom the
  * upstream's allowlists still admit (RU1); else it ends here, its upstream tokens given back.
  */
-async function renew(used: UsedRefreshToken, current: UpstreamTokens, opened: OpenedRefreshToken, deps: TokenDeps): Promise<TokenResponse> {
+async function renew(used: UsedRefreshToken, current: UpstreamTokens, opened: OpenedRefreshToken, deps: RefreshDeps): Promise<TokenResponse> {
   const grantedAt = used.grantedAt ?? used.issuedAt;
   const endsAt = grantedAt + deps.grantLifetime;
   if (nowSeconds(deps.clock) >= endsAt)
@@ -180,7 +156,7 @@ async function renew(used: UsedRefreshToken, current: UpstreamTokens, opened: Op
 }
 
 /** The allowlists as they are now; a check the upstream could not answer leaves the grant and the token as they were (NA2). */
-async function checkAllowlists(grant: UsedRefreshToken, upstream: UpstreamTokens, deps: TokenDeps): Promise<void> {
+async function checkAllowlists(grant: UsedRefreshToken, upstream: UpstreamTokens, deps: RefreshDeps): Promise<void> {
   const mount = deps.mounts.byResource(grant.resource);
   const refusal = mount && (await stillAllowed(mount, grant, upstream));
   if (!refusal) return;
@@ -191,20 +167,15 @@ async function checkAllowlists(grant: UsedRefreshToken, upstream: UpstreamTokens
 const describeSeconds = (seconds: number): string => (seconds % 86_400 === 0 ? `${seconds / 86_400} days` : `${seconds} seconds`);
 
 /** Issue the successor pair and point the used token at it, with what a replay of it is answered from. */
-async function answer(used: UsedRefreshToken, upstream: UpstreamTokens, opened: OpenedRefreshToken, endsAt: number, deps: TokenDeps): Promise<TokenResponse> {
+async function answer(used: UsedRefreshToken, upstream: UpstreamTokens, opened: OpenedRefreshToken, endsAt: number, deps: RefreshDeps): Promise<TokenResponse> {
   const response = await issueTokens(deps, usedRecordGrant(used), upstream, { refresh: true, endsAt });
-  const pointed: UsedRefreshToken = {
-    ...used,
-    successor: sha256(response.refresh_token!.split(SEPARATOR)[0]!),
-    sealedUpstream: await sealForHolder(deps, upstream, opened),
-  };
-  await deps.store.put(keys.usedRefreshToken(opened.tokenHash), pointed, lifeLeft(used, deps));
+  await pointToSuccessor(deps, opened, used, response, upstream);
   return response;
 }
 
-async function checkRequest(grant: RefreshTokenRecord, client: ClientRecord, request: Request, opened: OpenedRefreshToken, deps: TokenDeps): Promise<void> {
+async function checkRequest(grant: RefreshTokenRecord, client: ClientRecord, request: Request, opened: OpenedRefreshToken, deps: RefreshDeps): Promise<void> {
   if (grant.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The refresh token was issued to another client.");
-  if (await deps.store.get(keys.revokedGrant(grant.grantId))) {
+  if (await deps.store.get(storeKey.revokedGrant(grant.grantId))) {
     await giveBackIfEnded(deps, opened);
     throw new OAuthError("invalid_grant", "The grant has been revoked.");
   }
@@ -232,7 +203,7 @@ function checkScope(granted: string, requested: string): void {
  * the upstream has already refused it at /mcp. Only a definitive upstream answer ends the grant (NA4).
  * A grant whose upstream is no longer configured ends here too.
  */
-async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grant: RefreshTokenRecord): Promise<UpstreamTokens> {
+async function freshUpstream(upstream: UpstreamTokens, deps: RefreshDeps, grant: RefreshTokenRecord): Promise<UpstreamTokens> {
   const { grantId } = grant;
   const mount = deps.mounts.byResource(grant.resource);
   if (!mount) {
@@ -247,7 +218,7 @@ async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grant: R
   }
   // Static credentials, or none: there is no upstream token to renew
   if (!upstream.access_token) return upstream;
-  const rejected = await deps.store.take<boolean>(keys.upstreamRejected(grantId));
+  const rejected = await deps.store.take<boolean>(storeKey.upstreamRejected(grantId));
   const left = upstream.expires_at === undefined ? Infinity : upstream.expires_at - nowSeconds(deps.clock);
   if (!rejected && left > UPSTREAM_REFRESH_MARGIN) return upstream;
   try {
@@ -255,23 +226,7 @@ async function freshUpstream(upstream: UpstreamTokens, deps: TokenDeps, grant: R
   } catch (error) {
     const failure = error instanceof UpstreamError ? error : new UpstreamError(false, undefined, String(error));
     if (failure.endsGrant) await revokeGrant(deps, grantId);
-    else if (rejected) await deps.store.put(keys.upstreamRejected(grantId), true, deps.refreshTokenTtl);
+    else if (rejected) await deps.store.put(storeKey.upstreamRejected(grantId), true, deps.refreshTokenTtl);
     throw refreshFailure(failure);
-  }
-}
-
-/** Run `work` holding the grant's refresh lock (NA3); wait a bounded time for another holder to finish. */
-async function withGrantLock<T>(store: Store, grantId: string, work: () => Promise<T>): Promise<T> {
-  const key = keys.refreshLock(grantId);
-  const holder = randomToken(12);
-  for (let waited = 0; !(await store.add(key, holder, LOCK_TTL_SECONDS)); waited += LOCK_POLL_MS) {
-    if (waited >= LOCK_WAIT_MS)
-      throw new OAuthError("temporarily_unavailable", "Another refresh of this grant is still running; try again shortly.", 503, { "Retry-After": "5" });
-    await sleep(LOCK_POLL_MS);
-  }
-  try {
-    return await work();
-  } finally {
-    if ((await store.get(key)) === holder) await store.delete(key);
   }
 }

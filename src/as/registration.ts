@@ -2,7 +2,7 @@ import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
 import { randomToken, safeEqual, sha256 } from "../crypto.js";
 import { OAuthError, challenge } from "../errors.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import { CLIENT_TTL_SECONDS, clientInformation, clientMetadata, getClient, metadataError, type ClientRecord, type RedirectUriPolicy } from "./clients.js";
 
 /** Dynamic registration (RFC 7591) and its management protocol (RFC 7592). */
@@ -35,7 +35,7 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
   }
   const registrationAccessToken = randomToken(32);
   client.registration_access_token_hash = sha256(registrationAccessToken);
-  await deps.store.put(keys.client(client.client_id), client, deps.registration.unusedClientTtl);
+  await deps.store.put(storeKey.client(client.client_id), client, deps.registration.unusedClientTtl);
   return configurationResponse(client, deps, registrationAccessToken, secret);
 }
 
@@ -48,7 +48,7 @@ export async function countNewClient(store: Store, clock: Clock, limits: { maxCl
   const window = limits.unusedClientTtl;
   const now = nowSeconds(clock);
   const index = Math.floor(now / window);
-  const count = await store.increment(keys.rateLimit("clients", String(index)), window);
+  const count = await store.increment(storeKey.rateLimit("clients", String(index)), window);
   if (count <= limits.maxClients) return;
   const retryAfter = Math.max(1, (index + 1) * window - now);
   throw new OAuthError(
@@ -127,7 +127,7 @@ export async function updateRegistration(
     ...(client.used ? { used: true as const } : {}),
   };
   const unusedLeft = client.client_id_issued_at + deps.registration.unusedClientTtl - nowSeconds(deps.clock);
-  await deps.store.put(keys.client(client.client_id), updated, client.used ? CLIENT_TTL_SECONDS : Math.max(1, unusedLeft));
+  await deps.store.put(storeKey.client(client.client_id), updated, client.used ? CLIENT_TTL_SECONDS : Math.max(1, unusedLeft));
   return configurationResponse(updated, deps, token);
 }
 
@@ -144,5 +144,5 @@ export async function deleteRegistration(
 ): Promise<void> {
   const { client } = await authorizeRegistration(deps.store, clientId, authorization);
   await endGrants(client.client_id);
-  await deps.store.delete(keys.client(client.client_id));
+  await deps.store.delete(storeKey.client(client.client_id));
 }

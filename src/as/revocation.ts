@@ -1,9 +1,8 @@
 import { OAuthError } from "../errors.js";
-import { revokeGrant } from "../tokens.js";
 import { authenticateClient } from "./client-auth.js";
 import { optionalParam, type ClientCredentials } from "./clients.js";
-import { findToken } from "./found-token.js";
-import { revokeUpstream } from "./grants.js";
+import { findToken } from "../grants/lookup.js";
+import { revokeGrant, revokeUpstream } from "../grants/revoke.js";
 import type { TokenDeps } from "./token.js";
 
 /**

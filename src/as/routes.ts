@@ -6,7 +6,7 @@ import { OAuthError } from "../errors.js";
 import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
 import type { AuthorizeDeps } from "./authorize.js";
 import { readClientCredentials } from "./clients.js";
-import { endClientGrants } from "./grants.js";
+import { endClientGrants } from "../grants/revoke.js";
 import { introspect } from "./introspection.js";
 import { revoke } from "./revocation.js";
 import { authorizationServerMetadata, protectedResourceMetadata } from "./metadata.js";

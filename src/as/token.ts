@@ -1,42 +1,19 @@
 import { nowSeconds } from "../clock.js";
-import { randomToken, s256, safeEqual, sha256, unseal } from "../crypto.js";
+import { s256, safeEqual } from "../crypto.js";
 import { OAuthError } from "../errors.js";
-import { keys } from "../store/store.js";
-import type { Logger } from "../log.js";
-import { issueTokens, openRefreshToken, revokeGrant, type TokenContext, type TokenResponse, type UpstreamTokens } from "../tokens.js";
-import type { UpstreamIdentity } from "../upstream/identity.js";
+import { codeUpstream, redeemCode } from "../grants/codes.js";
+import type { TokenResponse } from "../grants/format.js";
+import { issueTokens } from "../grants/issue.js";
+import { openRefreshToken } from "../grants/lookup.js";
+import { recordGrant } from "../grants/records.js";
+import { giveBackIfEnded } from "../grants/revoke.js";
 import type { Mounts } from "../upstream/mounts.js";
 import { authenticateClient, type ClientAuthDeps } from "./client-auth.js";
-import { giveBackIfEnded, recordGrant } from "./grants.js";
 import { markClientUsed, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
-import { refreshTokenGrant, type RefreshFlights } from "./refresh.js";
+import { refreshTokenGrant, type RefreshDeps } from "./refresh.js";
 
-/** A gateway authorization code's record (stored under `code:<hash>`), minted at /upstream/callback. */
-export interface CodeRecord {
-  clientId: string;
-  redirectUri: string;
-  redirectUriGiven: boolean;
-  codeChallenge: string;
-  resource: string;
-  scope: string;
-  sub: string;
-  identity?: UpstreamIdentity;
-  /** The upstream tokens, sealed and bound to the code's hash. */
-  sealedUpstream: string;
-}
-
-export const CODE_TTL = 60;
-
-export interface TokenDeps extends TokenContext, ClientAuthDeps {
+export interface TokenDeps extends RefreshDeps, ClientAuthDeps {
   mounts: Mounts;
-  /** Refresh exchanges under way in this process, so simultaneous duplicates share one answer. */
-  refreshes: RefreshFlights;
-  /** Where failures that must not fail the request (upstream revocation, a stale metadata document) are told. */
-  log?: Pick<Logger, "warn">;
-  /** The gateway users now: a grant of a user no longer among them ends at its next refresh (RU1). */
-  gatewayUsers: ReadonlySet<string>;
-  /** Seconds a grant lives from its sign-in, whatever its refreshes (RU1). */
-  grantLifetime: number;
 }
 
 /** RFC 7636 §4.1: 43 to 128 unreserved characters. */
@@ -62,16 +39,8 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
   const redirectUri = optionalParam(body, "redirect_uri");
   const verifier = optionalParam(body, "code_verifier");
   const resource = optionalParam(body, "resource");
-  const codeHash = sha256(code);
-  const record = await deps.store.take<CodeRecord>(keys.code(codeHash));
-  if (!record) {
-    // OAuth 2.1 §4.1.3: a replayed code revokes the tokens it issued
-    const used = await deps.store.get<{ grantId: string }>(keys.usedCode(codeHash));
-    if (used) await revokeGrant(deps, used.grantId);
-    throw new OAuthError("invalid_grant", "The authorization code is invalid, expired or already used.");
-  }
-  const grantId = randomToken(16);
-  await deps.store.put(keys.usedCode(codeHash), { grantId }, deps.refreshTokenTtl);
+  const redeemed = await redeemCode(deps, code);
+  const { record, grantId } = redeemed;
   if (record.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The authorization code was issued to another client.");
   if ((record.redirectUriGiven || redirectUri !== undefined) && redirectUri !== record.redirectUri)
     throw new OAuthError("invalid_grant", "redirect_uri differs from the one in the authorization request.");
@@ -83,7 +52,7 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
   if (resource !== undefined && deps.mounts.resolve(resource)?.resource !== record.resource)
     throw new OAuthError("invalid_target", `This authorization is for ${record.resource} only.`);
 
-  const upstream = await unseal<UpstreamTokens>(deps.keys, record.sealedUpstream, codeHash);
+  const upstream = await codeUpstream(deps, redeemed);
   const grantedAt = nowSeconds(deps.clock);
   const grant = {
     grantId,

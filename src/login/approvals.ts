@@ -3,7 +3,7 @@ import type { ClientRecord } from "../as/clients.js";
 import { nowSeconds, type Clock } from "../clock.js";
 import { sha256 } from "../crypto.js";
 import { firstOutside } from "../scope.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 
 /**
  * One consent a user gave on Screen 1. Remembered ("Remember this client for 30 days") it may skip
@@ -33,7 +33,7 @@ export const APPROVALS_PER_USER = 50;
 export const clientFingerprint = (client: Pick<ClientRecord, "redirect_uris" | "client_name">): string =>
   sha256(JSON.stringify([client.redirect_uris, client.client_name ?? null]));
 
-const key = (user: string) => keys.approvals(sha256(user));
+const key = (user: string) => storeKey.approvals(sha256(user));
 const isRememberedKind = (a: Approval): boolean => a.remembered !== false;
 
 async function liveApprovals(store: Store, clock: Clock, user: string): Promise<Approval[]> {

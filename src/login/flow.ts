@@ -3,15 +3,13 @@ import { authorizationResponse, type AuthorizationRequest } from "../as/authoriz
 import { isClientIdUrl } from "../as/cimd.js";
 import { getClient, type ClientRecord } from "../as/clients.js";
 import type { GatewayUrls } from "../as/metadata.js";
-import { CODE_TTL, type CodeRecord } from "../as/token.js";
 import type { Clock } from "../clock.js";
-import { randomToken, safeEqual, seal, sha256, type Keys } from "../crypto.js";
+import { randomToken, safeEqual, sha256, type Keys } from "../crypto.js";
 import { OAuthError } from "../errors.js";
+import { issueCode } from "../grants/codes.js";
 import { scopeTokens } from "../scope.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import type { Logger } from "../log.js";
-import type { UpstreamTokens } from "../tokens.js";
-import type { UpstreamIdentity } from "../upstream/identity.js";
 import { classify } from "../upstream/errors.js";
 import type { Mount, Mounts, UpstreamMode } from "../upstream/mounts.js";
 import { gatewayUserRefusal, whoMayPass, type Refusal } from "../upstream/allow.js";
@@ -55,7 +53,7 @@ export interface ConsentView {
 
 export async function pendingRequest(store: Store, requestId: unknown): Promise<{ request: AuthorizationRequest; client: ClientRecord }> {
   const request =
-    typeof requestId === "string" && requestId.length < 100 ? await store.get<AuthorizationRequest>(keys.authorizationRequest(requestId)) : undefined;
+    typeof requestId === "string" && requestId.length < 100 ? await store.get<AuthorizationRequest>(storeKey.authorizationRequest(requestId)) : undefined;
   if (!request) throw new OAuthError("invalid_request", "This sign-in has expired or was already used. Start again from your MCP client.");
   const client = await getClient(store, request.clientId);
   if (!client) throw new OAuthError("invalid_client", "The client that started this sign-in is no longer registered.");
@@ -97,7 +95,7 @@ function loopbackOnlyDocument(client: ClientRecord): boolean {
  * it before (`approved`), otherwise through a page and a link (RFC 9700 §4.11.2: no open redirect).
  */
 export async function deny(deps: LoginDeps, request: AuthorizationRequest, approved: boolean): Promise<Step> {
-  await deps.store.delete(keys.authorizationRequest(request.id));
+  await deps.store.delete(storeKey.authorizationRequest(request.id));
   const returnTo = clientAnswer(deps, request)({ error: "access_denied", error_description: "The user denied the request." });
   if (approved) return { redirectTo: returnTo };
   return { refused: { error: "access_denied", heading: "You denied the request", reason: "The client gets no access.", returnTo } };
@@ -115,7 +113,7 @@ function mountFor(deps: LoginDeps, request: AuthorizationRequest): Mount {
  * An upstream called with static credentials, or none, has no leg of its own: the code is issued now.
  */
 export async function approve(deps: LoginDeps, request: AuthorizationRequest, sessionId: string, sub: string): Promise<Step> {
-  const taken = await deps.store.take<AuthorizationRequest>(keys.authorizationRequest(request.id));
+  const taken = await deps.store.take<AuthorizationRequest>(storeKey.authorizationRequest(request.id));
   if (!taken) throw new OAuthError("invalid_request", "This sign-in was already used. Start again from your MCP client.");
   const mount = mountFor(deps, taken);
   const toClient = clientAnswer(deps, taken);
@@ -146,7 +144,7 @@ export async function approve(deps: LoginDeps, request: AuthorizationRequest, se
   } catch (error) {
     return unreachable(error);
   }
-  await deps.store.put(keys.upstreamState(state), { ...transaction, upstreamIssuer: started.issuer }, UPSTREAM_STATE_TTL);
+  await deps.store.put(storeKey.upstreamState(state), { ...transaction, upstreamIssuer: started.issuer }, UPSTREAM_STATE_TTL);
   return { redirectTo: started.url };
 }
 
@@ -159,7 +157,7 @@ export async function approve(deps: LoginDeps, request: AuthorizationRequest, se
 export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId: string, arrivedFor: Mount | undefined): Promise<Step> {
   const state = callback.searchParams.get("state");
   if (!state) throw new OAuthError("invalid_request", "The upstream's answer carries no state.");
-  const transaction = await deps.store.take<UpstreamTransaction>(keys.upstreamState(state));
+  const transaction = await deps.store.take<UpstreamTransaction>(storeKey.upstreamState(state));
   if (!transaction) throw new OAuthError("invalid_request", "This upstream answer is unknown, expired or already used. Start again from your MCP client.");
   // MCP Security Best Practices §OAuth State Parameter Validation: bound to the browser that consented
   if (!safeEqual(transaction.sessionHash, sha256(sessionId)))
@@ -223,23 +221,4 @@ function refused(deps: LoginDeps, mount: Mount, toClient: ReturnType<typeof clie
       ? `The user may not use ${mount.config.title} through this gateway.`
       : `The sign-in for ${mount.config.title} cannot go on now; try again shortly.`;
   return { refused: { ...refusal, returnTo: toClient({ error: refusal.error, error_description: description }) } };
-}
-
-/** A gateway code: single use, short-lived, holding the upstream tokens sealed to it. */
-async function issueCode(deps: LoginDeps, request: AuthorizationRequest, sub: string, upstream: UpstreamTokens, identity?: UpstreamIdentity): Promise<string> {
-  const code = randomToken(32);
-  const codeHash = sha256(code);
-  const record: CodeRecord = {
-    clientId: request.clientId,
-    redirectUri: request.redirectUri,
-    redirectUriGiven: request.redirectUriGiven,
-    codeChallenge: request.codeChallenge,
-    resource: request.resource,
-    scope: request.scope ?? "",
-    sub,
-    ...(identity ? { identity } : {}),
-    sealedUpstream: await seal(deps.keys, upstream, codeHash),
-  };
-  await deps.store.put(keys.code(codeHash), record, CODE_TTL);
-  return code;
 }

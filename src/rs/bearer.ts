@@ -1,10 +1,10 @@
 import type { IncomingMessage } from "node:http";
 import { challenge, OAuthError } from "../errors.js";
-import { validateAccessToken, type TokenContext, type ValidatedAccess } from "../tokens.js";
+import { validateAccessToken, type ValidatedAccess, type ValidationContext } from "../grants/validate.js";
 
 type McpRequest = Pick<IncomingMessage, "headers" | "url">;
 
-export interface BearerDeps extends TokenContext {
+export interface BearerDeps extends ValidationContext {
   resource: string;
   /** RFC 9728 §5.1: the metadata URL for the resource as this request named it (Host header, trailing slash). */
   resourceMetadataUrl: (request: McpRequest) => string;

@@ -5,7 +5,7 @@ import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/a
 import type { Dispatcher } from "undici";
 import { OAuthError, type ErrorLog } from "../errors.js";
 import { scopeUnion } from "../scope.js";
-import { keys, StoreUnavailableError } from "../store/store.js";
+import { storeKey, StoreUnavailableError } from "../store/store.js";
 import { authenticate, bearerChallenge, type BearerDeps } from "./bearer.js";
 import { clientHeaderPolicy, identityHeaders, requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
 import { JSONRPC, requestId, sendJsonRpcError } from "./jsonrpc.js";
@@ -150,7 +150,7 @@ export function mcpProxy(deps: ProxyDeps) {
     }
     if (refused?.statusCode === 401) {
       // The next refresh of this grant must not hand out the same upstream token again.
-      await deps.store.put(keys.upstreamRejected(claims.gid), true, deps.refreshTokenTtl);
+      await deps.store.put(storeKey.upstreamRejected(claims.gid), true, deps.refreshTokenTtl);
       // The upstream's challenge would send the client to the upstream's authorization server.
       throw rewritten(deps, req, 401, {
         code: "invalid_token",
@@ -163,7 +163,7 @@ export function mcpProxy(deps: ProxyDeps) {
       const asked = upstreamChallenge(refused.headers).scope;
       const scope = scopeUnion(claims.scope, asked);
       // only a scope the grant lacks can be had by authorizing again
-      if (scope !== scopeUnion(claims.scope)) await deps.store.put(keys.stepUp(claims.gid), scope, STEP_UP_TTL);
+      if (scope !== scopeUnion(claims.scope)) await deps.store.put(storeKey.stepUp(claims.gid), scope, STEP_UP_TTL);
       throw rewritten(deps, req, 403, {
         code: "insufficient_scope",
         description: "The upstream needs more scope for this operation.",

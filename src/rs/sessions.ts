@@ -1,7 +1,7 @@
 import type { Clock } from "../clock.js";
 import { nowSeconds } from "../clock.js";
 import { sha256 } from "../crypto.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 
 const owners = new WeakMap<object, string>();
 
@@ -52,7 +52,7 @@ export class McpSessions {
     const known = this.cached(id);
     if (known) return known.owner === owner;
     const binding: Binding = { owner, exp: nowSeconds(this.clock) + this.ttlSeconds };
-    if (!(await this.store.add(storeKey(id), binding, this.ttlSeconds))) return (await this.load(id))?.owner === owner;
+    if (!(await this.store.add(sessionKey(id), binding, this.ttlSeconds))) return (await this.load(id))?.owner === owner;
     this.remember(id, binding);
     return true;
   }
@@ -76,7 +76,7 @@ export class McpSessions {
   async unbind(resource: string, sessionId: string): Promise<void> {
     const id = `${resource}\n${sessionId}`;
     this.cache.delete(id);
-    await this.store.delete(storeKey(id));
+    await this.store.delete(sessionKey(id));
   }
 
   /** By `resource\nsessionId`: a cache hit costs no hash. */
@@ -87,7 +87,7 @@ export class McpSessions {
   }
 
   private async load(id: string): Promise<Binding | undefined> {
-    const binding = await this.store.get<Binding>(storeKey(id));
+    const binding = await this.store.get<Binding>(sessionKey(id));
     return binding && this.remember(id, binding);
   }
 
@@ -105,4 +105,4 @@ export class SessionOfAnother extends Error {
 }
 
 /** The session id is the upstream's bearer for the session: stored only as a hash, scoped to its resource. */
-const storeKey = (id: string): string => keys.mcpSession(sha256(id));
+const sessionKey = (id: string): string => storeKey.mcpSession(sha256(id));

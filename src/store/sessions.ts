@@ -1,6 +1,6 @@
 import session from "express-session";
 import { sha256 } from "../crypto.js";
-import { keys, type Store } from "./store.js";
+import { storeKey, type Store } from "./store.js";
 
 /**
  * express-session on top of the gateway's one Store, so browser sessions live wherever the rest
@@ -15,18 +15,18 @@ export class StoreSessions extends session.Store {
   }
 
   override get(sid: string, done: (error: unknown, session?: session.SessionData | null) => void): void {
-    this.store.get<session.SessionData>(keys.session(sha256(sid))).then((s) => done(null, s ?? null), done);
+    this.store.get<session.SessionData>(storeKey.session(sha256(sid))).then((s) => done(null, s ?? null), done);
   }
 
   override set(sid: string, data: session.SessionData, done?: (error?: unknown) => void): void {
-    this.store.put(keys.session(sha256(sid)), data, this.#ttl(data)).then(
+    this.store.put(storeKey.session(sha256(sid)), data, this.#ttl(data)).then(
       () => done?.(),
       (e: unknown) => done?.(e),
     );
   }
 
   override destroy(sid: string, done?: (error?: unknown) => void): void {
-    this.store.delete(keys.session(sha256(sid))).then(
+    this.store.delete(storeKey.session(sha256(sid))).then(
       () => done?.(),
       (e: unknown) => done?.(e),
     );

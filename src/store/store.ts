@@ -40,7 +40,7 @@ export function ttlMs(key: string, ttlSeconds: number): number {
 }
 
 /** Key prefixes, in one place so docs/storage.md and the code cannot drift apart. */
-export const keys = {
+export const storeKey = {
   client: (clientId: string) => `client:${clientId}`,
   authorizationRequest: (id: string) => `authreq:${id}`,
   upstreamState: (state: string) => `upstate:${state}`,

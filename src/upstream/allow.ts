@@ -1,7 +1,7 @@
 import type { UpstreamConfig } from "../config/types.js";
 import type { OAuthErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { UpstreamTokens } from "../tokens.js";
+import type { UpstreamTokens } from "../grants/format.js";
 import type { CodeExchange } from "./client.js";
 import type { Membership, UpstreamIdentity } from "./identity.js";
 import type { Mount } from "./mounts.js";

@@ -4,42 +4,25 @@ import { nowSeconds } from "../clock.js";
 import { shownUrl } from "../config/values.js";
 import type { UpstreamConfig } from "../config/types.js";
 import type { Keys } from "../crypto.js";
+import type { UpstreamTokens } from "../grants/format.js";
 import type { Logger } from "../log.js";
 import { scopeTokens } from "../scope.js";
-import { keys, type Store } from "../store/store.js";
-import type { UpstreamTokens } from "../tokens.js";
-import { chooseAuthMethod, clientAuth, importSigningKey, type ClientCredentials, type SigningKey, type TokenEndpointAuthMethod } from "./client-auth.js";
+import type { Store } from "../store/store.js";
 import { DiscoveryCache } from "./discovery-cache.js";
 import { discoverUpstream, type UpstreamMetadata } from "./discovery.js";
 import { classify, UpstreamError } from "./errors.js";
 import type { Fetch } from "./http.js";
 import { githubIdentity, githubMembership, oidcIdentity, type Membership, type UpstreamIdentity } from "./identity.js";
-import { githubApi, githubRevocationRequest, githubTokenRevocation, standardUpstream } from "./quirks.js";
-import { Registrations, type Registration } from "./registration.js";
-
-interface Resolved extends UpstreamMetadata {
-  client: oauth.Client;
-  clientAuth: oauth.ClientAuth;
-  /** The other way to send the secret, when the method was only guessed (no metadata said which): tried once on `invalid_client`. */
-  otherwise?: { method: TokenEndpointAuthMethod; auth: oauth.ClientAuth };
-  /** Kept for the one non-OAuth call that needs it: GitHub's token revocation (Basic auth). */
-  clientSecret?: string;
-}
+import { githubApi, standardUpstream } from "./quirks.js";
+import { Registrations } from "./registration.js";
+import { revokeAt } from "./revocation.js";
+import { AuthorizationServers, DISCOVERY_AGE_MS, type Resolved } from "./servers.js";
 
 /** Where a sign-in at the upstream starts, and the authorization server it goes to (RFC 9207: its answer must come from that one). */
 export interface UpstreamAuthorization {
   url: string;
   issuer: string;
 }
-
-/**
- * How long a discovery serves what follows sign-ins (code exchange, refresh, revocation, the scopes the
- * gateway advertises); an older one still serves while a new one runs in the background. Every sign-in
- * starts from a discovery of its own (those at the same moment share the one in flight), so an
- * upstream that moves to another authorization server is followed at the next sign-in (SEP-2352).
- */
-const DISCOVERY_AGE_MS = 60 * 60_000;
-const TEN_YEARS = 10 * 365 * 24 * 3600;
 
 export interface UpstreamDeps {
   store: Store;
@@ -65,19 +48,15 @@ export interface CodeExchange {
  * The gateway as an ordinary OAuth client of one upstream (oauth4webapi only). A value, not a
  * global: each mounted upstream has its own (src/upstream/mounts.ts). Discovery is cached
  * (src/upstream/discovery-cache.ts); registration happens when a sign-in first needs it
- * (src/upstream/registration.ts); a grant's tokens go back only to the authorization server that issued them.
+ * (src/upstream/registration.ts); a grant's tokens go back only to the authorization server that
+ * issued them (src/upstream/servers.ts).
  */
 export class Upstream {
   readonly #deps: UpstreamDeps;
   readonly #fetch: Fetch;
   readonly #options: { [oauth.customFetch]: Fetch; [oauth.allowInsecureRequests]: boolean };
   readonly #discoveries: DiscoveryCache;
-  readonly #registrations: Registrations;
-  #signingKey?: Promise<SigningKey>;
-  /** A pre-registered client belongs to the authorization server it was first used with. */
-  #preRegisteredAt?: string;
-  /** Per authorization server, the secret method that worked where the first guess did not. */
-  readonly #learned = new Map<string, TokenEndpointAuthMethod>();
+  readonly #servers: AuthorizationServers;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -89,7 +68,8 @@ export class Upstream {
     const headers = { ...config.headers, ...config.credentials };
     const discover = () => discoverUpstream(config, { fetch: this.#fetch, allowHttp: this.#options[oauth.allowInsecureRequests], headers });
     this.#discoveries = new DiscoveryCache(discover, deps.clock, deps.log, shownUrl(config.resource));
-    this.#registrations = new Registrations({ ...deps, options: this.#options });
+    const registrations = new Registrations({ ...deps, options: this.#options });
+    this.#servers = new AuthorizationServers(config, { store: deps.store, callbackUrl: deps.callbackUrl, discoveries: this.#discoveries, registrations });
   }
 
   /** The upstream MCP endpoint the proxy forwards to. */
@@ -116,7 +96,7 @@ export class Upstream {
    * `scopes_supported`, else none.
    */
   async authorizationUrl(p: { scope: string | undefined; state: string; codeVerifier: string }): Promise<UpstreamAuthorization> {
-    const resolved = await this.#resolve(await this.#discoveries.current(0), { register: true });
+    const resolved = await this.#servers.resolve(await this.#discoveries.current(0), { register: true });
     const url = new URL(resolved.as.authorization_endpoint!);
     const params: Record<string, string> = {
       client_id: resolved.client.client_id,
@@ -157,7 +137,7 @@ export class Upstream {
    * server the sign-in went to (`issuer`; absent for sign-ins started before it was recorded).
    */
   async exchangeCode(callback: URL, expectedState: string, codeVerifier: string, issuer: string | undefined): Promise<CodeExchange> {
-    const resolved = await this.#forIssuer(issuer);
+    const resolved = await this.#servers.forIssuer(issuer);
     const { as, client, resource } = resolved;
     let params: URLSearchParams;
     try {
@@ -168,7 +148,7 @@ export class Upstream {
       throw new UpstreamError(true, undefined, `upstream authorization response: ${(error as Error).message}`, { cause: error });
     }
     try {
-      const result = await this.#tokenRequest(
+      const result = await this.#servers.tokenRequest(
         resolved,
         (auth) =>
           oauth.authorizationCodeGrantRequest(as, client, auth, params, this.#deps.callbackUrl, codeVerifier, {
@@ -189,7 +169,7 @@ export class Upstream {
    * endpoint when the token may read it (OIDC Core §5.3). Undefined when the upstream has no way to tell.
    */
   async identity(exchange: CodeExchange): Promise<UpstreamIdentity | undefined> {
-    const resolved = await this.#forIssuer(exchange.tokens.issuer);
+    const resolved = await this.#servers.forIssuer(exchange.tokens.issuer);
     const api = githubApi(resolved.as, this.config.apiUrl);
     if (api) return githubIdentity(api, exchange.tokens.access_token, this.#deps.fetch);
     if (exchange.idTokenClaims) return oidcIdentity(exchange.idTokenClaims);
@@ -207,7 +187,7 @@ export class Upstream {
 
   /** GitHub org membership of the token's user; throws for an upstream that is not GitHub. */
   async membership(tokens: UpstreamTokens, org: string): Promise<Membership> {
-    const api = githubApi((await this.#forIssuer(tokens.issuer)).as, this.config.apiUrl);
+    const api = githubApi((await this.#servers.forIssuer(tokens.issuer)).as, this.config.apiUrl);
     if (!api) throw new Error("allowOrgs needs a GitHub upstream");
     return githubMembership(api, tokens.access_token, org, this.#deps.fetch);
   }
@@ -220,10 +200,10 @@ export class Upstream {
   async refresh(current: UpstreamTokens): Promise<UpstreamTokens> {
     const token = current.refresh_token;
     if (!token) throw new UpstreamError(true, "invalid_grant", "the upstream issued no refresh token");
-    const resolved = await this.#forIssuer(current.issuer);
+    const resolved = await this.#servers.forIssuer(current.issuer);
     const { as, client, resource } = resolved;
     try {
-      const result = await this.#tokenRequest(
+      const result = await this.#servers.tokenRequest(
         resolved,
         (auth) => oauth.refreshTokenGrantRequest(as, client, auth, token, { ...this.#options, additionalParameters: { resource } }),
         (response) => oauth.processRefreshTokenResponse(as, client, response),
@@ -239,33 +219,16 @@ export class Upstream {
   }
 
   /**
-   * Give the upstream's tokens back: GitHub's `DELETE /applications/{client_id}/token`, else RFC 7009
-   * at the upstream's `revocation_endpoint`. False when the upstream offers no way to revoke, or the
-   * authorization server that issued them is no longer the upstream's.
+   * Give the upstream's tokens back (src/upstream/revocation.ts). False when the upstream offers no way
+   * to revoke, or the authorization server that issued them is no longer the upstream's.
    */
   async revoke(tokens: UpstreamTokens): Promise<boolean> {
-    const resolved = await this.#forIssuer(tokens.issuer).catch((error: unknown) => {
+    const resolved = await this.#servers.forIssuer(tokens.issuer).catch((error: unknown) => {
       if (error instanceof UpstreamError && error.endsGrant) return undefined;
       throw error;
     });
     if (!resolved) return false;
-    const github = githubTokenRevocation(resolved.as, resolved.client.client_id, this.config.apiUrl);
-    if (github) {
-      if (resolved.clientSecret === undefined) throw new Error("GitHub token revocation needs the upstream client secret");
-      const response = await this.#fetch(github, githubRevocationRequest(resolved.client.client_id, resolved.clientSecret, tokens.access_token));
-      await response.body?.cancel();
-      // 404: the token is already dead there
-      if (response.status !== 204 && response.status !== 404) throw new Error(`GitHub token revocation answered HTTP ${response.status}`);
-      return true;
-    }
-    if (!resolved.as.revocation_endpoint) return false;
-    const { as, client, clientAuth } = resolved;
-    const given = tokens.refresh_token ? [[tokens.refresh_token, "refresh_token"] as const] : [];
-    for (const [token, hint] of [...given, [tokens.access_token, "access_token"] as const]) {
-      const response = await oauth.revocationRequest(as, client, clientAuth, token, { ...this.#options, additionalParameters: { token_type_hint: hint } });
-      await oauth.processRevocationResponse(response);
-    }
-    return true;
+    return revokeAt(resolved, tokens, { fetch: this.#fetch, options: this.#options, apiUrl: this.config.apiUrl });
   }
 
   #tokens(r: oauth.TokenEndpointResponse, issuer: string): UpstreamTokens {
@@ -279,82 +242,5 @@ export class Upstream {
       ...(typeof r.scope === "string" ? { scope: r.scope } : {}),
       issuer,
     };
-  }
-
-  /**
-   * A token request with the guessed secret method, and once more with the other on `invalid_client`
-   * (servers that take only one of the two and do not say which); the one that worked is kept.
-   */
-  async #tokenRequest<T>(resolved: Resolved, request: (auth: oauth.ClientAuth) => Promise<Response>, process: (response: Response) => Promise<T>): Promise<T> {
-    try {
-      return await process(await request(resolved.clientAuth));
-    } catch (error) {
-      const { otherwise } = resolved;
-      // RFC 6749 §5.2: invalid_client, or its 401 with a challenge (which oauth4webapi reports as one)
-      const refusedClient =
-        (error instanceof oauth.ResponseBodyError && error.error === "invalid_client") ||
-        (error instanceof oauth.WWWAuthenticateChallengeError && error.status === 401);
-      if (!otherwise || !refusedClient) throw error;
-      const result = await process(await request(otherwise.auth));
-      this.#learned.set(resolved.as.issuer, otherwise.method);
-      return result;
-    }
-  }
-
-  /**
-   * The metadata and client of the authorization server `issuer` (the one that issued a grant's tokens
-   * or that a sign-in went to); undefined: the current one. A server the upstream no longer names,
-   * and that this process has not seen, ends the grant: its tokens are never sent anywhere else.
-   */
-  async #forIssuer(issuer: string | undefined): Promise<Resolved> {
-    const metadata = issuer === undefined ? await this.#discoveries.soon(DISCOVERY_AGE_MS) : await this.#discoveries.forIssuer(issuer, DISCOVERY_AGE_MS);
-    if (!metadata)
-      throw new UpstreamError(true, "invalid_grant", `the upstream no longer uses the authorization server ${issuer} that issued these tokens: sign in again`);
-    return this.#resolve(metadata, { register: false });
-  }
-
-  async #resolve(metadata: UpstreamMetadata, o: { register: boolean }): Promise<Resolved> {
-    const key = this.config.privateKey === undefined ? undefined : await (this.#signingKey ??= importSigningKey(this.config.privateKey));
-    const pinned = this.config.tokenEndpointAuthMethod;
-    const registration = await this.#client(metadata.as, key, o.register);
-    const credentials: ClientCredentials = { secret: registration.client_secret, key, method: pinned ?? registration.token_endpoint_auth_method };
-    // GitHub documents its client secret as a form field; configured endpoints keep the form, as before metadata was read
-    const guess = githubApi(metadata.as, this.config.apiUrl) || metadata.found === "the configured endpoints" ? "client_secret_post" : "client_secret_basic";
-    const guessed = !credentials.method && !credentials.key && credentials.secret !== undefined && !metadata.as.token_endpoint_auth_methods_supported;
-    const method = (guessed && this.#learned.get(metadata.as.issuer)) || chooseAuthMethod(metadata.as, credentials, guess);
-    const other = method === "client_secret_basic" ? "client_secret_post" : "client_secret_basic";
-    return {
-      ...metadata,
-      client: { client_id: registration.client_id },
-      clientAuth: clientAuth(method, credentials),
-      ...(guessed ? { otherwise: { method: other, auth: clientAuth(other, credentials) } } : {}),
-      ...(registration.client_secret === undefined ? {} : { clientSecret: registration.client_secret }),
-    };
-  }
-
-  /** The pre-registered client, at the authorization server it belongs to; else the gateway's own (src/upstream/registration.ts). */
-  async #client(as: oauth.AuthorizationServer, key: SigningKey | undefined, register: boolean): Promise<Registration> {
-    const { clientId, clientSecret } = this.config;
-    if (!clientId) return this.#registrations.at(as, { pinned: this.config.tokenEndpointAuthMethod, key }, register);
-    const home = await this.#preRegisteredHome(clientId, as.issuer);
-    if (as.issuer !== home)
-      throw new Error(
-        `the upstream now names the authorization server ${as.issuer}, but its pre-registered client belongs to ${home}; the gateway does not show that client to another server: check the upstream, then give its issuer (--upstream-as, or oauth.issuer)`,
-      );
-    return { client_id: clientId, client_secret: clientSecret };
-  }
-
-  /**
-   * The authorization server a pre-registered client belongs to: the configured issuer, else the first
-   * one it was used with, kept in the store so a restart or another instance does not rebind it to
-   * whatever server the upstream names then.
-   */
-  async #preRegisteredHome(clientId: string, current: string): Promise<string> {
-    if (this.config.issuer) return this.config.issuer;
-    if (this.#preRegisteredAt) return this.#preRegisteredAt;
-    const key = keys.preRegisteredIssuer(`${clientId} ${this.#deps.callbackUrl}`);
-    await this.#deps.store.add(key, current, TEN_YEARS);
-    this.#preRegisteredAt = (await this.#deps.store.get<string>(key)) ?? current;
-    return this.#preRegisteredAt;
   }
 }

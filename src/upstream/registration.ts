@@ -2,7 +2,7 @@ import * as oauth from "oauth4webapi";
 import type { JWK } from "jose";
 import { nowSeconds, type Clock } from "../clock.js";
 import { seal, unseal, type Keys } from "../crypto.js";
-import { keys, type Store } from "../store/store.js";
+import { storeKey, type Store } from "../store/store.js";
 import { registrationAuthMethod, TOKEN_ENDPOINT_AUTH_METHODS, type SigningKey, type TokenEndpointAuthMethod } from "./client-auth.js";
 import { UpstreamError } from "./errors.js";
 
@@ -55,8 +55,8 @@ export class Registrations {
     want: { pinned?: TokenEndpointAuthMethod | undefined; key?: SigningKey | undefined },
     register: boolean,
   ): Promise<Registration> {
-    const storeKey = keys.upstreamRegistration(`${as.issuer} ${this.deps.callbackUrl}`);
-    const stored = await this.#stored(storeKey);
+    const recordKey = storeKey.upstreamRegistration(`${as.issuer} ${this.deps.callbackUrl}`);
+    const stored = await this.#stored(recordKey);
     const wanted = want.pinned ?? (want.key ? "private_key_jwt" : undefined);
     const fits =
       stored &&
@@ -77,11 +77,11 @@ export class Registrations {
       throw new Error(
         `the upstream ${as.issuer} registered the gateway with a secret that has already expired, or expires within ${RENEW_BEFORE_SECONDS / 60} minutes`,
       );
-    const record = { sealed: await seal(this.deps.keys, registered, storeKey) };
+    const record = { sealed: await seal(this.deps.keys, registered, recordKey) };
     // a registration replacing one that no longer fits is written over it; a first one is kept only if no other instance was first
-    if (stored) await this.deps.store.put(storeKey, record, lifetime);
-    else await this.deps.store.add(storeKey, record, lifetime);
-    return stored ? registered : ((await this.#stored(storeKey)) ?? registered);
+    if (stored) await this.deps.store.put(recordKey, record, lifetime);
+    else await this.deps.store.add(recordKey, record, lifetime);
+    return stored ? registered : ((await this.#stored(recordKey)) ?? registered);
   }
 
   async #register(as: oauth.AuthorizationServer, method: TokenEndpointAuthMethod, key: SigningKey | undefined): Promise<Registration> {
@@ -93,17 +93,17 @@ export class Registrations {
   }
 
   /** The stored registration; one sealed under a key no longer configured is dropped (and redone). */
-  async #stored(storeKey: string): Promise<Registration | undefined> {
-    const stored = await this.deps.store.get<{ sealed: string }>(storeKey);
+  async #stored(recordKey: string): Promise<Registration | undefined> {
+    const stored = await this.deps.store.get<{ sealed: string }>(recordKey);
     if (!stored) return undefined;
     try {
-      const registration = await unseal<Registration>(this.deps.keys, stored.sealed, storeKey);
+      const registration = await unseal<Registration>(this.deps.keys, stored.sealed, recordKey);
       // registrations stored before the method was recorded were all made with client_secret_post
       return registration.client_secret && !registration.token_endpoint_auth_method
         ? { ...registration, token_endpoint_auth_method: "client_secret_post" }
         : registration;
     } catch {
-      await this.deps.store.delete(storeKey);
+      await this.deps.store.delete(recordKey);
       return undefined;
     }
   }

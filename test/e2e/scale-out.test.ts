@@ -1,7 +1,8 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock, systemClock } from "../../src/clock.js";
-import { deriveKeys, verifyAccessToken } from "../../src/crypto.js";
+import { deriveKeys } from "../../src/crypto.js";
+import { verifyAccessToken } from "../../src/grants/format.js";
 import { RATE_RULES } from "../../src/ratelimit.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { startBalancer, type Balancer } from "../support/balancer.js";

@@ -13,7 +13,7 @@ import { OAuthError } from "../../src/errors.js";
 import { RATE_RULES } from "../../src/ratelimit.js";
 import { addressProblem, FetchRefused, guardedFetch } from "../../src/fetch-guard.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import { keys } from "../../src/store/store.js";
+import { storeKey } from "../../src/store/store.js";
 import { startMetadataWorld, type MetadataWorld } from "../support/metadata-world.js";
 import { TestBrowser } from "../support/browser.js";
 import { metadataDocument, type DocumentServer, type TestCertificate } from "../support/https.js";
@@ -232,7 +232,7 @@ describe("cimd", () => {
     const url = publish(path, { headers: { "cache-control": "max-age=3600" } });
     expect(await resolve(url)).toBe(url);
     const fetchedAt = clock.now();
-    await markClientUsed(deps.store, (await deps.store.get<ClientRecord>(keys.client(url)))!); // in use, as claude.ai's is: kept a year
+    await markClientUsed(deps.store, (await deps.store.get<ClientRecord>(storeKey.client(url)))!); // in use, as claude.ai's is: kept a year
 
     // the cache has expired and every refetch fails, one way after another: the last good copy answers, each time logged
     const failures: [string, Parameters<DocumentServer["serve"]>[1]][] = [
@@ -339,7 +339,7 @@ describe("cimd", () => {
     const urls = [1, 2, 3, 4].map((i) => publish(`/mc26/cap-${i}.json`, { headers: { "cache-control": "max-age=3600" } }));
     for (const url of urls.slice(0, 3)) expect(await outcome(url)).toBe(url);
     expect(await outcome(urls[3]!)).toMatch(/^429 .*--max-clients/);
-    expect(await store.get(keys.client(urls[3]!))).toBeUndefined();
+    expect(await store.get(storeKey.client(urls[3]!))).toBeUndefined();
     // a client already known is not new; registration shares the cap
     expect(await outcome(urls[0]!)).toBe(urls[0]);
     const registration = { store, clock, issuer: "https://gw.example", registration: deps.policy as Required<MetadataDocumentDeps["policy"]> };
@@ -391,15 +391,15 @@ describe("cimd", () => {
     clock.advance(1800_000);
     // resolving again does not renew the unused lifetime
     expect(await outcome(unused)).toBe(unused);
-    await markClientUsed(store, (await store.get<ClientRecord>(keys.client(used)))!); // what /token does at the first redeemed code
+    await markClientUsed(store, (await store.get<ClientRecord>(storeKey.client(used)))!); // what /token does at the first redeemed code
     clock.advance(1801_000);
-    expect(await store.get(keys.client(unused))).toBeUndefined();
-    expect(await store.get(keys.client(used))).toMatchObject({ used: true });
+    expect(await store.get(storeKey.client(unused))).toBeUndefined();
+    expect(await store.get(storeKey.client(used))).toMatchObject({ used: true });
     // once used, a refetched document keeps it used, for the long lifetime
     expect(await outcome(used)).toBe(used);
     expect(docs.hits("/mc26/used.json")).toBe(2);
     clock.advance((CLIENT_TTL_SECONDS - 60) * 1000);
-    expect(await store.get(keys.client(used))).toMatchObject({ used: true, client_id: used });
+    expect(await store.get(storeKey.client(used))).toMatchObject({ used: true, client_id: used });
   });
 
   it("MC26 refetching is bounded: a document is reused for at least 60 s, and fetches per URL and per host are limited", async () => {

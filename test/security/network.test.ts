@@ -3,7 +3,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { sha256 } from "../../src/crypto.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
-import { keys } from "../../src/store/store.js";
+import { storeKey } from "../../src/store/store.js";
 import { TestBrowser } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
 import { REDIRECT_URI, authorizeUrl, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
@@ -129,7 +129,7 @@ describe("network", () => {
       // one instance's simultaneous requests share its answer; the later instance forked the chain and
       // retired the other's refresh token (docs/security.md MC17), so one refresh token lives on
       expect([answers[2]!.body, answers[3]!.body]).toEqual([answers[0]!.body, answers[1]!.body]);
-      const live = await Promise.all(answers.map((a) => stack.gateway.store.get(keys.refreshToken(sha256(a.body.refresh_token!.split("~")[0]!)))));
+      const live = await Promise.all(answers.map((a) => stack.gateway.store.get(storeKey.refreshToken(sha256(a.body.refresh_token!.split("~")[0]!)))));
       expect(live.map(Boolean).sort()).toEqual([false, false, true, true]);
       const newest = live.findIndex(Boolean);
 

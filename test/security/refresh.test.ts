@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compactDecrypt } from "jose";
 import { deriveKeys, sha256 } from "../../src/crypto.js";
-import { keys } from "../../src/store/store.js";
+import { storeKey } from "../../src/store/store.js";
 import { callGetMe } from "../support/connect.js";
 import { mcpInitialize, obtainCode, redeem, tokenRequest } from "../support/manual.js";
 import { startStack, type Stack } from "../support/stack.js";
@@ -115,8 +115,8 @@ describe("refresh", () => {
     const { clientId, tokens } = await grant();
     expect((await refresh(tokens.refresh_token!, clientId)).status).toBe(200);
     const r = tokens.refresh_token!.split("~")[0]!;
-    const used = await stack.gateway.store.get<{ sealedUpstream: string }>(keys.usedRefreshToken(sha256(r)));
-    const secret = await stack.gateway.store.get<string>(keys.masterSecret()); // the gateway generated it: a dump holds it
+    const used = await stack.gateway.store.get<{ sealedUpstream: string }>(storeKey.usedRefreshToken(sha256(r)));
+    const secret = await stack.gateway.store.get<string>(storeKey.masterSecret()); // the gateway generated it: a dump holds it
     expect(used?.sealedUpstream).toBeTruthy();
     expect(secret).toBeTruthy();
     // the binding is only checked after decryption: decrypting is what must fail

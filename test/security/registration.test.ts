@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ClientRecord } from "../../src/as/clients.js";
 import { sha256 } from "../../src/crypto.js";
-import { keys } from "../../src/store/store.js";
+import { storeKey } from "../../src/store/store.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
 import { REDIRECT_URI, clientAuthorizeUrl, obtainCode, redeem, tokenRequest } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
@@ -157,7 +157,7 @@ describe("registration", () => {
     const retryAfter = Number(capped.headers.get("retry-after"));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(3600);
-    expect(await stack!.gateway.store.get(keys.client(unused.client_id))).toBeDefined();
+    expect(await stack!.gateway.store.get(storeKey.client(unused.client_id))).toBeDefined();
 
     // past the window and the unused-client lifetime: the client that never redeemed a code is gone, the one that did stays
     stack!.clock.advance(3601_000);
@@ -186,7 +186,7 @@ describe("registration", () => {
     const b = await registerOk(gw, { client_name: "B" });
     const uri = `${gw}/register/${a.client_id}`;
     expect(a.registration_client_uri).toBe(uri);
-    const stored = await stack!.gateway.store.get<ClientRecord>(keys.client(a.client_id));
+    const stored = await stack!.gateway.store.get<ClientRecord>(storeKey.client(a.client_id));
     expect(stored?.registration_access_token_hash).toBe(sha256(a.registration_access_token));
     expect(JSON.stringify(stored)).not.toContain(a.registration_access_token);
 
@@ -342,7 +342,7 @@ describe("registration", () => {
     const written = "HTTPS://Client.Example:443";
     const client = await registerOk(gw, { redirect_uris: [written] });
     expect(client.redirect_uris).toEqual(["https://client.example/"]);
-    expect((await stack!.gateway.store.get<ClientRecord>(keys.client(client.client_id)))?.redirect_uris).toEqual(["https://client.example/"]);
+    expect((await stack!.gateway.store.get<ClientRecord>(storeKey.client(client.client_id)))?.redirect_uris).toEqual(["https://client.example/"]);
     const browser = new TestBrowser();
     for (const redirect_uri of [written, "https://client.example/", "https://client.example"]) {
       const page = await browser.request(clientAuthorizeUrl(gw, client.client_id, { redirect_uri }));

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nowSeconds } from "../../src/clock.js";
-import { deriveKeys, randomToken, s256, seal, signAccessToken } from "../../src/crypto.js";
-import { keys as storeKeys } from "../../src/store/store.js";
+import { deriveKeys, randomToken, s256, seal } from "../../src/crypto.js";
+import { signAccessToken } from "../../src/grants/format.js";
+import { storeKey } from "../../src/store/store.js";
 import { TestBrowser } from "../support/browser.js";
 import { REDIRECT_URI, authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
 import { LOGIN, startStack, type Stack } from "../support/stack.js";
@@ -150,7 +151,7 @@ describe("tokens", () => {
     for (const token of forged) await expectInvalidToken(token);
 
     // RFC 8707: a JWT signed with the gateway's real key, but for another resource
-    const keys = deriveKeys((await stack.gateway.store.get<string>(storeKeys.masterSecret()))!);
+    const keys = deriveKeys((await stack.gateway.store.get<string>(storeKey.masterSecret()))!);
     const mint = async (audience: string) => {
       const jti = randomToken(16);
       const claims = { sub: "octocat", client_id: "any", scope: "", gid: randomToken(16), jti };

@@ -13,7 +13,7 @@ import { ManualClock, nowSeconds } from "../../src/clock.js";
 import { sha256 } from "../../src/crypto.js";
 import { OAuthError } from "../../src/errors.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import { keys } from "../../src/store/store.js";
+import { storeKey } from "../../src/store/store.js";
 
 const basic = (id: string, secret: string, encode = true) => {
   const form = (s: string) => (encode ? encodeURIComponent(s) : s);
@@ -214,12 +214,12 @@ describe("markClientUsed", () => {
     const store = new MemoryStore(clock);
     const deps = { store, clock, issuer: "https://gw.example", registration: { redirectUriAllow: [], maxClients: 10, unusedClientTtl: 3600 } };
     const { client_id } = await register({ redirect_uris: ["https://client.example/cb"], token_endpoint_auth_method: "none" }, deps);
-    const client = (await store.get<ClientRecord>(keys.client(client_id as string)))!;
+    const client = (await store.get<ClientRecord>(storeKey.client(client_id as string)))!;
     await markClientUsed(store, client);
-    const used = (await store.get<ClientRecord>(keys.client(client_id as string)))!;
+    const used = (await store.get<ClientRecord>(storeKey.client(client_id as string)))!;
     expect(used.used).toBe(true);
     clock.advance((CLIENT_TTL_SECONDS - 60) * 1000);
-    expect(await store.get(keys.client(client_id as string))).toBeDefined();
+    expect(await store.get(storeKey.client(client_id as string))).toBeDefined();
     // already marked: no store access at all
     await markClientUsed({ get: () => Promise.reject(new Error("read")), put: () => Promise.reject(new Error("write")) } as never, used);
   });
@@ -269,7 +269,7 @@ describe("registerClient (RFC 7591)", () => {
   it("stores the secret and the registration access token only as hashes", async () => {
     const { store, clock } = setup();
     const response = await registerClient({ redirect_uris: ["https://client.example/cb"], token_endpoint_auth_method: "client_secret_post" }, store, clock);
-    const stored = await store.get<ClientRecord>(keys.client(response.client_id as string));
+    const stored = await store.get<ClientRecord>(storeKey.client(response.client_id as string));
     expect(stored?.client_secret_hash).toBe(sha256(response.client_secret as string));
     expect(stored?.registration_access_token_hash).toBe(sha256(response.registration_access_token as string));
     expect(JSON.stringify(stored)).not.toContain(response.client_secret as string);
@@ -282,9 +282,9 @@ describe("registerClient (RFC 7591)", () => {
     const { store, clock } = setup();
     const response = await registerClient({ redirect_uris: ["https://client.example/cb"] }, store, clock);
     clock.advance(86399_000);
-    expect(await store.get(keys.client(response.client_id as string))).toBeDefined();
+    expect(await store.get(storeKey.client(response.client_id as string))).toBeDefined();
     clock.advance(2_000);
-    expect(await store.get(keys.client(response.client_id as string))).toBeUndefined();
+    expect(await store.get(storeKey.client(response.client_id as string))).toBeUndefined();
   });
 
   it("refuses registrations over --max-clients per window with 429 and the time until the next window", async () => {
@@ -307,7 +307,7 @@ describe("registerClient (RFC 7591)", () => {
     const response = await registerClient({ redirect_uris: ["http://127.0.0.1:6274/cb"], token_endpoint_auth_method: "none" }, store, clock);
     expect(response).not.toHaveProperty("client_secret");
     expect(response).not.toHaveProperty("client_secret_expires_at");
-    const stored = await store.get<ClientRecord>(keys.client(response.client_id as string));
+    const stored = await store.get<ClientRecord>(storeKey.client(response.client_id as string));
     expect(stored).not.toHaveProperty("client_secret_hash");
   });
 

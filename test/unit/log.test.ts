@@ -3,7 +3,8 @@ import { ManualClock } from "../../src/clock.js";
 import { deriveKeys } from "../../src/crypto.js";
 import { createLogger, redact } from "../../src/log.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import { SEPARATOR, issueTokens, type TokenResponse } from "../../src/tokens.js";
+import { SEPARATOR, type TokenResponse } from "../../src/grants/format.js";
+import { issueTokens } from "../../src/grants/issue.js";
 
 /** A real token pair of ours, so the test follows the format rather than a guess at it. */
 async function realTokens(): Promise<TokenResponse> {

@@ -4,19 +4,12 @@ import { ManualClock, nowSeconds } from "../../src/clock.js";
 import { deriveKeys, sha256, type Keys } from "../../src/crypto.js";
 import { OAuthError } from "../../src/errors.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import { keys as storeKeys } from "../../src/store/store.js";
-import { liveRefreshToken } from "../../src/as/found-token.js";
-import {
-  SEPARATOR,
-  issueTokens,
-  openRefreshToken,
-  revokeGrant,
-  validateAccessToken,
-  VerifiedTokens,
-  type Grant,
-  type TokenContext,
-  type UpstreamTokens,
-} from "../../src/tokens.js";
+import { storeKey } from "../../src/store/store.js";
+import { SEPARATOR, type Grant, type TokenContext, type UpstreamTokens } from "../../src/grants/format.js";
+import { issueTokens } from "../../src/grants/issue.js";
+import { liveRefreshToken, openRefreshToken } from "../../src/grants/lookup.js";
+import { revokeGrant } from "../../src/grants/revoke.js";
+import { validateAccessToken, VerifiedTokens } from "../../src/grants/validate.js";
 
 const ISSUER = "https://gw.example.com";
 const RESOURCE = `${ISSUER}/mcp`;
@@ -102,7 +95,7 @@ describe("issueTokens (DESIGN §3)", () => {
     const ctx = context();
     const tokens = await issueTokens(ctx, GRANT, upstream(ctx), { refresh: true });
     const [r] = tokens.refresh_token!.split(SEPARATOR);
-    const record = await ctx.store.get(storeKeys.refreshToken(sha256(r!)));
+    const record = await ctx.store.get(storeKey.refreshToken(sha256(r!)));
     expect(record).toMatchObject({ grantId: "grant-1", clientId: "client-1", sub: "alice", scope: "repo read:user", resource: RESOURCE });
     expect(JSON.stringify(record)).not.toContain(r!);
     expect(JSON.stringify(record)).not.toContain(UPSTREAM_AT);
@@ -241,7 +234,7 @@ describe("openRefreshToken and liveRefreshToken", () => {
     const opened = await openRefreshToken(ctx, tokens.refresh_token!);
     expect(opened.holderSecret).not.toBe(opened.tokenHash);
     expect(ctx.store.size).toBe(1);
-    expect(await ctx.store.get(storeKeys.refreshToken(opened.holderSecret))).toBeUndefined();
+    expect(await ctx.store.get(storeKey.refreshToken(opened.holderSecret))).toBeUndefined();
   });
 
   it("find nothing live once the grant is revoked", async () => {
