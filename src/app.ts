@@ -1,31 +1,30 @@
 import type { RequestListener } from "node:http";
 import { fileURLToPath } from "node:url";
 import cors from "cors";
-import express, { type RequestHandler } from "express";
+import express, { type Express, type RequestHandler } from "express";
 import session from "express-session";
 import type { Dispatcher } from "undici";
-import { asRoutes } from "./as/routes.js";
 import { RefreshFlights } from "./as/refresh.js";
 import { withGatewayOrigins } from "./as/clients.js";
 import { gatewayUrls } from "./as/metadata.js";
+import type { AsDeps } from "./as/routes.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config/types.js";
 import { randomToken, type Keys } from "./crypto.js";
 import { errorMiddleware, OAuthError } from "./errors.js";
 import { accessLog, type Logger } from "./log.js";
-import { authorizeRoutes } from "./login/authorize-route.js";
 import { cookieName, servedOverTls } from "./login/browser.js";
-import { loginRoutes } from "./login/routes.js";
-import { plainBodiesOnly, PARSED_BODY_PATHS } from "./limits.js";
-import { mcpEndpoint } from "./rs/routes.js";
-import type { Relays } from "./rs/relays.js";
-import { McpSessions } from "./rs/sessions.js";
 import { addressSubject } from "./ratelimit.js";
+import type { McpPolicy } from "./rs/policy.js";
+import type { Relays } from "./rs/relays.js";
+import { mcpEndpoint } from "./rs/routes.js";
+import { McpSessions } from "./rs/sessions.js";
 import { clientAddress, StreamLimits } from "./rs/streams.js";
+import { routeTable, type RouteMiddleware } from "./routes.js";
 import { StoreSessions } from "./store/sessions.js";
+import type { Store } from "./store/store.js";
 import { VerifiedTokens } from "./grants/validate.js";
-import { storeKey, type Store } from "./store/store.js";
-import { typedSlash, type Mounts } from "./upstream/mounts.js";
+import type { Mounts } from "./upstream/mounts.js";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -37,17 +36,36 @@ export interface AppDeps {
   relays: Relays;
   clock: Clock;
   log: Logger;
+  /** Which /mcp calls are relayed (src/rs/policy.ts); absent: every authenticated one. */
+  policy?: McpPolicy;
 }
 
 const SESSION_TTL = 8 * 3600;
 const viewsDir = fileURLToPath(new URL("../views", import.meta.url));
+const MCP_CORS = {
+  origin: "*",
+  methods: ["GET", "POST", "DELETE", "OPTIONS"],
+  exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"],
+  maxAge: 86400,
+};
 
-/** The whole route table: /mcp (the hot path) on plain node:http, the rest on Express. No global body parser: /mcp streams. */
+/** The gateway: /mcp (the hot path) on plain node:http, every other route (src/routes.ts) on Express. No global body parser: /mcp streams. */
 export function createApp(deps: AppDeps): RequestListener {
   const { config, store, keys, mounts, clock, log } = deps;
   const urls = gatewayUrls(config.publicUrl);
-  const https = servedOverTls(urls.issuer);
   const tokenContext = { keys, store, clock, issuer: urls.issuer, accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl };
+  const as: AsDeps = {
+    ...tokenContext,
+    log,
+    urls,
+    mounts,
+    refreshes: new RefreshFlights(),
+    registration: withGatewayOrigins(config.registration, mounts.origins),
+    metadataFetch: { allowPrivate: config.allowPrivateFetch },
+    gatewayUsers: new Set(config.login.users.map((u) => u.username)),
+    grantLifetime: config.grantLifetime,
+  };
+  const login = { store, clock, keys, urls, mounts, login: config.login, log };
 
   const app = express();
   app.disable("x-powered-by");
@@ -56,14 +74,44 @@ export function createApp(deps: AppDeps): RequestListener {
   app.set("query parser", "simple");
   app.set("trust proxy", config.trustProxy);
   app.use(accessLog(log));
-
-  const corsFor = cors({
-    origin: "*",
-    methods: ["GET", "POST", "DELETE", "OPTIONS"],
-    exposedHeaders: ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"],
-    maxAge: 86400,
+  for (const [method, path, ...handlers] of routeTable({ as, login, store }, routeMiddleware(deps, servedOverTls(urls.issuer)))) app[method](path, ...handlers);
+  app.use(() => {
+    throw new OAuthError("invalid_request", "No such endpoint.", 404);
   });
-  const page = pageHeaders();
+  app.use(errorMiddleware(log));
+
+  // One MCP endpoint per upstream, each its own protected resource: a token for one is refused by the others
+  const shared = {
+    ...tokenContext,
+    verified: new VerifiedTokens(),
+    origins: mounts.origins,
+    dispatcher: deps.dispatcher,
+    upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,
+    relays: deps.relays,
+    sessions: new McpSessions(store, clock, config.refreshTokenTtl),
+    streams: new StreamLimits(config.proxy.maxStreamsPerGrant, config.proxy.maxStreamsPerAddress),
+    clientAddress: addressOf(app),
+    log,
+    publicUrl: config.publicUrl,
+    allowedOrigins: config.allowedOrigins,
+    policy: deps.policy,
+  };
+  const endpoints = new Map(mounts.all.map((mount) => [mount, mcpEndpoint(mount, shared)]));
+  return (req, res) => {
+    const mount = mounts.byPath(req.url);
+    if (mount) endpoints.get(mount)!(req, res);
+    else app(req, res);
+  };
+}
+
+/** The client's address on /mcp as Express has it for the other routes (`--trust-proxy`). */
+function addressOf(app: Express) {
+  const trust = app.get("trust proxy fn") as (address: string, hop: number) => boolean;
+  return (req: Parameters<typeof clientAddress>[0]) => addressSubject(clientAddress(req, trust));
+}
+
+/** The middleware routes declare (src/routes.ts). */
+function routeMiddleware({ keys, store }: AppDeps, https: boolean): RouteMiddleware {
   const sessions = session({
     name: cookieName("mcp-gateway", https),
     secret: keys.all.map((k) => k.cookie),
@@ -78,73 +126,11 @@ export function createApp(deps: AppDeps): RequestListener {
     if (https) req.headers["x-forwarded-proto"] = "https";
     next();
   };
-
-  app.use(PARSED_BODY_PATHS, plainBodiesOnly);
-  // /authorize reads the signed-in user (MC25) but never creates a session: saveUninitialized is false
-  app.use("/authorize", overTls, sessions);
-  const asDeps = {
-    ...tokenContext,
-    log,
-    urls,
-    mounts,
-    refreshes: new RefreshFlights(),
-    cors: corsFor,
-    page,
-    registration: withGatewayOrigins(config.registration, mounts.origins),
-    metadataFetch: { allowPrivate: config.allowPrivateFetch },
-    gatewayUsers: new Set(config.login.users.map((u) => u.username)),
-    grantLifetime: config.grantLifetime,
-  };
-  app.use(asRoutes(asDeps));
-  app.use(authorizeRoutes(asDeps));
-  app.use(["/login", "/upstream/callback"], page, overTls, sessions);
-  app.use(loginRoutes({ store, clock, keys, urls, mounts, login: config.login, log }));
-
-  // liveness answers without the store; readiness needs one round trip to it (503 while it is away)
-  app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
-  app.get("/readyz", async (_req, res) => {
-    await store.get(storeKey.masterSecret());
-    res.json({ status: "ready" });
-  });
-  app.use(() => {
-    throw new OAuthError("invalid_request", "No such endpoint.", 404);
-  });
-  app.use(errorMiddleware(log));
-
-  // One MCP endpoint per upstream, each its own protected resource: a token for one is refused by the others
-  const verified = new VerifiedTokens();
-  const mcpSessions = new McpSessions(store, clock, config.refreshTokenTtl);
-  const streams = new StreamLimits(config.proxy.maxStreamsPerGrant, config.proxy.maxStreamsPerAddress);
-  const trust = app.get("trust proxy fn") as (address: string, hop: number) => boolean;
-  const endpoints = new Map(
-    mounts.all.map((mount) => [
-      mount,
-      mcpEndpoint({
-        ...tokenContext,
-        verified,
-        resource: mount.resource,
-        resourceMetadataUrl: (request) => mount.metadataUrlAt(mounts.origins.forHost(request.headers.host), typedSlash(request.url)),
-        scopes: () => mount.advertisedScopes(),
-        dispatcher: deps.dispatcher,
-        target: mount.config.resource,
-        upstreamHeaders: { ...mount.config.headers, ...(mount.config.auth === "static" ? mount.config.credentials : {}) },
-        identityHeaders: mount.config.identityHeaders,
-        userTokens: mount.config.auth !== "static" && mount.config.auth !== "none",
-        upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,
-        relays: deps.relays,
-        sessions: mcpSessions,
-        streams,
-        clientAddress: (req) => addressSubject(clientAddress(req, trust)),
-        log,
-        publicUrl: config.publicUrl,
-        allowedOrigins: config.allowedOrigins,
-      }),
-    ]),
-  );
-  return (req, res) => {
-    const mount = mounts.byPath(req.url);
-    if (mount) endpoints.get(mount)!(req, res);
-    else app(req, res);
+  return {
+    cors: cors(MCP_CORS),
+    configurationCors: cors({ origin: "*", methods: ["GET", "PUT", "DELETE"], exposedHeaders: ["WWW-Authenticate"], maxAge: 86400 }),
+    page: pageHeaders(),
+    session: [overTls, sessions],
   };
 }
 

@@ -2,6 +2,7 @@ import { describeLogin } from "./login/users.js";
 import type { Config } from "./config/types.js";
 import { startGateway } from "./gateway.js";
 import type { Logger } from "./log.js";
+import { PATHS } from "./paths.js";
 import { DEFAULT_APPS, startSimulator } from "./simulator/index.js";
 
 /**
@@ -9,7 +10,7 @@ import { DEFAULT_APPS, startSimulator } from "./simulator/index.js";
  * everything a newcomer needs to point a client at it. Offline; nothing to register.
  */
 export async function startDemo(config: Readonly<Config>, io: { log: Logger; print: (text: string) => void }) {
-  const callback = new URL("/upstream/callback", config.publicUrl);
+  const callback = new URL(PATHS.upstreamCallback, config.publicUrl);
   if (callback.port === "0") callback.port = ""; // loopback callbacks match any port
   const app = { ...DEFAULT_APPS.find((a) => a.kind === "oauth_app")!, name: "MCP OAuth Gateway (demo)", callbackUrls: [callback.href] };
   const simulator = await startSimulator({ apps: [app], consent: "page" });
@@ -30,7 +31,7 @@ export async function startDemo(config: Readonly<Config>, io: { log: Logger; pri
     },
     { log: io.log },
   );
-  const mcpUrl = `${gateway.publicUrl}/mcp`;
+  const mcpUrl = `${gateway.publicUrl}${PATHS.mcp}`;
   const login = describeLogin(config.login);
   io.print(
     [

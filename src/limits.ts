@@ -1,8 +1,7 @@
-import type { RequestHandler } from "express";
+import express, { type RequestHandler } from "express";
 import { OAuthError } from "./errors.js";
-
-/** Endpoints whose bodies the gateway parses itself (64 KB JSON, 16 KB forms: docs/security.md HI2). */
-export const PARSED_BODY_PATHS = ["/register", "/token", "/revoke", "/introspect", "/login"];
+import { addressSubject, consume, type RateRule } from "./ratelimit.js";
+import type { Store } from "./store/store.js";
 
 /**
  * docs/security.md HI2: parsed bodies arrive uncompressed and in UTF-8. A compressed body would be
@@ -21,3 +20,27 @@ export const plainBodiesOnly: RequestHandler = (req, _res, next) => {
     throw new OAuthError("invalid_request", "The request body's charset is not supported: send UTF-8.", 415);
   next();
 };
+
+const json = express.json({ limit: "64kb" });
+
+/** docs/security.md HI2: a JSON body of up to 64 KB. */
+export const jsonBody: RequestHandler = (req, res, next) =>
+  json(req, res, (error?: unknown) =>
+    // only a body that is not JSON is bad metadata (RFC 7591 §3.2.2); too large or wrongly encoded keeps its 413/415
+    next(
+      (error as { type?: string } | undefined)?.type === "entity.parse.failed"
+        ? new OAuthError("invalid_client_metadata", "The registration request is not valid JSON.")
+        : error,
+    ),
+  );
+
+/** docs/security.md HI2: a form of up to 16 KB and `parameterLimit` fields. */
+export const formBody = (parameterLimit: number): RequestHandler => express.urlencoded({ extended: false, limit: "16kb", parameterLimit });
+
+/** docs/security.md HI5: one more request of `rule` from the client's address, refused once over the limit. */
+export const rateLimited =
+  (store: Store, rule: RateRule): RequestHandler =>
+  async (req, _res, next) => {
+    await consume(store, rule, addressSubject(req.ip));
+    next();
+  };

@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "./config/errors.js";
 import { helpText } from "./config/options.js";
 import { loadProcessConfig } from "./config/load.js";
-import { shownUrl } from "./config/values.js";
 import type { Config } from "./config/types.js";
 import { startDemo } from "./demo.js";
 import type { PublicOrigins } from "./origins.js";
@@ -14,7 +13,6 @@ import { describeLogin } from "./login/users.js";
 import { revokeCommand } from "./revoke.js";
 import { describeStore } from "./store/open.js";
 import { importSigningKey } from "./upstream/client-auth.js";
-import { callbackPath } from "./upstream/mounts.js";
 
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -55,55 +53,26 @@ async function serve(config: Readonly<Config>, log: ReturnType<typeof createLogg
   const gateway = await startGateway(config, { log });
   print(startupBanner(config, gateway));
   for (const mount of gateway.mounts.all) {
-    const name = mount.config.name ? `upstream ${mount.config.name}` : "upstream";
     if (mount.config.privateKey)
       importSigningKey(mount.config.privateKey).then(
         ({ publicJwk }) =>
-          log.info(`${name}: private_key_jwt with the key whose public JWK is ${JSON.stringify(publicJwk)} (register it at the upstream with this kid)`),
-        (error: unknown) => log.error(`${name}: the private key cannot be used`, error),
+          log.info(`${mount.label}: private_key_jwt with the key whose public JWK is ${JSON.stringify(publicJwk)} (register it at the upstream with this kid)`),
+        (error: unknown) => log.error(`${mount.label}: the private key cannot be used`, error),
       );
-    mount
-      .mode()
-      .then((mode) =>
-        mode === "oauth"
-          ? mount.client.discover().then((u) => `authorization server ${u.as.issuer}, found through ${u.found}`)
-          : mode === "static"
-            ? "static credentials"
-            : "no credentials",
-      )
-      .then(
-        (how) => log.info(`${name}: ${how}`),
-        (error: unknown) => log.warn(`${name}: discovery failed, will retry on first use: ${(error as Error).message}`),
-      );
+    mount.describe().then(
+      (how) => log.info(`${mount.label}: ${how}`),
+      (error: unknown) => log.warn(`${mount.label}: discovery failed, will retry on first use: ${(error as Error).message}`),
+    );
   }
   return gateway;
 }
 
 /** What an operator needs on start: the URL for clients, the callback to register upstream, the login. */
-export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "publicUrl" | "keySource" | "mounts">): string {
+export function startupBanner(config: Readonly<Config>, gateway: Pick<Gateway, "listenUrl" | "keySource" | "mounts">): string {
   const login = describeLogin(config.login);
-  const [first] = config.upstreams;
-  const signingIn = config.upstreams.filter((u) => u.auth === "oauth" || u.auth === "detect");
-  const upstreams =
-    config.upstreams.length === 1 && first!.name === ""
-      ? [
-          `  MCP URL for clients:    ${gateway.publicUrl}/mcp`,
-          `  Upstream MCP server:    ${shownUrl(first!.resource)}`,
-          `  Upstream callback URL:  ${gateway.publicUrl}${callbackPath("")}   (register it at the upstream, e.g. as a GitHub OAuth App's "Authorization callback URL")`,
-        ]
-      : [
-          `  MCP URLs for clients:`,
-          ...config.upstreams.map((u) => `    ${gateway.publicUrl}${u.path}  →  ${shownUrl(u.resource)}  (${u.auth})`),
-          ...(signingIn.length
-            ? [
-                `  Upstream callback URLs, one per upstream (register each where you pre-register a client; a GitHub OAuth App with ${gateway.publicUrl}${callbackPath("")} takes them all):`,
-                ...signingIn.map((u) => `    ${u.name}: ${gateway.publicUrl}${callbackPath(u.name)}`),
-              ]
-            : []),
-        ];
   return [
     `mcp-oauth-gateway ${version} listening on ${gateway.listenUrl}`,
-    ...upstreams,
+    ...gateway.mounts.describe(),
     ...loopbackNames(gateway.mounts.origins),
     `  Gateway login:          ${login.login}`,
     ...(login.password === undefined ? [] : [`  Gateway password:       ${login.password}`]),

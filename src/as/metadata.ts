@@ -1,3 +1,4 @@
+import { PATHS } from "../paths.js";
 import { ASSERTION_ALGORITHMS } from "./client-assertion.js";
 
 /**
@@ -22,8 +23,8 @@ export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly 
   return {
     issuer: issuerUrls.issuer,
     authorization_endpoint: issuerUrls.authorizationEndpoint,
-    token_endpoint: `${urls.issuer}/token`,
-    registration_endpoint: `${urls.issuer}/register`,
+    token_endpoint: `${urls.issuer}${PATHS.token}`,
+    registration_endpoint: `${urls.issuer}${PATHS.register}`,
     ...(scopes?.length ? { scopes_supported: scopes } : {}),
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
@@ -31,10 +32,10 @@ export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly 
     // `none` stays listed: Claude uses Client ID Metadata Documents only beside it
     token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS, // RFC 7523 §2.2, for private_key_jwt
-    revocation_endpoint: `${urls.issuer}/revoke`, // RFC 7009
+    revocation_endpoint: `${urls.issuer}${PATHS.revoke}`, // RFC 7009
     revocation_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
     revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
-    introspection_endpoint: `${urls.issuer}/introspect`, // RFC 7662: confidential clients only
+    introspection_endpoint: `${urls.issuer}${PATHS.introspect}`, // RFC 7662: confidential clients only
     introspection_endpoint_auth_methods_supported: ["client_secret_post", "client_secret_basic", "private_key_jwt"],
     introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     code_challenge_methods_supported: ["S256"],
@@ -44,7 +45,7 @@ export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly 
   };
 }
 
-const ownIssuer = (urls: GatewayUrls): IssuerUrls => ({ issuer: urls.issuer, authorizationEndpoint: `${urls.issuer}/authorize` });
+const ownIssuer = (urls: GatewayUrls): IssuerUrls => ({ issuer: urls.issuer, authorizationEndpoint: `${urls.issuer}${PATHS.authorize}` });
 
 /** RFC 9728 §2, for one mounted upstream: its own resource and the issuer that grants access to it. */
 export function protectedResourceMetadata(resource: { resource: string; title: string; issuer: string }, scopes: readonly string[] | undefined) {

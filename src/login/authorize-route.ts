@@ -1,33 +1,22 @@
-import { Router, type RequestHandler } from "express";
+import type { RequestHandler } from "express";
 import { approvedBefore } from "./approvals.js";
 import { browserBinding, keepBinding, servedOverTls, sessionUser } from "./browser.js";
 import { go } from "./pages.js";
-import { addressSubject, consume, RATE_RULES } from "../ratelimit.js";
+import { addressSubject } from "../ratelimit.js";
 import type { Mount } from "../upstream/mounts.js";
 import { authorize, type AuthorizeDeps, type AuthorizeFailure } from "../as/authorize.js";
 
 /**
- * GET /authorize (or /authorize/<name> of `issuerMount`): counted per address (HI5), the request
- * bound to this browser by a cookie (WP9), and an error for the verified client sent back by redirect
- * only to a client this browser's user approved before; any other client gets a page with a link
- * (RFC 9700 §4.11.2, MC25). The session is read here, never created.
+ * GET /authorize (or /authorize/<name> of `issuerMount`, MU8), counted per address (HI5) before it: the
+ * request bound to this browser by a cookie (WP9), and an error for the verified client sent back by
+ * redirect only to a client this browser's user approved before; any other client gets a page with a
+ * link (RFC 9700 §4.11.2, MC25). The session is read here, never created.
  */
-export function authorizeRoutes(deps: AuthorizeDeps & { page: RequestHandler }): Router {
-  const router = Router();
-  router.get("/authorize", deps.page, authorizeRoute(deps));
-  // each upstream of a config file is an issuer of its own, with its own authorization endpoint (MU8)
-  for (const mount of deps.mounts.all.filter((m) => m !== deps.mounts.single))
-    router.get(new URL(mount.authorizationEndpoint).pathname, deps.page, authorizeRoute(deps, mount));
-  return router;
-}
-
-function authorizeRoute(deps: AuthorizeDeps, issuerMount?: Mount): RequestHandler {
+export function authorizeHandler(deps: AuthorizeDeps, issuerMount?: Mount): RequestHandler {
   const https = servedOverTls(deps.urls.issuer);
   return async (req, res) => {
-    const address = addressSubject(req.ip);
-    await consume(deps.store, RATE_RULES.authorize, address);
     const browser = browserBinding(req, https);
-    const outcome = await authorize(req.query, deps, { browser: browser.hash, address }, issuerMount);
+    const outcome = await authorize(req.query, deps, { browser: browser.hash, address: addressSubject(req.ip) }, issuerMount);
     if ("pending" in outcome) {
       keepBinding(res, https, browser.value);
       return res.redirect(302, outcome.redirectTo);

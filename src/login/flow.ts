@@ -66,7 +66,7 @@ export function consentView(request: AuthorizationRequest, client: ClientRecord,
     ? "This client names itself by a web address but receives its answer on your own computer: any program running on your computer can claim to be it. Approve only if you just started this from that client."
     : undefined;
   return {
-    upstream: { title: mount?.config.title ?? "", resource: request.resource, signsIn: mount?.config.auth !== "static" && mount?.config.auth !== "none" },
+    upstream: { title: mount?.config.title ?? "", resource: request.resource, signsIn: mount?.signsUsersIn ?? true },
     requestId: request.id,
     clientName: client.client_name === undefined ? undefined : withoutBidiControls(client.client_name),
     clientId: withoutBidiControls(client.client_id),

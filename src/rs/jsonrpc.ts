@@ -5,8 +5,10 @@ type Id = string | number | null;
 /**
  * JSON-RPC 2.0 §5.1 error codes the gateway answers with on /mcp. -32001 serves twice, as the MCP SDK
  * uses it: a request that timed out, and a session the server does not know (MCP transports §Session Management).
+ * -32003, from the implementation-defined server-error range (-32000 to -32099), is a call the gateway's
+ * policy refused (src/rs/policy.ts), sent with HTTP 403.
  */
-export const JSONRPC = { serverError: -32000, requestTimeout: -32001, sessionNotFound: -32001, internalError: -32603 } as const;
+export const JSONRPC = { serverError: -32000, requestTimeout: -32001, sessionNotFound: -32001, forbiddenByPolicy: -32003, internalError: -32603 } as const;
 
 /**
  * The id of the request in a JSON-RPC body, for an error about it (JSON-RPC 2.0 §5: null when it

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import cors from "cors";
 import { OAuthError, sendError } from "../errors.js";
 import { accessLog, type Logger } from "../log.js";
+import type { Mount } from "../upstream/mounts.js";
 import { originGuard } from "./origin.js";
 import { mcpProxy, type ProxyDeps } from "./proxy.js";
 
@@ -29,7 +30,7 @@ const METHODS = new Set(["GET", "POST", "DELETE", "OPTIONS"]);
  * One upstream's MCP endpoint (/mcp or /mcp/<name>), the hot path, without Express: access log, Origin check (DNS rebinding), CORS, then the
  * proxy. Errors take the same JSON form as the rest of the gateway's.
  */
-export function mcpEndpoint(deps: McpEndpointDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function mcpEndpoint(mount: Mount, deps: McpEndpointDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const log = accessLog(deps.log);
   const origin = originGuard(deps);
   const corsFor = cors((req, callback) =>
@@ -41,7 +42,7 @@ export function mcpEndpoint(deps: McpEndpointDeps): (req: IncomingMessage, res: 
       maxAge: 86400,
     }),
   );
-  const proxy = mcpProxy(deps);
+  const proxy = mcpProxy(mount, deps);
   const fail = (res: ServerResponse) => (error: unknown) => sendError(res, error, deps.log);
   return (req, res) =>
     log(req, res, () => {

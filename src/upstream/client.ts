@@ -31,7 +31,7 @@ export interface UpstreamDeps {
   clock: Clock;
   fetch: Fetch;
   log: Logger;
-  /** The gateway's callback for this upstream, registered there (src/upstream/mounts.ts, callbackPath). */
+  /** The gateway's callback for this upstream, registered there (src/paths.ts, callbackPath). */
   callbackUrl: string;
   /** The gateway's own Client ID Metadata Document, used as client_id where the upstream AS supports them (https public URLs only). */
   clientMetadataUrl?: string;

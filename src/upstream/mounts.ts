@@ -1,5 +1,7 @@
 import type { UpstreamConfig } from "../config/types.js";
+import { shownUrl } from "../config/values.js";
 import type { PublicOrigins } from "../origins.js";
+import { authorizePath, callbackPath, clientMetadataPath, PATHS, protectedResourceMetadataPath } from "../paths.js";
 import { scopeTokens } from "../scope.js";
 import { Upstream, type UpstreamDeps } from "./client.js";
 import { RETRY_MS } from "./discovery-cache.js";
@@ -13,16 +15,6 @@ export interface MountDeps extends Omit<UpstreamDeps, "callbackUrl" | "clientMet
   /** Whether upstream authorization servers can fetch the gateway's Client ID Metadata Documents (https, reachable). */
   offersClientMetadata: boolean;
 }
-
-/**
- * RFC 9700 §4.4.2: a client of several authorization servers needs a distinct redirect URI for each, and
- * must check that an answer arrived at the one its request named (mix-up defence). The flags' single
- * upstream keeps the plain path. GitHub OAuth Apps take any subdirectory of the registered callback.
- */
-export const callbackPath = (name: string): string => (name ? `/upstream/callback/${name}` : "/upstream/callback");
-
-/** The gateway's Client ID Metadata Document toward one upstream: it lists that upstream's callback only. */
-const clientMetadataPath = (name: string): string => (name ? `/upstream/client-metadata/${name}.json` : "/upstream/client-metadata.json");
 
 /**
  * One upstream as the gateway serves it: a protected resource of its own (RFC 8707, RFC 9728) at
@@ -40,11 +32,15 @@ export class Mount {
   readonly issuer: string;
   /** Where this issuer's authorization requests go. */
   readonly authorizationEndpoint: string;
-  /** Where this upstream's authorization server sends the user back: its own (callbackPath). */
+  /** Where this upstream's authorization server sends the user back: its own (src/paths.ts, callbackPath). */
   readonly callbackUrl: string;
   /** The gateway's Client ID Metadata Document for this upstream (used as client_id only where offered). */
   readonly clientMetadataUrl: string;
   readonly client: Upstream;
+  /** Whether the upstream takes each user's own token (chained OAuth), rather than fixed credentials or none. */
+  readonly signsUsersIn: boolean;
+  /** `headers` and, for `static` upstreams, the credentials: added to every request upstream. */
+  readonly upstreamHeaders: Readonly<Record<string, string>>;
   readonly #fetch: MountDeps["fetch"];
   readonly #clock: MountDeps["clock"];
   #mode?: Promise<UpstreamMode>;
@@ -59,7 +55,9 @@ export class Mount {
     this.resource = `${publicUrl}${config.path}`;
     this.metadataUrl = this.metadataUrlAt(publicUrl);
     this.issuer = config.name ? this.resource : publicUrl;
-    this.authorizationEndpoint = `${publicUrl}/authorize${config.name ? `/${config.name}` : ""}`;
+    this.authorizationEndpoint = `${publicUrl}${authorizePath(config.name)}`;
+    this.signsUsersIn = config.auth !== "static" && config.auth !== "none";
+    this.upstreamHeaders = { ...config.headers, ...(config.auth === "static" ? config.credentials : {}) };
     this.#fetch = deps.fetch;
     this.#clock = deps.clock;
     this.callbackUrl = `${publicUrl}${callbackPath(config.name)}`;
@@ -80,7 +78,21 @@ export class Mount {
   }
 
   metadataUrlAt(origin: string, slash = false): string {
-    return `${origin}/.well-known/oauth-protected-resource${this.config.path}${slash ? "/" : ""}`;
+    return `${origin}${protectedResourceMetadataPath(this.config.path)}${slash ? "/" : ""}`;
+  }
+
+  /** How logs name this upstream. */
+  get label(): string {
+    return this.config.name ? `upstream ${this.config.name}` : "upstream";
+  }
+
+  /** How the gateway reaches this upstream, for the log once known: rejects while the upstream cannot be asked. */
+  async describe(): Promise<string> {
+    const mode = await this.mode();
+    if (mode === "static") return "static credentials";
+    if (mode === "none") return "no credentials";
+    const upstream = await this.client.discover();
+    return `authorization server ${upstream.as.issuer}, found through ${upstream.found}`;
   }
 
   /**
@@ -157,6 +169,29 @@ export class Mounts {
   resolve(resource: string): Mount | undefined {
     const canonical = canonicalResource(resource);
     return canonical === undefined ? undefined : this.#byResource.get(this.origins.canonicalize(canonical));
+  }
+
+  /** The start-up banner's lines for the upstreams: where clients connect, and the callbacks to register upstream. */
+  describe(): string[] {
+    const publicUrl = this.origins.canonical;
+    const single = this.single;
+    if (single)
+      return [
+        `  MCP URL for clients:    ${publicUrl}${PATHS.mcp}`,
+        `  Upstream MCP server:    ${shownUrl(single.config.resource)}`,
+        `  Upstream callback URL:  ${single.callbackUrl}   (register it at the upstream, e.g. as a GitHub OAuth App's "Authorization callback URL")`,
+      ];
+    const signingIn = this.all.filter((m) => m.signsUsersIn);
+    return [
+      `  MCP URLs for clients:`,
+      ...this.all.map((m) => `    ${m.resource}  →  ${shownUrl(m.config.resource)}  (${m.config.auth})`),
+      ...(signingIn.length
+        ? [
+            `  Upstream callback URLs, one per upstream (register each where you pre-register a client; a GitHub OAuth App with ${publicUrl}${callbackPath("")} takes them all):`,
+            ...signingIn.map((m) => `    ${m.config.name}: ${m.callbackUrl}`),
+          ]
+        : []),
+    ];
   }
 
   /** By request path: any case, one optional trailing slash, as Express matches. */

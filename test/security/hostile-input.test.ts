@@ -362,7 +362,7 @@ describe("hostile-input", () => {
   });
 });
 
-/** Every route with a path parameter (src/as/routes.ts, src/login/routes.ts), and whether it answers with a page. */
+/** Every route with a path parameter (src/routes.ts), and whether it answers with a page. */
 const PARAMETER_ROUTES: { methods: string[]; template: string; page: boolean }[] = [
   { methods: ["GET", "PUT", "DELETE", "OPTIONS"], template: "/register/:client_id", page: false },
   { methods: ["GET"], template: "/upstream/callback/:name", page: true },

@@ -1,0 +1,34 @@
+import type { ValidatedAccess } from "../grants/validate.js";
+
+/** The JSON-RPC call a /mcp request makes, as far as a policy needs it. */
+export interface McpCall {
+  method: string;
+  /** The tool's name, for `tools/call`. */
+  tool?: string;
+}
+
+export type PolicyVerdict = { allow: true } | { allow: false; reason: string };
+
+/**
+ * Whether the gateway relays one /mcp request: given the validated access and the call it makes
+ * (undefined for GET and DELETE, a batch, a body too large to read whole, or one that is not a JSON-RPC
+ * request). A deny is answered with HTTP 403 and JSON-RPC error JSONRPC.forbiddenByPolicy. None is
+ * installed by default: every authenticated request is relayed, and no body is parsed for a policy.
+ */
+export type McpPolicy = (access: ValidatedAccess, call: McpCall | undefined) => PolicyVerdict | Promise<PolicyVerdict>;
+
+/** The single JSON-RPC call in a body read whole, else undefined (JSON-RPC 2.0 §4, §6). */
+export function jsonRpcCall(body: Buffer | undefined): McpCall | undefined {
+  if (!body) return undefined;
+  let message: unknown;
+  try {
+    message = JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof message !== "object" || message === null || Array.isArray(message)) return undefined;
+  const { method, params } = message as { method?: unknown; params?: { name?: unknown } };
+  if (typeof method !== "string") return undefined;
+  const tool = method === "tools/call" && typeof params?.name === "string" ? params.name : undefined;
+  return tool === undefined ? { method } : { method, tool };
+}
