@@ -1,4 +1,4 @@
-import type { UpstreamConfig } from "../config/types.js";
+import { signsUsersIn, type UpstreamConfig } from "../config/types.js";
 import { shownUrl } from "../config/values.js";
 import type { PublicOrigins } from "../origins.js";
 import { authorizePath, callbackPath, clientMetadataPath, PATHS, protectedResourceMetadataPath } from "../paths.js";
@@ -56,7 +56,7 @@ export class Mount {
     this.metadataUrl = this.metadataUrlAt(publicUrl);
     this.issuer = config.name ? this.resource : publicUrl;
     this.authorizationEndpoint = `${publicUrl}${authorizePath(config.name)}`;
-    this.signsUsersIn = config.auth !== "static" && config.auth !== "none";
+    this.signsUsersIn = signsUsersIn(config.auth);
     this.upstreamHeaders = { ...config.headers, ...(config.auth === "static" ? config.credentials : {}) };
     this.#fetch = deps.fetch;
     this.#clock = deps.clock;
