@@ -41,17 +41,17 @@ export function routeTable({ as, login, store }: RouteDeps, { cors, configuratio
   const form = formBody(50);
   const loginForm = formBody(20);
   const issuers = mounts.all.filter((m) => m !== mounts.single);
-  const cached = (path: string, handler: RequestHandler): Route[] => [
+  const withCors = (path: string, handler: RequestHandler): Route[] => [
     ["options", path, cors],
     ["get", path, cors, handler],
   ];
   return [
     // RFC 9728 §3.1: each upstream's metadata at its path-inserted URL; the root one only for the flags' single upstream
-    ...mounts.all.flatMap((m) => cached(new URL(m.metadataUrl).pathname, h.protectedResourceMetadata(m))),
-    ...(mounts.single ? cached(PATHS.protectedResourceMetadata, h.protectedResourceMetadata(mounts.single)) : []),
-    ...[PATHS.authorizationServerMetadata, PATHS.openidConfiguration].flatMap((path) => cached(path, h.authorizationServerMetadata())),
+    ...mounts.all.flatMap((m) => withCors(new URL(m.metadataUrl).pathname, h.protectedResourceMetadata(m))),
+    ...(mounts.single ? withCors(PATHS.protectedResourceMetadata, h.protectedResourceMetadata(mounts.single)) : []),
+    ...[PATHS.authorizationServerMetadata, PATHS.openidConfiguration].flatMap((path) => withCors(path, h.authorizationServerMetadata())),
     // Each upstream of a config file is also an issuer of its own, at its MCP URL (RFC 8414 §3.1, OpenID Connect Discovery §4)
-    ...issuers.flatMap((m) => issuerMetadataPaths(new URL(m.issuer).pathname).flatMap((path) => cached(path, h.authorizationServerMetadata(m)))),
+    ...issuers.flatMap((m) => issuerMetadataPaths(new URL(m.issuer).pathname).flatMap((path) => withCors(path, h.authorizationServerMetadata(m)))),
 
     // "use": what every request under the path runs first, also one no route matches (a 415, a 404 page)
     ["use", PATHS.register, plain],
