@@ -10,6 +10,7 @@ import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
 import { getClient, optionalParam, redirectUriMatches, type ClientRecord, type RedirectUriPolicy } from "./clients.js";
 import type { Mount, Mounts } from "../upstream/mounts.js";
 import type { GatewayUrls } from "./metadata.js";
+import { PATHS } from "../paths.js";
 
 /** A verified authorization request waiting for the human step (stored under `authreq:`). */
 export interface AuthorizationRequest {
@@ -127,7 +128,7 @@ export async function authorize(
     };
     if (Buffer.byteLength(JSON.stringify(request)) > MAX_AUTHORIZATION_REQUEST_BYTES) return fail("invalid_request", "The authorization request is too large.");
     await deps.store.put(storeKey.authorizationRequest(request.id), request, AUTHORIZATION_REQUEST_TTL);
-    return { pending: request, redirectTo: `/login?request=${encodeURIComponent(request.id)}` };
+    return { pending: request, redirectTo: `${PATHS.login}?request=${encodeURIComponent(request.id)}` };
   } catch (error) {
     if (error instanceof OAuthError && error.status < 500) return fail(error.code, error.description);
     throw error;

@@ -4,6 +4,7 @@ import { randomToken, safeEqual, sha256 } from "../crypto.js";
 import { OAuthError, challenge } from "../errors.js";
 import { storeKey, type Store } from "../store/store.js";
 import { CLIENT_TTL_SECONDS, clientInformation, clientMetadata, getClient, metadataError, type ClientRecord, type RedirectUriPolicy } from "./clients.js";
+import { PATHS } from "../paths.js";
 
 /** Dynamic registration (RFC 7591) and its management protocol (RFC 7592). */
 export interface RegistrationDeps {
@@ -64,7 +65,7 @@ function configurationResponse(client: ClientRecord, deps: RegistrationDeps, reg
   return {
     ...clientInformation(client, secret),
     registration_access_token: registrationAccessToken,
-    registration_client_uri: `${deps.issuer}/register/${encodeURIComponent(client.client_id)}`,
+    registration_client_uri: `${deps.issuer}${PATHS.register}/${encodeURIComponent(client.client_id)}`,
   };
 }
 

@@ -4,6 +4,7 @@ import { isEntry, knownKeys, quote, type Context } from "./entry.js";
 import { ConfigError } from "./errors.js";
 import { parseEntry } from "./server.js";
 import type { UpstreamConfig } from "./types.js";
+import { mcpPath } from "../paths.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -49,7 +50,7 @@ function server(ctx: Context, name: string, value: unknown): UpstreamConfig {
   const path = `mcpServers.${name}`;
   if (!isEntry(value)) throw ctx.problem(`${path} must be an object such as { "url": "https://example.com/mcp" }`);
   const { title, ...entry } = parseEntry(ctx, path, value);
-  return Object.freeze({ name, path: `/mcp/${name}`, title: title ?? name, ...entry });
+  return Object.freeze({ name, path: mcpPath(name), title: title ?? name, ...entry });
 }
 
 function parseJson(ctx: Context, text: string): unknown {

@@ -6,6 +6,7 @@ import { parseHeaderLines } from "./headers.js";
 import { label, type Flag, type Reader } from "./options.js";
 import { parseEntry } from "./server.js";
 import type { UpstreamConfig } from "./types.js";
+import { mcpPath } from "../paths.js";
 
 /** The single upstream's flags, each with the path of the `mcpServers` field it stands for in the entry they make. */
 const UPSTREAM_FLAGS: readonly [Flag, string][] = [
@@ -56,7 +57,7 @@ function flagUpstream(read: Reader, demo: boolean, publicUrl: string): UpstreamC
     publicUrl,
   };
   const entry = parseEntry(ctx, ROOT, flagEntry(read), false);
-  return Object.freeze({ name: "", path: "/mcp", title: entry.resource ? new URL(entry.resource).host : "", ...entry });
+  return Object.freeze({ name: "", path: mcpPath(""), title: entry.resource ? new URL(entry.resource).host : "", ...entry });
 }
 
 function flagEntry(read: Reader): Entry {
