@@ -34,7 +34,7 @@ const normalised = (lowerName: string): string => (lowerName.includes("_") ? low
 
 /**
  * The identity headers' own families (oauth2-proxy's and common reverse proxies' conventions), which
- * the gateway alone sets: no operator header may name one (src/config.ts). `_` counts as `-`. From
+ * the gateway alone sets: no operator header may name one (src/config/headers.ts). `_` counts as `-`. From
  * the client, these and the wider `claimsIdentity` families are all dropped.
  */
 export function isIdentityHeader(lowerName: string): boolean {
