@@ -13,7 +13,7 @@ import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { hashPassword } from "../../src/login/passwords.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import { grantFor } from "../support/manual.js";
+import { grantFor } from "../support/oauth-steps.js";
 import { startMcpUpstream, type McpUpstream } from "../support/mcp-upstream.js";
 import { freePort } from "../support/processes.js";
 

@@ -4,9 +4,9 @@ import { loadConfig } from "../../src/config.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { connectWithOAuth } from "../support/connect.js";
-import { mcpInitialize } from "../support/manual.js";
+import { mcpInitialize } from "../support/oauth-steps.js";
 import { ACCOUNT_ID, MCP_SCOPE, startOidcUpstream, type OidcUpstream } from "../support/oidc-upstream.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 

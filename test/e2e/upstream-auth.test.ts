@@ -10,12 +10,13 @@ import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { connectWithOAuth } from "../support/connect.js";
 import { TestBrowser } from "../support/browser.js";
-import { authorizationRequest, mcpInitialize, register, REDIRECT_URI, grantFor as grant, refreshFor as refresh } from "../support/manual.js";
+import { authorizationRequest, mcpInitialize, register, REDIRECT_URI, grantFor as grant, refreshFor as refresh } from "../support/oauth-steps.js";
 import { startMcpUpstream, type McpUpstream } from "../support/mcp-upstream.js";
-import { startMultiStack, whoamiServer, type MultiStack, type ServerEntry } from "../support/multi-stack.js";
+import { startMultiStack, whoamiServer, type MultiStack } from "../support/multi-stack.js";
+import type { ServerEntry } from "../support/config.js";
 import { freePort, tempDir } from "../support/processes.js";
 import { expectRefusal } from "../support/refusal.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 /** How many requests each upstream of the stack has received so far. */
 const upstreamTraffic = (s: MultiStack) => ({

@@ -16,7 +16,7 @@ import { TestBrowser } from "../support/browser.js";
 import { selfSignedCertificate, type TestCertificate } from "../support/https.js";
 import { RecordingOAuthProvider } from "../support/oauth-client.js";
 import { freePort, killAll, startGatewayProcess, type GatewayProcess } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 import { startFront, type Front } from "../support/tls-front.js";
 
 const app = DEFAULT_APPS.find((a) => a.kind === "oauth_app")!;

@@ -15,7 +15,7 @@ import { connectWithOAuth } from "../support/connect.js";
 import { RecordingOAuthProvider } from "../support/oauth-client.js";
 import { ACCOUNT_ID, startOidcUpstream, type OidcUpstream, type ProviderRequest } from "../support/oidc-upstream.js";
 import { tempDir } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 /** A fresh key pair: the private half as PEM (PKCS#8), the public half as a JWK with its RFC 7638 thumbprint. */
 async function keyPair(kind: "ec" | "rsa" | "ed25519") {

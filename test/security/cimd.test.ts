@@ -17,9 +17,11 @@ import { keys } from "../../src/store/store.js";
 import { startMetadataWorld, type MetadataWorld } from "../support/metadata-world.js";
 import { TestBrowser } from "../support/browser.js";
 import { metadataDocument, type DocumentServer, type TestCertificate } from "../support/https.js";
-import { REDIRECT_URI, clientAuthorizeUrl, pkce, authorizeUrl, tokenRequest } from "../support/manual.js";
+import { REDIRECT_URI, clientAuthorizeUrl, authorizeUrl, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
 import type { GatewayProcess } from "../support/processes.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 let certificate: TestCertificate;
 let docs: DocumentServer;

@@ -13,8 +13,9 @@ import { MemoryStore } from "../../src/store/memory.js";
 import { startMetadataWorld, type MetadataWorld } from "../support/metadata-world.js";
 import { TestBrowser } from "../support/browser.js";
 import { metadataDocument, type DocumentServer } from "../support/https.js";
-import { authorizeUrl, clientAuthorizeUrl, pkce, register, tokenRequest } from "../support/manual.js";
-import { LOGIN } from "../support/stack.js";
+import { authorizeUrl, clientAuthorizeUrl, register, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
+import { LOGIN } from "../support/config.js";
 
 /**
  * private_key_jwt (RFC 7523 §2.2, §3) for clients whose Client ID Metadata Document publishes their

@@ -15,8 +15,10 @@ import { MemoryStore } from "../../src/store/memory.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
 import { MALFORMED_ENCODINGS } from "../support/fuzz.js";
-import { REDIRECT_URI, authorizeUrl, clientAuthorizeUrl, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { REDIRECT_URI, authorizeUrl, clientAuthorizeUrl, obtainCode, redeem, register, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 const ALLOWED_ORIGIN = "https://app.example";
 const INITIALIZE = JSON.stringify({
@@ -44,7 +46,7 @@ describe("hostile-input", () => {
   let gw: string;
   let bearer: string;
   beforeAll(async () => {
-    stack = await startStack({ args: ["--allowed-origins", ALLOWED_ORIGIN] });
+    stack = await startStack({ config: { allowedOrigins: [ALLOWED_ORIGIN] } });
     gw = stack.gateway.publicUrl;
     const { body } = await redeem(gw, await obtainCode(gw));
     bearer = `Bearer ${body.access_token}`;

@@ -6,8 +6,10 @@ import { silentLogger } from "../../src/log.js";
 import { keys } from "../../src/store/store.js";
 import { TestBrowser } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
-import { REDIRECT_URI, authorizeUrl, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { REDIRECT_URI, authorizeUrl, obtainCode, redeem, register, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 const HOUR = 3600_000;
 

@@ -15,9 +15,10 @@ import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulato
 import type { UpstreamTokens } from "../../src/tokens.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
-import { REDIRECT_URI, authorizeUrl, pkce, register, tokenRequest } from "../support/manual.js";
+import { REDIRECT_URI, authorizeUrl, register, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
 import { tempDir } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 const MASTER_SECRET = randomBytes(32).toString("base64url");
 const HOUR = 3600_000;
