@@ -7,9 +7,7 @@ import express from "express";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config.js";
 import { errorMiddleware, OAuthError } from "../../src/errors.js";
-import { startGateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
@@ -18,6 +16,7 @@ import { MALFORMED_ENCODINGS } from "../support/fuzz.js";
 import { REDIRECT_URI, authorizeUrl, clientAuthorizeUrl, obtainCode, redeem, register, tokenRequest } from "../support/oauth-steps.js";
 import { pkce } from "../support/pkce.js";
 import { LOGIN } from "../support/config.js";
+import { startTestGateway } from "../support/gateway.js";
 import { startStack, type Stack } from "../support/stack.js";
 
 const ALLOWED_ORIGIN = "https://app.example";
@@ -452,26 +451,19 @@ async function gatewayWithBrokenStore(message: string) {
       return super.get<T>(key);
     }
   }
-  const config = loadConfig(
-    [
-      "--port",
-      "0",
-      "--public-url",
-      "http://127.0.0.1:0",
-      "--store",
-      "memory",
-      "--upstream-rs",
-      "http://127.0.0.1:9/mcp",
-      "--upstream-authorize-endpoint",
-      "http://127.0.0.1:9/authorize",
-      "--upstream-token-endpoint",
-      "http://127.0.0.1:9/token",
-      "--upstream-client-id",
-      "id",
-    ],
-    { MCP_GATEWAY_ENV_FILE: "/dev/null", MCP_GATEWAY_PASSWORD: LOGIN.password },
-  );
-  const gateway = await startGateway(config, { clock, store: new BrokenStore(clock), log: createLogger((l) => lines.push(l)) });
+  const gateway = await startTestGateway({
+    mcpServers: {
+      github: {
+        url: "http://127.0.0.1:9/mcp",
+        oauth: { clientId: "id", authorizationEndpoint: "http://127.0.0.1:9/authorize", tokenEndpoint: "http://127.0.0.1:9/token" },
+      },
+    },
+    atMcp: true,
+    users: [{ username: "admin", password: LOGIN.password }],
+    clock,
+    store: new BrokenStore(clock),
+    log: createLogger((l) => lines.push(l)),
+  });
   broken = true;
   return { url: gateway.publicUrl, lines, close: () => gateway.close() };
 }
