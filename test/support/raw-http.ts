@@ -1,5 +1,7 @@
 import { request } from "node:http";
 import { connect } from "node:net";
+import type { Readable } from "node:stream";
+import { request as undiciRequest } from "undici";
 
 export interface RawRequest {
   method: "GET" | "POST";
@@ -42,3 +44,12 @@ export function tryConnect(port: number): Promise<string> {
     socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
   });
 }
+
+/** One request through undici, whatever it carries: its status, headers and body text. */
+export async function send(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Buffer | Readable } = {}) {
+  const response = await undiciRequest(url, { method: (init.method ?? "POST") as "POST", headers: init.headers ?? {}, body: init.body ?? null });
+  const text = await response.body.text();
+  return { status: response.statusCode, headers: response.headers, text };
+}
+
+export const json = (text: string) => JSON.parse(text) as Record<string, unknown>;
