@@ -1,12 +1,14 @@
 import { decodeProtectedHeader } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
-import type { Gateway } from "../../src/gateway.js";
+import { loadConfig } from "../../src/config.js";
+import { startGateway, type Gateway } from "../../src/gateway.js";
+import { silentLogger } from "../../src/log.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import { mcpInitialize, obtainCode, redeem, tokenRequest } from "../support/oauth-steps.js";
 import { freePort } from "../support/processes.js";
-import { startTestGateway } from "../support/gateway.js";
+import { LOGIN } from "../support/config.js";
 
 const OLD = "old-secret-0123456789-0123456789-0123456789";
 const NEW = "new-secret-0123456789-0123456789-0123456789";
@@ -31,15 +33,18 @@ describe("key rotation", () => {
 
   /** A gateway on the shared store and the same public URL, with the given secrets. */
   async function start(secret: string, previous: string[] = []): Promise<string> {
-    gateway = await startTestGateway({
-      mcpServers: { github: { url: simulator.mcpUrl, oauth: { clientId: app.clientId, clientSecret: app.clientSecrets[0]! } } },
-      atMcp: true,
-      port,
-      secret,
-      previousSecrets: previous,
-      clock,
-      store,
-    });
+    const config = loadConfig(
+      ["--port", String(port), "--public-url", `http://127.0.0.1:${port}`, "--upstream-rs", simulator.mcpUrl, "--upstream-client-id", app.clientId],
+      {
+        MCP_GATEWAY_ENV_FILE: "/dev/null",
+        MCP_GATEWAY_USERNAME: LOGIN.username,
+        MCP_GATEWAY_PASSWORD: LOGIN.password,
+        MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
+        MCP_GATEWAY_SECRET: secret,
+        MCP_GATEWAY_PREVIOUS_SECRETS: previous.join(","),
+      },
+    );
+    gateway = await startGateway(config, { clock, store, log: silentLogger });
     return gateway.publicUrl;
   }
 
