@@ -62,10 +62,7 @@ export async function benchStores(): Promise<string[]> {
     for (const [, config] of backends)
       stacks.push(
         await startStack({
-          args:
-            config.kind === "sqlite"
-              ? ["--store", "sqlite", "--data-dir", config.dataDir + "-gw"]
-              : ["--store", config.kind === "redis" ? config.url : "memory"],
+          config: { storeConfig: config.kind === "sqlite" ? { kind: "sqlite", dataDir: config.dataDir + "-gw" } : config },
         }),
       );
     const tokens = await Promise.all(stacks.map(async (s) => (await connectWithOAuth(s.mcpUrl)).provider.tokens()!.access_token));

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestBrowser } from "../support/browser.js";
-import { authorizeUrl, pkce, register, REDIRECT_URI, tokenRequest } from "../support/manual.js";
+import { authorizeUrl, register, REDIRECT_URI, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { expectRefusal } from "../support/refusal.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 import type { SimUser } from "../../src/simulator/index.js";
 
 const APP_ID = "Ov23liSimOAuthApp0001";

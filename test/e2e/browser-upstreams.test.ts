@@ -1,9 +1,9 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumSession } from "../support/chromium-session.js";
-import { authorizationRequest, redeem, REDIRECT_URI, register } from "../support/manual.js";
+import { authorizationRequest, redeem, REDIRECT_URI, register } from "../support/oauth-steps.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 const SIGNS_IN_NOTE = "After you approve, the upstream service asks you to sign in and authorize the gateway.";
 

@@ -2,8 +2,9 @@ import type { Page } from "playwright-core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chromiumSession } from "../support/chromium-session.js";
 import { callGetMe } from "../support/connect.js";
-import { authorizationRequest, redeem, REDIRECT_URI, register } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { authorizationRequest, redeem, REDIRECT_URI, register } from "../support/oauth-steps.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 const SCOPES = "repo read:user";
 

@@ -3,7 +3,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { startDemo } from "../../src/demo.js";
 import { silentLogger } from "../../src/log.js";
 import { connectWithOAuth } from "../support/connect.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 /** `mcp-oauth-gateway demo` as a newcomer meets it: the printed URL works with a real client. */
 describe("the demo", () => {

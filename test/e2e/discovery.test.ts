@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectWithOAuth } from "../support/connect.js";
-import { mcpInitialize } from "../support/manual.js";
+import { mcpInitialize } from "../support/oauth-steps.js";
 import { startStack, type Stack } from "../support/stack.js";
 
 /** What a client learns before it has a token, and what browsers may read (checklist A, B, I11). */
@@ -8,7 +8,7 @@ describe("discovery and CORS", () => {
   let stack: Stack;
   let gw: string;
   beforeAll(async () => {
-    stack = await startStack({ args: ["--upstream-scope", "read:user,gist"] });
+    stack = await startStack({ server: { oauth: { scope: "read:user,gist" } } });
     gw = stack.gateway.publicUrl;
   });
   afterAll(() => stack?.close());

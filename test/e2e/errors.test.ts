@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestBrowser, returnLink } from "../support/browser.js";
-import { REDIRECT_URI, authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
+import { REDIRECT_URI, authorizeUrl, mcpInitialize, obtainCode, redeem, register, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
 import { startStack, type Stack } from "../support/stack.js";
 
 /** Each error path with its exact status and RFC error code. */
@@ -8,7 +9,7 @@ describe("error paths", () => {
   let stack: Stack;
   let gw: string;
   beforeAll(async () => {
-    stack = await startStack({ mode: "oauth_app", args: ["--upstream-scope", "read:user"] });
+    stack = await startStack({ mode: "oauth_app", server: { oauth: { scope: "read:user" } } });
     gw = stack.gateway.publicUrl;
   });
   afterAll(() => stack?.close());

@@ -4,24 +4,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import type { Gateway } from "../../src/gateway.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
-import {
-  bearerFor,
-  dropAfterFirstBytes,
-  gatewayArgs,
-  gatewayEnv,
-  inParallel,
-  pollUntil,
-  readToEnd,
-  readUntil,
-  startGatewayInProcess,
-  steady,
-  tryConnect,
-  withDeadline,
-  type RawRequest,
-} from "../support/faults.js";
+import { dropAfterFirstBytes, tryConnect, type RawRequest } from "../support/raw-http.js";
+import { inParallel, pollUntil, readToEnd, readUntil, steady, withDeadline } from "../support/waiting.js";
+import { simulatorUpstream, startTestGateway } from "../support/gateway.js";
 import { openFiles } from "../support/fds.js";
-import { obtainCode, redeem } from "../support/manual.js";
-import { freePort, killAll, startGatewayProcess, tempDir } from "../support/processes.js";
+import { obtainCode, redeem, bearerFor } from "../support/oauth-steps.js";
+import { freePort, killAll, startGatewayProcess, tempDir, gatewayArgs, gatewayEnv } from "../support/processes.js";
 import { event, slowAnswer, startScriptedUpstream, type ScriptedUpstream } from "../support/scripted-upstream.js";
 
 /**
@@ -60,7 +48,7 @@ describe("faults, gateway in process", () => {
 
   beforeAll(async () => {
     upstream = await startScriptedUpstream();
-    gateway = await startGatewayInProcess(simulator, upstream.url, ["--upstream-timeout", "1"], { requestTimeoutMs: 1000 });
+    gateway = await startTestGateway({ ...simulatorUpstream(simulator, upstream.url), proxy: { upstreamTimeout: 1 }, requestTimeoutMs: 1000 });
     mcpUrl = `${gateway.publicUrl}/mcp`;
     bearer = await bearerFor(gateway.publicUrl);
   });
@@ -70,7 +58,7 @@ describe("faults, gateway in process", () => {
   });
 
   it("upstream refuses connections: 502 with a JSON-RPC error carrying the request's id, number or string", async () => {
-    const down = await startGatewayInProcess(simulator, `http://127.0.0.1:${await freePort()}/mcp`);
+    const down = await startTestGateway(simulatorUpstream(simulator, `http://127.0.0.1:${await freePort()}/mcp`));
     try {
       const downBearer = await bearerFor(down.publicUrl);
       const expected = (id: string) => `{"jsonrpc":"2.0","id":${id},"error":{"code":-32603,"message":"The upstream MCP server could not be reached."}}`;

@@ -3,11 +3,11 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { connectWithOAuth } from "../support/connect.js";
 import { TestBrowser } from "../support/browser.js";
-import { authorizationRequest, mcpInitialize, register, REDIRECT_URI } from "../support/manual.js";
+import { authorizationRequest, mcpInitialize, register, REDIRECT_URI } from "../support/oauth-steps.js";
 import { freePort } from "../support/processes.js";
 import { expectRefusal } from "../support/refusal.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 const FORGED = {
   "X-Forwarded-User": "mallory",

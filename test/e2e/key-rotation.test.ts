@@ -6,9 +6,9 @@ import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import { mcpInitialize, obtainCode, redeem, tokenRequest } from "../support/manual.js";
+import { mcpInitialize, obtainCode, redeem, tokenRequest } from "../support/oauth-steps.js";
 import { freePort } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 const OLD = "old-secret-0123456789-0123456789-0123456789";
 const NEW = "new-secret-0123456789-0123456789-0123456789";

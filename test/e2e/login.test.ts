@@ -1,7 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TestBrowser, loginForm, returnLink } from "../support/browser.js";
-import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, pkce, redeem, register } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, redeem, register } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 /**
  * Screen 1 and the upstream callback: the human step's contract (DESIGN §2, checklist D8, G2, G5). The
@@ -11,7 +13,7 @@ describe("the login and consent screen", () => {
   let stack: Stack;
   let gw: string;
   beforeAll(async () => {
-    stack = await startStack({ args: ["--upstream-scope", "read:user"] });
+    stack = await startStack({ server: { oauth: { scope: "read:user" } } });
     gw = stack.gateway.publicUrl;
   });
   afterAll(() => stack?.close());

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "node:http";
 import { createServer } from "node:net";
-import { loadConfig } from "../../src/config/load.js";
 import { startGateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
+import { testConfig } from "../support/config.js";
 import { freePort } from "../support/processes.js";
 import { fetch } from "undici";
 import { connectWithOAuth } from "../support/connect.js";
@@ -66,9 +66,12 @@ describe("every loopback name, without --public-url", () => {
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(port, "::1", resolve));
     try {
-      const config = loadConfig(["--port", String(port), "--store", "memory", "--upstream-rs", stack.simulator.mcpUrl], {
-        MCP_GATEWAY_ENV_FILE: "/dev/null",
-        MCP_GATEWAY_PASSWORD: "a password long enough for the gateway",
+      const config = testConfig({
+        mcpServers: { github: { url: stack.simulator.mcpUrl, oauth: {} } },
+        atMcp: true,
+        port,
+        publicUrl: null,
+        users: [{ username: "admin", password: "a password long enough for the gateway" }],
       });
       await expect(startGateway(config, { log: silentLogger })).rejects.toThrow(`port ${port} is taken on ::1 by another process`);
       // and nothing is left listening on 127.0.0.1 either

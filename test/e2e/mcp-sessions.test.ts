@@ -1,19 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { loadConfig } from "../../src/config/load.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
-import { silentLogger } from "../../src/log.js";
-import { hashPassword } from "../../src/login/passwords.js";
+import type { Gateway } from "../../src/gateway.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import { grantFor } from "../support/manual.js";
+import { startTestGateway } from "../support/gateway.js";
+import { grantFor } from "../support/oauth-steps.js";
 import { startMcpUpstream, type McpUpstream } from "../support/mcp-upstream.js";
 import { freePort } from "../support/processes.js";
 
@@ -43,7 +38,6 @@ class WatchedStore extends MemoryStore {
  * cannot tell users apart), two gateway users, and two gateway instances sharing one store.
  */
 describe("Mcp-Session-Id bound to its client and user", () => {
-  let dir: string;
   let upstream: McpUpstream;
   const watched = new WatchedStore();
   const gateways: Gateway[] = [];
@@ -53,24 +47,20 @@ describe("Mcp-Session-Id bound to its client and user", () => {
   let alice: { client: Client; transport: StreamableHTTPClientTransport; heard: unknown[] };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gateway-sessions-"));
     const apiKey = randomBytes(24).toString("base64url");
     upstream = await startMcpUpstream(announcingServer, { requireHeader: { name: "x-api-key", value: apiKey } });
-    writeFileSync(
-      join(dir, "gateway.json"),
-      JSON.stringify({ mcpServers: { team: { url: upstream.url, auth: { header: "X-API-Key", value: "${TEAM_KEY}" } } } }),
-    );
-    const users = await Promise.all(Object.entries(USERS).map(async ([name, password]) => `${name}:${await hashPassword(password)}`));
-    writeFileSync(join(dir, "users"), `${users.join("\n")}\n`);
     const [first, second] = [await freePort(), await freePort()];
     for (const port of [first, second]) {
-      const config = loadConfig(["--port", String(port), "--public-url", `http://127.0.0.1:${first}`, "--config", join(dir, "gateway.json")], {
-        MCP_GATEWAY_ENV_FILE: "/dev/null",
-        MCP_GATEWAY_USERS_FILE: join(dir, "users"),
-        MCP_GATEWAY_SECRET: "a shared master secret of at least thirty-two characters",
-        TEAM_KEY: apiKey,
+      const gateway = await startTestGateway({
+        mcpServers: { team: { url: upstream.url, auth: { header: "X-API-Key", value: "${TEAM_KEY}" } } },
+        env: { TEAM_KEY: apiKey },
+        port,
+        publicUrl: `http://127.0.0.1:${first}`,
+        users: Object.entries(USERS).map(([username, password]) => ({ username, password })),
+        secret: "a shared master secret of at least thirty-two characters",
+        store: watched,
       });
-      gateways.push(await startGateway(config, { log: silentLogger, store: watched }));
+      gateways.push(gateway);
       endpoints.push(`http://127.0.0.1:${port}/mcp/team`);
     }
     for (const [name, password] of Object.entries(USERS)) tokens[name] = await accessToken(gateways[0]!.publicUrl, name, password);
@@ -89,7 +79,6 @@ describe("Mcp-Session-Id bound to its client and user", () => {
     await alice?.client.close();
     for (const gateway of gateways) await gateway.close();
     await upstream?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   /** A raw call of `announce` on the session given, as any client could make it. */

@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { fetch } from "undici";
 import { TestBrowser } from "../support/browser.js";
-import { authorizeUrl, pkce, register, REDIRECT_URI, tokenRequest } from "../support/manual.js";
+import { authorizeUrl, register, REDIRECT_URI, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
 import { expectRefusal } from "../support/refusal.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import type { OidcAccount } from "../support/oidc-upstream.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 /**
  * Issue 6, who may pass at an OpenID Provider (oidc-provider, found by detection): `allowUsers`

@@ -1,12 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config/load.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
-import { silentLogger } from "../../src/log.js";
+import type { Gateway } from "../../src/gateway.js";
 import { connectWithOAuth } from "../support/connect.js";
-import { mcpInitialize } from "../support/manual.js";
+import { mcpInitialize } from "../support/oauth-steps.js";
 import { ACCOUNT_ID, MCP_SCOPE, startOidcUpstream, type OidcUpstream } from "../support/oidc-upstream.js";
-import { LOGIN } from "../support/stack.js";
+import type { ServerEntry } from "../support/config.js";
+import { startTestGateway } from "../support/gateway.js";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 
@@ -24,18 +23,11 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
     gateway = upstream = undefined;
   });
 
-  /** The upstream, then a gateway given only `--upstream-rs` and whatever `extra` adds. */
-  async function start(extra: (u: OidcUpstream) => { args: string[]; env?: Record<string, string> } = () => ({ args: [] })) {
+  /** The upstream, then a gateway at `/mcp` given only its URL and whatever `oauth` `extra` adds. */
+  async function start(extra: (u: OidcUpstream) => NonNullable<ServerEntry["oauth"]> = () => ({})) {
     upstream = await startOidcUpstream({ accessTokenTtl: 300 });
-    const { args, env } = extra(upstream);
     const clock = new ManualClock();
-    const config = loadConfig(["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", "--upstream-rs", upstream.mcpUrl, ...args], {
-      MCP_GATEWAY_ENV_FILE: "/dev/null",
-      MCP_GATEWAY_USERNAME: LOGIN.username,
-      MCP_GATEWAY_PASSWORD: LOGIN.password,
-      ...env,
-    });
-    gateway = await startGateway(config, { clock, log: silentLogger });
+    gateway = await startTestGateway({ mcpServers: { oidc: { url: upstream.mcpUrl, oauth: extra(upstream) } }, atMcp: true, clock });
     return { upstream, gateway, clock, mcpUrl: `${gateway.publicUrl}/mcp` };
   }
 
@@ -180,20 +172,13 @@ describe("end to end through the gateway (oidc-provider upstream)", () => {
 
   it("skips discovery and registration with explicit endpoints and a pre-registered client", async () => {
     const { upstream, mcpUrl } = await start(({ preRegistered: p }) => ({
-      args: [
-        "--upstream-client-id",
-        p.client_id,
-        "--upstream-authorize-endpoint",
-        p.authorizationEndpoint,
-        "--upstream-token-endpoint",
-        p.tokenEndpoint,
-        "--upstream-scope",
-        MCP_SCOPE,
-        // without metadata the default is Basic (RFC 8414 §2); this client is registered for the form
-        "--upstream-token-endpoint-auth-method",
-        "client_secret_post",
-      ],
-      env: { MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: p.client_secret },
+      clientId: p.client_id,
+      clientSecret: p.client_secret,
+      authorizationEndpoint: p.authorizationEndpoint,
+      tokenEndpoint: p.tokenEndpoint,
+      scope: MCP_SCOPE,
+      // without metadata the default is Basic (RFC 8414 §2); this client is registered for the form
+      tokenEndpointAuthMethod: "client_secret_post",
     }));
     const { client } = await connectWithOAuth(mcpUrl);
     expect(await whoami(client)).toMatchObject({ sub: ACCOUNT_ID, client_id: upstream.preRegistered.client_id, scope: MCP_SCOPE });

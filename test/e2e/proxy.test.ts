@@ -1,8 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { obtainCode, redeem } from "../support/manual.js";
-import { startStack, type Stack } from "../support/stack.js";
+import { obtainCode, redeem } from "../support/oauth-steps.js";
+import { startStack, type Stack, type StackOptions } from "../support/stack.js";
 
 /** Longer than two --sse-heartbeat 1 periods, short enough for a test. */
 const IDLE_MS = 2500;
@@ -77,9 +77,9 @@ describe("the /mcp proxy", () => {
     });
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;
-    ({ stack, bearer } = await gateway(["--upstream-header", "X-MCP-Readonly: true", "--upstream-header", "X-MCP-Toolsets: repos"]));
-    beating = await gateway(["--sse-heartbeat", "1"]);
-    silent = await gateway(["--sse-heartbeat", "0"]);
+    ({ stack, bearer } = await gateway({ server: { headers: { "X-MCP-Readonly": "true", "X-MCP-Toolsets": "repos" } } }));
+    beating = await gateway({ config: { proxy: { sseHeartbeat: 1 } } });
+    silent = await gateway({ config: { proxy: { sseHeartbeat: 0 } } });
   });
   afterAll(async () => {
     await stack?.close();
@@ -88,9 +88,9 @@ describe("the /mcp proxy", () => {
     upstream?.close();
   });
 
-  /** A gateway with these flags, and a token whose client the upstream has given session sess-1 (the gateway knows no other). */
-  const gateway = async (args: string[]): Promise<Via> => {
-    const started = await startStack({ upstreamRs: upstreamUrl, args });
+  /** A gateway with these options, and a token whose client the upstream has given session sess-1 (the gateway knows no other). */
+  const gateway = async (options: Pick<StackOptions, "server" | "config">): Promise<Via> => {
+    const started = await startStack({ upstreamRs: upstreamUrl, ...options });
     const { body } = await redeem(started.gateway.publicUrl, await obtainCode(started.gateway.publicUrl));
     const via = { stack: started, bearer: `Bearer ${body.access_token}` };
     const opened = await post("stream", {}, { via });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RATE_RULES } from "../../src/ratelimit.js";
-import { REDIRECT_URI } from "../support/manual.js";
+import { REDIRECT_URI } from "../support/oauth-steps.js";
 import { startStack, type Stack } from "../support/stack.js";
 
 const registration = (gw: string, address?: string) =>
@@ -15,7 +15,7 @@ describe("rate limits", () => {
   let direct: Stack;
   let behindProxy: Stack;
   beforeAll(async () => {
-    [direct, behindProxy] = await Promise.all([startStack(), startStack({ args: ["--trust-proxy", "loopback"] })]);
+    [direct, behindProxy] = await Promise.all([startStack(), startStack({ config: { trustProxy: "loopback" } })]);
   });
   afterAll(async () => {
     await direct?.close();

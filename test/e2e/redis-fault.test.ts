@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { TestBrowser } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
-import { obtainCode, redeem, register, REDIRECT_URI, tokenRequest, clientAuthorizeUrl } from "../support/manual.js";
+import { obtainCode, redeem, register, REDIRECT_URI, tokenRequest, clientAuthorizeUrl } from "../support/oauth-steps.js";
 import { freePort, killAll, startGatewayProcess, startRedis, tempDir, type GatewayProcess, type RedisServer } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 const app = DEFAULT_APPS.find((a) => a.kind === "github_app")!;
 const UNREACHABLE_WARNING = /warn redis store unreachable/;

@@ -3,9 +3,10 @@ import { ManualClock } from "../../src/clock.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { TestBrowser } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
-import { mcpInitialize, obtainCode, pkce, redeem, REDIRECT_URI, tokenRequest, clientAuthorizeUrl } from "../support/manual.js";
+import { mcpInitialize, obtainCode, redeem, REDIRECT_URI, tokenRequest, clientAuthorizeUrl } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
 import { freePort, killAll, startGatewayProcess, startRedis, tempDir, type GatewayProcess, type RedisServer } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 const app = DEFAULT_APPS.find((a) => a.kind === "github_app")!; // its tokens expire, so a refresh can go upstream
 const PAST_GITHUB_APP_TOKEN = 8 * 3600_000 + 60_000;

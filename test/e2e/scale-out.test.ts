@@ -7,9 +7,10 @@ import { RATE_RULES } from "../../src/ratelimit.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { startBalancer, type Balancer } from "../support/balancer.js";
 import { loginForm, TestBrowser } from "../support/browser.js";
-import { authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, register, REDIRECT_URI, tokenRequest, clientAuthorizeUrl } from "../support/manual.js";
+import { authorizeUrl, mcpInitialize, obtainCode, redeem, register, REDIRECT_URI, tokenRequest, clientAuthorizeUrl } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
 import { freePort, killAll, startGatewayProcess, startRedis, type GatewayProcess, type RedisServer } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 type Instance = "A" | "B";
 const app = DEFAULT_APPS.find((a) => a.kind === "github_app")!; // expiring tokens: refreshes go upstream

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { obtainCode, redeem } from "../support/manual.js";
+import { obtainCode, redeem } from "../support/oauth-steps.js";
 import { startScriptedUpstream, type ScriptedUpstream } from "../support/scripted-upstream.js";
 import { startStack, type Stack } from "../support/stack.js";
 
@@ -23,7 +23,7 @@ describe("open event streams per grant and per address", () => {
     upstream = await startScriptedUpstream();
     stack = await startStack({
       upstreamRs: upstream.url,
-      args: ["--max-streams-per-grant", "3", "--max-streams-per-address", "5", "--trust-proxy", "loopback"],
+      config: { proxy: { maxStreamsPerGrant: 3, maxStreamsPerAddress: 5 }, trustProxy: "loopback" },
     });
   });
   afterAll(async () => {

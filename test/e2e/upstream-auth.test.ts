@@ -1,21 +1,20 @@
 import { randomBytes } from "node:crypto";
-import { rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fetch } from "undici";
-import { loadConfig } from "../../src/config/load.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
-import { silentLogger } from "../../src/log.js";
+import type { Gateway } from "../../src/gateway.js";
 import { connectWithOAuth } from "../support/connect.js";
 import { TestBrowser } from "../support/browser.js";
-import { authorizationRequest, mcpInitialize, register, REDIRECT_URI, grantFor as grant, refreshFor as refresh } from "../support/manual.js";
+import { authorizationRequest, mcpInitialize, register, REDIRECT_URI, grantFor as grant, refreshFor as refresh } from "../support/oauth-steps.js";
 import { startMcpUpstream, type McpUpstream } from "../support/mcp-upstream.js";
-import { startMultiStack, whoamiServer, type MultiStack, type ServerEntry } from "../support/multi-stack.js";
+import { startMultiStack, whoamiServer, type MultiStack } from "../support/multi-stack.js";
+import { LOGIN, type ServerEntry } from "../support/config.js";
+import { startTestGateway } from "../support/gateway.js";
 import { freePort, tempDir } from "../support/processes.js";
 import { expectRefusal } from "../support/refusal.js";
-import { LOGIN } from "../support/stack.js";
 
 /** How many requests each upstream of the stack has received so far. */
 const upstreamTraffic = (s: MultiStack) => ({
@@ -44,17 +43,14 @@ async function configuredGateway(
   servers: Record<string, ServerEntry>,
   o: { port?: number; dataDir?: string; secret?: string; env?: Record<string, string> } = {},
 ): Promise<Gateway> {
-  writeFileSync(configFile, JSON.stringify({ mcpServers: servers }));
-  const port = String(o.port ?? 0);
-  const store = o.dataDir ? ["--store", "sqlite", "--data-dir", o.dataDir] : ["--store", "memory"];
-  const config = loadConfig(["--port", port, "--public-url", `http://127.0.0.1:${port}`, ...store, "--config", configFile], {
-    MCP_GATEWAY_ENV_FILE: "/dev/null",
-    MCP_GATEWAY_USERNAME: LOGIN.username,
-    MCP_GATEWAY_PASSWORD: LOGIN.password,
-    ...(o.secret ? { MCP_GATEWAY_SECRET: o.secret } : {}),
-    ...o.env,
+  return startTestGateway({
+    mcpServers: servers,
+    source: configFile,
+    ...(o.env ? { env: o.env } : {}),
+    ...(o.port ? { port: o.port } : {}),
+    ...(o.dataDir ? { storeConfig: { kind: "sqlite", dataDir: o.dataDir } } : {}),
+    ...(o.secret ? { secret: o.secret } : {}),
   });
-  return startGateway(config, { log: silentLogger });
 }
 
 /**

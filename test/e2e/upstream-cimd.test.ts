@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from "undici";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -8,15 +5,14 @@ import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config/load.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
-import { silentLogger } from "../../src/log.js";
+import type { Gateway } from "../../src/gateway.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { TestBrowser } from "../support/browser.js";
 import { selfSignedCertificate, type TestCertificate } from "../support/https.js";
 import { RecordingOAuthProvider } from "../support/oauth-client.js";
 import { freePort, killAll, startGatewayProcess, type GatewayProcess } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
+import { startTestGateway } from "../support/gateway.js";
 import { startFront, type Front } from "../support/tls-front.js";
 
 const app = DEFAULT_APPS.find((a) => a.kind === "oauth_app")!;
@@ -40,7 +36,6 @@ describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documen
   let gatewayB: GatewayProcess;
   let frontA: Front;
   let gatewayA: Gateway;
-  let configDir: string;
   /** Trusts the test certificate, as the MCP client and the user's browser do. */
   let tls: Agent;
 
@@ -63,18 +58,14 @@ describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documen
     );
 
     frontA = await startFront({ label: "A", journal, certificate });
-    configDir = mkdtempSync(join(tmpdir(), "gateway-config-"));
-    const configFile = join(configDir, "gateway.json");
-    writeFileSync(configFile, JSON.stringify({ mcpServers: { [NAME]: { url: `${frontB.origin}/mcp` } } }));
     // A's https URL is on a loopback address, which upstream ASes refuse to fetch from unless, as here, they allow private fetches:
     // the same flag tells A it may offer them its metadata document anyway (src/gateway.ts, offersClientMetadata)
-    const PRIVATE = ["--allow-private-fetch", "true"];
-    const config = loadConfig(["--port", "0", "--host", "127.0.0.1", "--public-url", frontA.origin, "--store", "memory", "--config", configFile, ...PRIVATE], {
-      MCP_GATEWAY_ENV_FILE: "/dev/null",
-      MCP_GATEWAY_USERNAME: LOGIN.username,
-      MCP_GATEWAY_PASSWORD: LOGIN.password,
+    gatewayA = await startTestGateway({
+      mcpServers: { [NAME]: { url: `${frontB.origin}/mcp` } },
+      host: "127.0.0.1",
+      publicUrl: frontA.origin,
+      allowPrivateFetch: true,
     });
-    gatewayA = await startGateway(config, { log: silentLogger });
     frontA.forwardTo(gatewayA.listenUrl);
   }, 60_000);
 
@@ -86,7 +77,6 @@ describe("chained OAuth to an upstream whose AS takes Client ID Metadata Documen
     await frontB?.close();
     await simulator?.close();
     await tls?.close();
-    if (configDir) rmSync(configDir, { recursive: true, force: true });
     certificate?.remove();
   });
 

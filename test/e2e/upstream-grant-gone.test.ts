@@ -3,7 +3,8 @@ import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { connectWithOAuth, getMe } from "../support/connect.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 /**
  * Issue 14 item 6: when the upstream grant is gone for good, the real SDK client is sent back through

@@ -4,7 +4,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "../../src/store/memory.js";
 import { connectWithOAuth } from "../support/connect.js";
-import { grantFor as grant, refreshFor as refresh } from "../support/manual.js";
+import { grantFor as grant, refreshFor as refresh } from "../support/oauth-steps.js";
 import { mcpHeaders } from "../support/mcp-calls.js";
 import {
   PLAIN_USER,

@@ -7,15 +7,15 @@ import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { calculateJwkThumbprint, decodeProtectedHeader, decodeJwt, type JWK } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config/load.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
+import type { Gateway } from "../../src/gateway.js";
 import type { Logger } from "../../src/log.js";
 import { TestBrowser } from "../support/browser.js";
 import { connectWithOAuth } from "../support/connect.js";
 import { RecordingOAuthProvider } from "../support/oauth-client.js";
 import { ACCOUNT_ID, startOidcUpstream, type OidcUpstream, type ProviderRequest } from "../support/oidc-upstream.js";
 import { tempDir } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
+import { startTestGateway } from "../support/gateway.js";
 
 /** A fresh key pair: the private half as PEM (PKCS#8), the public half as a JWK with its RFC 7638 thumbprint. */
 async function keyPair(kind: "ec" | "rsa" | "ed25519") {
@@ -58,17 +58,11 @@ describe("private_key_jwt toward the upstream (oidc-provider)", () => {
     dir = tempDir("gateway-pkjwt");
     mkdirSync(join(dir, "keys"));
     writeFileSync(join(dir, "keys", "gateway.pem"), pem, { mode: 0o600 });
-    const configFile = join(dir, "gateway.json");
-    writeFileSync(configFile, JSON.stringify({ mcpServers: { [SERVER]: { url: u.mcpUrl, oauth: { ...oauth, privateKey: "keys/gateway.pem" } } } }));
     const clock = new ManualClock();
     const warnings: string[] = [];
     const log: Logger = { info: () => {}, warn: (line) => void warnings.push(line), error: (line) => void warnings.push(line) };
-    const config = loadConfig(["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", "--config", configFile], {
-      MCP_GATEWAY_ENV_FILE: "/dev/null",
-      MCP_GATEWAY_USERNAME: LOGIN.username,
-      MCP_GATEWAY_PASSWORD: LOGIN.password,
-    });
-    gateway = await startGateway(config, { clock, log });
+    const mcpServers = { [SERVER]: { url: u.mcpUrl, oauth: { ...oauth, privateKey: "keys/gateway.pem" } } };
+    gateway = await startTestGateway({ mcpServers, source: join(dir, "gateway.json"), clock, log });
     return { gateway, clock, warnings, mcpUrl: `${gateway.publicUrl}/mcp/${SERVER}` };
   }
 

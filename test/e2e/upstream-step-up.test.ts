@@ -4,7 +4,7 @@ import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestBrowser } from "../support/browser.js";
 import { signingIn } from "../support/connect.js";
-import { tokenRequest } from "../support/manual.js";
+import { tokenRequest } from "../support/oauth-steps.js";
 import { RecordingOAuthProvider } from "../support/oauth-client.js";
 import { startStack, type Stack } from "../support/stack.js";
 
@@ -59,7 +59,7 @@ describe("upstream step-up (403 insufficient_scope)", () => {
 
   /** The SDK client signed in once, on a grant of --upstream-scope "repo read:org". */
   async function signedIn() {
-    stack = await startStack({ args: ["--upstream-scope", "repo read:org"] });
+    stack = await startStack({ server: { oauth: { scope: "repo read:org" } } });
     const exchanges: Exchange[] = [];
     const provider = new RecordingOAuthProvider();
     const browser = new TestBrowser();

@@ -3,11 +3,11 @@ import { fetch } from "undici";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { TestBrowser, returnLink } from "../support/browser.js";
 import { connectWithOAuth } from "../support/connect.js";
-import { authorizationRequest, clientAuthorizeUrl, mcpInitialize, obtainCode, register, tokenRequest, REDIRECT_URI } from "../support/manual.js";
+import { authorizationRequest, clientAuthorizeUrl, mcpInitialize, obtainCode, register, tokenRequest, REDIRECT_URI } from "../support/oauth-steps.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { ACCOUNT_ID } from "../support/oidc-upstream.js";
 import { expectRefusal } from "../support/refusal.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 type Name = "github" | "oidc" | "internal";
 const NAMES: Name[] = ["github", "oidc", "internal"];

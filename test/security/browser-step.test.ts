@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUTHORIZATION_REQUEST_LIMITS } from "../../src/as/authorize.js";
 import type { Store } from "../../src/store/store.js";
 import { TestBrowser, loginForm, returnLink } from "../support/browser.js";
-import { REDIRECT_URI, clientAuthorizeUrl, obtainCode, openScreen1, register } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { REDIRECT_URI, clientAuthorizeUrl, obtainCode, openScreen1, register } from "../support/oauth-steps.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 /** docs/security.md WP9, MC25, HI5, MC34: what an attacker without credentials can do to /authorize and Screen 1. */
 
@@ -11,7 +12,7 @@ let stack: Stack;
 let gw: string;
 let host: string;
 beforeAll(async () => {
-  stack = await startStack({ args: ["--trust-proxy", "loopback", "--upstream-scope", "read:user", "--upstream-scope-max", "read:user repo"] });
+  stack = await startStack({ config: { trustProxy: "loopback" }, server: { oauth: { scope: "read:user", scopeMax: "read:user repo" } } });
   gw = stack.gateway.publicUrl;
   host = new URL(gw).host;
 });

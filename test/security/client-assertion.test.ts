@@ -1,167 +1,39 @@
+import { describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveMetadataClient, STALE_IF_ERROR_SECONDS } from "../../src/as/cimd.js";
+import { exportJWK } from "jose";
+import { resolveMetadataClient } from "../../src/as/cimd.js";
 import { authenticateClient } from "../../src/as/client-auth.js";
-import { CLIENT_ASSERTION_TYPE } from "../../src/as/client-assertion.js";
-import { JWKS_REFETCH_COOLDOWN_SECONDS } from "../../src/as/client-keys.js";
-import { markClientUsed, readClientCredentials } from "../../src/as/clients.js";
-import { ManualClock, nowSeconds, type Clock } from "../../src/clock.js";
+import { readClientCredentials } from "../../src/as/clients.js";
+import { ManualClock } from "../../src/clock.js";
 import { OAuthError } from "../../src/errors.js";
-import type { GuardOptions } from "../../src/fetch-guard.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import { startMetadataWorld, type MetadataWorld } from "../support/metadata-world.js";
 import { TestBrowser } from "../support/browser.js";
-import { metadataDocument, type DocumentServer } from "../support/https.js";
-import { authorizeUrl, clientAuthorizeUrl, pkce, register, tokenRequest } from "../support/manual.js";
-import { LOGIN } from "../support/stack.js";
+import { authorizeUrl, clientAuthorizeUrl, register, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
+import { LOGIN } from "../support/config.js";
+import {
+  assertion,
+  assertionForm,
+  attacker,
+  authenticates,
+  callback,
+  chatgpt,
+  chatgptEc,
+  docs,
+  gw,
+  introduce,
+  publishChatGpt,
+  unsecured,
+  useAssertionWorld,
+  world,
+} from "../support/assertion-world.js";
 
 /**
  * private_key_jwt (RFC 7523 §2.2, §3) for clients whose Client ID Metadata Document publishes their
  * keys, as ChatGPT's does. Documents and key sets come from a real local HTTPS server; assertions are
  * signed with real keys.
  */
-let world: MetadataWorld;
-let docs: DocumentServer;
-let gw: string;
-
-interface KeyPair {
-  privateKey: CryptoKey;
-  jwk: JWK;
-}
-let chatgpt: KeyPair;
-let chatgptEc: KeyPair;
-let attacker: KeyPair;
-
-async function keyPair(alg: "RS256" | "ES256", kid: string): Promise<KeyPair> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" } };
-}
-
-beforeAll(async () => {
-  world = await startMetadataWorld();
-  ({ docs } = world);
-  [chatgpt, chatgptEc, attacker] = await Promise.all([keyPair("RS256", "chatgpt-1"), keyPair("ES256", "chatgpt-ec"), keyPair("RS256", "chatgpt-1")]);
-  gw = (await world.startGateway()).url;
-});
-
-afterAll(() => world?.close());
-
-/** ChatGPT's per-connector callback. */
-const callback = (id: string) => `https://chatgpt.com/connector/oauth/${id}`;
-
-/**
- * Publish a document shaped like ChatGPT's (as quoted in cloudflare/workers-oauth-provider#293 and
- * Altinity/altinity-mcp#118) and its key set; returns the client_id URL.
- */
-function publishChatGpt(
-  id: string,
-  extra: Record<string, unknown> = {},
-  keys: JWK[] = [chatgpt.jwk, chatgptEc.jwk],
-  jwksHeaders: Record<string, string> = {},
-  documentHeaders: Record<string, string> = {},
-): string {
-  const url = `${docs.origin}/oauth/${id}/client.json`;
-  docs.serve(`/oauth/${id}/jwks.json`, { body: { keys }, headers: jwksHeaders });
-  docs.serve(`/oauth/${id}/client.json`, {
-    headers: documentHeaders,
-    body: metadataDocument(url, {
-      client_name: "ChatGPT",
-      client_uri: "https://chatgpt.com/",
-      redirect_uris: [callback(id)],
-      token_endpoint_auth_method: "private_key_jwt",
-      token_endpoint_auth_methods_supported: ["none", "private_key_jwt"],
-      token_endpoint_auth_signing_alg: "RS256",
-      jwks_uri: `${docs.origin}/oauth/${id}/jwks.json`,
-      ...extra,
-    }),
-  });
-  return url;
-}
-
-interface AssertionOptions {
-  key?: CryptoKey | Uint8Array;
-  alg?: string;
-  kid?: string;
-  iss?: string;
-  sub?: string;
-  aud?: string | string[];
-  exp?: number | null;
-  jti?: string | null;
-  clock?: Clock;
-}
-
-/** A client assertion as RFC 7523 §3 describes it, signed with ChatGPT's key unless told otherwise. */
-async function assertion(clientId: string, o: AssertionOptions = {}): Promise<string> {
-  const now = nowSeconds(o.clock ?? { now: () => Date.now() });
-  const claims = { iss: o.iss ?? clientId, sub: o.sub ?? clientId, aud: o.aud ?? `${gw}/token`, iat: now };
-  return new SignJWT({ ...claims, ...(o.exp === null ? {} : { exp: o.exp ?? now + 300 }), ...(o.jti === null ? {} : { jti: o.jti ?? randomUUID() }) })
-    .setProtectedHeader({ alg: o.alg ?? "RS256", kid: o.kid ?? "chatgpt-1", typ: "JWT" })
-    .sign(o.key ?? chatgpt.privateKey);
-}
-
-/** An unsecured JWT (RFC 7519 §6, `alg: none`) with otherwise valid claims. */
-function unsecured(clientId: string): string {
-  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const now = Math.floor(Date.now() / 1000);
-  return `${part({ alg: "none" })}.${part({ iss: clientId, sub: clientId, aud: `${gw}/token`, exp: now + 60, jti: randomUUID() })}.`;
-}
-
-const assertionForm = (clientAssertion: string) => ({ client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion });
-
-/** /authorize once, so the gateway knows the document's client (`client:<url>`). */
-async function introduce(clientId: string, id: string) {
-  const page = await new TestBrowser().request(clientAuthorizeUrl(gw, clientId, { redirect_uri: callback(id) }));
-  expect([page.status, page.location?.startsWith(`${gw}/login?request=`)]).toEqual([302, true]);
-}
-
-/**
- * Client authentication as /token, /revoke and /introspect do it, in this process, with the clock in
- * the test's hand: `introduce` is /authorize's fetch of the document, `authenticate` answers
- * "authenticated" or the error's code.
- */
-function authenticator(clock: ManualClock, metadataFetch: GuardOptions) {
-  const store = new MemoryStore(clock);
-  const deps = { store, clock, issuer: gw, mounts: { all: [] }, metadataFetch, registration: { redirectUriAllow: [] } };
-  return {
-    // a client in use, as ChatGPT's is: a code redeemed, so it is kept past --unused-client-ttl (MC26)
-    introduce: async (url: string) => {
-      const client = await resolveMetadataClient(url, { store, clock, policy: deps.registration, fetch: metadataFetch });
-      await markClientUsed(store, client);
-      return client;
-    },
-    authenticate: async (clientId: string, o: AssertionOptions | string = {}) => {
-      const signed = typeof o === "string" ? o : await assertion(clientId, { clock, ...o });
-      return authenticateClient(deps, readClientCredentials(undefined, { client_id: clientId, ...assertionForm(signed) })).then(
-        () => "authenticated",
-        (error: unknown) => (error instanceof OAuthError ? error.code : `unexpected ${String(error)}`),
-      );
-    },
-    /** A public client's credentials: its client_id alone. */
-    authenticatePublic: (clientId: string) =>
-      authenticateClient(deps, readClientCredentials(undefined, { client_id: clientId })).then(
-        () => "authenticated",
-        (error: OAuthError) => error.description,
-      ),
-    refusal: (clientId: string) =>
-      assertion(clientId, { clock }).then((signed) =>
-        authenticateClient(deps, readClientCredentials(undefined, assertionForm(signed))).then(
-          () => "authenticated",
-          (error: OAuthError) => error.description,
-        ),
-      ),
-  };
-}
-
-/**
- * Client authentication alone: a code exchange with a code that does not exist. Authentication comes
- * first, so `invalid_grant` means the client was authenticated and `invalid_client` that it was not.
- */
-async function authenticates(form: Record<string, string>, headers: Record<string, string> = {}) {
-  const answer = await tokenRequest(gw, { grant_type: "authorization_code", code: "no-such-code", code_verifier: "v".repeat(43), ...form }, headers);
-  expect(answer.status).toBeLessThan(500);
-  return answer.body.error === "invalid_grant" ? "authenticated" : `${answer.status} ${answer.body.error}`;
-}
+useAssertionWorld();
 
 describe("client-assertion", () => {
   it("signs in and refreshes as ChatGPT does: a metadata document with private_key_jwt and a jwks_uri", async () => {
@@ -337,138 +209,5 @@ describe("client-assertion", () => {
     const jti = randomUUID();
     expect(await authenticates({ ...assertionForm(await assertion(clientId, { jti })) })).toBe("authenticated");
     expect(await authenticates({ ...assertionForm(await assertion(other, { jti })) })).toBe("authenticated");
-  });
-
-  it("MC22 a kid the cached key set lacks refetches it at most once per cooldown: rotation works, hammering does not", async () => {
-    const clock = new ManualClock();
-    const { introduce, authenticate: as } = authenticator(clock, { allowPrivate: true, ca: world.certificate.cert });
-    const path = "/oauth/mc22/jwks.json";
-    const client = await introduce(publishChatGpt("mc22", {}, [chatgpt.jwk], { "cache-control": "max-age=3600" }));
-    const authenticate = (o: AssertionOptions) => as(client.client_id, o);
-    expect(await authenticate({})).toBe("authenticated");
-    expect(docs.hits(path)).toBe(1);
-
-    // the client rotates to a new key; the cached set (fetched just now) does not know it yet
-    const rotated = await keyPair("RS256", "chatgpt-2");
-    docs.serve(path, { body: { keys: [chatgpt.jwk, rotated.jwk] }, headers: { "cache-control": "max-age=3600" } });
-    expect(await authenticate({ key: rotated.privateKey, kid: "chatgpt-2" })).toBe("invalid_client");
-    expect(docs.hits(path)).toBe(1);
-    clock.advance(JWKS_REFETCH_COOLDOWN_SECONDS * 1000);
-    expect(await authenticate({ key: rotated.privateKey, kid: "chatgpt-2" })).toBe("authenticated");
-    expect(docs.hits(path)).toBe(2);
-
-    // unknown kids, however many, cost one fetch per cooldown
-    for (let i = 0; i < 5; i++) expect(await authenticate({ key: attacker.privateKey, kid: `forged-${i}` })).toBe("invalid_client");
-    expect(docs.hits(path)).toBe(2);
-    clock.advance(JWKS_REFETCH_COOLDOWN_SECONDS * 1000);
-    for (let i = 0; i < 5; i++) expect(await authenticate({ key: attacker.privateKey, kid: `forged-${i}` })).toBe("invalid_client");
-    expect(docs.hits(path)).toBe(3);
-    // a known kid never refetches
-    clock.advance(JWKS_REFETCH_COOLDOWN_SECONDS * 1000);
-    expect(await authenticate({ key: attacker.privateKey, kid: "chatgpt-2" })).toBe("invalid_client");
-    expect(await authenticate({})).toBe("authenticated");
-    expect(docs.hits(path)).toBe(3);
-  });
-  it("MC22 an assertion that fails any check but its signature fetches nothing; forged ones fetch a key set served without max-age once per cooldown", async () => {
-    const clock = new ManualClock();
-    const { introduce, authenticate } = authenticator(clock, { allowPrivate: true, ca: world.certificate.cert });
-    const path = "/oauth/mc22-unsigned/jwks.json";
-    const { client_id: clientId } = await introduce(publishChatGpt("mc22-unsigned", {}, [chatgpt.jwk])); // the key set has no Cache-Control
-    const now = nowSeconds(clock);
-    const hs256 = new TextEncoder().encode("a shared secret the client never had".padEnd(32, "!"));
-    const garbage: [string, AssertionOptions | string][] = [
-      ["HS256", { key: hs256, alg: "HS256" }],
-      ["alg none", unsecured(clientId)],
-      ["ES256 where the client declared RS256", { key: chatgptEc.privateKey, alg: "ES256", kid: "chatgpt-ec" }],
-      ["another issuer", { iss: `${docs.origin}/oauth/other/client.json` }],
-      ["another subject", { sub: `${docs.origin}/oauth/other/client.json` }],
-      ["another audience", { aud: "https://other-gateway.example/token" }],
-      ["two audiences", { aud: [`${gw}/token`, gw] }],
-      ["no exp", { exp: null }],
-      ["expired", { exp: now - 120 }],
-      ["an hour to live", { exp: now + 3600 }],
-      ["no jti", { jti: null }],
-      ["not a JWT", "not-a-jwt"],
-    ];
-    for (const [name, o] of garbage) expect([name, await authenticate(clientId, o)]).toEqual([name, "invalid_client"]);
-    expect(docs.hits(path)).toBe(0);
-
-    // well-formed assertions signed by someone else: one fetch, and the set is kept for the cooldown although served without max-age
-    const forge = async (round: number) => {
-      for (let i = 0; i < 10; i++) expect(await authenticate(clientId, { key: attacker.privateKey, kid: `forged-${round}-${i}` })).toBe("invalid_client");
-    };
-    await forge(1);
-    expect(docs.hits(path)).toBe(1);
-    expect(await authenticate(clientId)).toBe("authenticated");
-    expect(docs.hits(path)).toBe(1);
-    clock.advance(JWKS_REFETCH_COOLDOWN_SECONDS * 1000);
-    await forge(2);
-    expect(docs.hits(path)).toBe(2);
-  });
-
-  it("MC24 a rotated key or a moved jwks_uri is honoured at /token once the document's cache lifetime is over, and the old key refused", async () => {
-    const [k1, k2] = await Promise.all([keyPair("RS256", "k1"), keyPair("RS256", "k2")]);
-    const signedWith = async (clientId: string, key: KeyPair) => assertionForm(await assertion(clientId, { key: key.privateKey, kid: key.jwk.kid! }));
-    const briefly = { "cache-control": "max-age=1" };
-    const outlive = () => new Promise((resolve) => setTimeout(resolve, 1100));
-
-    // inline keys: k1, then k2
-    const inline = publishChatGpt("mc24-inline", { jwks_uri: undefined, jwks: { keys: [k1.jwk] } }, [], {}, briefly);
-    await introduce(inline, "mc24-inline");
-    expect(await authenticates(await signedWith(inline, k1))).toBe("authenticated");
-    publishChatGpt("mc24-inline", { jwks_uri: undefined, jwks: { keys: [k2.jwk] } }, [], {}, briefly);
-    await outlive();
-    expect(await authenticates(await signedWith(inline, k2))).toBe("authenticated");
-    expect(await authenticates(await signedWith(inline, k1))).toBe("400 invalid_client");
-    // /revoke authenticates the same way
-    const revoke = await fetch(`${gw}/revoke`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ token: "anything", ...(await signedWith(inline, k1)) }).toString(),
-    });
-    expect(revoke.status).toBe(400);
-
-    // a jwks_uri moved to a set holding k2 only, the old set still cached for an hour
-    const keySet = (name: string, key: KeyPair) => {
-      docs.serve(`/oauth/mc24-uri/${name}.json`, { body: { keys: [key.jwk] }, headers: { "cache-control": "max-age=3600" } });
-      return `${docs.origin}/oauth/mc24-uri/${name}.json`;
-    };
-    const moved = publishChatGpt("mc24-uri", { jwks_uri: keySet("old", k1) }, [], {}, briefly);
-    await introduce(moved, "mc24-uri");
-    expect(await authenticates(await signedWith(moved, k1))).toBe("authenticated");
-    publishChatGpt("mc24-uri", { jwks_uri: keySet("new", k2) }, [], {}, briefly);
-    await outlive();
-    expect(await authenticates(await signedWith(moved, k2))).toBe("authenticated");
-    expect(await authenticates(await signedWith(moved, k1))).toBe("400 invalid_client");
-  });
-
-  it("MC24 a document whose refetch fails is refused at /token once its last good copy is past the stale bound", async () => {
-    const clock = new ManualClock();
-    const { introduce, authenticate, refusal } = authenticator(clock, { allowPrivate: true, ca: world.certificate.cert });
-    const hour = { "cache-control": "max-age=3600" };
-    const { client_id: clientId } = await introduce(publishChatGpt("mc24-stale", {}, [chatgpt.jwk], hour, hour));
-    expect(await authenticate(clientId)).toBe("authenticated");
-    docs.serve("/oauth/mc24-stale/client.json", { status: 503, body: "busy" });
-    clock.advance((STALE_IF_ERROR_SECONDS - 1) * 1000);
-    expect(await authenticate(clientId)).toBe("authenticated"); // the last good copy, under 24 h old
-    expect(docs.hits("/oauth/mc24-stale/client.json")).toBe(2);
-    clock.advance(2000);
-    expect(await refusal(clientId)).toBe(`The client metadata document at ${clientId} could not be fetched.`);
-  });
-
-  it("MC24 a public metadata-document client is the copy /authorize kept: /token fetches nothing, so a document host that refuses the gateway never ends its refreshes", async () => {
-    const clock = new ManualClock();
-    const { introduce, authenticatePublic } = authenticator(clock, { allowPrivate: true, ca: world.certificate.cert });
-    const path = "/oauth/mc24-public/claude-code-client-metadata";
-    const url = `${docs.origin}${path}`;
-    docs.serve(path, {
-      headers: { "cache-control": "max-age=3600" },
-      body: metadataDocument(url, { client_name: "Claude Code", redirect_uris: ["http://localhost/callback"], token_endpoint_auth_method: "none" }),
-    });
-    await introduce(url);
-    docs.serve(path, { status: 403, body: "Just a moment..." }); // claude.ai's documents have met datacenter fetches so
-    clock.advance((STALE_IF_ERROR_SECONDS + 3600) * 1000);
-    expect(await authenticatePublic(url)).toBe("authenticated");
-    expect(docs.hits(path)).toBe(1);
   });
 });

@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APPROVALS_PER_USER } from "../../src/login/approvals.js";
 import { startMetadataWorld, type MetadataWorld } from "../support/metadata-world.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
-import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, register } from "../support/manual.js";
+import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, register } from "../support/oauth-steps.js";
 import { metadataDocument, type DocumentServer } from "../support/https.js";
 import type { GatewayProcess } from "../support/processes.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 /** docs/security.md MC1–MC3, MC11, MC27, MC31, WP3: Screen 1 on every authorization, and what a remembered approval covers. */
 
@@ -46,7 +47,7 @@ async function approveOnScreen1(
 describe("consent", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ args: ["--unused-client-ttl", "31536000"] });
+    stack = await startStack({ config: { registration: { unusedClientTtl: 31536000 } } });
   });
   afterAll(() => stack?.close());
 
@@ -139,7 +140,7 @@ describe("consent with several gateway users", () => {
   const OTHER_URI = "http://127.0.0.1:33418/other";
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ users: [ALICE, BOB], args: ["--unused-client-ttl", "31536000"] });
+    stack = await startStack({ users: [ALICE, BOB], config: { registration: { unusedClientTtl: 31536000 } } });
   });
   afterAll(() => stack?.close());
 

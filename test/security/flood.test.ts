@@ -7,9 +7,9 @@ import { RATE_RULES } from "../../src/ratelimit.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { DATABASE_FILE } from "../../src/store/sqlite.js";
 import { TestBrowser } from "../support/browser.js";
-import { clientAuthorizeUrl, obtainCode, redeem, register } from "../support/manual.js";
+import { clientAuthorizeUrl, obtainCode, redeem, register } from "../support/oauth-steps.js";
 import { freePort, killAll, startGatewayProcess, tempDir, type GatewayProcess } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 /**
  * docs/security.md HI5: floods of unauthenticated /authorize and /login requests, as large as the

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { callGetMe } from "../support/connect.js";
 import { ENDPOINTS, generator, mulberry32, sendRaw, type Fuzzed } from "../support/fuzz.js";
-import { clientAuthorizeUrl, obtainCode, redeem, tokenRequest } from "../support/manual.js";
+import { clientAuthorizeUrl, obtainCode, redeem, tokenRequest } from "../support/oauth-steps.js";
 import { killAll, startGatewayProcess, tempDir, type GatewayProcess } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
 
 const SEED = 0x5eed_2026;
 const WARM_UP = 1_000;

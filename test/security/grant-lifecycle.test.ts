@@ -7,7 +7,7 @@ import { startGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/log.js";
 import { hashPassword } from "../../src/login/passwords.js";
 import { DEFAULT_APPS, startSimulator, type Simulator, type SimUser } from "../../src/simulator/index.js";
-import { grantFor, mcpInitialize, refreshFor } from "../support/manual.js";
+import { grantFor, mcpInitialize, refreshFor } from "../support/oauth-steps.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { freePort, killAll, launch, startGatewayProcess, tempDir, cleanEnv, type GatewayProcess } from "../support/processes.js";
 import { startStack, type Stack } from "../support/stack.js";
@@ -96,7 +96,7 @@ describe("RU1 a user removed from the users file", () => {
 describe("RU1 the grant lifetime", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ args: ["--grant-lifetime", "3600"] }); // an hour from sign-in, the least that is not the access token's own
+    stack = await startStack({ config: { grantLifetime: 3600 } }); // an hour from sign-in, the least that is not the access token's own
   });
   afterAll(() => stack?.close());
 

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RATE_RULES } from "../../src/ratelimit.js";
 import { TestBrowser, loginForm, returnLink } from "../support/browser.js";
-import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, register } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { REDIRECT_URI, clientAuthorizeUrl, openScreen1, register } from "../support/oauth-steps.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 /** docs/security.md WP1, WP2, WP4–WP6, WP8, HI7, HI8: what a page in the user's browser can do to Screen 1 and the callback. */
 
@@ -21,7 +22,7 @@ describe("login", () => {
   let stack: Stack;
   let gw: string;
   beforeAll(async () => {
-    stack = await startStack({ args: ["--upstream-scope", "read:user"] });
+    stack = await startStack({ server: { oauth: { scope: "read:user" } } });
     gw = stack.gateway.publicUrl;
   });
   afterAll(() => stack?.close());
@@ -140,7 +141,7 @@ describe("login cookies", () => {
   let http: Stack;
   let https: Stack;
   beforeAll(async () => {
-    [http, https] = await Promise.all([startStack(), startStack({ args: ["--public-url", "https://gw.example"] })]);
+    [http, https] = await Promise.all([startStack(), startStack({ config: { publicUrl: "https://gw.example" } })]);
   });
   afterAll(async () => {
     await http?.close();
@@ -188,7 +189,7 @@ describe("login throttling", () => {
   let stack: Stack;
   let clientId: string;
   beforeAll(async () => {
-    stack = await startStack({ users: [ALICE, BOB, ADMIN], args: ["--trust-proxy", "loopback"] });
+    stack = await startStack({ users: [ALICE, BOB, ADMIN], config: { trustProxy: "loopback" } });
     clientId = (await register(stack.gateway.publicUrl)).client_id;
   });
   afterAll(() => stack?.close());

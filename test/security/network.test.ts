@@ -1,13 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config/load.js";
 import { sha256 } from "../../src/crypto.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
-import { silentLogger } from "../../src/log.js";
+import type { Gateway } from "../../src/gateway.js";
 import { storeKey } from "../../src/store/store.js";
 import { TestBrowser } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
-import { REDIRECT_URI, authorizeUrl, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { REDIRECT_URI, authorizeUrl, obtainCode, redeem, register, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
+import { LOGIN } from "../support/config.js";
+import { startTestGateway } from "../support/gateway.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 const HOUR = 3600_000;
 
@@ -107,13 +108,13 @@ describe("network", () => {
 
     it("NA3 two concurrent refreshes of a GitHub App grant leave a working grant", async () => {
       // a second instance sharing the first one's store and public URL, as behind a load balancer
-      const config = loadConfig(["--port", "0", "--public-url", gw, "--upstream-rs", stack.simulator.mcpUrl, "--upstream-client-id", stack.app.clientId], {
-        MCP_GATEWAY_ENV_FILE: "/dev/null",
-        MCP_GATEWAY_USERNAME: LOGIN.username,
-        MCP_GATEWAY_PASSWORD: LOGIN.password,
-        MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: stack.app.clientSecrets[0],
+      second = await startTestGateway({
+        mcpServers: { github: { url: stack.simulator.mcpUrl, oauth: { clientId: stack.app.clientId, clientSecret: stack.app.clientSecrets[0]! } } },
+        atMcp: true,
+        publicUrl: gw,
+        clock: stack.clock,
+        store: stack.gateway.store,
       });
-      second = await startGateway(config, { clock: stack.clock, store: stack.gateway.store, log: silentLogger });
       const instances = [gw, second.listenUrl, gw, second.listenUrl];
 
       const { clientId, tokens } = await nearlyExpiredGrant();

@@ -3,7 +3,7 @@ import { compactDecrypt } from "jose";
 import { deriveKeys, sha256 } from "../../src/crypto.js";
 import { storeKey } from "../../src/store/store.js";
 import { callGetMe } from "../support/connect.js";
-import { mcpInitialize, obtainCode, redeem, tokenRequest } from "../support/manual.js";
+import { mcpInitialize, obtainCode, redeem, tokenRequest } from "../support/oauth-steps.js";
 import { startStack, type Stack } from "../support/stack.js";
 
 const HOUR = 3600_000;

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ClientRecord } from "../../src/as/clients.js";
+import type { Config } from "../../src/config/types.js";
 import { sha256 } from "../../src/crypto.js";
 import { storeKey } from "../../src/store/store.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
-import { REDIRECT_URI, clientAuthorizeUrl, obtainCode, redeem, tokenRequest } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { REDIRECT_URI, clientAuthorizeUrl, obtainCode, redeem, tokenRequest } from "../support/oauth-steps.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -12,8 +14,8 @@ afterEach(async () => {
   stack = undefined;
 });
 
-async function gateway(args: string[] = []): Promise<string> {
-  stack = await startStack({ args });
+async function gateway(registration: Partial<Config["registration"]> = {}): Promise<string> {
+  stack = await startStack({ config: { registration } });
   return stack.gateway.publicUrl;
 }
 
@@ -94,7 +96,7 @@ describe("registration", () => {
   });
 
   it("MC5 registration outside the operator's allowlist is refused", async () => {
-    const gw = await gateway(["--redirect-uri-allow", "https://app.example/oauth/,https://tools.example,loopback"]);
+    const gw = await gateway({ redirectUriAllow: ["https://app.example/oauth/", "https://tools.example", "loopback"] });
     for (const uri of [
       "https://app.example/oauth/callback",
       "https://tools.example/cb",
@@ -143,7 +145,7 @@ describe("registration", () => {
   });
 
   it("MC7 a registration flood is cut by the per-address limit and the client cap, and unused clients expire", async () => {
-    const gw = await gateway(["--max-clients", "3", "--unused-client-ttl", "3600"]);
+    const gw = await gateway({ maxClients: 3, unusedClientTtl: 3600 });
     const used = await registerOk(gw);
     const code = await obtainCode(gw, { clientId: used.client_id });
     expect((await redeem(gw, code)).status).toBe(200);

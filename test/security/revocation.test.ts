@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ManualClock } from "../../src/clock.js";
 import { DEFAULT_APPS, type Simulator } from "../../src/simulator/index.js";
-import { REDIRECT_URI, mcpInitialize, obtainCode, register, tokenRequest } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { REDIRECT_URI, mcpInitialize, obtainCode, register, tokenRequest } from "../support/oauth-steps.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 /** docs/security.md MC18–MC19, RU2: RFC 7662 introspection, RFC 7009 revocation, and RFC 7592 deletion. */
 describe("revocation", () => {

@@ -6,18 +6,18 @@ import { compactDecrypt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CodeRecord } from "../../src/grants/codes.js";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config/load.js";
 import { deriveKeys, sha256, unseal } from "../../src/crypto.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
-import { silentLogger } from "../../src/log.js";
+import type { Gateway } from "../../src/gateway.js";
 import { DATABASE_FILE } from "../../src/store/sqlite.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { UpstreamTokens } from "../../src/grants/format.js";
 import { TestBrowser, loginForm } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
-import { REDIRECT_URI, authorizeUrl, pkce, register, tokenRequest } from "../support/manual.js";
+import { REDIRECT_URI, authorizeUrl, register, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
 import { tempDir } from "../support/processes.js";
-import { LOGIN } from "../support/stack.js";
+import { LOGIN } from "../support/config.js";
+import { startTestGateway } from "../support/gateway.js";
 
 const MASTER_SECRET = randomBytes(32).toString("base64url");
 const HOUR = 3600_000;
@@ -53,30 +53,13 @@ describe("stolen-store", () => {
   beforeAll(async () => {
     simulator = await startSimulator({ clock });
     const app = DEFAULT_APPS.find((a) => a.kind === "github_app")!;
-    const config = loadConfig(
-      [
-        "--port",
-        "0",
-        "--public-url",
-        "http://127.0.0.1:0",
-        "--store",
-        "sqlite",
-        "--data-dir",
-        dataDir,
-        "--upstream-rs",
-        simulator.mcpUrl,
-        "--upstream-client-id",
-        app.clientId,
-      ],
-      {
-        MCP_GATEWAY_ENV_FILE: "/dev/null",
-        MCP_GATEWAY_USERNAME: LOGIN.username,
-        MCP_GATEWAY_PASSWORD: LOGIN.password,
-        MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
-        MCP_GATEWAY_SECRET: MASTER_SECRET,
-      },
-    );
-    gateway = await startGateway(config, { clock, log: silentLogger });
+    gateway = await startTestGateway({
+      mcpServers: { github: { url: simulator.mcpUrl, oauth: { clientId: app.clientId, clientSecret: app.clientSecrets[0]! } } },
+      atMcp: true,
+      storeConfig: { kind: "sqlite", dataDir },
+      secret: MASTER_SECRET,
+      clock,
+    });
     gw = gateway.publicUrl;
     keep("gateway password", LOGIN.password);
     keep("master secret", MASTER_SECRET);

@@ -4,8 +4,10 @@ import { deriveKeys, randomToken, s256, seal } from "../../src/crypto.js";
 import { signAccessToken } from "../../src/grants/format.js";
 import { storeKey } from "../../src/store/store.js";
 import { TestBrowser } from "../support/browser.js";
-import { REDIRECT_URI, authorizeUrl, mcpInitialize, obtainCode, pkce, redeem, register, tokenRequest } from "../support/manual.js";
-import { LOGIN, startStack, type Stack } from "../support/stack.js";
+import { REDIRECT_URI, authorizeUrl, mcpInitialize, obtainCode, redeem, register, tokenRequest } from "../support/oauth-steps.js";
+import { pkce } from "../support/pkce.js";
+import { LOGIN } from "../support/config.js";
+import { startStack, type Stack } from "../support/stack.js";
 
 /** docs/security.md MC13–MC15, MC33: codes and tokens a malicious client stole, replayed or forged. */
 describe("tokens", () => {

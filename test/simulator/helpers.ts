@@ -1,15 +1,10 @@
-import { createHash, randomBytes } from "node:crypto";
+import { pkce } from "../support/pkce.js";
 import { DEFAULT_APPS, type SimApp, type Simulator } from "../../src/simulator/index.js";
 
 export const OAUTH_APP = DEFAULT_APPS[0] as SimApp;
 export const GITHUB_APP = DEFAULT_APPS[1] as SimApp;
 export const secretOf = (app: SimApp): string => app.clientSecrets[0] as string;
 export const CALLBACK = "http://127.0.0.1:8123/upstream/callback";
-
-export function pkcePair(): { verifier: string; challenge: string } {
-  const verifier = randomBytes(32).toString("base64url");
-  return { verifier, challenge: createHash("sha256").update(verifier).digest("base64url") };
-}
 
 export function authorizeUrl(sim: Simulator, params: Record<string, string>): string {
   return `${sim.webOrigin}/login/oauth/authorize?${new URLSearchParams(params).toString()}`;
@@ -20,7 +15,7 @@ export const authorizeRequest = (sim: Simulator, params: Record<string, string>)
 
 /** Runs authorize (auto-approve) and returns the code from the redirect. */
 export async function getCode(sim: Simulator, app: SimApp, extra: Record<string, string> = {}): Promise<{ code: string; verifier: string }> {
-  const { verifier, challenge } = pkcePair();
+  const { verifier, challenge } = pkce();
   const res = await authorizeRequest(sim, {
     client_id: app.clientId,
     redirect_uri: CALLBACK,

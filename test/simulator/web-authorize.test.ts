@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSimulator, type SimApp, type Simulator } from "../../src/simulator/index.js";
-import { CALLBACK, GITHUB_APP, OAUTH_APP, authorizeRequest, login, pkcePair } from "./helpers.js";
+import { CALLBACK, GITHUB_APP, OAUTH_APP, authorizeRequest, login } from "./helpers.js";
+import { pkce as pkcePair } from "../support/pkce.js";
 
 const WEB_APP: SimApp = {
   kind: "oauth_app",

@@ -8,13 +8,11 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { loadConfig } from "../../src/config/load.js";
-import { startGateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
 import { TestBrowser } from "./browser.js";
 import { signingIn } from "./connect.js";
+import { startTestGateway } from "./gateway.js";
 import { RecordingOAuthProvider } from "./oauth-client.js";
-import { LOGIN } from "./stack.js";
 
 const upstreamUrl = process.argv[2];
 if (!upstreamUrl) throw new Error("usage: conformance-client <MCP server URL>");
@@ -27,14 +25,12 @@ const context = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT ?? "{}") as { cli
  */
 const CIMD_CLIENT_ID = "https://conformance-test.local/client-metadata.json";
 const clientId = context.client_id ?? (process.env.MCP_CONFORMANCE_SCENARIO === "auth/basic-cimd" ? CIMD_CLIENT_ID : undefined);
-const credentials = clientId ? ["--upstream-client-id", clientId] : [];
-const config = loadConfig(["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", "--upstream-rs", upstreamUrl, ...credentials], {
-  MCP_GATEWAY_ENV_FILE: "/dev/null",
-  MCP_GATEWAY_USERNAME: LOGIN.username,
-  MCP_GATEWAY_PASSWORD: LOGIN.password,
-  ...(context.client_secret ? { MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: context.client_secret } : {}),
+const credentials = clientId ? { clientId, ...(context.client_secret ? { clientSecret: context.client_secret } : {}) } : {};
+const gateway = await startTestGateway({
+  mcpServers: { conformance: { url: upstreamUrl, oauth: credentials } },
+  atMcp: true,
+  log: createLogger((line) => process.stderr.write(`${line}\n`)),
 });
-const gateway = await startGateway(config, { log: createLogger((line) => process.stderr.write(`${line}\n`)) });
 const mcpUrl = new URL(`${gateway.publicUrl}/mcp`);
 const provider = new RecordingOAuthProvider();
 // the first sign-in, and the step-ups that follow

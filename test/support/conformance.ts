@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { TestBrowser } from "./browser.js";
 import { discover, registered, signInAndRedeem } from "./oauth-walk.js";
 import { freePort, launch, launchOnNode22, ROOT, startGatewayProcess, stop, tempDir, waitForStdout, type GatewayProcess, type Running } from "./processes.js";
-import { LOGIN } from "./stack.js";
+import { LOGIN } from "./config.js";
 
 /**
  * The official MCP conformance suite (@modelcontextprotocol/conformance), run as its CLI with the

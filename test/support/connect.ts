@@ -3,7 +3,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { TestBrowser } from "./browser.js";
 import { RecordingOAuthProvider } from "./oauth-client.js";
-import { LOGIN } from "./stack.js";
+import { LOGIN } from "./config.js";
 
 /**
  * What a real MCP client does against a URL it knows nothing else about: connect, get 401, discover,

@@ -1,5 +1,5 @@
 import { Socket } from "node:net";
-import { REDIRECT_URI } from "./manual.js";
+import { REDIRECT_URI } from "./oauth-steps.js";
 
 /** Malformed requests for every gateway endpoint, from a fixed-seed PRNG (docs/security.md HI1). */
 

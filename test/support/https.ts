@@ -5,7 +5,7 @@ import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REDIRECT_URI } from "./manual.js";
+import { REDIRECT_URI } from "./oauth-steps.js";
 
 /** A self-signed certificate for 127.0.0.1, ::1, localhost and cimd.test, made with the openssl CLI. */
 export interface TestCertificate {

@@ -2,7 +2,7 @@ import { ManualClock } from "../../src/clock.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { selfSignedCertificate, startDocumentServer, type DocumentServer, type TestCertificate } from "./https.js";
 import { freePort, startGatewayProcess, type GatewayProcess } from "./processes.js";
-import { LOGIN } from "./stack.js";
+import { LOGIN } from "./config.js";
 
 /**
  * Where Client ID Metadata Documents are tested: a document server on https with a self-signed

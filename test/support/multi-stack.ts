@@ -1,37 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ManualClock } from "../../src/clock.js";
-import { loadConfig } from "../../src/config/load.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
-import { silentLogger, type Logger } from "../../src/log.js";
+import type { Gateway } from "../../src/gateway.js";
+import type { Logger } from "../../src/log.js";
 import { startSimulator, type SimApp, type Simulator, type SimulatorOptions } from "../../src/simulator/index.js";
+import { merged, type ServerEntry, type TestConfigOptions } from "./config.js";
+import { startTestGateway } from "./gateway.js";
 import { startMcpUpstream, type McpUpstream } from "./mcp-upstream.js";
 import { startOidcUpstream, type OidcUpstream, type OidcUpstreamOptions } from "./oidc-upstream.js";
-import { LOGIN } from "./stack.js";
-
-/** One entry of the config file's `mcpServers`, as written (docs/gateway.schema.json). */
-export interface ServerEntry {
-  url: string;
-  type?: string;
-  title?: string;
-  oauth?: {
-    clientId?: string;
-    clientSecret?: string;
-    scope?: string | string[];
-    issuer?: string;
-    authorizationEndpoint?: string;
-    tokenEndpoint?: string;
-    apiUrl?: string;
-  };
-  auth?: "none" | { bearer: string } | { header: string; value: string };
-  headers?: Record<string, string>;
-  identityHeaders?: boolean | { thirdParty: true };
-  allowUsers?: string[];
-  allowOrgs?: string[];
-}
 
 export interface MultiStackOptions {
   simulator?: SimulatorOptions;
@@ -42,8 +18,9 @@ export interface MultiStackOptions {
   internal?: Partial<ServerEntry>;
   /** Also start an MCP server without any auth: `true`, or the keys added to its entry. */
   plain?: boolean | Partial<ServerEntry>;
-  /** More gateway flags and environment, e.g. `["--upstream-timeout", "5"]`. */
-  args?: string[];
+  /** The gateway's options besides its upstreams. */
+  config?: Omit<Partial<TestConfigOptions>, "mcpServers">;
+  /** Values of `${VAR}` in the entries, on top of SIM_GITHUB_SECRET and INTERNAL_API_KEY. */
   env?: Record<string, string>;
   log?: Logger;
 }
@@ -63,15 +40,13 @@ export interface MultiStack {
   gateway: Gateway;
   /** `${gateway.publicUrl}/mcp/<name>` */
   urls: { github: string; oidc: string; internal: string; plain?: string };
-  /** The config file the gateway was given with `--config`. */
-  configFile: string;
   close(): Promise<void>;
 }
 
 /**
  * The GitHub simulator, an OpenID Provider with its MCP server, an API-key MCP server and (optionally)
  * an open one, all on ephemeral loopback ports, and one gateway in front of them all, configured by a
- * `--config` file. One clock for the simulator and the gateway.
+ * config file's `mcpServers`. One clock for the simulator and the gateway.
  */
 export async function startMultiStack(opts: MultiStackOptions = {}): Promise<MultiStack> {
   const closers: (() => Promise<void> | void)[] = [];
@@ -93,31 +68,22 @@ export async function startMultiStack(opts: MultiStackOptions = {}): Promise<Mul
     if (plain) closers.push(() => plain.close());
 
     const mcpServers: Record<string, ServerEntry> = {
-      github: entry(
+      github: merged(
         { url: simulator.mcpUrl, oauth: { clientId: app.clientId, clientSecret: "${SIM_GITHUB_SECRET}", apiUrl: simulator.apiOrigin } },
         opts.github,
       ),
-      oidc: entry({ url: oidc.mcpUrl }, opts.oidc),
-      internal: entry({ url: internal.url, auth: { header: "X-API-Key", value: "${INTERNAL_API_KEY}" }, identityHeaders: true }, opts.internal),
+      oidc: merged({ url: oidc.mcpUrl }, opts.oidc),
+      internal: merged({ url: internal.url, auth: { header: "X-API-Key", value: "${INTERNAL_API_KEY}" }, identityHeaders: true }, opts.internal),
     };
-    if (plain) mcpServers.plain = entry({ url: plain.url, auth: "none", identityHeaders: false }, typeof opts.plain === "object" ? opts.plain : undefined);
-    const dir = mkdtempSync(join(tmpdir(), "gateway-config-"));
-    closers.push(() => rmSync(dir, { recursive: true, force: true }));
-    const configFile = join(dir, "gateway.json");
-    writeFileSync(configFile, `${JSON.stringify({ mcpServers }, null, 2)}\n`);
-
-    const config = loadConfig(
-      ["--port", "0", "--public-url", "http://127.0.0.1:0", "--store", "memory", "--config", configFile, "--allow-private-fetch", "true", ...(opts.args ?? [])],
-      {
-        MCP_GATEWAY_ENV_FILE: "/dev/null",
-        MCP_GATEWAY_USERNAME: LOGIN.username,
-        MCP_GATEWAY_PASSWORD: LOGIN.password,
-        SIM_GITHUB_SECRET: app.clientSecrets[0],
-        INTERNAL_API_KEY: apiKey,
-        ...opts.env,
-      },
-    );
-    const gateway = await startGateway(config, { clock, log: opts.log ?? silentLogger });
+    if (plain) mcpServers.plain = merged({ url: plain.url, auth: "none", identityHeaders: false }, typeof opts.plain === "object" ? opts.plain : undefined);
+    const gateway = await startTestGateway({
+      mcpServers,
+      env: { SIM_GITHUB_SECRET: app.clientSecrets[0], INTERNAL_API_KEY: apiKey, ...opts.env },
+      allowPrivateFetch: true,
+      ...opts.config,
+      clock,
+      ...(opts.log ? { log: opts.log } : {}),
+    });
     closers.push(() => gateway.close());
     const url = (name: string) => `${gateway.publicUrl}/mcp/${name}`;
     return {
@@ -130,19 +96,12 @@ export async function startMultiStack(opts: MultiStackOptions = {}): Promise<Mul
       ...(plain ? { plain } : {}),
       gateway,
       urls: { github: url("github"), oidc: url("oidc"), internal: url("internal"), ...(plain ? { plain: url("plain") } : {}) },
-      configFile,
       close,
     };
   } catch (error) {
     await close();
     throw error;
   }
-}
-
-function entry(base: ServerEntry, extra: Partial<ServerEntry> | undefined): ServerEntry {
-  const merged = { ...base, ...extra };
-  if (base.oauth && extra?.oauth) merged.oauth = { ...base.oauth, ...extra.oauth };
-  return merged;
 }
 
 /** `whoami`: the `X-Forwarded-User` the request carried, or "nobody". */

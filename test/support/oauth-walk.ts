@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { fetch } from "undici";
 import { TestBrowser } from "./browser.js";
-import { pkce } from "./manual.js";
+import { pkce } from "./pkce.js";
 import { initializeMessage, mcpHeaders } from "./mcp-calls.js";
-import { LOGIN } from "./stack.js";
+import { LOGIN } from "./config.js";
 
 /**
  * The client's side of OAuth against an MCP URL, walked the way every MCP client walks it

@@ -1,19 +1,15 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { rmSync, writeFileSync } from "node:fs";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { loadConfig } from "../../src/config/load.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
-import { silentLogger } from "../../src/log.js";
+import type { Gateway } from "../../src/gateway.js";
 import type { Store } from "../../src/store/store.js";
 import { TestBrowser } from "./browser.js";
-import { authorizationRequest, register, REDIRECT_URI } from "./manual.js";
-import type { ServerEntry } from "./multi-stack.js";
-import { tempDir } from "./processes.js";
-import { LOGIN } from "./stack.js";
+import { authorizationRequest, register, REDIRECT_URI } from "./oauth-steps.js";
+import { LOGIN, type ServerEntry } from "./config.js";
+import { startTestGateway } from "./gateway.js";
+import { s256 } from "./pkce.js";
 
 export type AuthMethod = "client_secret_basic" | "client_secret_post" | "none";
 
@@ -365,8 +361,6 @@ function rpcMethod(body: string): unknown {
   }
 }
 
-const s256 = (verifier: string) => createHash("sha256").update(verifier).digest("base64url");
-
 function equal(a: string, b: string): boolean {
   const [x, y] = [Buffer.from(a), Buffer.from(b)];
   return x.length === y.length && timingSafeEqual(x, y);
@@ -387,7 +381,7 @@ export interface GatewayInFront {
 }
 
 /**
- * A gateway serving `servers` from a `--config` file, on an ephemeral port with a memory store; users sign in with LOGIN.
+ * A gateway serving `servers` as its config file's `mcpServers`, on an ephemeral port with a memory store; users sign in with LOGIN.
  * A restart: the same `port` and `store` as a gateway closed before (the store holds the master secret, grants and registrations).
  */
 export async function startGatewayInFront(
@@ -395,20 +389,7 @@ export async function startGatewayInFront(
   env: Record<string, string> = {},
   o: { port?: number; store?: Store } = {},
 ): Promise<GatewayInFront> {
-  const dir = tempDir("plain-as-config");
-  const configFile = join(dir, "gateway.json");
-  writeFileSync(configFile, JSON.stringify({ mcpServers: servers }));
-  const port = String(o.port ?? 0);
-  const config = loadConfig(["--port", port, "--public-url", `http://127.0.0.1:${port}`, "--store", "memory", "--config", configFile], {
-    MCP_GATEWAY_ENV_FILE: "/dev/null",
-    MCP_GATEWAY_USERNAME: LOGIN.username,
-    MCP_GATEWAY_PASSWORD: LOGIN.password,
-    ...env,
-  });
-  const gateway = await startGateway(config, { log: silentLogger, ...(o.store ? { store: o.store } : {}) }).catch((error: unknown) => {
-    rmSync(dir, { recursive: true, force: true });
-    throw error;
-  });
+  const gateway = await startTestGateway({ mcpServers: servers, env, ...(o.port ? { port: o.port } : {}), ...(o.store ? { store: o.store } : {}) });
   const base = gateway.publicUrl;
   return {
     gateway,
@@ -420,9 +401,6 @@ export async function startGatewayInFront(
       const browser = new TestBrowser();
       return { end: await browser.walk(url, { redirectUri: REDIRECT_URI, ...LOGIN }), browser, state };
     },
-    close: async () => {
-      await gateway.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close: () => gateway.close(),
   };
 }

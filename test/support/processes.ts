@@ -4,6 +4,8 @@ import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { DEFAULT_APPS, type Simulator } from "../../src/simulator/index.js";
+import { LOGIN } from "./config.js";
 
 /** Real processes a test starts and must stop: the gateway's own entry point, redis-server. */
 
@@ -84,6 +86,21 @@ export const cleanEnv = (extra: Record<string, string | undefined> = {}): Record
   MCP_GATEWAY_ENV_FILE: "/dev/null",
   ...extra,
 });
+
+const app = DEFAULT_APPS.find((a) => a.kind === "oauth_app")!;
+
+/** A gateway's flags: the simulator as upstream authorization server (no discovery), `upstreamRs` as the upstream MCP server. */
+export const gatewayArgs = (simulator: Simulator, upstreamRs: string): string[] => [
+  ...["--store", "memory", "--upstream-rs", upstreamRs, "--upstream-client-id", app.clientId, "--upstream-api-url", simulator.apiOrigin],
+  ...["--upstream-authorize-endpoint", `${simulator.webOrigin}/login/oauth/authorize`],
+  ...["--upstream-token-endpoint", `${simulator.webOrigin}/login/oauth/access_token`],
+];
+
+export const gatewayEnv = {
+  MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0],
+  MCP_GATEWAY_USERNAME: LOGIN.username,
+  MCP_GATEWAY_PASSWORD: LOGIN.password,
+};
 
 export interface GatewayProcess extends Running {
   /** Where it listens, e.g. http://127.0.0.1:41234 */

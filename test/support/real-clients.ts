@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TestBrowser } from "./browser.js";
 import { cleanEnv, freePort, launch, stop, tempDir, waitForStdout, type Running } from "./processes.js";
-import { LOGIN } from "./stack.js";
+import { LOGIN } from "./config.js";
 
 /**
  * What a test needs to run MCP clients we did not write (mcp-remote, the MCP Inspector's CLI) through a

@@ -1,6 +1,6 @@
 import { expect } from "vitest";
 import type { TestBrowser } from "./browser.js";
-import { REDIRECT_URI } from "./manual.js";
+import { REDIRECT_URI } from "./oauth-steps.js";
 
 /**
  * What a refused sign-in must look like (docs/upstreams.md, who may pass): a page at

@@ -6,7 +6,7 @@ import { startDocumentServer, selfSignedCertificate, type DocumentServer, type T
 import { getMeOverHttp } from "./mcp-calls.js";
 import { refreshWith, signInAndRedeem, tokenSet, type Client, type Discovered, type SignInParams } from "./oauth-walk.js";
 import { freePort, killAll, startGatewayProcess, tempDir, type GatewayProcess } from "./processes.js";
-import { LOGIN } from "./stack.js";
+import { LOGIN } from "./config.js";
 
 /**
  * Replaying real MCP clients at the HTTP level (../shared/reference/clients.md): each test file states

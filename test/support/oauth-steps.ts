@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { TestBrowser, loginForm } from "./browser.js";
-import { LOGIN } from "./stack.js";
+import { LOGIN } from "./config.js";
+import { pkce } from "./pkce.js";
 
 export const REDIRECT_URI = "http://127.0.0.1:33418/callback";
 
@@ -12,11 +13,6 @@ export async function register(gatewayUrl: string, metadata: Record<string, unkn
   });
   if (response.status !== 201) throw new Error(`registration failed: ${response.status} ${await response.text()}`);
   return (await response.json()) as { client_id: string; client_secret?: string };
-}
-
-export function pkce() {
-  const verifier = randomBytes(32).toString("base64url");
-  return { verifier, challenge: createHash("sha256").update(verifier).digest("base64url") };
 }
 
 export function authorizeUrl(gatewayUrl: string, params: Record<string, string>): string {
@@ -133,3 +129,10 @@ export async function grantFor(
 /** `grant_type=refresh_token` for a public client. */
 export const refreshFor = (gatewayUrl: string, clientId: string, refreshToken: string) =>
   tokenRequest(gatewayUrl, { grant_type: "refresh_token", refresh_token: refreshToken, client_id: clientId });
+
+/** `Bearer <access token>` from a real authorization code flow against the gateway. */
+export async function bearerFor(gatewayUrl: string): Promise<string> {
+  const { status, body } = await redeem(gatewayUrl, await obtainCode(gatewayUrl));
+  if (status !== 200) throw new Error(`token request failed: ${status} ${JSON.stringify(body)}`);
+  return `Bearer ${body.access_token}`;
+}
