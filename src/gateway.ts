@@ -12,6 +12,7 @@ import { Mounts } from "./upstream/mounts.js";
 import { PublicOrigins } from "./origins.js";
 import { listenAll } from "./listeners.js";
 import { createDispatcher, oauthFetch } from "./upstream/http.js";
+import type { McpPolicy } from "./rs/policy.js";
 
 export interface Gateway {
   /** Where the server listens, e.g. http://127.0.0.1:8002 */
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** Node's `server.requestTimeout` (tests shorten it). */
   requestTimeoutMs?: number;
+  /** Which /mcp calls are relayed (src/rs/policy.ts), for a program that embeds the gateway; absent: every authenticated one. */
+  policy?: McpPolicy;
 }
 
 /**
@@ -79,7 +82,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       log,
       offersClientMetadata: offersClientMetadata(config),
     });
-    const app = createApp({ config, store, keys, mounts, dispatcher, relays, clock, log });
+    const app = createApp({ config, store, keys, mounts, dispatcher, relays, clock, log, ...(options.policy ? { policy: options.policy } : {}) });
     for (const each of servers) {
       each.on("request", app);
       // Both cover receiving the request only: an event stream in the response may stay open for hours

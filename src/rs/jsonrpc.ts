@@ -6,7 +6,7 @@ type Id = string | number | null;
  * JSON-RPC 2.0 §5.1 error codes the gateway answers with on /mcp. -32001 serves twice, as the MCP SDK
  * uses it: a request that timed out, and a session the server does not know (MCP transports §Session Management).
  * -32003, from the implementation-defined server-error range (-32000 to -32099), is a call the gateway's
- * policy refused (src/rs/policy.ts), sent with HTTP 403.
+ * policy refused (src/rs/policy.ts): with HTTP 200 for a request with an id, else 403 (rs/refusals.ts).
  */
 export const JSONRPC = { serverError: -32000, requestTimeout: -32001, sessionNotFound: -32001, forbiddenByPolicy: -32003, internalError: -32603 } as const;
 

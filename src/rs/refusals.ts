@@ -83,9 +83,13 @@ export function relayFailed(deps: RefusalDeps, res: ServerResponse, error: unkno
   sendJsonRpcError(res, 502, id, JSONRPC.internalError, "The upstream MCP server could not be reached.");
 }
 
-/** The installed policy refused the call: 403, with the JSON-RPC error the client can tie to its request. */
+/**
+ * The installed policy refused the call. A request with an id gets its JSON-RPC error with 200, which MCP
+ * clients hand to the caller as that call's error (on a 4xx they see only a failed POST); anything else 403.
+ */
 export function refusedByPolicy(res: ServerResponse, verdict: Extract<PolicyVerdict, { allow: false }>, body: Buffer | undefined): void {
-  sendJsonRpcError(res, 403, requestId(body), JSONRPC.forbiddenByPolicy, verdict.reason);
+  const id = requestId(body);
+  sendJsonRpcError(res, id === null ? 403 : 200, id, JSONRPC.forbiddenByPolicy, verdict.reason);
 }
 
 function rewritten(

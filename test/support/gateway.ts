@@ -7,8 +7,8 @@ export type TestGatewayOptions = TestConfigOptions & GatewayOptions;
 
 /** The gateway in this process, configured by testConfig, logging nowhere unless given a log. */
 export async function startTestGateway(options: TestGatewayOptions): Promise<Gateway> {
-  const { clock, store, log, requestTimeoutMs, ...config } = options;
-  const gatewayOptions: GatewayOptions = { log: log ?? silentLogger, ...(clock ? { clock } : {}), ...(store ? { store } : {}) };
+  const { clock, store, log, requestTimeoutMs, policy, ...config } = options;
+  const gatewayOptions: GatewayOptions = { log: log ?? silentLogger, ...(clock ? { clock } : {}), ...(store ? { store } : {}), ...(policy ? { policy } : {}) };
   return startGateway(testConfig(config), { ...gatewayOptions, ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }) });
 }
 

@@ -98,10 +98,10 @@ describe("the /mcp policy hook", () => {
     });
   const call = (id: number, method: string, params: object = {}) => JSON.stringify({ jsonrpc: "2.0", id, method, params });
 
-  it("a deny answers 403 with JSON-RPC error -32003 and the reason, for the request's id, and nothing goes upstream", async () => {
+  it("a deny answers the request's id with JSON-RPC error -32003 and the reason (200, so clients show it as the call's error), and nothing goes upstream", async () => {
     const before = upstreamBodies.length;
     const answer = await post(call(7, "tools/call", { name: "delete_repo", arguments: { repo: "x" } }));
-    expect(answer.statusCode).toBe(403);
+    expect(answer.statusCode).toBe(200);
     expect(await answer.body.json()).toEqual({
       jsonrpc: "2.0",
       id: 7,
@@ -113,6 +113,14 @@ describe("the /mcp policy hook", () => {
     expect(last.call).toEqual({ method: "tools/call", tool: "delete_repo" });
     expect(last.access.claims.sub).toBe("alice");
     expect(last.access.claims.gid).toBe("grant-1");
+  });
+
+  it("a deny of a message without an id (nothing to answer in JSON-RPC) is 403", async () => {
+    const before = upstreamBodies.length;
+    const answer = await post(JSON.stringify({ jsonrpc: "2.0", method: "tools/call", params: { name: "delete_repo" } }));
+    expect(answer.statusCode).toBe(403);
+    expect(await answer.body.json()).toMatchObject({ id: null, error: { code: JSONRPC.forbiddenByPolicy } });
+    expect(upstreamBodies.length).toBe(before);
   });
 
   it("an allow relays the request as it came, and the policy saw its method", async () => {
