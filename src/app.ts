@@ -74,7 +74,11 @@ export function createApp(deps: AppDeps): RequestListener {
   app.set("query parser", "simple");
   app.set("trust proxy", config.trustProxy);
   app.use(accessLog(log));
-  for (const [method, path, ...handlers] of routeTable({ as, login, store }, routeMiddleware(deps, servedOverTls(urls.issuer)))) app[method](path, ...handlers);
+  // In a Router of its own, an OPTIONS no row answers gets Express's automatic 200 with `Allow`, before the app's 404
+  const routes = express.Router();
+  for (const [method, path, ...handlers] of routeTable({ as, login, store }, routeMiddleware(deps, servedOverTls(urls.issuer))))
+    routes[method](path, ...handlers);
+  app.use(routes);
   app.use(() => {
     throw new OAuthError("invalid_request", "No such endpoint.", 404);
   });

@@ -24,6 +24,19 @@ describe("error paths", () => {
     ...extra,
   });
 
+  it("answers OPTIONS on a route that declares none with Express's own Allow list, not the 404 of a path it does not serve", async () => {
+    for (const [path, allow] of [
+      ["/introspect", "POST"],
+      ["/authorize", "GET, HEAD"],
+      ["/login", "GET, HEAD, POST"],
+      ["/upstream/callback", "GET, HEAD"],
+    ]) {
+      const answer = await fetch(`${gw}${path}`, { method: "OPTIONS" });
+      expect([path, answer.status, answer.headers.get("allow")]).toEqual([path, 200, allow]);
+    }
+    expect((await fetch(`${gw}/no-such-path`, { method: "OPTIONS" })).status).toBe(404);
+  });
+
   describe("/authorize", () => {
     it("shows a local error page, never a redirect, for an unregistered redirect URI", async () => {
       const { client_id } = await register(gw);
