@@ -14,6 +14,8 @@ export interface RequestBody {
   overLimit: () => boolean;
 }
 
+const none = (): boolean => false;
+
 /** The declared body size, when there is one. */
 export const declaredLength = (req: IncomingMessage): number | undefined =>
   req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
@@ -24,7 +26,6 @@ export const declaredLength = (req: IncomingMessage): number | undefined =>
  * away before sending it all.
  */
 export async function requestBody(req: IncomingMessage, length: number | undefined): Promise<RequestBody | undefined> {
-  const none = () => false;
   if (req.method !== "POST") return { body: null, overLimit: none };
   if (length !== undefined && length <= SMALL_BODY) {
     const whole = await readWhole(req);

@@ -34,6 +34,8 @@ export interface ProxyDeps extends TokenContext, RelayDeps {
 export function mcpProxy(mount: Mount, deps: ProxyDeps) {
   const own = refusalDeps(mount, deps);
   const forwardable = clientHeaderPolicy(mount.upstreamHeaders);
+  const { origin, pathname, search } = own.target;
+  const path = pathname + search;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const length = declaredLength(req);
     if (req.method === "POST" && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
@@ -57,7 +59,8 @@ export function mcpProxy(mount: Mount, deps: ProxyDeps) {
     let refused;
     try {
       refused = await relay(deps, req, res, tracked, {
-        target: own.target,
+        origin,
+        path,
         resource: mount.resource,
         body: read.body,
         upstreamAccessToken,

@@ -19,7 +19,9 @@ export interface RelayDeps {
 
 /** One request as it goes upstream. */
 export interface Outbound {
-  target: URL;
+  /** The upstream MCP endpoint, split once per mount. */
+  origin: string;
+  path: string;
   /** The gateway's resource for this upstream: where its sessions are bound. */
   resource: string;
   body: RequestBody["body"];
@@ -66,8 +68,8 @@ export async function relay(
   let refused: UpstreamRefusal | undefined;
   await deps.dispatcher.stream(
     {
-      origin: out.target.origin,
-      path: out.target.pathname + out.target.search,
+      origin: out.origin,
+      path: out.path,
       method: req.method as Dispatcher.HttpMethod,
       headers: requestHeadersForUpstream(req.headers, out.upstreamAccessToken, out.fixed, out.forwardable),
       body: out.body,
