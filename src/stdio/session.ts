@@ -1,0 +1,84 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import {
+  isInitializeRequest,
+  isJSONRPCErrorResponse,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type RequestId,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { ChildLink } from "./link.js";
+import { BRIDGE_ERRORS, errorResponse, type Peer } from "./peer.js";
+
+/** Called when the client's `initialize` opened the session, and when DELETE (or the bridge) ended it. */
+export interface SessionEvents {
+  opened(sessionId: string, session: BridgeSession): void;
+  closed(sessionId: string): void;
+}
+
+/**
+ * One client session of the initialize era (MCP 2025-03-26 … 2025-11-25 §Streamable HTTP), served by the
+ * SDK's transport: `Mcp-Session-Id`, POST answers as event streams, the GET stream, DELETE. Its messages
+ * go to the process through the link; an `initialize` is answered with the process's InitializeResult.
+ */
+export class BridgeSession implements Peer {
+  readonly takesRequests = true;
+  #getStreams = 0;
+  readonly #transport: StreamableHTTPServerTransport;
+  lastUsed = Date.now();
+
+  constructor(
+    /** The client and user the session belongs to. */
+    readonly owner: string,
+    readonly link: ChildLink,
+    events: SessionEvents,
+  ) {
+    this.#transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: randomUUID,
+      onsessioninitialized: (id) => events.opened(id, this),
+      onsessionclosed: (id) => events.closed(id),
+    });
+    this.#transport.onmessage = (message) => this.#fromClient(message);
+    this.#transport.onclose = () => link.leave(this);
+    this.#transport.onerror = () => undefined;
+    link.join(this);
+  }
+
+  get listening(): boolean {
+    return this.#getStreams > 0;
+  }
+
+  deliver(message: JSONRPCMessage, relatedTo?: RequestId): void {
+    this.#transport.send(message, relatedTo === undefined ? {} : { relatedRequestId: relatedTo }).catch(() => undefined);
+  }
+
+  /** One HTTP request of this session (or the `initialize` that opens it), its body already parsed. */
+  async handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    this.lastUsed = Date.now();
+    if (req.method === "GET") {
+      this.#getStreams++;
+      res.once("close", () => this.#getStreams--);
+    }
+    await this.#transport.handleRequest(req, res, body);
+  }
+
+  /** The bridge ends the session (shutdown, or idle too long). */
+  close(): Promise<void> {
+    return this.#transport.close();
+  }
+
+  #fromClient(message: JSONRPCMessage): void {
+    if (isJSONRPCRequest(message) && isInitializeRequest(message)) {
+      const { id } = message;
+      this.link.initialize(message.params).then(
+        (result) => this.deliver({ jsonrpc: "2.0", id, result }, id),
+        (error: Error) => this.deliver(errorResponse(id, BRIDGE_ERRORS.internalError, error.message), id),
+      );
+    } else if (isJSONRPCRequest(message)) void this.link.call(this, message);
+    else if (isJSONRPCNotification(message)) this.link.notify(this, message);
+    else if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) this.link.answer(this, message as JSONRPCMessage & { id: RequestId });
+  }
+}

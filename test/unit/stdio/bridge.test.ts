@@ -1,0 +1,225 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { CreateMessageRequestSchema, ElicitRequestSchema, type Progress } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startBridgeServer } from "../../support/bridge-server.js";
+import { TestProcesses } from "../../support/stdio-children.js";
+
+/** The bridge (src/stdio/) against real server-everything processes, through the real SDK client; no gateway in front. */
+
+const processes = new TestProcesses({ everything: { bin: "mcp-server-everything" } });
+let server: Awaited<ReturnType<typeof startBridgeServer>>;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  server = await startBridgeServer("everything", processes);
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await server.close();
+  await processes.close();
+});
+
+async function connect(user = "alice"): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: "bridge-test", version: "1.0.0" }, { capabilities: { sampling: {}, elicitation: {} } });
+  client.setRequestHandler(CreateMessageRequestSchema, async (request) => ({
+    model: "test-model",
+    role: "assistant",
+    content: { type: "text", text: `sampled: ${JSON.stringify(request.params.messages[0]?.content)}` },
+  }));
+  client.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { name: "Ada Lovelace", check: true } }));
+  const transport = new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { "x-test-user": user } } });
+  await client.connect(transport);
+  clients.push(client);
+  return { client, transport };
+}
+
+const text = (result: unknown): string => JSON.stringify((result as { content: unknown }).content);
+
+describe("stdio bridge, initialize era (SDK client)", () => {
+  it("opens a session, lists and calls tools of the process", async () => {
+    const { client, transport } = await connect();
+    expect(transport.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(client.getServerVersion()?.name).toMatch(/everything/);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toContain("echo");
+    expect(text(await client.callTool({ name: "echo", arguments: { message: "hi" } }))).toContain("Echo: hi");
+  });
+
+  it("streams progress notifications of a call to its caller, under the caller's token", async () => {
+    const { client } = await connect();
+    const seen: Progress[] = [];
+    const result = await client.callTool({ name: "trigger-long-running-operation", arguments: { duration: 1, steps: 3 } }, undefined, {
+      onprogress: (progress) => seen.push(progress),
+    });
+    expect(text(result)).toContain("completed");
+    expect(seen.map((p) => p.progress)).toEqual([1, 2, 3]);
+  });
+
+  it("carries sampling and elicitation of the process to the client whose call asked, and the answers back", async () => {
+    const { client } = await connect();
+    expect(text(await client.callTool({ name: "trigger-sampling-request", arguments: { prompt: "a haiku", maxTokens: 10 } }))).toContain("sampled:");
+    expect(text(await client.callTool({ name: "trigger-elicitation-request", arguments: {} }))).toContain("Ada Lovelace");
+  });
+
+  it("serves several sessions of one owner from one process, initialized once", async () => {
+    await connect("bob");
+    const { client } = await connect("bob");
+    expect(text(await client.callTool({ name: "echo", arguments: { message: "second" } }))).toContain("second");
+    const sent = processes.childOf("everything", "bob")!.sent;
+    expect(sent.filter((method) => method === "initialize")).toHaveLength(1);
+    expect(sent.filter((method) => method === "notifications/initialized")).toHaveLength(1);
+    expect(processes.running).toBe(2); // alice's and bob's
+  });
+
+  it("answers another owner's session id as unknown (404), and an ended session too", async () => {
+    const { transport } = await connect("carol");
+    const call = (user: string) =>
+      fetch(server.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-session-id": transport.sessionId!,
+          "x-test-user": user,
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }),
+      });
+    const other = await call("mallory");
+    expect(other.status).toBe(404);
+    expect(await other.json()).toMatchObject({ id: 9, error: { code: -32001 } });
+    await transport.terminateSession();
+    expect((await call("carol")).status).toBe(404);
+  });
+
+  it("gives a call in flight a JSON-RPC error when its process dies; the next call starts a new one", async () => {
+    const { client } = await connect("dave");
+    const pid = processes.pidOf("everything", "dave")!;
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const call = client.callTool({ name: "trigger-long-running-operation", arguments: { duration: 10, steps: 10 } }, undefined, {
+      onprogress: () => started(),
+    });
+    await running;
+    process.kill(pid, "SIGKILL");
+    await expect(call).rejects.toMatchObject({ code: -32603, message: expect.stringContaining("The stdio server everything exited") });
+    expect(text(await client.callTool({ name: "echo", arguments: { message: "again" } }))).toContain("again");
+    expect(processes.pids()).not.toContain(pid);
+    // the new process was initialized by the bridge, with the session's first parameters, before the call
+    expect(processes.childOf("everything", "dave")!.sent.slice(0, 3)).toEqual(["initialize", "notifications/initialized", "tools/call"]);
+  });
+
+  it("answers 503 with Retry-After when the pool refuses a process", async () => {
+    processes.refuse = "the cap of 1 process is reached";
+    try {
+      const response = await fetch(server.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "x-test-user": "erin" },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
+        }),
+      });
+      expect(response.status).toBe(503);
+      expect(response.headers.get("retry-after")).toBe("7");
+      expect(await response.json()).toMatchObject({ id: 1, error: { message: expect.stringContaining("the cap of 1 process is reached") } });
+    } finally {
+      processes.refuse = undefined;
+    }
+  });
+});
+
+const MODERN = "2026-07-28";
+const meta = (capabilities: Record<string, unknown> = {}) => ({
+  "io.modelcontextprotocol/protocolVersion": MODERN,
+  "io.modelcontextprotocol/clientCapabilities": capabilities,
+  "io.modelcontextprotocol/clientInfo": { name: "by-hand", version: "1.0.0" },
+});
+
+/** One 2026-07-28 request by hand: `_meta` in the body, the version and method in headers. */
+function modern(user: string, method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  return fetch(server.url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json",
+      "mcp-protocol-version": MODERN,
+      "mcp-method": method,
+      "x-test-user": user,
+      ...headers,
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: { ...params, _meta: meta() } }),
+  });
+}
+
+describe("stdio bridge, 2026-07-28 (stateless, by hand)", () => {
+  it("answers server/discover from the process's InitializeResult, and calls a tool without a session", async () => {
+    const discover = await modern("frank", "server/discover");
+    expect(discover.status).toBe(200);
+    expect(discover.headers.get("mcp-session-id")).toBeNull();
+    const { result } = (await discover.json()) as { result: { capabilities: Record<string, unknown> } };
+    expect(result).toMatchObject({ resultType: "complete", supportedVersions: [MODERN], serverInfo: { name: expect.stringMatching(/everything/) } });
+    expect(result.capabilities.tools).toBeDefined();
+    const list = (await (await modern("frank", "tools/list")).json()) as { result: unknown };
+    expect(list.result).toMatchObject({ ttlMs: 0, cacheScope: "private" });
+    const call = await modern("frank", "tools/call", { name: "echo", arguments: { message: "stateless" } }, { "mcp-name": "echo" });
+    expect(call.status).toBe(200);
+    expect(JSON.stringify(((await call.json()) as { result: { content: unknown } }).result.content)).toContain("Echo: stateless");
+  });
+
+  it("refuses a version header that differs from _meta's (400, HeaderMismatch -32020) and an unknown version (-32022)", async () => {
+    const mismatch = await modern("frank", "tools/list", {}, { "mcp-protocol-version": "2025-11-25" });
+    expect(mismatch.status).toBe(400);
+    expect(await mismatch.json()).toMatchObject({ id: 1, error: { code: -32020 } });
+    const missing = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json", "x-test-user": "frank" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list", params: { _meta: meta() } }),
+    });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ id: 2, error: { code: -32020 } });
+    const future = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json", "mcp-protocol-version": "2099-01-01", "x-test-user": "frank" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 3,
+        method: "tools/list",
+        params: { _meta: { ...meta(), "io.modelcontextprotocol/protocolVersion": "2099-01-01" } },
+      }),
+    });
+    expect(future.status).toBe(400);
+    expect(await future.json()).toMatchObject({ id: 3, error: { code: -32022 } });
+  });
+
+  it("streams progress on the request's own event stream when the client accepts one", async () => {
+    const response = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": MODERN, "x-test-user": "frank" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: "long",
+        method: "tools/call",
+        params: { name: "trigger-long-running-operation", arguments: { duration: 1, steps: 2 }, _meta: { ...meta(), progressToken: "mine" } },
+      }),
+    });
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
+    const events = (await response.text())
+      .split("\n")
+      .filter((line) => line.startsWith("data: "))
+      .map((line) => JSON.parse(line.slice(6)));
+    expect(events.filter((e) => e.method === "notifications/progress").map((e) => e.params.progressToken)).toEqual(["mine", "mine"]);
+    expect(events.at(-1)).toMatchObject({ id: "long", result: { content: [expect.objectContaining({ type: "text" })] } });
+  });
+
+  it("fails a tool that asks the client something (sampling) at once instead of hanging: no server-to-client requests on this wire", async () => {
+    // the process was initialized by a client declaring sampling, so it offers the tool; this client cannot answer it
+    const { client } = await connect("grace");
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain("trigger-sampling-request");
+    const call = await modern("grace", "tools/call", { name: "trigger-sampling-request", arguments: { prompt: "x" } });
+    const body = await call.json();
+    expect(JSON.stringify(body)).toContain("2026-07-28");
+  });
+});
