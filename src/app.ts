@@ -24,6 +24,7 @@ import { routeTable, type RouteMiddleware } from "./routes.js";
 import { StoreSessions } from "./store/sessions.js";
 import type { Store } from "./store/store.js";
 import { VerifiedTokens } from "./grants/validate.js";
+import type { StdioProcesses } from "./stdio/child.js";
 import type { Mounts } from "./upstream/mounts.js";
 
 export interface AppDeps {
@@ -34,6 +35,8 @@ export interface AppDeps {
   dispatcher: Dispatcher;
   /** The /mcp exchanges in flight (heartbeats, shutdown). */
   relays: Relays;
+  /** The processes of the local (stdio) servers (src/stdio/pool.ts). */
+  stdio: StdioProcesses;
   clock: Clock;
   log: Logger;
   /** Which /mcp calls are relayed (src/rs/policy.ts); absent: every authenticated one. */

@@ -13,6 +13,8 @@ import { PublicOrigins } from "./origins.js";
 import { listenAll } from "./listeners.js";
 import { createDispatcher, oauthFetch } from "./upstream/http.js";
 import type { McpPolicy } from "./rs/policy.js";
+import type { StdioProcesses } from "./stdio/child.js";
+import { StdioPool } from "./stdio/pool.js";
 
 export interface Gateway {
   /** Where the server listens, e.g. http://127.0.0.1:8002 */
@@ -24,6 +26,8 @@ export interface Gateway {
   mounts: Mounts;
   /** Where the master secret came from. */
   keySource: KeySource;
+  /** The local (stdio) servers' processes. */
+  stdio: StdioProcesses;
   /**
    * Stop: no new connections; event streams waiting for events end now; requests in flight get
    * `graceMs` to finish (0, the default: cut at once). Then everything closes.
@@ -63,6 +67,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const newServer = (): Server => createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)) });
   let servers: Server[] = [];
+  const stdio = new StdioPool(given.upstreams, given.stdio, { log, clock });
   try {
     const { keys, source: keySource } = await loadKeys(given, store);
     const listening = await listenAll(given, newServer, log);
@@ -82,7 +87,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       log,
       offersClientMetadata: offersClientMetadata(config),
     });
-    const app = createApp({ config, store, keys, mounts, dispatcher, relays, clock, log, ...(options.policy ? { policy: options.policy } : {}) });
+    const app = createApp({ config, store, keys, mounts, dispatcher, relays, stdio, clock, log, ...(options.policy ? { policy: options.policy } : {}) });
     for (const each of servers) {
       each.on("request", app);
       // Both cover receiving the request only: an event stream in the response may stay open for hours
@@ -95,17 +100,19 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       store,
       mounts,
       keySource,
+      stdio,
       close: async (graceMs = 0) => {
         const closed = Promise.all(servers.map((each) => new Promise<void>((resolve) => each.close(() => resolve()))));
         await relays.drain(graceMs);
         for (const each of servers) each.closeAllConnections();
-        await closed;
+        await Promise.all([closed, stdio.close()]);
         await dispatcher.close();
         if (ownStore) await store.close();
       },
     };
   } catch (error) {
     for (const each of servers) each.close();
+    await stdio.close();
     if (ownStore) await store.close();
     throw error;
   }

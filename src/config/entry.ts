@@ -60,3 +60,19 @@ export const member = (path: string, key: string): string => `${path}.${/^[A-Za-
 
 /** A key as JSON, cut short: keys are never secret, but may be long. */
 export const quote = (key: string): string => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
+
+const MAX_ALLOWED = 1000;
+const MAX_TITLE = 100;
+
+/** `allowUsers`, `allowOrgs`: names, `${VAR}` expanded. */
+export function allowList(ctx: Context, path: string, value: unknown): readonly string[] {
+  if (value === undefined) return Object.freeze([]);
+  if (!Array.isArray(value) || value.length > MAX_ALLOWED) throw ctx.problem(`${path} must be an array of at most ${MAX_ALLOWED} names`);
+  return Object.freeze(value.map((entry, i) => text(ctx, `${path}[${i}]`, entry)));
+}
+
+export function title(ctx: Context, path: string, value: unknown): string {
+  const shown = typeof value === "string" ? expand(ctx, path, value) : "";
+  if (shown.length < 1 || shown.length > MAX_TITLE) throw ctx.problem(`${path} must be a string of 1 to ${MAX_TITLE} characters`);
+  return shown;
+}

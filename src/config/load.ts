@@ -3,6 +3,7 @@ import { parseArgs, parseEnv } from "node:util";
 import { ConfigError } from "./errors.js";
 import { loadLogin } from "./login.js";
 import { commandLineFlags, OPTIONS, optionReader, secretOnCommandLine, type Reader } from "./options.js";
+import { parseStdioOptions } from "./stdio.js";
 import { parseStore } from "./store.js";
 import type { Config } from "./types.js";
 import { parseUpstreams } from "./upstreams.js";
@@ -32,11 +33,11 @@ export function loadConfig(argv: readonly string[], env: Env): Readonly<Config> 
   const explicitEnvFile = (values["env-file"] as string | undefined) ?? env.MCP_GATEWAY_ENV_FILE;
   const fromFile = readEnvFile(explicitEnvFile ?? OPTIONS["env-file"].default, explicitEnvFile !== undefined);
   const read = optionReader(values, env, fromFile);
-  return freeze({ command, ...(revoke ? { revoke } : {}), ...serveConfig(read, command === "demo", { ...fromFile, ...env }) });
+  return freeze({ command, ...(revoke ? { revoke } : {}), ...serveConfig(read, command === "demo", { ...fromFile, ...env }, env) });
 }
 
 /** Everything but the command: what `serve`, `demo` and `revoke` run with. */
-function serveConfig(read: Reader, demo: boolean, env: Env): Omit<Config, "command" | "revoke"> {
+function serveConfig(read: Reader, demo: boolean, env: Env, processEnv: Env): Omit<Config, "command" | "revoke"> {
   const port = read.value("port");
   const givenPublicUrl = read.given("public-url");
   const publicUrl = read.value("public-url", OPTIONS["public-url"].default.replace("<port>", String(port)));
@@ -68,6 +69,7 @@ function serveConfig(read: Reader, demo: boolean, env: Env): Omit<Config, "comma
       maxStreamsPerGrant: read.value("max-streams-per-grant"),
       maxStreamsPerAddress: read.value("max-streams-per-address"),
     },
+    stdio: parseStdioOptions(read, processEnv),
     accessTokenTtl: read.value("access-token-ttl"),
     refreshTokenTtl: read.value("refresh-token-ttl"),
     grantLifetime: read.value("grant-lifetime"),

@@ -194,6 +194,30 @@ export const OPTIONS = {
     parse: integer(1, 1_000_000),
     help: "event streams one client address may hold open at once per instance; more get 429",
   },
+  "stdio-dir": {
+    env: "MCP_GATEWAY_STDIO_DIR",
+    default: "<data-dir>/stdio",
+    parse: text,
+    help: "where local (stdio) servers keep each user's directory, <dir>/<server>/<user> (created 0700)",
+  },
+  "stdio-idle-timeout": {
+    env: "MCP_GATEWAY_STDIO_IDLE_TIMEOUT",
+    default: "600",
+    parse: integer(1, 86_400),
+    help: "seconds a local server's process may sit unused before it is ended (started again on next use)",
+  },
+  "stdio-max-processes": {
+    env: "MCP_GATEWAY_STDIO_MAX_PROCESSES",
+    default: "50",
+    parse: integer(1, 10_000),
+    help: "local server processes running at once, all servers and users together; more get 503",
+  },
+  "stdio-max-per-user": {
+    env: "MCP_GATEWAY_STDIO_MAX_PER_USER",
+    default: "4",
+    parse: integer(1, 10_000),
+    help: "local server processes one gateway user may hold at once (shared servers do not count); more get 503",
+  },
 } satisfies Record<string, Option>;
 
 export type Flag = keyof typeof OPTIONS;

@@ -1,8 +1,9 @@
 import { isFirstPartyHost } from "../hosts.js";
 import { configuredScopeTokens, firstOutside } from "../scope.js";
 import { authMethodNamed, loadSigningKey, pinnedMethodProblem, TOKEN_ENDPOINT_AUTH_METHODS, type TokenEndpointAuthMethod } from "../upstream/client-auth.js";
-import { expand, httpUrl, isEntry, knownKeys, member, text, type Context, type Entry } from "./entry.js";
+import { allowList, expand, httpUrl, isEntry, knownKeys, member, text, title, type Context, type Entry } from "./entry.js";
 import { upstreamHeaderProblem } from "./headers.js";
+import { isStdioEntry, parseStdioEntry } from "./stdio.js";
 import { signsUsersIn, type UpstreamConfig } from "./types.js";
 
 /** How the gateway reaches one upstream: the part of UpstreamConfig that `oauth` or `auth` decide. */
@@ -25,8 +26,6 @@ type Access = Pick<
 /** An upstream entry without what its source decides: its name, its path at the gateway and its fallback title. */
 export type ParsedEntry = Omit<UpstreamConfig, "name" | "path" | "title"> & { title?: string };
 
-const MAX_ALLOWED = 1000;
-const MAX_TITLE = 100;
 const SERVER_KEYS = ["url", "type", "title", "oauth", "auth", "headers", "identityHeaders", "allowUsers", "allowOrgs"];
 const OAUTH_KEYS = [
   "clientId",
@@ -45,6 +44,7 @@ const AUTH_FORMS = `"none", { "bearer": "<token>" } or { "header": "<name>", "va
 
 /** One `mcpServers` entry at `path`; an entry that may go without `url` (the demo's flags) has the resource "". */
 export function parseEntry(ctx: Context, path: string, value: Entry, urlRequired = true): ParsedEntry {
+  if (isStdioEntry(value)) return parseStdioEntry(ctx, path, value);
   remoteOnly(ctx, path, value);
   knownKeys(ctx, path, value, SERVER_KEYS);
   if (value.url === undefined && urlRequired)
@@ -75,12 +75,12 @@ export function parseEntry(ctx: Context, path: string, value: Entry, urlRequired
 }
 
 function remoteOnly(ctx: Context, path: string, entry: Entry): void {
-  if (entry.command !== undefined || entry.type === "sse" || entry.type === "stdio")
+  if (entry.type === "sse")
     throw ctx.problem(
-      `${path}: only remote Streamable HTTP servers can be proxied, not "command" or "sse"/"stdio" ones: give the server's MCP endpoint as "url"`,
+      `${path}: SSE servers (the 2024-11-05 transport) cannot be proxied: give a Streamable HTTP endpoint as "url", or "command" for a local server`,
     );
   if (entry.type !== undefined && !STREAMABLE_HTTP.includes(entry.type))
-    throw ctx.problem(`${path}.type must be "http", "streamable-http" or "streamableHttp" (or be left out)`);
+    throw ctx.problem(`${path}.type must be "http", "streamable-http" or "streamableHttp" for a remote server, or "stdio" with "command" (or be left out)`);
 }
 
 function oauth(ctx: Context, path: string, value: unknown): Access {
@@ -217,16 +217,4 @@ function identityHeaders(ctx: Context, serverPath: string, value: unknown, url: 
   throw ctx.problem(
     `${path}: ${host} is a third-party host: identity headers go only to first-party hosts unless you write "identityHeaders": { "thirdParty": true }`,
   );
-}
-
-function allowList(ctx: Context, path: string, value: unknown): readonly string[] {
-  if (value === undefined) return Object.freeze([]);
-  if (!Array.isArray(value) || value.length > MAX_ALLOWED) throw ctx.problem(`${path} must be an array of at most ${MAX_ALLOWED} names`);
-  return Object.freeze(value.map((entry, i) => text(ctx, `${path}[${i}]`, entry)));
-}
-
-function title(ctx: Context, path: string, value: unknown): string {
-  const shown = typeof value === "string" ? expand(ctx, path, value) : "";
-  if (shown.length < 1 || shown.length > MAX_TITLE) throw ctx.problem(`${path} must be a string of 1 to ${MAX_TITLE} characters`);
-  return shown;
 }

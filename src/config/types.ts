@@ -50,6 +50,40 @@ export interface UpstreamConfig {
   allowUsers: readonly string[];
   /** GitHub organisations whose active members may pass. */
   allowOrgs: readonly string[];
+  /** A local server the gateway starts (docs/upstreams.md, stdio servers): `auth` is "none" and `resource` is "". */
+  stdio?: StdioServerConfig;
+}
+
+/** A string of the config file with its `{{userDir}}` placeholders kept apart from the literal text around them. */
+export type Template = readonly (string | { placeholder: "userDir" })[];
+
+/** How to start one stdio server: argv, never a shell; `args`, `env` and `cwd` are expanded per process. */
+export interface StdioServerConfig {
+  /** The program: a bare name is looked up on PATH, a path is relative to the config file. */
+  command: string;
+  args: readonly Template[];
+  /** Added to the allowlisted variables of the gateway's environment (src/stdio/env.ts). */
+  env: Readonly<Record<string, Template>>;
+  /** The working directory; absent: the user's directory (or the server's, when shared). */
+  cwd?: Template;
+  /** One process for every user (server name as key), instead of one per user and client. */
+  shared: boolean;
+  /** Pass MCP_GATEWAY_USER and MCP_GATEWAY_CLIENT_ID to the process. */
+  identityEnv: boolean;
+}
+
+/** The local (stdio) servers' processes (src/stdio/pool.ts). */
+export interface StdioConfig {
+  /** Where the per-user directories live: `<dir>/<server>/<user>`, each 0700. */
+  dir: string;
+  /** Seconds a process may sit unused before it is ended. */
+  idleTimeout: number;
+  /** Processes running at once, all servers and users together. */
+  maxProcesses: number;
+  /** Processes one gateway user may hold at once (shared processes do not count). */
+  maxPerUser: number;
+  /** The allowlisted variables of the gateway's environment that every process gets (src/stdio/env.ts). */
+  environment: Readonly<Record<string, string>>;
 }
 
 /** Where state lives (docs/storage.md). */
@@ -91,6 +125,7 @@ export interface Config {
   allowPrivateFetch: boolean;
   /** The /mcp relay (DESIGN §5). */
   proxy: ProxyConfig;
+  stdio: StdioConfig;
   accessTokenTtl: number;
   refreshTokenTtl: number;
   /** Seconds a grant lives from its sign-in, however often it is refreshed; then the user signs in again. */

@@ -64,10 +64,12 @@ export class Upstream {
   ) {
     this.#deps = deps;
     this.#fetch = standardUpstream(deps.fetch, (url) => url === config.tokenEndpoint || this.#discoveries.isTokenEndpoint(url));
-    this.#options = { [oauth.customFetch]: this.#fetch, [oauth.allowInsecureRequests]: new URL(config.resource).protocol === "http:" };
+    // A stdio server has no URL ("") and is never discovered
+    const http = config.resource !== "" && new URL(config.resource).protocol === "http:";
+    this.#options = { [oauth.customFetch]: this.#fetch, [oauth.allowInsecureRequests]: http };
     const headers = { ...config.headers, ...config.credentials };
     const discover = () => discoverUpstream(config, { fetch: this.#fetch, allowHttp: this.#options[oauth.allowInsecureRequests], headers });
-    this.#discoveries = new DiscoveryCache(discover, deps.clock, deps.log, shownUrl(config.resource));
+    this.#discoveries = new DiscoveryCache(discover, deps.clock, deps.log, config.resource ? shownUrl(config.resource) : config.name);
     const registrations = new Registrations({ ...deps, options: this.#options });
     this.#servers = new AuthorizationServers(config, { store: deps.store, callbackUrl: deps.callbackUrl, discoveries: this.#discoveries, registrations });
   }

@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { signsUsersIn, type UpstreamConfig } from "../config/types.js";
 import { shownUrl } from "../config/values.js";
 import type { PublicOrigins } from "../origins.js";
@@ -88,6 +89,7 @@ export class Mount {
 
   /** How the gateway reaches this upstream, for the log once known: rejects while the upstream cannot be asked. */
   async describe(): Promise<string> {
+    if (this.config.stdio) return `stdio server ${describeStdio(this.config)}, started on first use`;
     const mode = await this.mode();
     if (mode === "static") return "static credentials";
     if (mode === "none") return "no credentials";
@@ -184,7 +186,9 @@ export class Mounts {
     const signingIn = this.all.filter((m) => m.signsUsersIn);
     return [
       `  MCP URLs for clients:`,
-      ...this.all.map((m) => `    ${m.resource}  →  ${shownUrl(m.config.resource)}  (${m.config.auth})`),
+      ...this.all.map(
+        (m) => `    ${m.resource}  →  ${m.config.stdio ? `stdio: ${describeStdio(m.config)}` : `${shownUrl(m.config.resource)}  (${m.config.auth})`}`,
+      ),
       ...(signingIn.length
         ? [
             `  Upstream callback URLs, one per upstream (register each where you pre-register a client; a GitHub OAuth App with ${publicUrl}${callbackPath("")} takes them all):`,
@@ -199,6 +203,11 @@ export class Mounts {
     const path = (url ?? "").split("?", 1)[0]!.toLowerCase();
     return this.#byPath.get(path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path);
   }
+}
+
+/** A stdio server as the banner and log name it: the program's file name (never its arguments, which may hold secrets) and its process model. */
+function describeStdio({ stdio }: UpstreamConfig): string {
+  return `${basename(stdio?.command ?? "")} (${stdio?.shared ? "shared" : "per grant"})`;
 }
 
 /** Whether a request path (query aside) ends in a slash, as a typed `/mcp/` does: never redirected, clients break on it. */

@@ -1,6 +1,9 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseUpstreamsFile } from "../../src/config/file.js";
 import { loadConfig } from "../../src/config/load.js";
-import type { Config, ProxyConfig, StoreConfig, UpstreamConfig } from "../../src/config/types.js";
+import type { Config, ProxyConfig, StdioConfig, StoreConfig, UpstreamConfig } from "../../src/config/types.js";
+import { inheritedEnvironment } from "../../src/stdio/env.js";
 import { hashPasswordSync } from "../../src/login/passwords.js";
 
 export const LOGIN = { username: "alice", password: "correct horse battery staple" };
@@ -34,11 +37,24 @@ export interface ServerEntry {
   allowOrgs?: string[];
 }
 
-type Plain = Omit<Config, "command" | "revoke" | "publicUrl" | "loopbackNames" | "upstreams" | "login" | "store" | "proxy" | "registration">;
+/** One local (stdio) server entry of `mcpServers` (docs/upstreams.md, stdio servers). */
+export interface StdioEntry {
+  command: string;
+  type?: "stdio";
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  shared?: boolean;
+  identityEnv?: boolean;
+  title?: string;
+  allowUsers?: string[];
+}
+
+type Plain = Omit<Config, "command" | "revoke" | "publicUrl" | "loopbackNames" | "upstreams" | "login" | "store" | "proxy" | "registration" | "stdio">;
 
 export interface TestConfigOptions extends Partial<Plain> {
   /** The upstreams, as the config file's `mcpServers` (docs/upstreams.md). */
-  mcpServers: Readonly<Record<string, ServerEntry>>;
+  mcpServers: Readonly<Record<string, ServerEntry | StdioEntry>>;
   /** Serve the one server at `/mcp`, as the `--upstream-*` flags do, instead of at `/mcp/<name>`. */
   atMcp?: boolean;
   /** The values of `${VAR}` in the entries. */
@@ -53,6 +69,8 @@ export interface TestConfigOptions extends Partial<Plain> {
   storeConfig?: StoreConfig;
   proxy?: Partial<ProxyConfig>;
   registration?: Partial<Config["registration"]>;
+  /** Default: the CLI's, with the test process's allowlisted environment and `dir` under the OS temp directory. */
+  stdio?: Partial<StdioConfig>;
 }
 
 /** `base` with `extra`'s keys on top; `oauth` merged key by key. */
@@ -72,7 +90,7 @@ function serveDefaults(): Readonly<Config> {
 
 /** A gateway's configuration from typed options: a memory store on an ephemeral loopback port unless told, frozen as loadConfig freezes it. */
 export function testConfig(options: TestConfigOptions): Readonly<Config> {
-  const { mcpServers, atMcp, env, source, publicUrl: givenPublicUrl, users, storeConfig, proxy, registration, ...plain } = options;
+  const { mcpServers, atMcp, env, source, publicUrl: givenPublicUrl, users, storeConfig, proxy, registration, stdio, ...plain } = options;
   const base = serveDefaults();
   const port = plain.port ?? 0;
   const publicUrl = givenPublicUrl === null ? `http://localhost:${port}` : (givenPublicUrl ?? `http://127.0.0.1:${port}`);
@@ -88,6 +106,7 @@ export function testConfig(options: TestConfigOptions): Readonly<Config> {
     store: storeConfig ?? { kind: "memory" },
     proxy: { ...base.proxy, ...proxy },
     registration: { ...base.registration, ...registration },
+    stdio: { ...base.stdio, dir: join(tmpdir(), "mcp-gateway-test-stdio"), environment: inheritedEnvironment(process.env), ...stdio },
   });
 }
 

@@ -132,18 +132,16 @@ describe("parseUpstreamsFile: the file and its servers", () => {
     expect(one({ url: URL_X, type })).toStrictEqual(one({ url: URL_X }));
   });
 
-  it.each([
-    ["sse", { url: URL_X, type: "sse" }],
-    ["stdio", { type: "stdio", command: "npx", args: ["server"] }],
-    ["a command", { command: "npx", args: ["-y", "@modelcontextprotocol/server-everything"], env: { TOKEN: "x" } }],
-  ])("refuses a server of %s: only remote Streamable HTTP servers can be proxied", (_what, entry) => {
-    expect(refusedEntry(entry)).toBe(
-      `${SOURCE}: mcpServers.x: only remote Streamable HTTP servers can be proxied, not "command" or "sse"/"stdio" ones: give the server's MCP endpoint as "url"`,
+  it("refuses a server of type sse: only Streamable HTTP servers can be proxied", () => {
+    expect(refusedEntry({ url: URL_X, type: "sse" })).toBe(
+      `${SOURCE}: mcpServers.x: SSE servers (the 2024-11-05 transport) cannot be proxied: give a Streamable HTTP endpoint as "url", or "command" for a local server`,
     );
   });
 
   it.each([["websocket"], [1]])("refuses type %j", (type) => {
-    expect(refusedEntry({ url: URL_X, type })).toBe(`${SOURCE}: mcpServers.x.type must be "http", "streamable-http" or "streamableHttp" (or be left out)`);
+    expect(refusedEntry({ url: URL_X, type })).toBe(
+      `${SOURCE}: mcpServers.x.type must be "http", "streamable-http" or "streamableHttp" for a remote server, or "stdio" with "command" (or be left out)`,
+    );
   });
 
   it("takes a title of up to 100 characters, else the name", () => {
