@@ -102,6 +102,7 @@ export function createApp(deps: AppDeps): RequestListener {
     publicUrl: config.publicUrl,
     allowedOrigins: config.allowedOrigins,
     policy: deps.policy,
+    stdio: deps.stdio,
   };
   const endpoints = new Map(mounts.all.map((mount) => [mount, mcpEndpoint(mount, shared)]));
   return (req, res) => {

@@ -2,11 +2,15 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import cors from "cors";
 import { OAuthError, sendError } from "../errors.js";
 import { accessLog, type Logger } from "../log.js";
+import type { StdioProcesses } from "../stdio/child.js";
 import type { Mount } from "../upstream/mounts.js";
 import { originGuard } from "./origin.js";
 import { mcpProxy, type ProxyDeps } from "./proxy.js";
+import { stdioEndpoint } from "./stdio.js";
 
 export interface McpEndpointDeps extends ProxyDeps {
+  /** The processes of the local (stdio) servers (src/stdio/pool.ts): needed when a mount is one. */
+  stdio?: StdioProcesses;
   log: Logger;
   publicUrl: string;
   allowedOrigins: readonly string[];
@@ -42,7 +46,8 @@ export function mcpEndpoint(mount: Mount, deps: McpEndpointDeps): (req: Incoming
       maxAge: 86400,
     }),
   );
-  const proxy = mcpProxy(mount, deps);
+  // a local (stdio) server: the bridge to its processes in place of the relay
+  const proxy = mount.config.stdio ? stdioEndpoint(mount, { ...deps, stdio: required(deps.stdio) }) : mcpProxy(mount, deps);
   const fail = (res: ServerResponse) => (error: unknown) => sendError(res, error, deps.log);
   return (req, res) =>
     log(req, res, () => {
@@ -54,6 +59,11 @@ export function mcpEndpoint(mount: Mount, deps: McpEndpointDeps): (req: Incoming
       if (req.headers.origin === undefined && req.method !== "OPTIONS") return relay();
       origin(req, res, () => corsFor(req, res, relay));
     });
+}
+
+function required(stdio: StdioProcesses | undefined): StdioProcesses {
+  if (!stdio) throw new Error("a stdio server is mounted without the process pool");
+  return stdio;
 }
 
 /** The allowed list, plus those a preflight asks for under an allowed prefix (no wildcard covers them). */

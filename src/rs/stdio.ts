@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { StdioProcesses } from "../stdio/child.js";
+import { StdioBridge } from "../stdio/bridge.js";
+import { typedSlash, type Mount } from "../upstream/mounts.js";
+import { authenticate, type BearerDeps } from "./bearer.js";
+import { declaredLength, MCP_BODY_LIMIT, refuseBody } from "./body.js";
+import { sendJsonRpcError } from "./jsonrpc.js";
+import { jsonRpcCall } from "./policy.js";
+import type { ProxyDeps } from "./proxy.js";
+import { refusedByPolicy } from "./refusals.js";
+import { onClose } from "./relays.js";
+import { holdStream } from "./streams.js";
+
+export interface StdioEndpointDeps extends ProxyDeps {
+  /** The processes of the local (stdio) servers (src/stdio/pool.ts). */
+  stdio: StdioProcesses;
+}
+
+/** JSON-RPC 2.0 §5.1: the body is not JSON. */
+const PARSE_ERROR = -32700;
+
+/**
+ * POST|GET|DELETE /mcp/<name> of a stdio server: the HTTP around the bridge (src/stdio/bridge.ts), as
+ * the proxy's: authenticate, count GET streams, read the body (whole: the bridge reads every message),
+ * ask the policy; then the bridge answers, or says why it will not.
+ */
+export function stdioEndpoint(mount: Mount, deps: StdioEndpointDeps) {
+  const bearer: BearerDeps = {
+    ...deps,
+    resource: mount.resource,
+    resourceMetadataUrl: (request) => mount.metadataUrlAt(deps.origins.forHost(request.headers.host), typedSlash(request.url)),
+    scopes: () => mount.advertisedScopes(),
+  };
+  const bridge = new StdioBridge(mount.config.name, deps.stdio);
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const length = declaredLength(req);
+    if (req.method === "POST" && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
+    const access = await authenticate(req, bearer);
+    if (req.method === "GET" && !holdStream(deps.streams, access.claims.gid, deps.clientAddress(req), res)) return;
+    const exchange = deps.relays.add(req, res);
+    // shutdown ends the streams that wait for events (GET) at once, as the proxy's
+    exchange.sse = req.method === "GET";
+    onClose(res, () => deps.relays.delete(exchange));
+    const raw = req.method === "POST" ? await wholeBody(req) : Buffer.alloc(0);
+    if (raw === undefined || res.destroyed) return;
+    if (raw === "over") return refuseBody(res);
+    let body: unknown;
+    try {
+      body = raw.length ? JSON.parse(raw.toString("utf8")) : undefined;
+    } catch {
+      return sendJsonRpcError(res, 400, null, PARSE_ERROR, "Parse error: the body is not JSON.");
+    }
+    if (deps.policy) {
+      const verdict = await deps.policy(access, jsonRpcCall(raw));
+      if (!verdict.allow) return refusedByPolicy(res, verdict, raw);
+    }
+    const { sub: user, client_id: clientId, gid: grantId } = access.claims;
+    const refused = await bridge.handle(req, res, { user, clientId, grantId }, body);
+    if (refused) sendJsonRpcError(res, refused.status, refused.id, refused.code, refused.message, refused.headers);
+  };
+}
+
+/** The body whole, "over" past MCP_BODY_LIMIT (docs/security.md HI2), undefined when the client went away first. */
+async function wholeBody(req: IncomingMessage): Promise<Buffer | "over" | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > MCP_BODY_LIMIT) return "over";
+      chunks.push(chunk);
+    }
+  } catch {
+    return undefined;
+  }
+  return Buffer.concat(chunks);
+}
