@@ -53,7 +53,7 @@ export class StdioBridge {
         const child = await this.#acquire(caller);
         if ("status" in child) return { ...child, id };
         session.link.attach(child);
-        if (req.method === "GET") res.once("close", child.hold());
+        res.once("close", child.hold());
       }
       return void (await session.handle(req, res, body));
     }
@@ -61,7 +61,7 @@ export class StdioBridge {
     if (req.method === "POST" && isStateless(body, headerOf(req, "mcp-protocol-version"))) {
       const refused = refusal(body, req.headers);
       if (refused) return { ...refused, id };
-      const link = await this.#link(caller);
+      const link = await this.#link(res, caller);
       if ("status" in link) return { ...link, id };
       return void (await statelessCall(link, req, res, body as never));
     }
@@ -79,7 +79,7 @@ export class StdioBridge {
 
   async #open(req: IncomingMessage, res: ServerResponse, caller: StdioOwner, body: unknown): Promise<BridgeRefusal | undefined> {
     this.#forgetIdle();
-    const link = await this.#link(caller);
+    const link = await this.#link(res, caller);
     if ("status" in link) return { ...link, id: requestIdOf(body) };
     const session = new BridgeSession(ownerKey(caller), link, {
       opened: (sessionId, opened) => this.#sessions.set(sessionId, opened),
@@ -90,9 +90,11 @@ export class StdioBridge {
   }
 
   /** The link to the caller's process, the process started (or restarted) by the pool when none runs. */
-  async #link(caller: StdioOwner): Promise<ChildLink | Omit<BridgeRefusal, "id">> {
+  async #link(res: ServerResponse, caller: StdioOwner): Promise<ChildLink | Omit<BridgeRefusal, "id">> {
     const child = await this.#acquire(caller);
     if ("status" in child) return child;
+    // the process is in use while an exchange is open (a GET stream for as long as it stays open)
+    res.once("close", child.hold());
     const key = this.processes.keyOf(this.server, caller);
     let link = this.#links.get(key);
     if (!link) this.#links.set(key, (link = new ChildLink(this.server)));

@@ -135,6 +135,7 @@ export class ChildLink {
     const id = ++this.#next;
     const answered = new Promise<InitializeResult>((resolve, reject) => this.#pending.set(id, { kind: "initialize", resolve, reject }));
     const timer = setTimeout(() => this.#settle(id, errorResponse(id, BRIDGE_ERRORS.internalError, "no answer")), INITIALIZE_TIMEOUT_MS).unref();
+    const release = child.hold();
     try {
       await child.send({ jsonrpc: "2.0", id, method: "initialize", params: this.#initParams });
       const result = await answered;
@@ -144,6 +145,7 @@ export class ChildLink {
       throw new Error(`The stdio server ${this.server} did not initialize.`);
     } finally {
       clearTimeout(timer);
+      release();
     }
   }
 
