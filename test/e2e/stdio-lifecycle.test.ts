@@ -79,6 +79,13 @@ describe("stdio processes come and go beneath the sessions", () => {
   });
 
   it("answers 503 with Retry-After and a JSON-RPC error naming the cap when no process may start", async () => {
+    expect(
+      await pollUntil(
+        () => gateway.stdio.running,
+        (n) => n === 0,
+        8000,
+      ),
+    ).toBe(0);
     // the SDK client holds its process while its GET stream is open: the only one the cap allows
     const { client } = await stdioClient(gateway.publicUrl, url());
     try {
