@@ -109,7 +109,7 @@ export class StdioPool implements StdioProcesses {
           cwd: config.cwd ? render(config.cwd, dir) : dir,
         },
         generation,
-        { log, idleTimeoutMs: this.#options.idleTimeout * 1000, ended: (ended) => this.#ended(key, slot, ended) },
+        { log, clock: this.#deps.clock, idleTimeoutMs: this.#options.idleTimeout * 1000, ended: (ended) => this.#ended(key, slot, ended) },
       );
       await child.start();
       slot.child = child;
