@@ -217,6 +217,8 @@ describe("StdioPool: how processes end", () => {
     expect(await pool.acquire("gone", ALICE)).toEqual({ refused: "The stdio server gone cannot be started.", retryAfterSeconds: 1 });
     expect(lines.some((l) => l.includes('error stdio gone: cannot start /nonexistent/mcp-server (check "command" and "cwd"): Error: spawn'))).toBe(true);
     expect(pool.running).toBe(0);
+    expect(await pool.acquire("gone", ALICE)).toMatchObject({ refused: "The stdio server gone cannot be started." });
+    expect(await pool.acquire("gone", ALICE)).toMatchObject({ refused: expect.stringContaining("keeps exiting right after it starts") });
   });
 
   it("close() ends every process, one that ignores SIGTERM too, and starts none afterwards", async () => {
