@@ -15,8 +15,8 @@ function mounts(servers: Record<string, unknown>, fetched: string[]): Mounts {
     store: new MemoryStore(),
     keys: deriveKeys("k".repeat(32)),
     clock: systemClock,
-    fetch: (input) => {
-      fetched.push(String(input instanceof Request ? input.url : input));
+    fetch: (url) => {
+      fetched.push(url);
       return Promise.reject(new Error("no network in this test"));
     },
     log: silentLogger,
