@@ -115,6 +115,16 @@ export class StdioProcess implements StdioChild {
     return this.#done;
   }
 
+  /** SIGKILL now, synchronously (the gateway's process is exiting). */
+  kill(): void {
+    if (this.#exited || this.#pid === undefined) return;
+    try {
+      process.kill(this.#pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+
   #idleAfterRelease(): void {
     if (this.#holds > 0 || this.#exited || this.#ending) return;
     clearTimeout(this.#idle);

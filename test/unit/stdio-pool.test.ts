@@ -238,6 +238,20 @@ describe("StdioPool: how processes end", () => {
     expect(await pool.acquire("memory", ALICE)).toEqual({ refused: "The gateway is shutting down.", retryAfterSeconds: 5 });
     expect(pool.running).toBe(0);
   });
+
+  it("kill() sends SIGKILL to every process at once, for a gateway exiting without close()", async () => {
+    const { pool, lines } = makePool({ stubborn: fixture("stdio-stubborn") });
+    const stubborn = child(await pool.acquire("stubborn", ALICE));
+    await withDeadline(
+      waitFor(() => lines.some((l) => l.includes("stdio-stubborn: ready"))),
+      5000,
+      "stubborn ready",
+    );
+    const exit = exited(stubborn);
+    pool.kill();
+    expect(await withDeadline(exit, 1000, "SIGKILL")).toBe("crashed");
+    expect(alive(stubborn.pid)).toBe(false);
+  });
 });
 
 describe("StdioPool: the log", () => {
