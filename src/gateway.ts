@@ -68,6 +68,9 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   const newServer = (): Server => createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)) });
   let servers: Server[] = [];
   const stdio = new StdioPool(given.upstreams, given.stdio, { log, clock });
+  // An exit without close() (a second signal, a crash) must not leave a stdio server behind
+  const killStdio = () => stdio.kill();
+  process.once("exit", killStdio);
   try {
     const { keys, source: keySource } = await loadKeys(given, store);
     const listening = await listenAll(given, newServer, log);
@@ -106,6 +109,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
         await relays.drain(graceMs);
         for (const each of servers) each.closeAllConnections();
         await Promise.all([closed, stdio.close()]);
+        process.off("exit", killStdio);
         await dispatcher.close();
         if (ownStore) await store.close();
       },
@@ -113,6 +117,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   } catch (error) {
     for (const each of servers) each.close();
     await stdio.close();
+    process.off("exit", killStdio);
     if (ownStore) await store.close();
     throw error;
   }

@@ -55,7 +55,7 @@ export class StdioPool implements StdioProcesses {
 
   acquire(server: string, owner: StdioOwner): Promise<Acquired> {
     const config = this.#servers.get(server);
-    if (!config) throw new Error(`no stdio server named ${server}`);
+    if (!config) return Promise.reject(new Error(`no stdio server named ${server}`));
     if (this.#closed) return Promise.resolve({ refused: "The gateway is shutting down.", retryAfterSeconds: 5 });
     const key = this.keyOf(server, owner);
     const slot = this.#slots.get(key);
@@ -76,6 +76,11 @@ export class StdioPool implements StdioProcesses {
       await slot.child?.end("shutdown");
     });
     await Promise.all(ending);
+  }
+
+  /** SIGKILL to every process at once, for a gateway that exits without close(): none outlives it. */
+  kill(): void {
+    for (const slot of this.#slots.values()) slot.child?.kill();
   }
 
   /** Why this key cannot start a process now: back-off after quick deaths, or a cap. */
@@ -109,7 +114,7 @@ export class StdioPool implements StdioProcesses {
           cwd: config.cwd ? render(config.cwd, dir) : dir,
         },
         generation,
-        { log, idleTimeoutMs: this.#options.idleTimeout * 1000, ended: (ended) => this.#ended(key, slot, ended) },
+        { log, clock: this.#deps.clock, idleTimeoutMs: this.#options.idleTimeout * 1000, ended: (ended) => this.#ended(key, slot, ended) },
       );
       await child.start();
       slot.child = child;

@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
 import type { StdioChild } from "./child.js";
 
@@ -24,6 +25,7 @@ export interface Spawn {
 
 export interface ProcessDeps {
   log: Logger;
+  clock: Clock;
   idleTimeoutMs: number;
   /** Called once, after `onexit`. */
   ended: (ended: Ended) => void;
@@ -80,7 +82,7 @@ export class StdioProcess implements StdioChild {
       this.#exited = true; // its close event follows: nothing ran, nothing to report twice
       throw error;
     }
-    this.#startedAt = performance.now();
+    this.#startedAt = this.#deps.clock.now();
     this.#pid = this.#transport.pid ?? undefined;
     // The transport reports neither exit code nor signal; its ChildProcess does
     const child = (this.#transport as unknown as { _process?: ChildProcess })._process;
@@ -113,6 +115,16 @@ export class StdioProcess implements StdioChild {
     return this.#done;
   }
 
+  /** SIGKILL now, synchronously (the gateway's process is exiting). */
+  kill(): void {
+    if (this.#exited || this.#pid === undefined) return;
+    try {
+      process.kill(this.#pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+
   #idleAfterRelease(): void {
     if (this.#holds > 0 || this.#exited || this.#ending) return;
     clearTimeout(this.#idle);
@@ -124,7 +136,7 @@ export class StdioProcess implements StdioChild {
     if (this.#exited) return;
     this.#exited = true;
     clearTimeout(this.#idle);
-    const ranMs = this.#startedAt ? performance.now() - this.#startedAt : 0;
+    const ranMs = this.#startedAt ? this.#deps.clock.now() - this.#startedAt : 0;
     const reason: EndReason = this.#ending ?? (this.#status === "code 0" ? "exited" : "crashed");
     const line = `stdio ${this.#spawn.server}: pid ${this.#pid ?? "?"} ended (${reason}) with ${this.#status || "no exit status"} after ${(ranMs / 1000).toFixed(1)}s`;
     if (reason === "crashed") this.#deps.log.warn(line);

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUpstreamsFile } from "../../src/config/file.js";
@@ -69,7 +70,7 @@ export interface TestConfigOptions extends Partial<Plain> {
   storeConfig?: StoreConfig;
   proxy?: Partial<ProxyConfig>;
   registration?: Partial<Config["registration"]>;
-  /** Default: the CLI's, with the test process's allowlisted environment and `dir` under the OS temp directory. */
+  /** Default: the CLI's, with the test process's allowlisted environment and a `dir` of its own under the OS temp directory (made at the first spawn). */
   stdio?: Partial<StdioConfig>;
 }
 
@@ -106,7 +107,7 @@ export function testConfig(options: TestConfigOptions): Readonly<Config> {
     store: storeConfig ?? { kind: "memory" },
     proxy: { ...base.proxy, ...proxy },
     registration: { ...base.registration, ...registration },
-    stdio: { ...base.stdio, dir: join(tmpdir(), "mcp-gateway-test-stdio"), environment: inheritedEnvironment(process.env), ...stdio },
+    stdio: { ...base.stdio, dir: join(tmpdir(), `mcp-gateway-test-stdio-${randomUUID()}`), environment: inheritedEnvironment(process.env), ...stdio },
   });
 }
 
