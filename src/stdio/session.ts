@@ -78,7 +78,11 @@ export class BridgeSession implements Peer {
         (error: Error) => this.deliver(errorResponse(id, BRIDGE_ERRORS.internalError, error.message), id),
       );
     } else if (isJSONRPCRequest(message)) void this.link.call(this, message);
-    else if (isJSONRPCNotification(message)) this.link.notify(this, message);
-    else if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) this.link.answer(this, message as JSONRPCMessage & { id: RequestId });
+    else if (isJSONRPCNotification(message)) {
+      this.link.notify(this, message);
+      // MCP §Cancellation: no answer follows, so the request's stream ends here
+      const cancelled = message.method === "notifications/cancelled" ? (message.params?.requestId as RequestId | undefined) : undefined;
+      if (cancelled !== undefined) this.#transport.closeSSEStream(cancelled);
+    } else if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) this.link.answer(this, message as JSONRPCMessage & { id: RequestId });
   }
 }

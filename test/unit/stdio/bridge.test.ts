@@ -1,9 +1,16 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema, ElicitRequestSchema, type Progress } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  LoggingMessageNotificationSchema,
+  type Progress,
+} from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBridgeServer } from "../../support/bridge-server.js";
 import { TestProcesses } from "../../support/stdio-children.js";
+import { pollUntil, withDeadline } from "../../support/waiting.js";
 
 /** The bridge (src/stdio/) against real server-everything processes, through the real SDK client; no gateway in front. */
 
@@ -109,6 +116,51 @@ describe("stdio bridge, initialize era (SDK client)", () => {
     expect(processes.childOf("everything", "dave")!.sent.slice(0, 3)).toEqual(["initialize", "notifications/initialized", "tools/call"]);
   });
 
+  it("carries a request the server sends outside any call (roots/list) down the session's GET stream, and the answer back", async () => {
+    const client = new Client({ name: "roots", version: "1.0.0" }, { capabilities: { roots: { listChanged: true } } });
+    let asked!: () => void;
+    const listed = new Promise<void>((resolve) => (asked = resolve));
+    client.setRequestHandler(ListRootsRequestSchema, async () => {
+      asked();
+      return { roots: [{ uri: "file:///srv/henry", name: "henry's" }] };
+    });
+    const logged = new Promise<string>((resolve) => client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => resolve(String(n.params.data))));
+    await client.connect(new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { "x-test-user": "henry" } } }));
+    clients.push(client);
+    // server-everything asks for the roots 350 ms after `initialized`, then logs what it got
+    await withDeadline(listed, 5000, "roots/list at the client");
+    expect(await withDeadline(logged, 5000, "the server's log message")).toContain("1 root(s) received");
+  });
+
+  it("maps the client's notifications/cancelled to the bridge's id at the process", async () => {
+    const { client } = await connect("judy");
+    const child = processes.childOf("everything", "judy")!;
+    const held = await pollUntil(
+      () => child.holds,
+      (n) => n === 1,
+      5000,
+    ); // the GET stream's
+    const abort = new AbortController();
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const call = client.callTool({ name: "trigger-long-running-operation", arguments: { duration: 10, steps: 10 } }, undefined, {
+      signal: abort.signal,
+      onprogress: () => started(),
+    });
+    await running;
+    abort.abort("no longer wanted");
+    await expect(call).rejects.toThrow();
+    expect(await pollUntil(() => child.sent.includes("notifications/cancelled"), Boolean, 5000)).toBe(true);
+    // the call's stream ended with it: only the GET stream holds the process
+    expect(
+      await pollUntil(
+        () => child.holds,
+        (n) => n === held,
+        5000,
+      ),
+    ).toBe(held);
+  });
+
   it("answers 503 with Retry-After when the pool refuses a process", async () => {
     processes.refuse = "the cap of 1 process is reached";
     try {
@@ -212,6 +264,28 @@ describe("stdio bridge, 2026-07-28 (stateless, by hand)", () => {
       .map((line) => JSON.parse(line.slice(6)));
     expect(events.filter((e) => e.method === "notifications/progress").map((e) => e.params.progressToken)).toEqual(["mine", "mine"]);
     expect(events.at(-1)).toMatchObject({ id: "long", result: { content: [expect.objectContaining({ type: "text" })] } });
+  });
+
+  it("cancels the request at the process when the client closes its response stream", async () => {
+    await (await modern("ivan", "server/discover")).text();
+    const child = processes.childOf("everything", "ivan")!;
+    const stream = new AbortController();
+    const response = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream", "mcp-protocol-version": MODERN, "x-test-user": "ivan" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 8,
+        method: "tools/call",
+        params: { name: "trigger-long-running-operation", arguments: { duration: 10, steps: 10 }, _meta: { ...meta(), progressToken: 1 } },
+      }),
+      signal: stream.signal,
+    });
+    const reader = response.body!.getReader();
+    await reader.read(); // the first progress event: the call runs
+    stream.abort();
+    expect(await pollUntil(() => child.sent.includes("notifications/cancelled"), Boolean, 5000)).toBe(true);
+    expect(child.holds).toBe(0);
   });
 
   it("fails a tool that asks the client something (sampling) at once instead of hanging: no server-to-client requests on this wire", async () => {
