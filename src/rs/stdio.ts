@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "../log.js";
 import type { StdioProcesses } from "../stdio/child.js";
 import { StdioBridge } from "../stdio/bridge.js";
 import { typedSlash, type Mount } from "../upstream/mounts.js";
@@ -12,6 +13,7 @@ import { onClose } from "./relays.js";
 import { holdStream } from "./streams.js";
 
 export interface StdioEndpointDeps extends ProxyDeps {
+  log: Logger;
   /** The processes of the local (stdio) servers (src/stdio/pool.ts). */
   stdio: StdioProcesses;
 }
@@ -31,7 +33,7 @@ export function stdioEndpoint(mount: Mount, deps: StdioEndpointDeps) {
     resourceMetadataUrl: (request) => mount.metadataUrlAt(deps.origins.forHost(request.headers.host), typedSlash(request.url)),
     scopes: () => mount.advertisedScopes(),
   };
-  const bridge = new StdioBridge(mount.config.name, deps.stdio);
+  const bridge = new StdioBridge(mount.config.name, deps.stdio, deps);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const length = declaredLength(req);
     if (req.method === "POST" && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);

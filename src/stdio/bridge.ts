@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isInitializeRequest, type RequestId } from "@modelcontextprotocol/sdk/types.js";
+import type { Clock } from "../clock.js";
+import type { Logger } from "../log.js";
 import type { StdioChild, StdioOwner, StdioProcesses } from "./child.js";
 import { ChildLink } from "./link.js";
 import { BridgeSession } from "./session.js";
@@ -24,6 +26,11 @@ export interface BridgeRefusal {
  * its processes (one per owner, or one for all when `shared`; the pool decides). Sessions are the
  * bridge's own, bound to the client and user that opened them; processes come and go beneath them.
  */
+export interface BridgeDeps {
+  log: Pick<Logger, "warn">;
+  clock: Clock;
+}
+
 export class StdioBridge {
   readonly #links = new Map<string, ChildLink>();
   readonly #sessions = new Map<string, BridgeSession>();
@@ -31,6 +38,7 @@ export class StdioBridge {
   constructor(
     readonly server: string,
     private readonly processes: StdioProcesses,
+    private readonly deps: BridgeDeps,
   ) {}
 
   /** Sessions open now (tests). */
@@ -81,7 +89,7 @@ export class StdioBridge {
     this.#forgetIdle();
     const link = await this.#link(res, caller);
     if ("status" in link) return { ...link, id: requestIdOf(body) };
-    const session = new BridgeSession(ownerKey(caller), link, {
+    const session = new BridgeSession(ownerKey(caller), link, this.deps.clock, {
       opened: (sessionId, opened) => this.#sessions.set(sessionId, opened),
       closed: (sessionId) => this.#sessions.delete(sessionId),
     });
@@ -97,7 +105,7 @@ export class StdioBridge {
     res.once("close", child.hold());
     const key = this.processes.keyOf(this.server, caller);
     let link = this.#links.get(key);
-    if (!link) this.#links.set(key, (link = new ChildLink(this.server)));
+    if (!link) this.#links.set(key, (link = new ChildLink(this.server, this.deps.log)));
     link.attach(child);
     return link;
   }
@@ -114,7 +122,7 @@ export class StdioBridge {
   }
 
   #forgetIdle(): void {
-    const before = Date.now() - SESSION_IDLE_MS;
+    const before = this.deps.clock.now() - SESSION_IDLE_MS;
     for (const [id, session] of this.#sessions)
       if (session.lastUsed < before && !session.listening) {
         this.#sessions.delete(id);

@@ -9,6 +9,7 @@ import {
   type JSONRPCRequest,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
+import type { Logger } from "../log.js";
 import type { StdioChild } from "./child.js";
 import { BRIDGE_ERRORS, errorResponse, type Peer } from "./peer.js";
 
@@ -38,7 +39,10 @@ export class ChildLink {
   /** Session-era clients, reached by notifications of no request of theirs. */
   readonly #peers = new Set<Peer>();
 
-  constructor(readonly server: string) {}
+  constructor(
+    readonly server: string,
+    private readonly log: Pick<Logger, "warn">,
+  ) {}
 
   /** The process a request was given by the pool: when it is not the one linked, the next call initializes it. */
   attach(child: StdioChild): void {
@@ -199,7 +203,10 @@ export class ChildLink {
     const callers = new Set(calls.map((call) => call.peer));
     const call = calls.at(-1);
     const peer = call ? call.peer : [...this.#peers].reverse().find((each) => each.listening);
-    const refuse = (why: string) => void child.send(errorResponse(request.id, BRIDGE_ERRORS.internalError, why)).catch(() => undefined);
+    const refuse = (why: string) => {
+      this.log.warn(`stdio ${this.server}: its ${request.method} request answered with an error: ${why}`);
+      void child.send(errorResponse(request.id, BRIDGE_ERRORS.internalError, why)).catch(() => undefined);
+    };
     if (!peer) return refuse(`No client of the gateway can answer ${request.method} now.`);
     if (callers.size > 1) return refuse(`Several clients have calls in flight: the gateway cannot tell which one ${request.method} is for.`);
     if (!peer.takesRequests) return refuse(`The client speaks MCP 2026-07-28: ${request.method} cannot reach it through the gateway's stdio bridge.`);
@@ -215,6 +222,8 @@ export class ChildLink {
     const pending = [...this.#pending.entries()];
     this.#pending.clear();
     this.#asked.clear();
+    const calls = pending.filter(([, entry]) => entry.kind === "call").length;
+    if (calls) this.log.warn(`stdio ${this.server}: the process exited with ${calls} request(s) in flight, each answered with an error`);
     for (const [id, entry] of pending) {
       if (entry.kind === "initialize") entry.reject(new Error(`process ${id} exited`));
       else {

@@ -10,6 +10,7 @@ import {
   type JSONRPCMessage,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
+import type { Clock } from "../clock.js";
 import type { ChildLink } from "./link.js";
 import { BRIDGE_ERRORS, errorResponse, type Peer } from "./peer.js";
 
@@ -28,14 +29,16 @@ export class BridgeSession implements Peer {
   readonly takesRequests = true;
   #getStreams = 0;
   readonly #transport: StreamableHTTPServerTransport;
-  lastUsed = Date.now();
+  lastUsed: number;
 
   constructor(
     /** The client and user the session belongs to. */
     readonly owner: string,
     readonly link: ChildLink,
+    private readonly clock: Clock,
     events: SessionEvents,
   ) {
+    this.lastUsed = clock.now();
     this.#transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => events.opened(id, this),
@@ -57,7 +60,7 @@ export class BridgeSession implements Peer {
 
   /** One HTTP request of this session (or the `initialize` that opens it), its body already parsed. */
   async handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    this.lastUsed = Date.now();
+    this.lastUsed = this.clock.now();
     if (req.method === "GET") {
       this.#getStreams++;
       res.once("close", () => this.#getStreams--);

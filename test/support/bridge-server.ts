@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { systemClock } from "../../src/clock.js";
 import { StdioBridge } from "../../src/stdio/bridge.js";
 import type { StdioProcesses } from "../../src/stdio/child.js";
 
@@ -7,8 +8,12 @@ import type { StdioProcesses } from "../../src/stdio/child.js";
  * The bridge alone behind plain node:http, without the gateway's authentication: the caller is whoever
  * the `x-test-user` header names (client `test-client`). Answers the bridge's refusals as JSON-RPC errors.
  */
-export async function startBridgeServer(server: string, processes: StdioProcesses): Promise<{ url: string; bridge: StdioBridge; close(): Promise<void> }> {
-  const bridge = new StdioBridge(server, processes);
+export async function startBridgeServer(
+  server: string,
+  processes: StdioProcesses,
+): Promise<{ url: string; bridge: StdioBridge; warnings: string[]; close(): Promise<void> }> {
+  const warnings: string[] = [];
+  const bridge = new StdioBridge(server, processes, { log: { warn: (line) => warnings.push(line) }, clock: systemClock });
   const http: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -31,6 +36,7 @@ export async function startBridgeServer(server: string, processes: StdioProcesse
   return {
     url: `http://127.0.0.1:${port}/mcp`,
     bridge,
+    warnings,
     close: async () => {
       await bridge.close();
       http.closeAllConnections();

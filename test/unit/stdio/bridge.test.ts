@@ -110,6 +110,7 @@ describe("stdio bridge, initialize era (SDK client)", () => {
     await running;
     process.kill(pid, "SIGKILL");
     await expect(call).rejects.toMatchObject({ code: -32603, message: expect.stringContaining("The stdio server everything exited") });
+    expect(server.warnings).toContain("stdio everything: the process exited with 1 request(s) in flight, each answered with an error");
     expect(text(await client.callTool({ name: "echo", arguments: { message: "again" } }))).toContain("again");
     expect(processes.pids()).not.toContain(pid);
     // the new process was initialized by the bridge, with the session's first parameters, before the call
@@ -295,5 +296,6 @@ describe("stdio bridge, 2026-07-28 (stateless, by hand)", () => {
     const call = await modern("grace", "tools/call", { name: "trigger-sampling-request", arguments: { prompt: "x" } });
     const body = await call.json();
     expect(JSON.stringify(body)).toContain("2026-07-28");
+    expect(server.warnings).toContainEqual(expect.stringContaining("stdio everything: its sampling/createMessage request answered with an error"));
   });
 });
