@@ -177,6 +177,24 @@ describe("StdioPool: how processes end", () => {
     expect(lines.some((l) => /info stdio echo: pid \d+ ended \(idle\) with code 0 after \d/.test(l))).toBe(true);
   });
 
+  it("gives a caller a new process, not one being ended, while it still counts toward the caps", async () => {
+    const { pool, lines } = makePool({ stubborn: fixture("stdio-stubborn") }, { idleTimeout: 1, maxPerUser: 2 });
+    const old = child(await pool.acquire("stubborn", ALICE));
+    await withDeadline(
+      waitFor(() => lines.some((l) => l.includes("stdio-stubborn: stdin ended, staying"))),
+      5000,
+      "idle end begun",
+    );
+    const exit = exited(old);
+    const fresh = child(await pool.acquire("stubborn", ALICE));
+    expect(fresh.pid).not.toBe(old.pid);
+    expect(alive(old.pid)).toBe(true);
+    expect(pool.running).toBe(2);
+    expect(await pool.acquire("stubborn", { ...ALICE, clientId: "client-2" })).toMatchObject({ refused: expect.stringContaining("as one user may (2)") });
+    expect(await exit).toBe("idle");
+    expect(pool.running).toBe(1);
+  });
+
   it("restarts a crashed process at once, then backs off 1 s, 2 s, 4 s while it keeps dying; a long run resets", async () => {
     const clock = new ManualClock();
     const { pool, lines } = makePool({ crash: fixture("stdio-crash") }, {}, clock);
