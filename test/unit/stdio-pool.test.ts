@@ -115,10 +115,13 @@ describe("StdioPool: the process's environment and directory", () => {
     for (const dir of [root, join(root, "echo"), userDir]) expect(statSync(dir).mode & 0o777, dir).toBe(0o700);
   });
 
-  it("hashes a user name that is not a plain file name, and gives a shared server the server's directory", async () => {
+  it("hashes a user name that is not a plain lowercase file name, and gives a shared server the server's directory", async () => {
     const { pool, root } = makePool({ echo: fixture("stdio-echo"), both: { ...fixture("stdio-echo"), shared: true } });
     const odd = await ask<Echo>(child(await pool.acquire("echo", { ...ALICE, user: "../evil name" })), "env");
     expect(odd.cwd).toMatch(new RegExp(`^${root}/echo/@[0-9a-f]{32}$`));
+    const capital = await ask<Echo>(child(await pool.acquire("echo", { ...ALICE, user: "Alice" })), "env");
+    expect(capital.cwd).toMatch(new RegExp(`^${root}/echo/@[0-9a-f]{32}$`)); // not alice's on a case-insensitive file system
+    expect(capital.cwd).not.toBe(odd.cwd);
     const shared = await ask<Echo>(child(await pool.acquire("both", ALICE)), "env");
     expect(shared.cwd).toBe(join(root, "both"));
   });
