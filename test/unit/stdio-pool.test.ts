@@ -10,6 +10,7 @@ import { createLogger } from "../../src/log.js";
 import type { Acquired, StdioChild } from "../../src/stdio/child.js";
 import { INHERITED_VARIABLES } from "../../src/stdio/env.js";
 import { StdioPool } from "../../src/stdio/pool.js";
+import { openFiles } from "../support/fds.js";
 import { withDeadline } from "../support/waiting.js";
 
 const MEMORY = join(process.cwd(), "node_modules/.bin/mcp-server-memory");
@@ -258,6 +259,23 @@ describe("StdioPool: how processes end", () => {
     expect(lines.some((l) => /stdio stubborn: pid \d+ ended \(shutdown\) with signal SIGKILL/.test(l))).toBe(true);
     expect(await pool.acquire("memory", ALICE)).toEqual({ refused: "The gateway is shutting down.", retryAfterSeconds: 5 });
     expect(pool.running).toBe(0);
+  });
+
+  it("gives back every pipe: after 20 processes end, the gateway holds as many file descriptors as before", async () => {
+    const { pool } = makePool({ echo: fixture("stdio-echo") }, { idleTimeout: 1 });
+    const before = openFiles(process.pid).fds;
+    const users = Array.from({ length: 20 }, (_, i) => ({ ...ALICE, user: `user-${i}` }));
+    const children = await Promise.all(users.map(async (owner) => child(await pool.acquire("echo", owner))));
+    expect(openFiles(process.pid).fds).toBeGreaterThanOrEqual(before + 3 * 20);
+    const exits = children.map(exited);
+    await Promise.all(children.map((c) => ask(c, "env")));
+    await Promise.all(exits);
+    expect(pool.running).toBe(0);
+    await withDeadline(
+      waitFor(() => openFiles(process.pid).fds <= before),
+      5000,
+      `fds back to ${before}`,
+    );
   });
 
   it("kill() sends SIGKILL to every process at once, for a gateway exiting without close()", async () => {
