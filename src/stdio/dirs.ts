@@ -2,11 +2,12 @@ import { createHash } from "node:crypto";
 import { chmod, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
-const PLAIN_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+/** Lowercase only: on a case-insensitive file system (macOS, Windows) "Alice" and "alice" would share a directory. */
+const PLAIN_NAME = /^[a-z0-9._-]{1,64}$/;
 
 /**
- * A gateway user's name as a directory name: kept when plain (letters, digits, ".", "_", "-", not "." or
- * ".."), else "@" and a hash of it, which no plain name can equal.
+ * A gateway user's name as a directory name: kept when plain (lowercase letters, digits, ".", "_", "-",
+ * not "." or ".."), else "@" and a hash of it, which no plain name can equal.
  */
 export function userDirName(user: string): string {
   if (PLAIN_NAME.test(user) && user !== "." && user !== "..") return user;

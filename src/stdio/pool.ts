@@ -34,6 +34,8 @@ export class StdioPool implements StdioProcesses {
   readonly #options: StdioConfig;
   readonly #deps: StdioPoolDeps;
   readonly #slots = new Map<string, Slot>();
+  /** Processes being ended (stdin closed, signals on the way): still running and counted, but given to no one. */
+  readonly #ending = new Set<Slot>();
   readonly #backoff: Backoff;
   #spawns = 0;
   #closed = false;
@@ -50,7 +52,7 @@ export class StdioPool implements StdioProcesses {
   }
 
   get running(): number {
-    return this.#slots.size;
+    return this.#slots.size + this.#ending.size;
   }
 
   acquire(server: string, owner: StdioOwner): Promise<Acquired> {
@@ -71,7 +73,7 @@ export class StdioPool implements StdioProcesses {
   /** Ends every process and waits for them; no process starts afterwards. */
   async close(): Promise<void> {
     this.#closed = true;
-    const ending = [...this.#slots.values()].map(async (slot) => {
+    const ending = [...this.#slots.values(), ...this.#ending].map(async (slot) => {
       await slot.pending;
       await slot.child?.end("shutdown");
     });
@@ -80,7 +82,7 @@ export class StdioPool implements StdioProcesses {
 
   /** SIGKILL to every process at once, for a gateway that exits without close(): none outlives it. */
   kill(): void {
-    for (const slot of this.#slots.values()) slot.child?.kill();
+    for (const slot of [...this.#slots.values(), ...this.#ending]) slot.child?.kill();
   }
 
   /** Why this key cannot start a process now: back-off after quick deaths, or a cap. */
@@ -92,9 +94,9 @@ export class StdioPool implements StdioProcesses {
         retryAfterSeconds: Math.ceil(waitMs / 1000),
       };
     const retryAfterSeconds = Math.min(CAP_RETRY_SECONDS, this.#options.idleTimeout);
-    if (this.#slots.size >= this.#options.maxProcesses)
+    if (this.running >= this.#options.maxProcesses)
       return { refused: `The gateway runs as many stdio server processes as it may (${this.#options.maxProcesses}); try again later.`, retryAfterSeconds };
-    if (user !== undefined && [...this.#slots.values()].filter((s) => s.user === user).length >= this.#options.maxPerUser)
+    if (user !== undefined && [...this.#slots.values(), ...this.#ending].filter((s) => s.user === user).length >= this.#options.maxPerUser)
       return { refused: `You have as many stdio server processes as one user may (${this.#options.maxPerUser}); try again later.`, retryAfterSeconds };
     return undefined;
   }
@@ -114,7 +116,13 @@ export class StdioPool implements StdioProcesses {
           cwd: config.cwd ? render(config.cwd, dir) : dir,
         },
         generation,
-        { log, clock: this.#deps.clock, idleTimeoutMs: this.#options.idleTimeout * 1000, ended: (ended) => this.#ended(key, slot, ended) },
+        {
+          log,
+          clock: this.#deps.clock,
+          idleTimeoutMs: this.#options.idleTimeout * 1000,
+          ending: () => this.#retire(key, slot),
+          ended: (ended) => this.#ended(key, slot, ended),
+        },
       );
       await child.start();
       slot.child = child;
@@ -130,8 +138,16 @@ export class StdioPool implements StdioProcesses {
     }
   }
 
+  /** A process being ended gives its key up at once: the next caller gets a new process, not one about to exit. */
+  #retire(key: string, slot: Slot): void {
+    if (this.#slots.get(key) !== slot) return;
+    this.#slots.delete(key);
+    this.#ending.add(slot);
+  }
+
   #ended(key: string, slot: Slot, { reason, ranMs }: Ended): void {
     if (this.#slots.get(key) === slot) this.#slots.delete(key);
+    this.#ending.delete(slot);
     if (reason === "idle" || reason === "shutdown") this.#backoff.ended(key, ranMs);
     else this.#backoff.died(key, ranMs);
   }

@@ -27,6 +27,8 @@ export interface ProcessDeps {
   log: Logger;
   clock: Clock;
   idleTimeoutMs: number;
+  /** Called once, when the gateway starts ending the process (idle, shutdown): it takes no new work. */
+  ending: () => void;
   /** Called once, after `onexit`. */
   ended: (ended: Ended) => void;
 }
@@ -109,6 +111,7 @@ export class StdioProcess implements StdioChild {
 
   /** MCP stdio shutdown: stdin closed, SIGTERM after 2 s, SIGKILL 2 s later (the SDK's close); resolves once it has exited. */
   end(reason: "idle" | "shutdown"): Promise<void> {
+    if (!this.#ending && !this.#exited) this.#deps.ending();
     this.#ending ??= reason;
     clearTimeout(this.#idle);
     if (!this.#exited) void this.#transport.close();

@@ -10,6 +10,7 @@ import { createLogger } from "../../src/log.js";
 import type { Acquired, StdioChild } from "../../src/stdio/child.js";
 import { INHERITED_VARIABLES } from "../../src/stdio/env.js";
 import { StdioPool } from "../../src/stdio/pool.js";
+import { openFiles } from "../support/fds.js";
 import { withDeadline } from "../support/waiting.js";
 
 const MEMORY = join(process.cwd(), "node_modules/.bin/mcp-server-memory");
@@ -115,10 +116,13 @@ describe("StdioPool: the process's environment and directory", () => {
     for (const dir of [root, join(root, "echo"), userDir]) expect(statSync(dir).mode & 0o777, dir).toBe(0o700);
   });
 
-  it("hashes a user name that is not a plain file name, and gives a shared server the server's directory", async () => {
+  it("hashes a user name that is not a plain lowercase file name, and gives a shared server the server's directory", async () => {
     const { pool, root } = makePool({ echo: fixture("stdio-echo"), both: { ...fixture("stdio-echo"), shared: true } });
     const odd = await ask<Echo>(child(await pool.acquire("echo", { ...ALICE, user: "../evil name" })), "env");
     expect(odd.cwd).toMatch(new RegExp(`^${root}/echo/@[0-9a-f]{32}$`));
+    const capital = await ask<Echo>(child(await pool.acquire("echo", { ...ALICE, user: "Alice" })), "env");
+    expect(capital.cwd).toMatch(new RegExp(`^${root}/echo/@[0-9a-f]{32}$`)); // not alice's on a case-insensitive file system
+    expect(capital.cwd).not.toBe(odd.cwd);
     const shared = await ask<Echo>(child(await pool.acquire("both", ALICE)), "env");
     expect(shared.cwd).toBe(join(root, "both"));
   });
@@ -175,6 +179,24 @@ describe("StdioPool: how processes end", () => {
     expect(alive(echo.pid)).toBe(false);
     expect(pool.running).toBe(0);
     expect(lines.some((l) => /info stdio echo: pid \d+ ended \(idle\) with code 0 after \d/.test(l))).toBe(true);
+  });
+
+  it("gives a caller a new process, not one being ended, while it still counts toward the caps", async () => {
+    const { pool, lines } = makePool({ stubborn: fixture("stdio-stubborn") }, { idleTimeout: 1, maxPerUser: 2 });
+    const old = child(await pool.acquire("stubborn", ALICE));
+    await withDeadline(
+      waitFor(() => lines.some((l) => l.includes("stdio-stubborn: stdin ended, staying"))),
+      5000,
+      "idle end begun",
+    );
+    const exit = exited(old);
+    const fresh = child(await pool.acquire("stubborn", ALICE));
+    expect(fresh.pid).not.toBe(old.pid);
+    expect(alive(old.pid)).toBe(true);
+    expect(pool.running).toBe(2);
+    expect(await pool.acquire("stubborn", { ...ALICE, clientId: "client-2" })).toMatchObject({ refused: expect.stringContaining("as one user may (2)") });
+    expect(await exit).toBe("idle");
+    expect(pool.running).toBe(1);
   });
 
   it("restarts a crashed process at once, then backs off 1 s, 2 s, 4 s while it keeps dying; a long run resets", async () => {
@@ -237,6 +259,23 @@ describe("StdioPool: how processes end", () => {
     expect(lines.some((l) => /stdio stubborn: pid \d+ ended \(shutdown\) with signal SIGKILL/.test(l))).toBe(true);
     expect(await pool.acquire("memory", ALICE)).toEqual({ refused: "The gateway is shutting down.", retryAfterSeconds: 5 });
     expect(pool.running).toBe(0);
+  });
+
+  it("gives back every pipe: after 20 processes end, the gateway holds as many file descriptors as before", async () => {
+    const { pool } = makePool({ echo: fixture("stdio-echo") }, { idleTimeout: 1 });
+    const before = openFiles(process.pid).fds;
+    const users = Array.from({ length: 20 }, (_, i) => ({ ...ALICE, user: `user-${i}` }));
+    const children = await Promise.all(users.map(async (owner) => child(await pool.acquire("echo", owner))));
+    expect(openFiles(process.pid).fds).toBeGreaterThanOrEqual(before + 3 * 20);
+    const exits = children.map(exited);
+    await Promise.all(children.map((c) => ask(c, "env")));
+    await Promise.all(exits);
+    expect(pool.running).toBe(0);
+    await withDeadline(
+      waitFor(() => openFiles(process.pid).fds <= before),
+      5000,
+      `fds back to ${before}`,
+    );
   });
 
   it("kill() sends SIGKILL to every process at once, for a gateway exiting without close()", async () => {
