@@ -8,6 +8,7 @@ import { loginHandlers } from "./login/routes.js";
 import { issuerMetadataPaths, PATHS } from "./paths.js";
 import { RATE_RULES } from "./ratelimit.js";
 import { storeKey, type Store } from "./store/store.js";
+import type { Mount } from "./upstream/mounts.js";
 import { callbackHandler, clientMetadataHandler } from "./upstream/routes.js";
 
 export type Method = "use" | "get" | "post" | "put" | "delete" | "options";
@@ -69,15 +70,7 @@ export function routeTable({ as, login, store }: RouteDeps, { cors, configuratio
     ["use", PATHS.revoke, plain],
     ["options", PATHS.revoke, cors],
     ["post", PATHS.revoke, cors, form, h.revoke],
-    // RFC 8628 §3.1: the device authorization endpoint of the gateway's issuer and of each upstream's
-    ...[undefined, ...issuers].flatMap((m): Route[] => {
-      const path = m ? new URL(m.deviceAuthorizationEndpoint).pathname : PATHS.deviceAuthorization;
-      return [
-        ["use", path, plain],
-        ["options", path, cors],
-        ["post", path, cors, rateLimited(store, RATE_RULES.deviceAuthorization), form, h.deviceAuthorization(m)],
-      ];
-    }),
+    ...deviceAuthorizationRoutes(issuers, h.deviceAuthorization, cors, rateLimited(store, RATE_RULES.deviceAuthorization), form),
     ["use", PATHS.introspect, plain],
     ["post", PATHS.introspect, form, h.introspect],
 
@@ -109,4 +102,22 @@ export function routeTable({ as, login, store }: RouteDeps, { cors, configuratio
       },
     ],
   ];
+}
+
+/** RFC 8628 §3.1: the device authorization endpoint of the gateway's issuer and of each upstream's, each with its resource implied. */
+function deviceAuthorizationRoutes(
+  issuers: readonly Mount[],
+  handler: (mount?: Mount) => RequestHandler,
+  cors: RequestHandler,
+  limited: RequestHandler,
+  form: RequestHandler,
+): Route[] {
+  return [undefined, ...issuers].flatMap((m): Route[] => {
+    const path = m ? new URL(m.deviceAuthorizationEndpoint).pathname : PATHS.deviceAuthorization;
+    return [
+      ["use", path, plain],
+      ["options", path, cors],
+      ["post", path, cors, limited, form, handler(m)],
+    ];
+  });
 }

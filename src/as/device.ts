@@ -126,11 +126,7 @@ async function reserveUserCode(store: Store, codeHash: string): Promise<string> 
  * The device authorization a user code names, taken: a user code starts one browser sign-in only.
  * Undefined when it is unknown, used or expired.
  */
-export async function claimUserCode(
-  store: Store,
-  now: number,
-  userCode: string,
-): Promise<{ record: DeviceAuthorization; binding: DeviceBinding } | undefined> {
+export async function claimUserCode(store: Store, now: number, userCode: string): Promise<{ record: DeviceAuthorization; binding: DeviceBinding } | undefined> {
   const codeHash = await store.take<string>(storeKey.userCode(userCode));
   const record = codeHash === undefined ? undefined : await store.get<DeviceAuthorization>(storeKey.device(codeHash));
   if (!codeHash || !record || record.expiresAt <= now) return undefined;

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestBrowser } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
-import { approveOnBrowser, DEVICE_CODE_GRANT, deviceAuthorizationRequest, enterCode, poll, registerDeviceClient, startDevice } from "../support/device-steps.js";
+import {
+  approveOnBrowser,
+  DEVICE_CODE_GRANT,
+  deviceAuthorizationRequest,
+  enterCode,
+  poll,
+  registerDeviceClient,
+  startDevice,
+} from "../support/device-steps.js";
 import { refreshFor, register, tokenRequest } from "../support/oauth-steps.js";
 import { startStack, type Stack } from "../support/stack.js";
 
