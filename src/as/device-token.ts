@@ -26,9 +26,10 @@ export async function redeemDeviceCode(body: Record<string, unknown>, client: Cl
   if (record.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The device_code was issued to another client.");
   const outcome = await deps.store.get<DeviceOutcome>(storeKey.deviceOutcome(codeHash));
   if (outcome && "denied" in outcome) throw new OAuthError("access_denied", outcome.denied);
-  if (outcome) return redeemCode(deps, await unseal<string>(deps.keys, outcome.approved, codeHash));
-  if (record.expiresAt <= nowSeconds(deps.clock)) throw new OAuthError("expired_token", "The device_code has expired: request a new one.");
+  if (!outcome && record.expiresAt <= nowSeconds(deps.clock)) throw new OAuthError("expired_token", "The device_code has expired: request a new one.");
+  // parallel polls: one passes, so an approved code is redeemed once and the others hear slow_down, not a replay
   await pollOnce(deps, codeHash, record);
+  if (outcome) return redeemCode(deps, await unseal<string>(deps.keys, outcome.approved, codeHash));
   throw new OAuthError("authorization_pending", "The user has not finished yet.");
 }
 

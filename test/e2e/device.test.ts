@@ -91,6 +91,10 @@ describe("the device authorization grant (RFC 8628)", () => {
     expect((await poll(gw, client, started.device_code)).body.error_description).toContain("15 seconds");
     wait(15);
     expect((await poll(gw, client, started.device_code)).body.error).toBe("authorization_pending");
+    // of parallel polls one is taken; the others hear slow_down
+    wait(20);
+    const together = await Promise.all(Array.from({ length: 4 }, () => poll(gw, client, started.device_code)));
+    expect(together.map((r) => r.body.error).sort()).toEqual(["authorization_pending", "slow_down", "slow_down", "slow_down"]);
 
     const { screen1, end } = await approveOnBrowser(started.verification_uri_complete, started.user_code);
     // RFC 8628 §5.4: Screen 1 says a device asks, shows its code, and says to compare it
@@ -102,9 +106,12 @@ describe("the device authorization grant (RFC 8628)", () => {
     expect(end.text).toContain("Device connected");
     expect(end.text).toContain("Return to your device");
 
-    wait(15);
-    const granted = await poll(gw, client, started.device_code);
-    expect(granted.status).toBe(200);
+    // approved: of parallel polls exactly one gets tokens, and nothing is revoked for it
+    wait(60);
+    const redeemed = await Promise.all(Array.from({ length: 4 }, () => poll(gw, client, started.device_code)));
+    expect(redeemed.map((r) => r.status).sort()).toEqual([200, 400, 400, 400]);
+    expect(redeemed.filter((r) => r.status === 400).map((r) => r.body.error)).toEqual(["slow_down", "slow_down", "slow_down"]);
+    const granted = redeemed.find((r) => r.status === 200)!;
     expect(granted.body).toMatchObject({ token_type: "Bearer", scope: "read:user" });
     expect(granted.body.access_token).toContain("~");
     expect(granted.body.refresh_token).toContain("~");
@@ -115,7 +122,7 @@ describe("the device authorization grant (RFC 8628)", () => {
     expect((await callGetMe(gw, refreshed.body.access_token!)).login).toBe("octocat");
 
     // single use: a second redemption is refused and, as a replayed code, ends the grant it started
-    wait(15);
+    wait(60);
     expect(await poll(gw, client, started.device_code)).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
     expect((await refreshFor(gw, client, refreshed.body.refresh_token!)).body.error).toBe("invalid_grant");
   });
