@@ -48,7 +48,8 @@ export async function deviceLogin(command: LoginCommand, io: LoginIo): Promise<T
   const { resource, authorizationServer } = await discoverResource(command.url, io);
   const as = await discoverAuthorizationServer(authorizationServer, io);
   const endpoint = as.device_authorization_endpoint;
-  if (typeof endpoint !== "string") throw new LoginError(`${authorizationServer} offers no device authorization (RFC 8628): its metadata has no device_authorization_endpoint.`);
+  if (typeof endpoint !== "string")
+    throw new LoginError(`${authorizationServer} offers no device authorization (RFC 8628): its metadata has no device_authorization_endpoint.`);
   if (typeof as.token_endpoint !== "string") throw new LoginError(`${authorizationServer} names no token_endpoint.`);
   const clientId = command.clientId ?? (await registerDeviceClient(as, io));
   const params = { client_id: clientId, resource, ...(command.scope ? { scope: command.scope } : {}) };
@@ -63,7 +64,12 @@ async function discoverResource(url: string, io: LoginIo): Promise<{ resource: s
   const probe = await io.fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "mcp-oauth-gateway login", version: "1" } } }),
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "mcp-oauth-gateway login", version: "1" } },
+    }),
   });
   await probe.body?.cancel();
   if (probe.status !== 401) throw new LoginError(`${url} answered ${probe.status}, not 401: it does not ask for OAuth.`);
@@ -71,8 +77,9 @@ async function discoverResource(url: string, io: LoginIo): Promise<{ resource: s
   const target = new URL(url);
   const metadataUrl = fromChallenge ?? `${target.origin}/.well-known/oauth-protected-resource${target.pathname.replace(/\/$/, "")}`;
   const prm = await getJson(io, metadataUrl);
-  const authorizationServer = Array.isArray(prm.authorization_servers) ? prm.authorization_servers[0] : undefined;
-  if (typeof prm.resource !== "string" || typeof authorizationServer !== "string") throw new LoginError(`${metadataUrl} names no resource or authorization server.`);
+  const authorizationServer: unknown = Array.isArray(prm.authorization_servers) ? (prm.authorization_servers as unknown[])[0] : undefined;
+  if (typeof prm.resource !== "string" || typeof authorizationServer !== "string")
+    throw new LoginError(`${metadataUrl} names no resource or authorization server.`);
   return { resource: prm.resource, authorizationServer };
 }
 
@@ -80,7 +87,11 @@ async function discoverResource(url: string, io: LoginIo): Promise<{ resource: s
 async function discoverAuthorizationServer(issuer: string, io: LoginIo): Promise<Record<string, unknown>> {
   const url = new URL(issuer);
   const path = url.pathname.replace(/\/$/, "");
-  const candidates = [`${url.origin}/.well-known/oauth-authorization-server${path}`, `${url.origin}/.well-known/openid-configuration${path}`, `${url.origin}${path}/.well-known/openid-configuration`];
+  const candidates = [
+    `${url.origin}/.well-known/oauth-authorization-server${path}`,
+    `${url.origin}/.well-known/openid-configuration${path}`,
+    `${url.origin}${path}/.well-known/openid-configuration`,
+  ];
   for (const candidate of candidates) {
     const response = await io.fetch(candidate, { headers: { accept: "application/json" } });
     if (!response.ok) {
@@ -116,7 +127,11 @@ async function processDeviceAuthorizationResponse(response: Response): Promise<D
 }
 
 /** RFC 8628 §3.4–3.5: wait `interval` between polls, 5 seconds more after each slow_down, until an answer other than pending. */
-async function pollForTokens(io: LoginIo, tokenEndpoint: string, device: { clientId: string; deviceCode: string; interval: number; expiresIn: number }): Promise<TokenResponse> {
+async function pollForTokens(
+  io: LoginIo,
+  tokenEndpoint: string,
+  device: { clientId: string; deviceCode: string; interval: number; expiresIn: number },
+): Promise<TokenResponse> {
   let interval = device.interval;
   let waited = 0;
   while (waited <= device.expiresIn) {
@@ -138,7 +153,11 @@ async function pollForTokens(io: LoginIo, tokenEndpoint: string, device: { clien
 }
 
 const postForm = (io: LoginIo, url: string, form: Record<string, string>) =>
-  io.fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }, body: new URLSearchParams(form).toString() });
+  io.fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+    body: new URLSearchParams(form).toString(),
+  });
 
 async function getJson(io: LoginIo, url: string): Promise<Record<string, unknown>> {
   const response = await io.fetch(url, { headers: { accept: "application/json" } });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestBrowser } from "../support/browser.js";
+import { loginForm, TestBrowser } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
 import {
   approveOnBrowser,
@@ -10,6 +10,7 @@ import {
   registerDeviceClient,
   startDevice,
 } from "../support/device-steps.js";
+import { LOGIN } from "../support/config.js";
 import { refreshFor, register, tokenRequest } from "../support/oauth-steps.js";
 import { startStack, type Stack } from "../support/stack.js";
 
@@ -125,6 +126,24 @@ describe("the device authorization grant (RFC 8628)", () => {
     wait(60);
     expect(await poll(gw, client, started.device_code)).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
     expect((await refreshFor(gw, client, refreshed.body.refresh_token!)).body.error).toBe("invalid_grant");
+  });
+
+  it("always shows Screen 1 for a device, even to a signed-in user who asked to remember the client (§5.4)", async () => {
+    const client = await deviceClient();
+    const browser = new TestBrowser({ "sec-fetch-site": "none" });
+    const first = await startDevice(gw, client);
+    const screen1 = await browser.request((await enterCode(browser, first.verification_uri, first.user_code)).location!);
+    expect(screen1.text).not.toContain('name="remember"');
+    // a hand-made post asking to remember anyway
+    const approved = await browser.request(`${gw}/login`, { form: { ...loginForm(screen1.text)!, ...LOGIN, remember: "yes", decision: "approve" } });
+    const end = await browser.walk(approved.location!, { redirectUri: "urn:never", ...LOGIN });
+    expect("text" in end && end.text).toContain("Device connected");
+
+    const second = await startDevice(gw, client);
+    const again = await browser.request((await enterCode(browser, second.verification_uri, second.user_code)).location!);
+    expect(again.status).toBe(200);
+    expect(again.text).toContain("A device is asking for access.");
+    expect(again.text).toContain("Signed in as");
   });
 
   it("answers access_denied once the user denies on Screen 1", async () => {
