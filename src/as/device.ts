@@ -6,6 +6,7 @@ import { PATHS } from "../paths.js";
 import { storeKey, type Store } from "../store/store.js";
 
 import { requestedTarget, type DeviceBinding } from "./authorize.js";
+import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
 import { authenticateClient, type ClientAuthDeps } from "./client-auth.js";
 import type { ClientCredentials } from "./clients.js";
 import { DEVICE_CODE_GRANT } from "./grant-types.js";
@@ -76,14 +77,26 @@ export const generateUserCode = (): string => Array.from({ length: USER_CODE_LEN
 
 /**
  * POST /device_authorization (or /device_authorization/<name> of `issuerMount`): RFC 8628 §3.1–3.2. The
- * client authenticates as at /token; the resource and scope follow /authorize's rules.
+ * client authenticates as at /token; the resource and scope follow /authorize's rules. `from`: the
+ * sender's address as the per-address limits count it.
  */
 export async function deviceAuthorization(
   body: Record<string, unknown>,
   credentials: ClientCredentials,
   deps: DeviceAuthorizationDeps,
+  from: { address: string },
   issuerMount?: Mount,
 ): Promise<DeviceAuthorizationResponse> {
+  // a client first named here by its metadata document is fetched, and counted as a new client, as /authorize does (MC26)
+  if (isClientIdUrl(credentials.clientId))
+    await resolveMetadataClient(credentials.clientId, {
+      store: deps.store,
+      clock: deps.clock,
+      policy: deps.registration,
+      fetch: deps.metadataFetch,
+      log: deps.log,
+      address: from.address,
+    });
   const client = await authenticateClient(deps, credentials);
   if (!client.grant_types.includes(DEVICE_CODE_GRANT))
     throw new OAuthError("unauthorized_client", `This client did not register the ${DEVICE_CODE_GRANT} grant.`);

@@ -5,6 +5,7 @@ import { typedSlash, type Mount } from "../upstream/mounts.js";
 import type { AuthorizeDeps } from "./authorize.js";
 import { readClientCredentials } from "./clients.js";
 import { endClientGrants } from "../grants/revoke.js";
+import { addressSubject } from "../ratelimit.js";
 import { deviceAuthorization } from "./device.js";
 import { introspect } from "./introspection.js";
 import { authorizationServerMetadata, protectedResourceMetadata } from "./metadata.js";
@@ -63,7 +64,7 @@ export function asHandlers(deps: AsDeps) {
     deviceAuthorization:
       (mount?: Mount): RequestHandler =>
       async (req, res) => {
-        res.set(noStore).json(await deviceAuthorization(...formWithClient(req), deps, mount));
+        res.set(noStore).json(await deviceAuthorization(...formWithClient(req), deps, { address: addressSubject(req.ip) }, mount));
       },
     token: (async (req, res) => {
       res.set(noStore).json(await token(...formWithClient(req), deps));
