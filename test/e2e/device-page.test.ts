@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TestBrowser } from "../support/browser.js";
-import { deviceAuthorizationRequest, enterCode, registerDeviceClient, startDevice } from "../support/device-steps.js";
+import { approveOnBrowser, deviceAuthorizationRequest, enterCode, poll, registerDeviceClient, startDevice } from "../support/device-steps.js";
+import { mcpInitialize } from "../support/oauth-steps.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { startStack, type Stack } from "../support/stack.js";
 
@@ -86,5 +87,18 @@ describe("device authorization at each upstream's issuer", () => {
     // several upstreams and no resource: the gateway's own endpoint cannot tell which
     expect((await deviceAuthorizationRequest(`${gw}/device_authorization`, { client_id: client })).body.error).toBe("invalid_target");
     expect((await deviceAuthorizationRequest(`${gw}/device_authorization`, { client_id: client, resource: stack.urls.github })).status).toBe(200);
+  });
+
+  it("connects a device to an upstream without a sign-in of its own (an API key): the code is issued at Screen 1", async () => {
+    const gw = stack.gateway.publicUrl;
+    const client = (await registerDeviceClient(gw)).body.client_id;
+    const { body: started } = await deviceAuthorizationRequest(`${gw}/device_authorization/internal`, { client_id: client });
+    const { end } = await approveOnBrowser(started.verification_uri!, started.user_code!);
+    expect(end.text).toContain("Device connected");
+    stack.clock.advance(10_000);
+    const granted = await poll(gw, client, started.device_code!);
+    expect(granted.status, JSON.stringify(granted.body)).toBe(200);
+    expect((await mcpInitialize(stack.urls.internal, `Bearer ${granted.body.access_token}`)).status).toBe(200);
+    expect((await mcpInitialize(stack.urls.github, `Bearer ${granted.body.access_token}`)).status).toBe(401);
   });
 });
