@@ -19,7 +19,11 @@ export type OAuthErrorCode =
   | "invalid_redirect_uri"
   | "invalid_client_metadata"
   | "invalid_target"
-  | "unsupported_token_type";
+  | "unsupported_token_type"
+  // RFC 8628 §3.5
+  | "authorization_pending"
+  | "slow_down"
+  | "expired_token";
 
 /** The one error type. Handlers throw it; the error middleware writes it. */
 export class OAuthError extends Error {

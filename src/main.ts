@@ -10,6 +10,7 @@ import { startGateway, type Gateway } from "./gateway.js";
 import { createLogger } from "./log.js";
 import { hashPassword } from "./login/passwords.js";
 import { describeLogin } from "./login/users.js";
+import { loginCommand } from "./cli/run-login.js";
 import { revokeCommand } from "./revoke.js";
 import { describeStore } from "./store/open.js";
 import { importSigningKey } from "./upstream/client-auth.js";
@@ -28,6 +29,11 @@ async function main(): Promise<void> {
   if (config.command === "help") return void process.stdout.write(`${helpText()}\n`);
   if (config.command === "version") return void process.stdout.write(`${version}\n`);
   if (config.command === "hash-password") return hashPasswordCommand();
+  if (config.command === "login") {
+    const { code, text } = await loginCommand(config.deviceLogin!);
+    if (text) (code === 0 ? process.stdout : process.stderr).write(`${code === 0 ? "" : "mcp-oauth-gateway: "}${text}\n`);
+    process.exit(code);
+  }
 
   const log = createLogger();
   if (config.command === "revoke") {

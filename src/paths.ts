@@ -7,6 +7,10 @@ export const PATHS = {
   registeredClient: "/register/:client_id",
   revoke: "/revoke",
   introspect: "/introspect",
+  /** RFC 8628 §3.1: the device authorization endpoint. */
+  deviceAuthorization: "/device_authorization",
+  /** RFC 8628 §3.3: where the user enters the code a device shows (`verification_uri`). */
+  device: "/device",
   login: "/login",
   upstreamCallback: "/upstream/callback",
   upstreamCallbackNamed: "/upstream/callback/:name",
@@ -35,6 +39,9 @@ export const clientMetadataPath = (name: string): string => (name ? `/upstream/c
 
 /** The authorization endpoint of one upstream's issuer; the flags' single upstream keeps the gateway's own. */
 export const authorizePath = (name: string): string => (name ? `${PATHS.authorize}/${name}` : PATHS.authorize);
+
+/** The device authorization endpoint of one upstream's issuer (RFC 8628 §3.1); the flags' single upstream keeps the gateway's own. */
+export const deviceAuthorizationPath = (name: string): string => (name ? `${PATHS.deviceAuthorization}/${name}` : PATHS.deviceAuthorization);
 
 /** Where one upstream's MCP endpoint is mounted: `/mcp`, or `/mcp/<name>` for an upstream of a config file. */
 export const mcpPath = (name: string): string => (name ? `${PATHS.mcp}/${name}` : PATHS.mcp);

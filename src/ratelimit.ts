@@ -21,6 +21,12 @@ export const RATE_RULES = {
   login: { name: "login", limit: 120, windowSeconds: 600, message: "Too many sign-in pages from this address." },
   /** Failed sign-ins per address on Screen 1: slows password guessing to a crawl. */
   loginFailure: { name: "login-failure", limit: 10, windowSeconds: 900, message: "Too many failed sign-ins from this address." },
+  /** Device authorization requests per address (RFC 8628 §3.1): each stores a device code and a user code for their lifetime. */
+  deviceAuthorization: { name: "device-authorization", limit: 60, windowSeconds: 600, message: "Too many device authorizations from this address." },
+  /** /device page loads and posts per address. */
+  device: { name: "device", limit: 120, windowSeconds: 600, message: "Too many device pages from this address." },
+  /** RFC 8628 §5.1: wrong user codes per address; at the limit even a right one waits for the window to pass. */
+  deviceCodeFailure: { name: "device-code-failure", limit: 10, windowSeconds: 900, message: "Too many wrong device codes from this address." },
 } as const satisfies Record<string, RateRule>;
 
 /**

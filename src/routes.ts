@@ -3,10 +3,12 @@ import { asHandlers, type AsDeps } from "./as/routes.js";
 import { formBody, jsonBody, plainBodiesOnly as plain, rateLimited } from "./limits.js";
 import { authorizeHandler } from "./login/authorize-route.js";
 import type { LoginDeps } from "./login/flow.js";
+import { deviceHandlers } from "./login/device.js";
 import { loginHandlers } from "./login/routes.js";
 import { issuerMetadataPaths, PATHS } from "./paths.js";
 import { RATE_RULES } from "./ratelimit.js";
 import { storeKey, type Store } from "./store/store.js";
+import type { Mount } from "./upstream/mounts.js";
 import { callbackHandler, clientMetadataHandler } from "./upstream/routes.js";
 
 export type Method = "use" | "get" | "post" | "put" | "delete" | "options";
@@ -38,6 +40,7 @@ export function routeTable({ as, login, store }: RouteDeps, { cors, configuratio
   const { mounts } = as;
   const h = asHandlers(as);
   const screen = loginHandlers(login);
+  const device = deviceHandlers(login);
   const form = formBody(50);
   const loginForm = formBody(20);
   const issuers = mounts.all.filter((m) => m !== mounts.single);
@@ -67,6 +70,7 @@ export function routeTable({ as, login, store }: RouteDeps, { cors, configuratio
     ["use", PATHS.revoke, plain],
     ["options", PATHS.revoke, cors],
     ["post", PATHS.revoke, cors, form, h.revoke],
+    ...deviceAuthorizationRoutes(issuers, h.deviceAuthorization, cors, rateLimited(store, RATE_RULES.deviceAuthorization), form),
     ["use", PATHS.introspect, plain],
     ["post", PATHS.introspect, form, h.introspect],
 
@@ -78,6 +82,9 @@ export function routeTable({ as, login, store }: RouteDeps, { cors, configuratio
     ["use", PATHS.login, plain, page, ...session],
     ["get", PATHS.login, screen.show],
     ["post", PATHS.login, loginForm, screen.submit],
+    ["use", PATHS.device, plain, page, ...session, rateLimited(store, RATE_RULES.device)],
+    ["get", PATHS.device, device.show],
+    ["post", PATHS.device, loginForm, device.submit],
     ["use", PATHS.upstreamCallback, page, ...session],
     ["get", PATHS.upstreamCallback, callbackHandler(login)],
     ["get", PATHS.upstreamCallbackNamed, callbackHandler(login)],
@@ -95,4 +102,22 @@ export function routeTable({ as, login, store }: RouteDeps, { cors, configuratio
       },
     ],
   ];
+}
+
+/** RFC 8628 §3.1: the device authorization endpoint of the gateway's issuer and of each upstream's, each with its resource implied. */
+function deviceAuthorizationRoutes(
+  issuers: readonly Mount[],
+  handler: (mount?: Mount) => RequestHandler,
+  cors: RequestHandler,
+  limited: RequestHandler,
+  form: RequestHandler,
+): Route[] {
+  return [undefined, ...issuers].flatMap((m): Route[] => {
+    const path = m ? new URL(m.deviceAuthorizationEndpoint).pathname : PATHS.deviceAuthorization;
+    return [
+      ["use", path, plain],
+      ["options", path, cors],
+      ["post", path, cors, limited, form, handler(m)],
+    ];
+  });
 }

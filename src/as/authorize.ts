@@ -29,7 +29,15 @@ export interface AuthorizationRequest {
   issuer?: string;
   /** SHA-256 of the browser-binding cookie of the browser that sent it (src/login/browser.ts): only that browser may go on with it. */
   browser?: string;
+  /** Set when the request came from a device (RFC 8628): it ends at that device authorization, never at a redirect URI. */
+  device?: DeviceBinding;
   createdAt: number;
+}
+
+/** The device authorization a browser request stands for: its device code's hash, and the user code the consent screen shows. */
+export interface DeviceBinding {
+  codeHash: string;
+  userCode: string;
 }
 
 /**
@@ -154,6 +162,8 @@ async function verifiedClient(
       })
     : await getClient(deps.store, clientId);
   if (!client) throw new OAuthError("invalid_client", "The client is not registered with this gateway. Register it again from your MCP client.");
+  if (!client.grant_types.includes("authorization_code"))
+    throw new OAuthError("unauthorized_client", "This client registered for the device authorization grant only: it cannot use /authorize.");
   const requested = optionalParam(query, "redirect_uri");
   // OAuth 2.1 §2.3.2: without redirect_uri, only a client with exactly one registered URI is unambiguous
   if (!requested && client.redirect_uris.length !== 1)
@@ -179,13 +189,25 @@ function checkParameters(
   if (optionalParam(query, "code_challenge_method") !== "S256") return refuse("invalid_request", "Only code_challenge_method=S256 is supported.");
   if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge))
     return refuse("invalid_request", "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
+  const target = requestedTarget(query, deps.mounts, issuerMount);
+  if ("error" in target) return target;
+  return { codeChallenge, ...target };
+}
+
+/** The resource (RFC 8707) and scope a request asks for, checked: shared by /authorize and the device authorization endpoint. */
+export function requestedTarget(
+  query: Record<string, unknown>,
+  mounts: Mounts,
+  issuerMount: Mount | undefined,
+): { mount: Mount; scope: string | undefined } | { error: OAuthErrorCode; description: string } {
+  const refuse = (error: OAuthErrorCode, description: string) => ({ error, description });
   const resource = optionalParam(query, "resource");
   // RFC 8707 §2: the resource picks the upstream; unnamed, it is the endpoint's own (or the flags' single one)
-  const mount = resource === undefined ? (issuerMount ?? deps.mounts.single) : deps.mounts.resolve(resource);
+  const mount = resource === undefined ? (issuerMount ?? mounts.single) : mounts.resolve(resource);
   if (!mount || (issuerMount && mount !== issuerMount))
     return refuse(
       "invalid_target",
-      `Name the resource: this authorization server protects ${(issuerMount ? [issuerMount.resource] : deps.mounts.resources).join(", ")}.`,
+      `Name the resource: this authorization server protects ${(issuerMount ? [issuerMount.resource] : mounts.resources).join(", ")}.`,
     );
   const scope = optionalParam(query, "scope") ?? mount.config.scope;
   if (scope !== undefined && (scope.length > AUTHORIZATION_REQUEST_LIMITS.scope || !isScope(scope)))
@@ -193,7 +215,7 @@ function checkParameters(
   // RFC 6749 §3.3: the server may refuse a scope it will not grant (`--upstream-scope-max`)
   const beyond = scope === undefined || mount.config.scopeMax === undefined ? undefined : firstOutside(scope, mount.config.scopeMax);
   if (beyond) return refuse("invalid_scope", `This gateway does not let clients ask for ${beyond}.`);
-  return { codeChallenge, mount, scope };
+  return { mount, scope };
 }
 
 /** RFC 6749 §4.1.2 with RFC 9207 `iss`: the response parameters appended to the redirect URI's query. */

@@ -2,6 +2,7 @@ import type { JSONWebKeySet } from "jose";
 import { OAuthError, challenge } from "../errors.js";
 import { storeKey, type Store } from "../store/store.js";
 import { assertionClientId, clientKeyMetadata } from "./client-assertion.js";
+import { DEVICE_CODE_GRANT, GRANT_TYPES } from "./grant-types.js";
 import { allowlistProblem, gatewayOriginProblem, redirectUriProblem } from "./redirect-uris.js";
 
 export { redirectUriMatches, redirectUriProblem } from "./redirect-uris.js";
@@ -9,7 +10,6 @@ export { redirectUriMatches, redirectUriProblem } from "./redirect-uris.js";
 export type TokenEndpointAuthMethod = "none" | "client_secret_post" | "client_secret_basic" | "private_key_jwt";
 /** What RFC 7591 registration offers; Client ID Metadata Documents choose from their own list (cimd.ts). */
 const REGISTRATION_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ["none", "client_secret_post", "client_secret_basic"];
-const GRANT_TYPES = ["authorization_code", "refresh_token"] as const;
 
 /** RFC 7591 §2 client metadata as registered, plus what the server provisioned. */
 export interface ClientRecord {
@@ -88,15 +88,17 @@ export function clientMetadata(
 ): ClientMetadata {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw metadataError("The client metadata must be a JSON object.");
   const m = body as Record<string, unknown>;
-  const redirectUris = validateRedirectUris(m.redirect_uris, policy);
   const method = m.token_endpoint_auth_method ?? defaultMethod;
   if (!methods.includes(method as TokenEndpointAuthMethod)) throw metadataError(`token_endpoint_auth_method must be one of ${methods.join(", ")}.`);
   // Provisioned default: MCP clients need refresh; RFC 7591 §3.2.1 lets us say what we registered.
-  const grantTypes = stringList(m.grant_types, "grant_types") ?? [...GRANT_TYPES];
+  const grantTypes = stringList(m.grant_types, "grant_types") ?? ["authorization_code", "refresh_token"];
   const unsupportedGrant = grantTypes.find((g) => !(GRANT_TYPES as readonly string[]).includes(g));
-  if (unsupportedGrant) throw metadataError(`grant_type "${unsupportedGrant.slice(0, 100)}" is not supported; use authorization_code and refresh_token.`);
-  if (!grantTypes.includes("authorization_code")) throw metadataError("grant_types must include authorization_code.");
-  const responseTypes = stringList(m.response_types, "response_types") ?? ["code"];
+  if (unsupportedGrant) throw metadataError(`grant_type "${unsupportedGrant.slice(0, 100)}" is not supported; use ${GRANT_TYPES.join(", ")}.`);
+  const browserFlow = grantTypes.includes("authorization_code");
+  if (!browserFlow && !grantTypes.includes(DEVICE_CODE_GRANT)) throw metadataError(`grant_types must include authorization_code or ${DEVICE_CODE_GRANT}.`);
+  // RFC 8628 §3.1: a device client receives nothing at a redirect URI, so it need not register one
+  const redirectUris = browserFlow || m.redirect_uris !== undefined ? validateRedirectUris(m.redirect_uris, policy) : [];
+  const responseTypes = stringList(m.response_types, "response_types") ?? (browserFlow ? ["code"] : []);
   if (responseTypes.some((r) => r !== "code")) throw metadataError('response_types must be ["code"].');
   const metadata: ClientMetadata = {
     redirect_uris: redirectUris,

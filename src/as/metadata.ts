@@ -1,5 +1,6 @@
 import { PATHS } from "../paths.js";
 import { ASSERTION_ALGORITHMS } from "./client-assertion.js";
+import { DEVICE_CODE_GRANT } from "./grant-types.js";
 
 /**
  * Discovery documents: pure functions of the gateway's URLs and the scopes it advertises.
@@ -16,6 +17,7 @@ export const gatewayUrls = (publicUrl: string): GatewayUrls => ({ issuer: public
 export interface IssuerUrls {
   issuer: string;
   authorizationEndpoint: string;
+  deviceAuthorizationEndpoint: string;
 }
 
 /** RFC 8414 §2 */
@@ -23,12 +25,13 @@ export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly 
   return {
     issuer: issuerUrls.issuer,
     authorization_endpoint: issuerUrls.authorizationEndpoint,
+    device_authorization_endpoint: issuerUrls.deviceAuthorizationEndpoint, // RFC 8628 §4
     token_endpoint: `${urls.issuer}${PATHS.token}`,
     registration_endpoint: `${urls.issuer}${PATHS.register}`,
     ...(scopes?.length ? { scopes_supported: scopes } : {}),
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
-    grant_types_supported: ["authorization_code", "refresh_token"],
+    grant_types_supported: ["authorization_code", "refresh_token", DEVICE_CODE_GRANT],
     // `none` stays listed: Claude uses Client ID Metadata Documents only beside it
     token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS, // RFC 7523 §2.2, for private_key_jwt
@@ -45,7 +48,11 @@ export function authorizationServerMetadata(urls: GatewayUrls, scopes: readonly 
   };
 }
 
-const ownIssuer = (urls: GatewayUrls): IssuerUrls => ({ issuer: urls.issuer, authorizationEndpoint: `${urls.issuer}${PATHS.authorize}` });
+const ownIssuer = (urls: GatewayUrls): IssuerUrls => ({
+  issuer: urls.issuer,
+  authorizationEndpoint: `${urls.issuer}${PATHS.authorize}`,
+  deviceAuthorizationEndpoint: `${urls.issuer}${PATHS.deviceAuthorization}`,
+});
 
 /** RFC 9728 §2, for one mounted upstream: its own resource and the issuer that grants access to it. */
 export function protectedResourceMetadata(resource: { resource: string; title: string; issuer: string }, scopes: readonly string[] | undefined) {

@@ -5,6 +5,8 @@ import { typedSlash, type Mount } from "../upstream/mounts.js";
 import type { AuthorizeDeps } from "./authorize.js";
 import { readClientCredentials } from "./clients.js";
 import { endClientGrants } from "../grants/revoke.js";
+import { addressSubject } from "../ratelimit.js";
+import { deviceAuthorization } from "./device.js";
 import { introspect } from "./introspection.js";
 import { authorizationServerMetadata, protectedResourceMetadata } from "./metadata.js";
 import { deleteRegistration, readRegistration, registerClient, updateRegistration, type RegistrationDeps } from "./registration.js";
@@ -58,6 +60,12 @@ export function asHandlers(deps: AsDeps) {
       await deleteRegistration(clientId(req), req.headers.authorization, registration, (id) => endClientGrants(deps, id));
       res.status(204).set(noStore).end();
     }) satisfies RequestHandler,
+    /** RFC 8628 §3.1: at the gateway's issuer, or (`mount`) one upstream's, whose resource it implies. */
+    deviceAuthorization:
+      (mount?: Mount): RequestHandler =>
+      async (req, res) => {
+        res.set(noStore).json(await deviceAuthorization(...formWithClient(req), deps, { address: addressSubject(req.ip) }, mount));
+      },
     token: (async (req, res) => {
       res.set(noStore).json(await token(...formWithClient(req), deps));
     }) satisfies RequestHandler,

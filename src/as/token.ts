@@ -1,7 +1,7 @@
 import { nowSeconds } from "../clock.js";
 import { s256, safeEqual } from "../crypto.js";
 import { OAuthError } from "../errors.js";
-import { codeUpstream, redeemCode } from "../grants/codes.js";
+import { codeUpstream, redeemCode, type RedeemedCode } from "../grants/codes.js";
 import type { TokenResponse } from "../grants/format.js";
 import { issueTokens } from "../grants/issue.js";
 import { openRefreshToken } from "../grants/lookup.js";
@@ -10,6 +10,8 @@ import { giveBackIfEnded } from "../grants/revoke.js";
 import type { Mounts } from "../upstream/mounts.js";
 import { authenticateClient, type ClientAuthDeps } from "./client-auth.js";
 import { markClientUsed, optionalParam, type ClientCredentials, type ClientRecord } from "./clients.js";
+import { redeemDeviceCode } from "./device-token.js";
+import { DEVICE_CODE_GRANT } from "./grant-types.js";
 import { refreshTokenGrant, type RefreshDeps } from "./refresh.js";
 
 export interface TokenDeps extends RefreshDeps, ClientAuthDeps {
@@ -23,13 +25,14 @@ const CODE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 export async function token(body: Record<string, unknown>, credentials: ClientCredentials, deps: TokenDeps): Promise<TokenResponse> {
   const grantType = optionalParam(body, "grant_type");
   if (!grantType) throw new OAuthError("invalid_request", "grant_type is required.");
-  if (grantType !== "authorization_code" && grantType !== "refresh_token")
-    throw new OAuthError("unsupported_grant_type", "Only authorization_code and refresh_token are supported.");
+  if (grantType !== "authorization_code" && grantType !== "refresh_token" && grantType !== DEVICE_CODE_GRANT)
+    throw new OAuthError("unsupported_grant_type", `Only authorization_code, refresh_token and ${DEVICE_CODE_GRANT} are supported.`);
   const client = await authenticateClient(deps, credentials).catch(async (error: unknown) => {
     if (grantType === "refresh_token" && error instanceof OAuthError && error.code === "invalid_client") await giveBackOrphaned(body, deps);
     throw error;
   });
   if (!client.grant_types.includes(grantType)) throw new OAuthError("unauthorized_client", `This client did not register the ${grantType} grant.`);
+  if (grantType === DEVICE_CODE_GRANT) return grantFromCode(await redeemDeviceCode(body, client, deps), client, deps);
   return grantType === "authorization_code" ? authorizationCodeGrant(body, client, deps) : refreshTokenGrant(body, client, deps);
 }
 
@@ -40,7 +43,7 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
   const verifier = optionalParam(body, "code_verifier");
   const resource = optionalParam(body, "resource");
   const redeemed = await redeemCode(deps, code);
-  const { record, grantId } = redeemed;
+  const { record } = redeemed;
   if (record.clientId !== client.client_id) throw new OAuthError("invalid_grant", "The authorization code was issued to another client.");
   if ((record.redirectUriGiven || redirectUri !== undefined) && redirectUri !== record.redirectUri)
     throw new OAuthError("invalid_grant", "redirect_uri differs from the one in the authorization request.");
@@ -51,7 +54,12 @@ async function authorizationCodeGrant(body: Record<string, unknown>, client: Cli
   if (!safeEqual(s256(verifier), record.codeChallenge)) throw new OAuthError("invalid_grant", "The code_verifier does not match the code_challenge.");
   if (resource !== undefined && deps.mounts.resolve(resource)?.resource !== record.resource)
     throw new OAuthError("invalid_target", `This authorization is for ${record.resource} only.`);
+  return grantFromCode(redeemed, client, deps);
+}
 
+/** The tokens of a redeemed gateway code: the grant recorded, then G~U and R~V (the code and device grants alike). */
+export async function grantFromCode(redeemed: RedeemedCode, client: ClientRecord, deps: TokenDeps): Promise<TokenResponse> {
+  const { record, grantId } = redeemed;
   const upstream = await codeUpstream(deps, redeemed);
   const grantedAt = nowSeconds(deps.clock);
   const grant = {

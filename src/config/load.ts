@@ -20,12 +20,14 @@ export const loadProcessConfig = (): Readonly<Config> => loadConfig(process.argv
 
 /** Parse argv, environment and env file once; throw ConfigError naming the flag and the fix. */
 export function loadConfig(argv: readonly string[], env: Env): Readonly<Config> {
+  if (argv[0] === "login" && (argv.includes("--help") || argv.includes("-h"))) return freeze({ command: "help" });
+  if (argv[0] === "login") return freeze({ command: "login", deviceLogin: parseLogin(argv.slice(1)) });
   const { values, positionals } = parseCommandLine(argv);
   if (values.help) return freeze({ command: "help" });
   if (values.version) return freeze({ command: "version" });
   const command = positionals[0] ?? "serve";
   if (command !== "serve" && command !== "demo" && command !== "hash-password" && command !== "revoke")
-    throw new ConfigError(`unknown command "${command}": use "demo", "hash-password", "revoke" or no command (see --help)`);
+    throw new ConfigError(`unknown command "${command}": use "demo", "hash-password", "revoke", "login" or no command (see --help)`);
   if (positionals.length > 1) throw new ConfigError(`unexpected argument "${positionals[1]}" (see --help)`);
   const revoke = parseRevoke(command, values);
   if (command === "hash-password") return freeze({ command });
@@ -88,6 +90,36 @@ function parseRevoke(command: string, values: CommandLine["values"]): Config["re
   if (users.some((u) => !u) || clients.some((c) => !c)) throw new ConfigError("revoke: --user and --client need a non-empty value");
   if (!users.length && !clients.length) throw new ConfigError("revoke needs --user NAME or --client ID (each repeatable): whose grants to end");
   return Object.freeze({ users: Object.freeze(users), clients: Object.freeze(clients) });
+}
+
+/** `login <mcp-url> [--client-id ID] [--scope S] [--write-config FILE] [--name NAME]`: a client command, none of the gateway's options. */
+function parseLogin(argv: readonly string[]): NonNullable<Config["deviceLogin"]> {
+  const options = {
+    "client-id": { type: "string" },
+    scope: { type: "string" },
+    "write-config": { type: "string" },
+    name: { type: "string" },
+  } as const;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new ConfigError(`login: ${(error as Error).message.split("\n")[0]} (see --help)`);
+  }
+  const { values, positionals } = parsed;
+  const [url, extra] = positionals;
+  if (!url) throw new ConfigError("login needs the MCP server's URL: mcp-oauth-gateway login https://gateway.example.com/mcp");
+  if (extra !== undefined) throw new ConfigError(`login: unexpected argument "${extra}" (see --help)`);
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new ConfigError(`login: "${url}" is not an http(s) URL`);
+  if (values.name !== undefined && values["write-config"] === undefined)
+    throw new ConfigError("login: --name names the entry --write-config writes; give --write-config FILE");
+  return Object.freeze({
+    url,
+    ...(values["client-id"] ? { clientId: values["client-id"] } : {}),
+    ...(values.scope ? { scope: values.scope } : {}),
+    ...(values["write-config"] ? { writeConfig: values["write-config"] } : {}),
+    ...(values.name ? { name: values.name } : {}),
+  });
 }
 
 function parseCommandLine(argv: readonly string[]): CommandLine {

@@ -271,6 +271,7 @@ export function helpText(): string {
   });
   return [
     "Usage: mcp-oauth-gateway [demo | hash-password | revoke] [options]",
+    "       mcp-oauth-gateway login <mcp-url> [--client-id ID] [--scope SCOPE] [--write-config FILE [--name NAME]]",
     "",
     "  (no command)   run the gateway in front of --upstream-rs, or of the upstreams of --config",
     "  demo           run the gateway in front of a bundled offline GitHub simulator",
@@ -278,6 +279,11 @@ export function helpText(): string {
     "                 the value of the password hash variable, or of a users file line `username:hash`",
     "  revoke         end grants in the store the options name: --user NAME and --client ID (each repeatable);",
     "                 a running gateway on the same store refuses their tokens from its next request",
+    "  login          sign in to an MCP server behind OAuth without a browser here (RFC 8628 device flow):",
+    "                 prints a code to enter at a page on any device, then the token response as JSON;",
+    "                 --write-config FILE merges { url, headers: { Authorization } } into its mcpServers",
+    "                 under --name (default: the URL's last path segment), mode 0600; --client-id skips",
+    "                 registration; --scope asks for a scope",
     "",
     "Options (flag, environment variable; flags win over the environment, which wins over the env file):",
     ...rows,

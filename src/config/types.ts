@@ -90,7 +90,9 @@ export interface StdioConfig {
 export type StoreConfig = { kind: "memory" } | { kind: "sqlite"; dataDir: string } | { kind: "redis"; url: string };
 
 export interface Config {
-  command: "serve" | "demo" | "hash-password" | "revoke" | "help" | "version";
+  command: "serve" | "demo" | "hash-password" | "revoke" | "login" | "help" | "version";
+  /** `login` only: the device flow against an MCP server (src/cli/login.ts). */
+  deviceLogin?: { url: string; clientId?: string; scope?: string; writeConfig?: string; name?: string };
   /** `revoke` only: whose grants to end, by gateway user name and by client id. */
   revoke?: { users: readonly string[]; clients: readonly string[] };
   port: number;

@@ -31,6 +31,7 @@ export async function issueCode(
   sub: string,
   upstream: UpstreamTokens,
   identity?: UpstreamIdentity,
+  ttl = CODE_TTL,
 ): Promise<string> {
   const code = randomToken(32);
   const codeHash = sha256(code);
@@ -45,7 +46,7 @@ export async function issueCode(
     ...(identity ? { identity } : {}),
     sealedUpstream: await seal(ctx.keys, upstream, codeHash),
   };
-  await ctx.store.put(storeKey.code(codeHash), record, CODE_TTL);
+  await ctx.store.put(storeKey.code(codeHash), record, ttl);
   return code;
 }
 

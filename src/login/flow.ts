@@ -6,6 +6,7 @@ import type { GatewayUrls } from "../as/metadata.js";
 import type { Clock } from "../clock.js";
 import { randomToken, safeEqual, sha256, type Keys } from "../crypto.js";
 import { OAuthError } from "../errors.js";
+import { DEVICE_CODE_TTL, settleDevice } from "../as/device.js";
 import { issueCode } from "../grants/codes.js";
 import { scopeTokens } from "../scope.js";
 import { storeKey, type Store } from "../store/store.js";
@@ -49,6 +50,8 @@ export interface ConsentView {
   warning?: string;
   /** The upstream asked for: its title, the gateway resource URL that stands for it, and whether its own sign-in follows. */
   upstream: { title: string; resource: string; signsIn: boolean };
+  /** RFC 8628 §5.4: a device is asking; the user code it shows, for the user to compare. */
+  userCode?: string;
 }
 
 export async function pendingRequest(store: Store, requestId: unknown): Promise<{ request: AuthorizationRequest; client: ClientRecord }> {
@@ -70,9 +73,10 @@ export function consentView(request: AuthorizationRequest, client: ClientRecord,
     requestId: request.id,
     clientName: client.client_name === undefined ? undefined : withoutBidiControls(client.client_name),
     clientId: withoutBidiControls(client.client_id),
-    redirectHost: redirectHost(request.redirectUri),
+    redirectHost: request.device ? "" : redirectHost(request.redirectUri),
     scopes: scopeTokens(request.scope),
     ...(warning ? { warning } : {}),
+    ...(request.device ? { userCode: request.device.userCode } : {}),
   };
 }
 
@@ -96,6 +100,10 @@ function loopbackOnlyDocument(client: ClientRecord): boolean {
  */
 export async function deny(deps: LoginDeps, request: AuthorizationRequest, approved: boolean): Promise<Step> {
   await deps.store.delete(storeKey.authorizationRequest(request.id));
+  if (request.device) {
+    await settleDevice(deps, request.device, { denied: "The user denied the request." });
+    return { device: { connected: false, heading: "You denied the request", reason: "The device gets no access. You can close this page." } };
+  }
   const returnTo = clientAnswer(deps, request)({ error: "access_denied", error_description: "The user denied the request." });
   if (approved) return { redirectTo: returnTo };
   return { refused: { error: "access_denied", heading: "You denied the request", reason: "The client gets no access.", returnTo } };
@@ -116,10 +124,9 @@ export async function approve(deps: LoginDeps, request: AuthorizationRequest, se
   const taken = await deps.store.take<AuthorizationRequest>(storeKey.authorizationRequest(request.id));
   if (!taken) throw new OAuthError("invalid_request", "This sign-in was already used. Start again from your MCP client.");
   const mount = mountFor(deps, taken);
-  const toClient = clientAnswer(deps, taken);
   // RFC 6749 §4.1.2.1: the client is verified by now, so it hears temporarily_unavailable rather than waiting for ever
-  const unreachable = (error: unknown): Step =>
-    refused(deps, mount, toClient, {
+  const unreachable = (error: unknown): Promise<Step> =>
+    refused(deps, mount, taken, {
       error: "temporarily_unavailable",
       reason: `The gateway cannot use ${mount.config.title} now: ${(error as Error).message}.`,
       hint: "Try again from your MCP client in a moment; if it keeps failing, tell the gateway's operator.",
@@ -132,8 +139,8 @@ export async function approve(deps: LoginDeps, request: AuthorizationRequest, se
   }
   if (mode !== "oauth") {
     const refusal = gatewayUserRefusal(mount.config, sub);
-    if (refusal) return refused(deps, mount, toClient, refusal);
-    return { redirectTo: toClient({ code: await issueCode(deps, taken, sub, { access_token: "" }) }) };
+    if (refusal) return refused(deps, mount, taken, refusal);
+    return answer(deps, taken, { code: await issueCode(deps, taken, sub, { access_token: "" }, undefined, codeTtl(taken)) });
   }
   const state = randomToken(32);
   const codeVerifier = oauth.generateRandomCodeVerifier();
@@ -165,10 +172,9 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
 
   const { request } = transaction;
   const mount = mountFor(deps, request);
-  const toClient = clientAnswer(deps, request);
   // RFC 9700 §4.4.2: an answer at another upstream's callback is a mix-up; its code is never redeemed
   if (arrivedFor !== mount)
-    return refused(deps, mount, toClient, {
+    return refused(deps, mount, request, {
       error: "access_denied",
       reason: `The answer came back at another upstream's callback than the one this sign-in for ${mount.config.title} went out with, so the gateway did not use it.`,
       hint: "Start again from your MCP client. If it happens again, an upstream may be trying to take over your sign-in elsewhere: tell the gateway's operator.",
@@ -176,12 +182,10 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
   const upstreamError = callback.searchParams.get("error");
   if (upstreamError) {
     const denied = upstreamError === "access_denied";
-    return {
-      redirectTo: toClient({
-        error: denied ? "access_denied" : "server_error",
-        error_description: denied ? "The user denied access at the upstream." : `The upstream refused: ${upstreamError}.`,
-      }),
-    };
+    return answer(deps, request, {
+      error: denied ? "access_denied" : "server_error",
+      error_description: denied ? "The user denied access at the upstream." : `The upstream refused: ${upstreamError}.`,
+    });
   }
   let exchange;
   try {
@@ -189,12 +193,10 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
   } catch (error) {
     const failure = classify(error, "upstream code exchange");
     deps.log.warn(`sign-in at ${mount.config.title} failed: ${failure.message}`);
-    return {
-      redirectTo: toClient({
-        error: failure.definitive ? "server_error" : "temporarily_unavailable",
-        error_description: "The gateway could not redeem the upstream's authorization code.",
-      }),
-    };
+    return answer(deps, request, {
+      error: failure.definitive ? "server_error" : "temporarily_unavailable",
+      error_description: "The gateway could not redeem the upstream's authorization code.",
+    });
   }
   // docs/upstreams.md, who may pass: checked before any gateway code exists
   const verdict = await whoMayPass(mount, exchange, deps.log);
@@ -203,22 +205,43 @@ export async function upstreamCallback(deps: LoginDeps, callback: URL, sessionId
     await mount.client
       .revoke(exchange.tokens)
       .catch((error: unknown) => deps.log.warn(`upstream token revocation after a refusal failed: ${(error as Error).message}`));
-    return refused(deps, mount, toClient, verdict.refusal);
+    return refused(deps, mount, request, verdict.refusal);
   }
   const scope = exchange.tokens.scope || request.scope || "";
-  return { redirectTo: toClient({ code: await issueCode(deps, { ...request, scope }, transaction.sub, exchange.tokens, verdict.identity) }) };
+  return answer(deps, request, { code: await issueCode(deps, { ...request, scope }, transaction.sub, exchange.tokens, verdict.identity, codeTtl(request)) });
 }
 
 /** RFC 6749 §4.1.2 and §4.1.2.1 (with RFC 9207 `iss`): the answer to the client at its redirect URI. */
 const clientAnswer = (deps: LoginDeps, request: AuthorizationRequest) => (params: Record<string, string | undefined>) =>
   authorizationResponse(request.redirectUri, { ...params, state: request.state, iss: request.issuer ?? deps.urls.issuer });
 
+/** A device's code lives as long as the device may still poll for it; a browser client's, a minute. */
+const codeTtl = (request: AuthorizationRequest): number | undefined => (request.device ? DEVICE_CODE_TTL : undefined);
+
+/**
+ * The end of the human step: the client hears the code or the error at its redirect URI; a device
+ * (RFC 8628) hears it at its next poll, and the user reads here that they may go back to it.
+ */
+async function answer(deps: LoginDeps, request: AuthorizationRequest, params: { code: string } | { error: string; error_description: string }): Promise<Step> {
+  if (!request.device) return { redirectTo: clientAnswer(deps, request)(params) };
+  if ("code" in params) {
+    await settleDevice(deps, request.device, params);
+    return { device: { connected: true, heading: "Device connected", reason: "Return to your device: it will go on by itself. You can close this page." } };
+  }
+  await settleDevice(deps, request.device, { denied: params.error_description });
+  return { device: { connected: false, heading: "The device was not connected", reason: params.error_description } };
+}
+
 /** The page tells the user why; the client hears only that it failed, never who the user is upstream. */
-function refused(deps: LoginDeps, mount: Mount, toClient: ReturnType<typeof clientAnswer>, refusal: Refusal): Step {
+async function refused(deps: LoginDeps, mount: Mount, request: AuthorizationRequest, refusal: Refusal): Promise<Step> {
   deps.log.info(`authorization for ${mount.resource} refused: ${refusal.reason}`);
   const description =
     refusal.error === "access_denied"
       ? `The user may not use ${mount.config.title} through this gateway.`
       : `The sign-in for ${mount.config.title} cannot go on now; try again shortly.`;
-  return { refused: { ...refusal, returnTo: toClient({ error: refusal.error, error_description: description }) } };
+  if (request.device) {
+    await settleDevice(deps, request.device, { denied: description });
+    return { refused: { ...refusal, returnTo: "" } };
+  }
+  return { refused: { ...refusal, returnTo: clientAnswer(deps, request)({ error: refusal.error, error_description: description }) } };
 }

@@ -13,8 +13,15 @@ export interface StopPage {
   heading?: string;
 }
 
-/** Where the browser goes next: on (a redirect), or nowhere, with a page saying why and a way back to the client. */
-export type Step = { redirectTo: string } | { refused: StopPage };
+/** The end of a device's sign-in (RFC 8628): nothing to redirect to, the user goes back to the device. */
+export interface DeviceEnd {
+  connected: boolean;
+  heading: string;
+  reason: string;
+}
+
+/** Where the browser goes next: on (a redirect), or nowhere, with a page saying why and a way back to the client, or the device's end. */
+export type Step = { redirectTo: string } | { refused: StopPage } | { device: DeviceEnd };
 
 /** What a user can recognise of a redirect URI: its host, or an app scheme's name. */
 export function redirectHost(uri: string): string {
@@ -27,5 +34,7 @@ const statusOf = (error: OAuthErrorCode): number => (error === "access_denied" ?
 /** On to the next step, or the page: 403 refused or denied, 503 for now, 400 for a bad request. */
 export function go(res: Response, status: 302 | 303, step: Step): void {
   if ("redirectTo" in step) return res.redirect(status, step.redirectTo);
-  res.status(statusOf(step.refused.error)).render("refused", { ...step.refused, returnHost: redirectHost(step.refused.returnTo) });
+  if ("device" in step) return void res.status(step.device.connected ? 200 : 403).render("device-done", step.device);
+  const { returnTo } = step.refused;
+  res.status(statusOf(step.refused.error)).render("refused", { ...step.refused, returnHost: returnTo ? redirectHost(returnTo) : "" });
 }

@@ -42,8 +42,9 @@ async function show(screen: Screen, req: Request, res: Response): Promise<void> 
   const { deps } = screen;
   const { request, client } = await pendingHere(screen, req, req.query.request);
   const user = sessionUser(req, screen.names);
-  // docs/security.md MC1, MC2, MC27, WP3: skip Screen 1 only for this user's remembered approval, on a navigation the user started
-  if (user && honoursRememberedApproval(req.get("sec-fetch-site")) && (await isRemembered(deps.store, deps.clock, user, request, client)))
+  // docs/security.md MC1, MC2, MC27, WP3: skip Screen 1 only for this user's remembered approval, on a navigation the user started;
+  // never for a device (RFC 8628 §5.4: the user compares the code on Screen 1)
+  if (user && !request.device && honoursRememberedApproval(req.get("sec-fetch-site")) && (await isRemembered(deps.store, deps.clock, user, request, client)))
     return go(res, 303, await approve(deps, request, req.sessionID, user));
   render(screen, req, res, 200, { request, client });
 }
@@ -65,7 +66,7 @@ async function submit(screen: Screen, req: Request, res: Response): Promise<void
 
   const user = sessionUser(req, screen.names) ?? (await signInWithPassword(screen, req, res, body, { request, client }));
   if (!user) return;
-  await recordApproval(deps.store, deps.clock, user, request, client, body.remember === "yes");
+  if (!request.device) await recordApproval(deps.store, deps.clock, user, request, client, body.remember === "yes");
   // OAuth 2.1 §7.5.3: after a POST carrying credentials, redirect with 303, never 307
   go(res, 303, await approve(deps, request, req.sessionID, user));
 }

@@ -47,6 +47,14 @@ export const storeKey = {
   code: (codeHash: string) => `code:${codeHash}`,
   usedCode: (codeHash: string) => `usedcode:${codeHash}`,
   refreshToken: (tokenHash: string) => `refresh:${tokenHash}`,
+  /** RFC 8628: a device authorization request, by the hash of its device_code. */
+  device: (codeHash: string) => `device:${codeHash}`,
+  /** The device_code hash a user code (normalised) stands for, until it is entered once. */
+  userCode: (userCode: string) => `usercode:${userCode}`,
+  /** How the user answered a device authorization: written once. */
+  deviceOutcome: (codeHash: string) => `device-outcome:${codeHash}`,
+  /** RFC 8628 §3.5: held for one polling interval after an accepted poll. */
+  devicePoll: (codeHash: string) => `device-poll:${codeHash}`,
   revokedGrant: (grantId: string) => `revoked:${grantId}`,
   /** One grant, by a hash of its client (so one client's prefix is never another's): found by client or user to end it. */
   grant: (clientHash: string, grantId: string) => `grant:${clientHash}:${grantId}`,

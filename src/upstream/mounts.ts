@@ -2,7 +2,7 @@ import { basename } from "node:path";
 import { signsUsersIn, type UpstreamConfig } from "../config/types.js";
 import { shownUrl } from "../config/values.js";
 import type { PublicOrigins } from "../origins.js";
-import { authorizePath, callbackPath, clientMetadataPath, PATHS, protectedResourceMetadataPath } from "../paths.js";
+import { authorizePath, callbackPath, clientMetadataPath, deviceAuthorizationPath, PATHS, protectedResourceMetadataPath } from "../paths.js";
 import { scopeTokens } from "../scope.js";
 import { Upstream, type UpstreamDeps } from "./client.js";
 import { RETRY_MS } from "./discovery-cache.js";
@@ -33,6 +33,8 @@ export class Mount {
   readonly issuer: string;
   /** Where this issuer's authorization requests go. */
   readonly authorizationEndpoint: string;
+  /** Where this issuer's device authorization requests go (RFC 8628 §3.1). */
+  readonly deviceAuthorizationEndpoint: string;
   /** Where this upstream's authorization server sends the user back: its own (src/paths.ts, callbackPath). */
   readonly callbackUrl: string;
   /** The gateway's Client ID Metadata Document for this upstream (used as client_id only where offered). */
@@ -57,6 +59,7 @@ export class Mount {
     this.metadataUrl = this.metadataUrlAt(publicUrl);
     this.issuer = config.name ? this.resource : publicUrl;
     this.authorizationEndpoint = `${publicUrl}${authorizePath(config.name)}`;
+    this.deviceAuthorizationEndpoint = `${publicUrl}${deviceAuthorizationPath(config.name)}`;
     this.signsUsersIn = signsUsersIn(config.auth);
     this.upstreamHeaders = { ...config.headers, ...(config.auth === "static" ? config.credentials : {}) };
     this.#fetch = deps.fetch;

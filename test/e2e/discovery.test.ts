@@ -39,10 +39,11 @@ describe("discovery and CORS", () => {
       expect(body.issuer).toBe(gw);
       expect(body).toMatchObject({
         authorization_endpoint: `${gw}/authorize`,
+        device_authorization_endpoint: `${gw}/device_authorization`,
         token_endpoint: `${gw}/token`,
         registration_endpoint: `${gw}/register`,
         response_types_supported: ["code"],
-        grant_types_supported: ["authorization_code", "refresh_token"],
+        grant_types_supported: ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
         code_challenge_methods_supported: ["S256"],
         token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
         token_endpoint_auth_signing_alg_values_supported: expect.arrayContaining(["RS256", "ES256", "EdDSA"]),

@@ -182,3 +182,28 @@ describe("loadConfig: numbers", () => {
     expect(load([...RS, "--access-token-ttl", "600"]).accessTokenTtl).toBe(600);
   });
 });
+
+describe("loadConfig: the login command", () => {
+  it("reads the URL and its own flags, and none of the gateway's", () => {
+    const config = loadConfig(
+      ["login", "https://gw.example/mcp/github", "--write-config", "/tmp/mcp.json", "--name", "gh", "--client-id", "c1", "--scope", "repo"],
+      {},
+    );
+    expect(config.command).toBe("login");
+    expect(config.deviceLogin).toEqual({ url: "https://gw.example/mcp/github", writeConfig: "/tmp/mcp.json", name: "gh", clientId: "c1", scope: "repo" });
+  });
+
+  it.each([
+    [["login"], "login needs the MCP server's URL"],
+    [["login", "ftp://gw.example/mcp"], "is not an http(s) URL"],
+    [["login", "https://gw.example/mcp", "extra"], 'unexpected argument "extra"'],
+    [["login", "https://gw.example/mcp", "--name", "gh"], "--name names the entry --write-config writes"],
+    [["login", "https://gw.example/mcp", "--port", "1"], "Unknown option '--port'"],
+  ])("refuses %j with a message naming the fix", (argv, message) => {
+    expect(() => loadConfig(argv, {})).toThrow(message);
+  });
+
+  it("shows the help for login --help", () => {
+    expect(loadConfig(["login", "--help"], {}).command).toBe("help");
+  });
+});
