@@ -1,6 +1,14 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TestBrowser } from "../support/browser.js";
-import { approveOnBrowser, deviceAuthorizationRequest, enterCode, poll, registerDeviceClient, startDevice } from "../support/device-steps.js";
+import {
+  approveOnBrowser,
+  DEVICE_CODE_GRANT,
+  deviceAuthorizationRequest,
+  enterCode,
+  poll,
+  registerDeviceClient,
+  startDevice,
+} from "../support/device-steps.js";
 import { mcpInitialize } from "../support/oauth-steps.js";
 import { startMultiStack, type MultiStack } from "../support/multi-stack.js";
 import { startStack, type Stack } from "../support/stack.js";
@@ -31,6 +39,40 @@ describe("the /device page", () => {
     expect(entered.location).toMatch(new RegExp(`^${gw}/login\\?request=`));
     // a user code starts one sign-in only
     expect((await enterCode(new TestBrowser(), `${gw}/device`, started.user_code)).status).toBe(400);
+  });
+
+  it("answers malformed device requests with 4xx and the RFC's error, never a 5xx", async () => {
+    const client = (await registerDeviceClient(gw)).body.client_id;
+    const send = (path: string, body: string, type = "application/x-www-form-urlencoded") =>
+      fetch(`${gw}${path}`, { method: "POST", headers: { "content-type": type }, body }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    // as at /token: a JSON body is no form, so no client is named (RFC 6749 §2.3.1, §5.2)
+    const json = await send("/device_authorization", JSON.stringify({ client_id: client }), "application/json");
+    expect([json.status, JSON.parse(json.text).error]).toEqual([401, "invalid_client"]);
+    const twice = await send("/device_authorization", `client_id=${client}&client_id=${client}`);
+    expect([twice.status, JSON.parse(twice.text).error]).toEqual([400, "invalid_request"]);
+    const resources = await send("/device_authorization", `client_id=${client}&resource=a&resource=b`);
+    expect([resources.status, JSON.parse(resources.text).error]).toEqual([400, "invalid_request"]);
+    const codes = await send("/token", `grant_type=${encodeURIComponent(DEVICE_CODE_GRANT)}&client_id=${client}&device_code=a&device_code=b`);
+    expect([codes.status, JSON.parse(codes.text).error]).toEqual([400, "invalid_request"]);
+    const long = await send("/token", `grant_type=${encodeURIComponent(DEVICE_CODE_GRANT)}&client_id=${client}&device_code=${"x".repeat(5000)}`);
+    expect([long.status, JSON.parse(long.text).error]).toEqual([400, "invalid_grant"]);
+
+    const browser = new TestBrowser();
+    const page = await browser.request(`${gw}/device?user_code[x]=1&user_code=2`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('name="user_code" value=""');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
+    const posted = await fetch(`${gw}/device`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        cookie: Object.entries(browser.cookies(new URL(gw).host))
+          .map(([k, v]) => `${k}=${v}`)
+          .join("; "),
+      },
+      body: `csrf=${csrf}&user_code=BCDF-GHJK&user_code=CDFG-HJKL`,
+    });
+    expect(posted.status).toBe(400);
   });
 
   it("takes the code in any case, with or without the dash, spaces allowed", async () => {
