@@ -4,6 +4,7 @@ import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config/types.js";
 import { isSiteLocalHost } from "./hosts.js";
 import { loadKeys, type KeySource } from "./crypto.js";
+import { RevocationView } from "./grants/revocations.js";
 import { createLogger, type Logger } from "./log.js";
 import { Relays } from "./rs/relays.js";
 import { openStore } from "./store/open.js";
@@ -63,6 +64,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const newServer = (): Server => createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)) });
   let servers: Server[] = [];
+  let revocations: RevocationView | undefined;
   try {
     const { keys, source: keySource } = await loadKeys(given, store);
     const listening = await listenAll(given, newServer, log);
@@ -72,6 +74,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     if (publicUrl.port === "0") publicUrl.port = String(port);
     const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
 
+    revocations = await RevocationView.start(store, { clock, log });
     const dispatcher = createDispatcher();
     const relays = new Relays(config.proxy.sseHeartbeat * 1000);
     const mounts = new Mounts(config.upstreams, new PublicOrigins(config.publicUrl, config.loopbackNames ? listening.loopbackNames : []), {
@@ -82,7 +85,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       log,
       offersClientMetadata: offersClientMetadata(config),
     });
-    const app = createApp({ config, store, keys, mounts, dispatcher, relays, clock, log, ...(options.policy ? { policy: options.policy } : {}) });
+    const app = createApp({ config, store, keys, mounts, dispatcher, relays, revocations, clock, log, ...(options.policy ? { policy: options.policy } : {}) });
     for (const each of servers) {
       each.on("request", app);
       // Both cover receiving the request only: an event stream in the response may stay open for hours
@@ -101,11 +104,13 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
         for (const each of servers) each.closeAllConnections();
         await closed;
         await dispatcher.close();
+        await revocations?.close();
         if (ownStore) await store.close();
       },
     };
   } catch (error) {
     for (const each of servers) each.close();
+    await revocations?.close();
     if (ownStore) await store.close();
     throw error;
   }

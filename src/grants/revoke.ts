@@ -9,10 +9,14 @@ import { findGrants, type GrantRecord, type RefreshTokenRecord, type RevokedGran
 
 type RevokeContext = Pick<TokenContext, "store" | "clock" | "accessTokenTtl" | "refreshTokenTtl">;
 
-/** Every access and refresh token of the grant is refused from now on (checked on each use), for as long as any of them can live. */
+/**
+ * Every access and refresh token of the grant is refused from now on (checked on each use), for as long
+ * as any of them can live: by this process at once, by every other on the store within the bound of
+ * docs/security.md RU5 (the marker is published to their revocation views).
+ */
 export async function revokeGrant(ctx: RevokeContext, grantId: string, opts: { upstreamGivenBack?: boolean } = {}): Promise<void> {
   const marker: RevokedGrant = { revokedAt: nowSeconds(ctx.clock), ...(opts.upstreamGivenBack ? { upstreamGivenBack: true } : {}) };
-  await ctx.store.put(storeKey.revokedGrant(grantId), marker, Math.max(ctx.refreshTokenTtl, ctx.accessTokenTtl));
+  await ctx.store.publish(storeKey.revokedGrant(grantId), marker, Math.max(ctx.refreshTokenTtl, ctx.accessTokenTtl));
 }
 
 export interface GrantEndDeps extends RevokeContext {
