@@ -253,7 +253,7 @@ export function helpText(): string {
     "  hash-password  read a password from stdin (one line) and print its scrypt hash:",
     "                 the value of the password hash variable, or of a users file line `username:hash`",
     "  revoke         end grants in the store the options name: --user NAME and --client ID (each repeatable);",
-    "                 a running gateway on the same store refuses their tokens from its next request",
+    "                 a running gateway on the same store refuses their tokens within 1 s",
     "",
     "Options (flag, environment variable; flags win over the environment, which wins over the env file):",
     ...rows,

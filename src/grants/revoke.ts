@@ -25,7 +25,7 @@ export interface GrantEndDeps extends RevokeContext {
 }
 
 /**
- * End the selected grants: every instance refuses their tokens from its next request, at /mcp and at
+ * End the selected grants: every instance refuses their tokens within the bound of RU5 at /mcp, and at
  * /token. Their upstream tokens are in the clients' hands only, sealed: they are given back upstream
  * when one of the grant's refresh tokens is next presented (`giveBackIfEnded`).
  */
