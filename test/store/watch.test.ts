@@ -1,12 +1,13 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { silentLogger } from "../../src/log.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import { RedisStore } from "../../src/store/redis.js";
-import { SqliteStore } from "../../src/store/sqlite.js";
+import { DATABASE_FILE, SqliteStore } from "../../src/store/sqlite.js";
 import type { Store, Watcher } from "../../src/store/store.js";
 import { killAll, startRedis, tempDir, type RedisServer } from "../support/processes.js";
 
@@ -155,6 +156,26 @@ describe.each(BACKENDS.filter((b) => b.shared))("Store.watch across two instance
     const after = performance.now();
     await within("confirmed after the last publish", () => recorder.confirmedAt > after, 1000);
   });
+
+  if (name === "sqlite")
+    it("a poll that cannot read is reported lost, and the watch is current again once it can", async () => {
+      const open = await state();
+      const store = await open();
+      const recorder = await watching(store, "revoked:");
+      const dir = dirs.at(-1)!;
+      const raw = new Database(join(dir, "data", DATABASE_FILE));
+      try {
+        raw.exec("ALTER TABLE changes RENAME TO changes_away");
+        await within("reported lost", () => recorder.lostReasons.length > 0, 1000);
+        expect(recorder.lostReasons[0]).toMatch(/^SQLite read failed/);
+        expect(recorder.confirmedAt).toBe(Number.NEGATIVE_INFINITY);
+        raw.exec("ALTER TABLE changes_away RENAME TO changes");
+        const back = performance.now();
+        await within("current again", () => recorder.confirmedAt > back, 1000);
+      } finally {
+        raw.close();
+      }
+    });
 
   if (name === "redis")
     it("a killed subscription is reported lost at once, and on reconnecting catches up on what was published meanwhile", async () => {
