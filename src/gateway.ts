@@ -67,6 +67,8 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   let revocations: RevocationView | undefined;
   try {
     const { keys, source: keySource } = await loadKeys(given, store);
+    // before listening: from the first request on, /mcp checks revocation against it
+    revocations = await RevocationView.start(store, { clock, log });
     const listening = await listenAll(given, newServer, log);
     const { host, port } = listening;
     servers = listening.servers;
@@ -74,7 +76,6 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     if (publicUrl.port === "0") publicUrl.port = String(port);
     const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
 
-    revocations = await RevocationView.start(store, { clock, log });
     const dispatcher = createDispatcher();
     const relays = new Relays(config.proxy.sseHeartbeat * 1000);
     const mounts = new Mounts(config.upstreams, new PublicOrigins(config.publicUrl, config.loopbackNames ? listening.loopbackNames : []), {
