@@ -72,7 +72,7 @@ const WHAT_BOUNDS_IT = [
   "- **Throughput against nginx.** The bare Node proxy row (bench/bare-proxy.mjs: node:http in, undici `stream()` out,",
   "  nothing else) is the floor for any proxy on Node here, and it reaches well under 60% of nginx on its own: nginx spends",
   "  a few µs of user CPU per request where Node's HTTP parser, streams and promises spend tens. The gateway adds its",
-  "  work on top: the Bearer check (a cache hit and a store read for revocation), the header policy both ways, the",
+  "  work on top: the Bearer check (a cache hit and a look in the revocation view, no store read), the header policy both ways, the",
   "  exchange registry for heartbeats and shutdown, and the access log. Already removed (see `git log`): Express on",
   "  `/mcp`, a WebCrypto key import and a full JWT + JWE check per request, the response's Readable and pipe (undici",
   "  writes straight into the response), an AbortController and a DOMException per request, CORS work for clients that",

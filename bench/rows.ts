@@ -1,6 +1,7 @@
 /** Figures → table rows, each with its target from issue 5 and whether it holds. A figure never measured stays a word, never a number. */
 import { median } from "./measure.js";
 import type { Row } from "./report.js";
+import { describePropagation, type Propagation } from "./revocation.js";
 import { fmtMs, mb, type Crossing, type Latency, type Million, type PathName, type Saturation } from "./sections.js";
 import type { IdleStreams } from "./streams.js";
 import type { Validations } from "./validations.js";
@@ -108,4 +109,22 @@ export function millionRow(o: Outcome<Million>, wanted: number): Row {
   const gateway = `${mb(m.beforeKb)} → ${mb(m.afterKb)}${short ? ` over ${int(m.requests)} requests only` : ""}`;
   const versus = `${growth >= 0 ? "+" : "−"}${Math.abs(100 * growth).toFixed(1)}% (peak ${mb(m.peakKb)}; ${m.seconds.toFixed(0)} s)`;
   return { metric, direct: "—", nginx: "—", gateway, versus, target, holds: short ? `not at ${int(m.wanted)}` : holds(growth <= 0.05) };
+}
+
+/** Revocation propagation (bench/revocation.ts): the gateway's own figure, no reference path. */
+export function revocationRow(o: Outcome<Propagation>): Row {
+  const metric = "Revocation propagation: /revoke on instance A → refused by B (same store)";
+  const target = "≤ 1 s";
+  if (!("ok" in o)) return unmeasured(metric, target, o, ["gateway"]);
+  const [sqlite, redis] = [o.ok.ms.get("sqlite")!, o.ok.ms.get("redis")!];
+  const worst = Math.max(...sqlite, ...redis);
+  return {
+    metric,
+    direct: "—",
+    nginx: "—",
+    gateway: `SQLite ${describePropagation(sqlite)}; Redis ${describePropagation(redis)}`,
+    versus: `median of ${o.ok.grants} grants per store; bound 1 s by design (docs/storage.md)`,
+    target,
+    holds: holds(worst <= 1000),
+  };
 }

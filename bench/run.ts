@@ -12,7 +12,8 @@ import { median } from "./measure.js";
 import { hardFdLimit, installCleanup, stop, tempDir, which } from "./processes.js";
 import { busiestProfile, originLine, topLines } from "./profile.js";
 import { machine, markdownTable, versions, writePerformanceDoc, type Row } from "./report.js";
-import { crossingRows, latencyRows, millionRow, saturationRow, streamsRow, validationsRows, type Outcome } from "./rows.js";
+import { revocationPropagation } from "./revocation.js";
+import { crossingRows, latencyRows, millionRow, revocationRow, saturationRow, streamsRow, validationsRows, type Outcome } from "./rows.js";
 import { latencyAtRate, millionRequests, saturation, sseCrossing, type Path, type Settings } from "./sections.js";
 import { checkPost, startBareProxy, startGateway, startUpstream } from "./stack.js";
 import { holdIdleStreams, streamBound } from "./streams.js";
@@ -122,6 +123,10 @@ const streams = await attempt(`idle streams: ${settings.streams} GET /mcp held t
   }
 });
 
+const revocation = await attempt("revocation propagation: /revoke on A, refused by B, two gateways on SQLite then on Redis", [], () =>
+  revocationPropagation(upstream),
+);
+
 if (nginx) await stop(nginx.child, "SIGQUIT");
 await stop(bare.child);
 await stop(upstream.child);
@@ -133,6 +138,7 @@ const rows: Row[] = [
   streamsRow(streams, settings.streams),
   ...validationsRows(validations),
   millionRow(million, settings.million),
+  revocationRow(revocation),
 ];
 const notes = [
   "nginx: Debian's, one worker process and no master (`worker_processes 1; master_process off`), so one core as the gateway is one Node thread; `keepalive 64` to the upstream, `proxy_buffering off`, no access log.",
@@ -143,6 +149,7 @@ const notes = [
   `Idle streams: a freshly started gateway (so the figure is not blurred by the garbage of the runs before), with \`--inspect-port\` so the bench can open its inspector (SIGUSR1) and run full collections (HeapProfiler.collectGarbage) before each reading; one batch opened and closed first as a warm-up; raw sockets, opened in batches of 250, each checked for 200 and text/event-stream; VmRSS from /proc with none, half and all of them open. The hard fd limit (${hard}) bounds the count: 2 gateway sockets per stream.`,
   "Validations: `validateAccessToken` (src/grants/validate.ts) awaited in a loop in the bench process with a MemoryStore, without and with a `VerifiedTokens` cache. jose's WebCrypto work runs on libuv's thread pool, hence the figure per CPU-second too.",
   "RSS growth: the mean of VmRSS samples (every 0.5 s) over the last 10 s of a 15 s warm-up, against the same over the last 10 s of the run, both under the same load; wrk stops at exactly the goal's count of responses. Idle RSS is not used: when an idle Node process returns memory depends on when V8's memory reducer happens to run.",
+  "Revocation propagation: two gateway processes on one store (SQLite file, then Redis with appendfsync everysec), one public URL; per grant, B verifies the token, A answers /revoke, then B is sent tools/call back to back until it answers 401: the time from A's answer to B's refusal (its resolution is one proxied request). The bound is by design: SQLite polls every 250 ms, Redis publishes; a view that cannot vouch for 1 s reads the store.",
   "The machine's cores are shared by wrk, the upstream and the proxy under test: the direct path has the most CPU to itself.",
   ...(profileDir ? ["This run had the gateway under --cpu-prof, which slows it."] : []),
 ];

@@ -23,6 +23,7 @@ import { clientAddress, StreamLimits } from "./rs/streams.js";
 import { routeTable, type RouteMiddleware } from "./routes.js";
 import { StoreSessions } from "./store/sessions.js";
 import type { Store } from "./store/store.js";
+import type { RevocationView } from "./grants/revocations.js";
 import { VerifiedTokens } from "./grants/validate.js";
 import type { StdioProcesses } from "./stdio/child.js";
 import type { Mounts } from "./upstream/mounts.js";
@@ -37,6 +38,8 @@ export interface AppDeps {
   relays: Relays;
   /** The processes of the local (stdio) servers (src/stdio/pool.ts). */
   stdio: StdioProcesses;
+  /** Revoked grants held in this process: /mcp checks them without a store read. */
+  revocations: RevocationView;
   clock: Clock;
   log: Logger;
   /** Which /mcp calls are relayed (src/rs/policy.ts); absent: every authenticated one. */
@@ -91,6 +94,7 @@ export function createApp(deps: AppDeps): RequestListener {
   const shared = {
     ...tokenContext,
     verified: new VerifiedTokens(),
+    revocations: deps.revocations,
     origins: mounts.origins,
     dispatcher: deps.dispatcher,
     upstreamTimeoutMs: config.proxy.upstreamTimeout * 1000,

@@ -4,6 +4,7 @@ import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config/types.js";
 import { isSiteLocalHost } from "./hosts.js";
 import { loadKeys, type KeySource } from "./crypto.js";
+import { RevocationView } from "./grants/revocations.js";
 import { createLogger, type Logger } from "./log.js";
 import { Relays } from "./rs/relays.js";
 import { openStore } from "./store/open.js";
@@ -71,8 +72,11 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   // An exit without close() (a second signal, a crash) must not leave a stdio server behind
   const killStdio = () => stdio.kill();
   process.once("exit", killStdio);
+  let revocations: RevocationView | undefined;
   try {
     const { keys, source: keySource } = await loadKeys(given, store);
+    // before listening: from the first request on, /mcp checks revocation against it
+    revocations = await RevocationView.start(store, { clock, log });
     const listening = await listenAll(given, newServer, log);
     const { host, port } = listening;
     servers = listening.servers;
@@ -90,7 +94,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       log,
       offersClientMetadata: offersClientMetadata(config),
     });
-    const app = createApp({ config, store, keys, mounts, dispatcher, relays, stdio, clock, log, ...(options.policy ? { policy: options.policy } : {}) });
+    const app = createApp({ config, store, keys, mounts, dispatcher, relays, stdio, revocations, clock, log, ...(options.policy ? { policy: options.policy } : {}) });
     for (const each of servers) {
       each.on("request", app);
       // Both cover receiving the request only: an event stream in the response may stay open for hours
@@ -111,6 +115,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
         await Promise.all([closed, stdio.close()]);
         process.off("exit", killStdio);
         await dispatcher.close();
+        await revocations?.close();
         if (ownStore) await store.close();
       },
     };
@@ -118,6 +123,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     for (const each of servers) each.close();
     await stdio.close();
     process.off("exit", killStdio);
+    await revocations?.close();
     if (ownStore) await store.close();
     throw error;
   }

@@ -14,8 +14,8 @@ export interface RevokeOutcome {
 
 /**
  * `mcp-oauth-gateway revoke --user NAME --client ID`: end the named users' and clients' grants in the
- * configured store. Every gateway on that store checks the revoked marker on each /mcp request and
- * refresh, so it refuses their tokens from its next request, without a restart (docs/security.md RU1).
+ * configured store. Every gateway process on that store is told (Store.publish) and refuses their tokens
+ * at /mcp within 1 s and at their next refresh, without a restart (docs/security.md RU1, RU5).
  */
 export async function revokeCommand(config: Readonly<Config>, log: Logger): Promise<RevokeOutcome> {
   const selection = config.revoke!;
@@ -40,7 +40,7 @@ function report(grants: GrantRecord[], selection: NonNullable<Config["revoke"]>,
   return [
     `Ended ${grants.length} grant${grants.length === 1 ? "" : "s"} of ${whose} in ${where}:`,
     ...grants.map((g) => `  user ${g.sub}, client ${g.clientId}, ${g.resource}, granted ${new Date(g.grantedAt * 1000).toISOString()}`),
-    "Gateways on this store refuse their tokens from their next request. The upstream tokens of a grant are",
+    "Gateways on this store refuse their tokens within 1 s. The upstream tokens of a grant are",
     "given back to the upstream when its client next presents one of the grant's refresh tokens.",
   ].join("\n");
 }

@@ -278,7 +278,7 @@ export function helpText(): string {
     "  hash-password  read a password from stdin (one line) and print its scrypt hash:",
     "                 the value of the password hash variable, or of a users file line `username:hash`",
     "  revoke         end grants in the store the options name: --user NAME and --client ID (each repeatable);",
-    "                 a running gateway on the same store refuses their tokens from its next request",
+    "                 a running gateway on the same store refuses their tokens within 1 s",
     "  login          sign in to an MCP server behind OAuth without a browser here (RFC 8628 device flow):",
     "                 prints a code to enter at a page on any device, then the token response as JSON;",
     "                 --write-config FILE merges { url, headers: { Authorization } } into its mcpServers",

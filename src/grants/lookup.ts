@@ -66,7 +66,8 @@ export async function findToken(ctx: TokenContext, token: string, audiences: str
 }
 
 async function asAccessToken(ctx: TokenContext, token: string, audiences: string[]): Promise<FoundToken | undefined> {
-  const access = await validateAccessToken(ctx, token, audiences).catch(() => undefined);
+  // /revoke and /introspect are not per request: they read the store itself, never a view that may lag it
+  const access = await validateAccessToken({ ...ctx, revocations: undefined }, token, audiences).catch(() => undefined);
   if (!access) return undefined;
   const { claims, identity } = access;
   return {

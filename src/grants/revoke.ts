@@ -9,10 +9,14 @@ import { findGrants, type GrantRecord, type RefreshTokenRecord, type RevokedGran
 
 type RevokeContext = Pick<TokenContext, "store" | "clock" | "accessTokenTtl" | "refreshTokenTtl">;
 
-/** Every access and refresh token of the grant is refused from now on (checked on each use), for as long as any of them can live. */
+/**
+ * Every access and refresh token of the grant is refused from now on (checked on each use), for as long
+ * as any of them can live: by this process at once, by every other on the store within the bound of
+ * docs/security.md RU5 (the marker is published to their revocation views).
+ */
 export async function revokeGrant(ctx: RevokeContext, grantId: string, opts: { upstreamGivenBack?: boolean } = {}): Promise<void> {
   const marker: RevokedGrant = { revokedAt: nowSeconds(ctx.clock), ...(opts.upstreamGivenBack ? { upstreamGivenBack: true } : {}) };
-  await ctx.store.put(storeKey.revokedGrant(grantId), marker, Math.max(ctx.refreshTokenTtl, ctx.accessTokenTtl));
+  await ctx.store.publish(storeKey.revokedGrant(grantId), marker, Math.max(ctx.refreshTokenTtl, ctx.accessTokenTtl));
 }
 
 export interface GrantEndDeps extends RevokeContext {
@@ -21,7 +25,7 @@ export interface GrantEndDeps extends RevokeContext {
 }
 
 /**
- * End the selected grants: every instance refuses their tokens from its next request, at /mcp and at
+ * End the selected grants: every instance refuses their tokens within the bound of RU5 at /mcp, and at
  * /token. Their upstream tokens are in the clients' hands only, sealed: they are given back upstream
  * when one of the grant's refresh tokens is next presented (`giveBackIfEnded`).
  */

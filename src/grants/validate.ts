@@ -5,6 +5,7 @@ import { OAuthError } from "../errors.js";
 import { storeKey } from "../store/store.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
 import { split, verifyAccessToken, type AccessTokenClaims, type SealedAccess, type TokenContext } from "./format.js";
+import type { RevocationView } from "./revocations.js";
 
 export interface ValidatedAccess {
   claims: AccessTokenClaims & JWTPayload;
@@ -39,6 +40,8 @@ export class VerifiedTokens {
 export interface ValidationContext extends TokenContext {
   /** Access tokens already verified and unsealed (absent: verify every time). */
   verified?: VerifiedTokens;
+  /** The revoked grants this process holds (absent: the store is read for every token). */
+  revocations?: RevocationView;
 }
 
 /** Throws OAuthError invalid_token (401) for anything but a live token of ours for `audience` (or one of several). */
@@ -46,7 +49,8 @@ export async function validateAccessToken(ctx: ValidationContext, token: string,
   const cache = typeof audience === "string" ? ctx.verified : undefined;
   const known = cache?.get(token, audience as string, nowSeconds(ctx.clock));
   if (known) {
-    if (await ctx.store.get(storeKey.revokedGrant(known.claims.gid))) throw invalidToken("The access token has been revoked.");
+    // the view answers without a store round trip while it is current; otherwise the store does
+    if (ctx.revocations?.revoked(known.claims.gid) ?? (await storedRevocation(ctx, known.claims.gid))) throw invalidToken("The access token has been revoked.");
     return known;
   }
   const halves = split(token);
@@ -58,7 +62,7 @@ export async function validateAccessToken(ctx: ValidationContext, token: string,
     const expired = (error as { code?: string }).code === "ERR_JWT_EXPIRED";
     throw invalidToken(expired ? "The access token has expired." : "The access token is invalid.");
   }
-  if (await ctx.store.get(storeKey.revokedGrant(claims.gid))) throw invalidToken("The access token has been revoked.");
+  if (ctx.revocations?.revoked(claims.gid) ?? (await storedRevocation(ctx, claims.gid))) throw invalidToken("The access token has been revoked.");
   try {
     const { access_token, identity } = await unseal<SealedAccess>(ctx.keys, halves[1], claims.jti);
     const access: ValidatedAccess = { claims, upstreamAccessToken: access_token, ...(identity ? { identity } : {}) };
@@ -68,5 +72,7 @@ export async function validateAccessToken(ctx: ValidationContext, token: string,
     throw invalidToken("The access token is invalid.");
   }
 }
+
+const storedRevocation = async (ctx: TokenContext, grantId: string): Promise<boolean> => (await ctx.store.get(storeKey.revokedGrant(grantId))) !== undefined;
 
 const invalidToken = (description: string) => new OAuthError("invalid_token", description, 401);

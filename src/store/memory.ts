@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from "../clock.js";
 import { ExpiryHeap } from "./expiry-heap.js";
-import { ttlMs, type Store } from "./store.js";
+import { ttlMs, type Store, type Watcher } from "./store.js";
+import { Watchers } from "./watchers.js";
 
 interface Entry {
   key: string;
@@ -20,6 +21,7 @@ export class MemoryStore implements Store {
   readonly #entries = new Map<string, Entry>();
   readonly #expiries = new ExpiryHeap<Entry>();
   readonly #clock: Clock;
+  readonly #watchers = new Watchers();
   #examined = 0;
 
   constructor(clock: Clock = systemClock) {
@@ -72,6 +74,23 @@ export class MemoryStore implements Store {
       const entry = this.#live(key);
       if (entry) yield [key, JSON.parse(entry.json) as T];
     }
+  }
+
+  async publish<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
+    await this.put(key, value, ttlSeconds);
+    this.#watchers.record(key, ttlMs(key, ttlSeconds));
+  }
+
+  /** One process holds all the state: a watch is current from the start, for good. */
+  async watch(prefix: string, watcher: Watcher): Promise<() => Promise<void>> {
+    const now = this.#clock.now();
+    for (const key of this.#entries.keys()) {
+      const entry = key.startsWith(prefix) ? this.#live(key) : undefined;
+      if (entry) watcher.record(key, entry.expiresAt - now);
+    }
+    watcher.current(Number.POSITIVE_INFINITY);
+    const remove = this.#watchers.add(prefix, watcher);
+    return async () => remove();
   }
 
   async close(): Promise<void> {

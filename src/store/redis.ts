@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "../log.js";
-import { StoreUnavailableError, ttlMs, type Store } from "./store.js";
+import { CHANNEL, PUBLISH_SCRIPT, RedisWatches } from "./redis-watch.js";
+import { StoreUnavailableError, ttlMs, type Store, type Watcher } from "./store.js";
 
 /** Every key the gateway writes starts with this, so it can share a Redis database with other users. */
 export const KEY_PREFIX = "mcp-oauth-gateway:";
@@ -10,7 +11,10 @@ const INCREMENT = `local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`;
 
-type WithIncrement = Redis & { gatewayIncrement(key: string, windowMs: number): Promise<number> };
+type WithIncrement = Redis & {
+  gatewayIncrement(key: string, windowMs: number): Promise<number>;
+  gatewayPublish(key: string, value: string, ms: number, channel: string, message: string): Promise<number>;
+};
 
 /**
  * Redis (6.2 or later) for many gateway instances. Redis owns expiry (PX on every write), `add` is
@@ -21,13 +25,16 @@ type WithIncrement = Redis & { gatewayIncrement(key: string, windowMs: number): 
 export class RedisStore implements Store {
   readonly #redis: WithIncrement;
   readonly #log: Logger;
+  readonly #watches: RedisWatches;
   /** One warning when calls start failing (down, unreachable or hung), one line when they work again. */
   #failing = false;
 
   private constructor(redis: Redis, log: Logger) {
     redis.defineCommand("gatewayIncrement", { numberOfKeys: 1, lua: INCREMENT });
+    redis.defineCommand("gatewayPublish", { numberOfKeys: 1, lua: PUBLISH_SCRIPT });
     this.#redis = redis as WithIncrement;
     this.#log = log;
+    this.#watches = new RedisWatches(redis, KEY_PREFIX);
   }
 
   /** Connect, failing with a readable message when Redis cannot be reached at start. */
@@ -96,7 +103,19 @@ export class RedisStore implements Store {
     } while (cursor !== "0");
   }
 
+  async publish<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
+    const ms = ttlMs(key, ttlSeconds);
+    await this.#call(() => this.#redis.gatewayPublish(key, JSON.stringify(value), ms, CHANNEL, JSON.stringify([key, ms])));
+    this.#watches.local(key, ms);
+  }
+
+  /** Pub/sub on a connection of its own: see RedisWatches. */
+  watch(prefix: string, watcher: Watcher): Promise<() => Promise<void>> {
+    return this.#watches.watch(prefix, watcher);
+  }
+
   async close(): Promise<void> {
+    this.#watches.close();
     await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 

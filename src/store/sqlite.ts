@@ -2,7 +2,9 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import type { Clock } from "../clock.js";
-import { StoreUnavailableError, ttlMs, type Store } from "./store.js";
+import { CHANGES_SCHEMA, SqliteChanges } from "./sqlite-changes.js";
+import { StoreUnavailableError, ttlMs, type Store, type Watcher } from "./store.js";
+import { Watchers } from "./watchers.js";
 
 type Database = BetterSqlite3.Database;
 type Statement = BetterSqlite3.Statement<unknown[], { value: string } | undefined>;
@@ -16,7 +18,8 @@ const SCHEMA = `
     expires_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at);
-  PRAGMA user_version = 1;
+  ${CHANGES_SCHEMA}
+  PRAGMA user_version = 2;
 `;
 
 const SCAN_PAGE = 500;
@@ -34,6 +37,9 @@ export class SqliteStore implements Store {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #purgeTimer: NodeJS.Timeout;
+  readonly #changes: SqliteChanges;
+  readonly #watchers = new Watchers();
+  readonly #unwatch = new Set<() => void>();
   readonly #sql: Record<"get" | "put" | "add" | "take" | "delete" | "increment" | "purge" | "scanFirst" | "scanNext", Statement>;
 
   constructor(Driver: typeof BetterSqlite3, file: string, clock: Clock) {
@@ -65,6 +71,7 @@ export class SqliteStore implements Store {
       scanNext: prepare(`SELECT key, value FROM kv WHERE key > ? AND key < ? AND expires_at > ? ORDER BY key LIMIT ${SCAN_PAGE}`),
       purge: prepare("DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires_at <= ? LIMIT 1000)"),
     };
+    this.#changes = new SqliteChanges(this.#db, clock);
     this.purgeExpired();
     this.#purgeTimer = setInterval(() => this.purgeExpired(), 30_000).unref();
   }
@@ -122,7 +129,31 @@ export class SqliteStore implements Store {
     }
   }
 
+  async publish<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
+    const expiresAt = this.#expiry(key, ttlSeconds);
+    this.#run(() =>
+      this.#db.transaction(() => {
+        this.#sql.put.run(key, JSON.stringify(value), expiresAt);
+        this.#changes.append(key, expiresAt);
+      })(),
+    );
+    this.#watchers.record(key, expiresAt - this.#clock.now());
+  }
+
+  async watch(prefix: string, watcher: Watcher): Promise<() => Promise<void>> {
+    const stopPolling = this.#changes.watch(prefix, prefixEnd(prefix), watcher);
+    const remove = this.#watchers.add(prefix, watcher);
+    const stop = () => {
+      stopPolling();
+      remove();
+      this.#unwatch.delete(stop);
+    };
+    this.#unwatch.add(stop);
+    return async () => stop();
+  }
+
   async close(): Promise<void> {
+    for (const stop of this.#unwatch) stop();
     clearInterval(this.#purgeTimer);
     if (this.#db.open) this.#db.close();
   }
@@ -136,6 +167,7 @@ export class SqliteStore implements Store {
         purged += changes;
         if (changes < 1000) break;
       }
+      this.#changes.purge(this.#clock.now());
     } catch (error) {
       if (!TRANSIENT.test((error as { code?: string }).code ?? "")) throw error;
     }

@@ -21,7 +21,29 @@ export interface Store {
    * grants), never on a request's hot path: it reads the whole prefix.
    */
   scan<T>(prefix: string): AsyncIterable<[key: string, value: T]>;
+  /**
+   * `put`, and tell every `watch` of a prefix of `key`: this process's before the promise resolves,
+   * every other process's on the same state within the backend's bound (docs/storage.md). Records
+   * published are never deleted, only expire: a watcher learns of additions only.
+   */
+  publish<T>(key: string, value: T, ttlSeconds: number): Promise<void>;
+  /**
+   * Follow the records `publish`ed under `prefix` (a small set every process needs at hand: revoked
+   * grants): every live one, then each one published later. Resolves once the first load was tried
+   * (whether or not it worked); the returned function stops the watch.
+   */
+  watch(prefix: string, watcher: Watcher): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/** What `Store.watch` tells, as it learns it. Times are `performance.now()` of this process. */
+export interface Watcher {
+  /** A record under the prefix, live for `ttlMs` more. Told again of one already known: idempotent. */
+  record(key: string, ttlMs: number): void;
+  /** Every record published before `at` has been passed to `record`. */
+  current(at: number): void;
+  /** The feed can no longer vouch for anything since its last `current` (`reason`: for the log, no secrets); it reloads when it can. */
+  lost(reason: string): void;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REVOCATION_BOUND_MS } from "../../src/grants/revocations.js";
 import { DEFAULT_APPS, startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { TestBrowser } from "../support/browser.js";
 import { callGetMe } from "../support/connect.js";
@@ -140,9 +141,11 @@ describe("a gateway on Redis while Redis goes away and comes back", () => {
     expect((await register(gateway.url)).client_id).toMatch(/\S/);
   });
 
-  it("answers 503 within the command timeout while Redis hangs, and serves again when it wakes", async () => {
+  // A hung Redis takes no revocation, so /mcp may go on from the revocation view until it can no longer vouch (RU5)
+  it(`answers /mcp 503 within the command timeout once Redis has hung for ${REVOCATION_BOUND_MS} ms, and serves again when it wakes`, async () => {
     redis.pause();
     try {
+      await new Promise((r) => setTimeout(r, REVOCATION_BOUND_MS + 100));
       const started = Date.now();
       const response = await fetch(`${gateway.url}/mcp`, {
         method: "POST",
