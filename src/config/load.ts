@@ -3,7 +3,7 @@ import { parseArgs, parseEnv } from "node:util";
 import { ConfigError } from "./errors.js";
 import { loadLogin } from "./login.js";
 import { commandLineFlags, OPTIONS, optionReader, secretOnCommandLine, type Reader } from "./options.js";
-import { parseStore } from "./store.js";
+import { parseStore, parseWorkers } from "./store.js";
 import type { Config } from "./types.js";
 import { parseUpstreams } from "./upstreams.js";
 
@@ -43,6 +43,7 @@ function serveConfig(read: Reader, demo: boolean, env: Env): Omit<Config, "comma
   const upstreams = parseUpstreams(read, demo, publicUrl, env);
   const login = loadLogin(read);
   const secret = read.value("secret");
+  const store = parseStore(read, demo, env.HOME);
   return {
     port,
     host: read.value("host"),
@@ -52,7 +53,8 @@ function serveConfig(read: Reader, demo: boolean, env: Env): Omit<Config, "comma
     login,
     ...(secret === undefined ? {} : { secret }),
     previousSecrets: read.value("previous-secrets"),
-    store: parseStore(read, demo, env.HOME),
+    store,
+    workers: parseWorkers(read, demo, store),
     trustProxy: read.value("trust-proxy"),
     registration: {
       redirectUriAllow: read.value("redirect-uri-allow"),
