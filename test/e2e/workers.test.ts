@@ -11,6 +11,9 @@ import { childPids, freePort, isRunning, killAll, launch, startGatewayProcess, t
 const app = DEFAULT_APPS.find((a) => a.kind === "github_app")!;
 const GRACE_SECONDS = 2;
 
+/** The gateway's workers: the primary's children that run the gateway. */
+const workerPids = (gateway: GatewayProcess): number[] => childPids(gateway.child.pid!, "src/main.ts");
+
 /** Every request on a connection of its own, so node:cluster's round robin hands them to each worker in turn. */
 const fresh = new Agent({ pipelining: 0 });
 
@@ -72,7 +75,7 @@ describe("--workers 2 --store sqlite: one port, two processes, one store", () =>
   it("prints one banner, after both workers listen, naming them: the primary's two children", () => {
     expect(gateway.stdout().match(/listening on/g)).toHaveLength(1);
     const pids = /Workers: +2 processes sharing the port \(pids (\d+), (\d+)\)/.exec(gateway.stdout())!.slice(1).map(Number);
-    expect(pids.sort()).toEqual(childPids(gateway.child.pid!).sort());
+    expect(pids.sort()).toEqual(workerPids(gateway).sort());
   });
 
   it("carries a full sign-in (with the one generated password) and /mcp calls, landing on both workers", async () => {
@@ -86,8 +89,8 @@ describe("--workers 2 --store sqlite: one port, two processes, one store", () =>
     for (let call = 0; call < 4; call++)
       expect(await getMe(gateway.url, accessToken)).toEqual({ status: 200, text: expect.stringContaining(simulator.users[0]!.login) });
     await waitFor(() => servedBy(gateway, /POST \/mcp 200/, from).length === 4);
-    expect(new Set(servedBy(gateway, /POST \/mcp 200/, from))).toEqual(new Set(childPids(gateway.child.pid!)));
-    expect(new Set(servedBy(gateway, /(GET|POST) \/login \d+/))).toEqual(new Set(childPids(gateway.child.pid!)));
+    expect(new Set(servedBy(gateway, /POST \/mcp 200/, from))).toEqual(new Set(workerPids(gateway)));
+    expect(new Set(servedBy(gateway, /(GET|POST) \/login \d+/))).toEqual(new Set(workerPids(gateway)));
   }, 30_000);
 
   it("counts failed sign-ins on both workers against one limit", async () => {
@@ -110,13 +113,13 @@ describe("--workers 2 --store sqlite: one port, two processes, one store", () =>
   }, 30_000);
 
   it("replaces a worker killed with SIGKILL, and service goes on", async () => {
-    const before = childPids(gateway.child.pid!);
+    const before = workerPids(gateway);
     const [victim, survivor] = before as [number, number];
     process.kill(victim, "SIGKILL");
     await waitFor(() => /ended \(SIGKILL\): starting another/.test(gateway.stderr()), 10_000);
     const from = gateway.stderr().length;
     await waitFor(() => /listening in place of the one that ended/.test(gateway.stderr().slice(from)), 30_000);
-    const after = childPids(gateway.child.pid!);
+    const after = workerPids(gateway);
     expect(after).toHaveLength(2);
     expect(after).toContain(survivor);
     expect(after).not.toContain(victim);
@@ -128,7 +131,7 @@ describe("--workers 2 --store sqlite: one port, two processes, one store", () =>
 
   it("ends the primary and every worker on SIGTERM within the grace", async () => {
     const pids = [gateway.child.pid!, ...childPids(gateway.child.pid!)];
-    expect(pids).toHaveLength(3);
+    expect(workerPids(gateway)).toHaveLength(2);
     const started = Date.now();
     gateway.child.kill("SIGTERM");
     expect(await gateway.exited).toEqual({ code: 0, signal: null });

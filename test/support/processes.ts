@@ -59,16 +59,27 @@ function procStat(pid: number): { ppid: number; state: string } | undefined {
   }
 }
 
-/** The pids whose parent is `pid` right now, from /proc, ascending; zombies (ended, not yet reaped) left out. */
-export function childPids(pid: number): number[] {
+/**
+ * The pids whose parent is `pid` right now, from /proc; zombies (ended, not yet reaped) left out.
+ * `command`: only those whose command line holds it (a tsx parent also has an esbuild child).
+ */
+export function childPids(pid: number, command = ""): number[] {
   const pids = readdirSync("/proc")
     .filter((name) => /^\d+$/.test(name))
     .map(Number);
   return pids.filter((p) => {
     const stat = procStat(p);
-    return stat?.ppid === pid && stat.state !== "Z";
+    return stat?.ppid === pid && stat.state !== "Z" && commandLine(p).includes(command);
   });
 }
+
+const commandLine = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+};
 
 /** Whether `pid` is a running process (a zombie is not). */
 export const isRunning = (pid: number): boolean => {
