@@ -1,3 +1,4 @@
+import Database from "better-sqlite3";
 import { createServer } from "node:net";
 import { Agent, fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -45,22 +46,13 @@ describe("--workers 2 --store sqlite: one port, two processes, one store", () =>
   let simulator: Simulator;
   let gateway: GatewayProcess;
   let accessToken: string;
+  let dataDir = "";
 
   beforeAll(async () => {
     simulator = await startSimulator();
     const port = await freePort();
-    const args = [
-      "--workers",
-      "2",
-      "--store",
-      "sqlite",
-      "--data-dir",
-      `${tempDir("gateway-workers")}/data`,
-      "--port",
-      String(port),
-      "--public-url",
-      `http://127.0.0.1:${port}`,
-    ];
+    dataDir = `${tempDir("gateway-workers")}/data`;
+    const args = ["--workers", "2", "--store", "sqlite", "--data-dir", dataDir, "--port", String(port), "--public-url", `http://127.0.0.1:${port}`];
     args.push("--upstream-rs", simulator.mcpUrl, "--upstream-client-id", app.clientId, "--shutdown-grace", String(GRACE_SECONDS));
     // no password given: the one generated must be the same on every worker
     const env = { MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: app.clientSecrets[0], MCP_GATEWAY_USERNAME: LOGIN.username };
@@ -76,6 +68,16 @@ describe("--workers 2 --store sqlite: one port, two processes, one store", () =>
     expect(gateway.stdout().match(/listening on/g)).toHaveLength(1);
     const pids = /Workers: +2 processes sharing the port \(pids (\d+), (\d+)\)/.exec(gateway.stdout())!.slice(1).map(Number);
     expect(pids.sort()).toEqual(workerPids(gateway).sort());
+  });
+
+  it("keeps one master secret, generated once, in the one SQLite file every worker opened", () => {
+    const db = new Database(`${dataDir}/gateway.db`, { readonly: true });
+    try {
+      expect(db.prepare("SELECT key FROM kv WHERE key LIKE 'meta:%'").all()).toEqual([{ key: "meta:secret" }]);
+    } finally {
+      db.close();
+    }
+    expect(gateway.stdout()).toContain("master secret generated once and kept in the store");
   });
 
   it("carries a full sign-in (with the one generated password) and /mcp calls, landing on both workers", async () => {
