@@ -62,6 +62,7 @@ export async function startCluster(config: Readonly<Config>, io: { log: Logger; 
       else io.log.error(`worker ${slot.index + 1} (pid ${worker.process.pid}) could not start: ${message.message}`);
     });
     worker.on("exit", (code, signal) => onExit(slot, worker, code ?? signal));
+    worker.on("error", (error) => io.log.warn(`worker ${slot.index + 1} (pid ${worker.process.pid}): ${error.message}`)); // a message to one that just ended
   };
   const onListening = (slot: Slot, banner: string): void => {
     if (!starting) return io.log.info(`worker ${slot.index + 1} (pid ${slot.worker?.process.pid}) listening in place of the one that ended`);
