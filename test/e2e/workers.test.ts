@@ -114,22 +114,34 @@ describe("--workers 2 --store sqlite: one port, two processes, one store", () =>
     expect(new Set(servedBy(gateway, /POST \/login 429/, from)).size).toBe(2);
   }, 30_000);
 
-  it("replaces a worker killed with SIGKILL, and service goes on", async () => {
-    const before = workerPids(gateway);
-    const [victim, survivor] = before as [number, number];
-    process.kill(victim, "SIGKILL");
-    await waitFor(() => /ended \(SIGKILL\): starting another/.test(gateway.stderr()), 10_000);
+  /** Send `signal` to one worker; once another listens in its place, the workers' pids. */
+  async function replaced(signal: NodeJS.Signals): Promise<number[]> {
+    const [victim, survivor] = workerPids(gateway) as [number, number];
     const from = gateway.stderr().length;
+    process.kill(victim, signal);
+    await waitFor(() => new RegExp(`\\(pid ${victim}\\) ended \\(\\w+\\): starting another`).test(gateway.stderr().slice(from)), 15_000);
     await waitFor(() => /listening in place of the one that ended/.test(gateway.stderr().slice(from)), 30_000);
     const after = workerPids(gateway);
     expect(after).toHaveLength(2);
     expect(after).toContain(survivor);
     expect(after).not.toContain(victim);
+    return after;
+  }
+
+  it("replaces a worker killed with SIGKILL, and service goes on on both", async () => {
+    const after = await replaced("SIGKILL");
+    expect(gateway.stderr()).toMatch(/ended \(SIGKILL\): starting another/);
     const calls = gateway.stderr().length;
     for (let call = 0; call < 4; call++) expect((await getMe(gateway.url, accessToken)).status).toBe(200);
     await waitFor(() => servedBy(gateway, /POST \/mcp 200/, calls).length === 4);
     expect(new Set(servedBy(gateway, /POST \/mcp 200/, calls))).toEqual(new Set(after));
-  }, 45_000);
+  }, 60_000);
+
+  it("replaces a worker stopped on its own with SIGTERM (it closes, exits 0, and another starts)", async () => {
+    await replaced("SIGTERM");
+    expect(gateway.stderr()).toMatch(/ended \(0\): starting another/);
+    expect((await getMe(gateway.url, accessToken)).status).toBe(200);
+  }, 60_000);
 
   it("ends the primary and every worker on SIGTERM within the grace", async () => {
     const pids = [gateway.child.pid!, ...childPids(gateway.child.pid!)];
