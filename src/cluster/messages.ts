@@ -5,8 +5,8 @@ import type { Config } from "../config/types.js";
  * reads: the configuration (with a generated password) travels here, never in the environment.
  */
 export type ToWorker =
-  /** Serve with this configuration; `announce`: log what each upstream needs (the first worker, once). */
-  | { type: "start"; config: Readonly<Config>; announce: boolean }
+  /** Serve with this configuration as worker `slot` (1…N, kept by a replacement); `announce`: log what each upstream needs (the first worker, once). */
+  | { type: "start"; config: Readonly<Config>; slot: number; announce: boolean }
   /** SIGTERM or SIGINT reached the primary: close within `graceMs`. */
   | { type: "shutdown"; graceMs: number };
 

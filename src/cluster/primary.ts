@@ -56,7 +56,7 @@ export async function startCluster(config: Readonly<Config>, io: { log: Logger; 
     Object.assign(slot, { worker, startedAt: Date.now() });
     worker.on("message", (message: unknown) => {
       if (!isMessage<ToPrimary>(message)) return;
-      if (message.type === "hello") tell(worker, { type: "start", config, announce: starting && slot.index === 0 });
+      if (message.type === "hello") tell(worker, { type: "start", config, slot: slot.index + 1, announce: starting && slot.index === 0 });
       else if (message.type === "listening") onListening(slot, message.banner);
       else if (starting) started.reject(new Error(message.message));
       else io.log.error(`worker ${slot.index + 1} (pid ${worker.process.pid}) could not start: ${message.message}`);

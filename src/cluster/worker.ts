@@ -1,4 +1,3 @@
-import cluster from "node:cluster";
 import type { Config } from "../config/types.js";
 import type { Gateway } from "../gateway.js";
 import { createLogger } from "../log.js";
@@ -10,10 +9,10 @@ const send = (message: ToPrimary, then: () => void = () => {}): void => void pro
 /**
  * A worker of `--workers N`: waits for the primary's configuration, serves it on the shared port
  * with caches of its own, and closes on the primary's word or on a signal of its own (a process
- * manager signalling the whole group). A worker whose primary is gone exits (node:cluster).
+ * manager signalling the whole group). A worker whose primary is gone exits (node:cluster). Its log
+ * lines say `[worker <slot> pid <pid>]`.
  */
 export function runWorker(): void {
-  const log = createLogger(undefined, `worker ${cluster.worker?.id ?? "?"} pid ${process.pid}`);
   let running: Promise<Gateway> | undefined;
   let closing = false;
   const close = (graceMs: number): void => {
@@ -30,9 +29,9 @@ export function runWorker(): void {
     if (!isMessage<ToWorker>(message)) return;
     if (message.type === "shutdown") return close(message.graceMs);
     if (running) return;
-    const { config, announce } = message;
+    const { config, slot, announce } = message;
     graceMs = config.proxy.shutdownGrace * 1000;
-    running = serve(config, log, announce);
+    running = serve(config, createLogger(undefined, `worker ${slot} pid ${process.pid}`), announce);
     running.then(
       (gateway) => send({ type: "listening", banner: startupBanner(config, gateway) }),
       (error: unknown) => send({ type: "failed", message: startError(config, error as NodeJS.ErrnoException) }, () => process.exit(1)),
