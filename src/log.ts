@@ -43,14 +43,16 @@ function batchedStderr(): (line: string) => void {
   };
 }
 
-export function createLogger(write: (line: string) => void = batchedStderr()): Logger {
+/** `tag` (a worker's `worker 2 pid 1234`) goes in brackets after the level, so each line says which process wrote it. */
+export function createLogger(write: (line: string) => void = batchedStderr(), tag?: string): Logger {
+  const [info, warn, error] = ["info", "warn", "error"].map((level) => (tag === undefined ? level : `${level} [${tag}]`)) as [string, string, string];
   // one event, one line: a line break or control character from outside (an upstream's error text) cannot forge another
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   const emit = (level: string, message: string) => write(redact(`${new Date().toISOString()} ${level} ${message.replace(/[\x00-\x1f\x7f]/g, " ")}`));
   return {
-    info: (m) => emit("info", m),
-    warn: (m) => emit("warn", m),
-    error: (m, d) => emit("error", d === undefined ? m : `${m}: ${describe(d)}`),
+    info: (m) => emit(info, m),
+    warn: (m) => emit(warn, m),
+    error: (m, d) => emit(error, d === undefined ? m : `${m}: ${describe(d)}`),
   };
 }
 

@@ -4,7 +4,7 @@ import { ConfigError } from "./errors.js";
 import { loadLogin } from "./login.js";
 import { commandLineFlags, OPTIONS, optionReader, secretOnCommandLine, type Reader } from "./options.js";
 import { parseStdioOptions } from "./stdio.js";
-import { parseStore } from "./store.js";
+import { parseStore, parseWorkers } from "./store.js";
 import type { Config } from "./types.js";
 import { parseUpstreams } from "./upstreams.js";
 
@@ -46,6 +46,7 @@ function serveConfig(read: Reader, demo: boolean, env: Env, processEnv: Env): Om
   const upstreams = parseUpstreams(read, demo, publicUrl, env);
   const login = loadLogin(read);
   const secret = read.value("secret");
+  const store = parseStore(read, demo, env.HOME);
   return {
     port,
     host: read.value("host"),
@@ -55,7 +56,8 @@ function serveConfig(read: Reader, demo: boolean, env: Env, processEnv: Env): Om
     login,
     ...(secret === undefined ? {} : { secret }),
     previousSecrets: read.value("previous-secrets"),
-    store: parseStore(read, demo, env.HOME),
+    store,
+    workers: parseWorkers(read, demo, store),
     trustProxy: read.value("trust-proxy"),
     registration: {
       redirectUriAllow: read.value("redirect-uri-allow"),

@@ -1,4 +1,4 @@
-import { boolean, integer, list, origins, previousSecrets, publicUrl, secret, text, trustProxy, type Parse } from "./values.js";
+import { boolean, integer, list, origins, previousSecrets, publicUrl, secret, text, trustProxy, workers, type Parse } from "./values.js";
 
 interface Option {
   env: string;
@@ -186,13 +186,19 @@ export const OPTIONS = {
     env: "MCP_GATEWAY_MAX_STREAMS_PER_GRANT",
     default: "20",
     parse: integer(1, 100_000),
-    help: "event streams one grant (a user's sign-in at one client) may hold open at once per instance; more get 429",
+    help: "event streams one grant (a user's sign-in at one client) may hold open at once per process (with --workers N: up to N times this); more get 429",
   },
   "max-streams-per-address": {
     env: "MCP_GATEWAY_MAX_STREAMS_PER_ADDRESS",
     default: "200",
     parse: integer(1, 1_000_000),
-    help: "event streams one client address may hold open at once per instance; more get 429",
+    help: "event streams one client address may hold open at once per process (with --workers N: up to N times this); more get 429",
+  },
+  workers: {
+    env: "MCP_GATEWAY_WORKERS",
+    default: "1",
+    parse: workers,
+    help: "processes serving the port (auto: one per CPU); more than 1 needs a shared store (sqlite or redis), each keeps its own caches (docs/deployment.md)",
   },
   "stdio-dir": {
     env: "MCP_GATEWAY_STDIO_DIR",

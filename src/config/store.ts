@@ -21,3 +21,15 @@ export function parseStore(read: Reader, demo: boolean, home: string | undefined
   const shown = raw.includes("@") ? "" : ` "${raw}"`; // a mistyped Redis URL may hold its password
   throw new ConfigError(`${label("store")}${shown} is not a store: use sqlite, memory, or a redis:// URL`);
 }
+
+/** `--workers`: more than one process only on a store they all reach, and not for the demo, whose simulator lives in one process. */
+export function parseWorkers(read: Reader, demo: boolean, store: StoreConfig): number {
+  const workers = read.value("workers");
+  if (workers === 1) return 1;
+  if (demo) throw new ConfigError(`${label("workers")} ${workers}: the demo runs in one process (its simulator lives there): drop --workers`);
+  if (store.kind === "memory")
+    throw new ConfigError(
+      `${label("workers")} ${workers} needs a store every worker shares, and --store memory lives inside one process: use --store sqlite or a redis:// URL, or --workers 1`,
+    );
+  return workers;
+}

@@ -110,6 +110,8 @@ export interface Config {
   /** Earlier master secrets: their keys still verify and unseal, never sign. */
   previousSecrets: readonly string[];
   store: StoreConfig;
+  /** Processes serving the port (`--workers`): 1 is the gateway alone; more, a primary and that many workers (src/cluster/). */
+  workers: number;
   /** Express's `trust proxy`: which hops' X-Forwarded-For to believe for the client address. */
   trustProxy: boolean | number | string;
   /** Dynamic registration policy (docs/security.md, registration). */

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { isLoopbackHost } from "../hosts.js";
 import { ConfigError } from "./errors.js";
 
@@ -13,6 +14,14 @@ export const integer =
     if (!/^\d+$/.test(raw) || n < min || n > max) throw new ConfigError(`${name} "${raw}" is not valid: give a whole number from ${min} to ${max}`);
     return n;
   };
+
+/** `--workers`: a count, or `auto` for one per CPU the process may use. */
+export const workers: Parse<number> = (raw, name) => {
+  if (raw === "auto") return availableParallelism();
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256)
+    throw new ConfigError(`${name} "${raw}" is not valid: give a whole number from 1 to 256, or auto (one per CPU)`);
+  return Number(raw);
+};
 
 export const boolean: Parse<boolean> = (raw, name) => {
   if (raw !== "true" && raw !== "false") throw new ConfigError(`${name} "${raw}" is not valid: give true or false`);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,6 +47,45 @@ export async function stop(p: Running, signal: NodeJS.Signals = "SIGTERM"): Prom
   if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
   await p.exited;
 }
+
+/** A process's parent pid and state letter from /proc (undefined once it is gone): the command name may hold spaces and parentheses. */
+function procStat(pid: number): { ppid: number; state: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { ppid: Number(ppid), state: state! };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The pids whose parent is `pid` right now, from /proc; zombies (ended, not yet reaped) left out.
+ * `command`: only those whose command line holds it (a tsx parent also has an esbuild child).
+ */
+export function childPids(pid: number, command = ""): number[] {
+  const pids = readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
+  return pids.filter((p) => {
+    const stat = procStat(p);
+    return stat?.ppid === pid && stat.state !== "Z" && commandLine(p).includes(command);
+  });
+}
+
+const commandLine = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+};
+
+/** Whether `pid` is a running process (a zombie is not). */
+export const isRunning = (pid: number): boolean => {
+  const stat = procStat(pid);
+  return stat !== undefined && stat.state !== "Z";
+};
 
 /** The Node 22 of the `node` devDependency: the conformance suite and the MCP Inspector need it, the gateway runs on ours. */
 export const NODE22 = join(ROOT, "node_modules/node/bin/node");
@@ -108,10 +147,10 @@ export interface GatewayProcess extends Running {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** `mcp-oauth-gateway` as the bin runs it (the TypeScript entry through tsx), ready once its banner is out. */
-export async function startGatewayProcess(args: readonly string[], env: Record<string, string | undefined>): Promise<GatewayProcess> {
+/** `mcp-oauth-gateway` as the bin runs it (the TypeScript entry through tsx), ready once its banner is out (within `ms`). */
+export async function startGatewayProcess(args: readonly string[], env: Record<string, string | undefined>, ms = 20_000): Promise<GatewayProcess> {
   const p = launch(process.execPath, ["--import", "tsx", "src/main.ts", ...args], cleanEnv(env));
-  const [, url] = await waitForStdout(p, /listening on (http:\/\/\S+)\n/, 20_000);
+  const [, url] = await waitForStdout(p, /listening on (http:\/\/\S+)\n/, ms);
   return {
     ...p,
     url: url!,

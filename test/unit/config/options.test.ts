@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { helpText } from "../../../src/config/options.js";
@@ -53,6 +54,29 @@ describe("loadConfig: --store and --data-dir", () => {
     expect(store).toEqual({ kind: "sqlite", dataDir: resolve("state/gw") });
     expect(load([...RS, "--data-dir", "/srv/gw"]).store).toEqual({ kind: "sqlite", dataDir: "/srv/gw" });
     expect(load([...RS, "--data-dir", "/srv/gw/"]).store).toEqual({ kind: "sqlite", dataDir: "/srv/gw" });
+  });
+});
+
+describe("loadConfig: --workers", () => {
+  it("defaults to 1, takes a count from the flag or MCP_GATEWAY_WORKERS, and auto as one per CPU", () => {
+    expect(load(RS).workers).toBe(1);
+    expect(load([...RS, "--workers", "4"]).workers).toBe(4);
+    expect(load(RS, { MCP_GATEWAY_WORKERS: "3", MCP_GATEWAY_STORE: "redis://127.0.0.1" }).workers).toBe(3);
+    expect(load([...RS, "--workers", "auto"]).workers).toBe(availableParallelism());
+  });
+
+  it.each([["0"], ["-1"], ["two"], ["1.5"], ["257"]])("refuses --workers %s, naming the flag and auto", (value) => {
+    expect(refused([...RS, `--workers=${value}`])).toMatch(/^--workers \(MCP_GATEWAY_WORKERS\) ".*" is not valid: .*auto/);
+  });
+
+  it("refuses more than one worker on the memory store, and for the demo, naming the fix", () => {
+    expect(refused([...RS, "--workers", "2", "--store", "memory"])).toMatch(
+      /--store memory lives inside one process: use --store sqlite or a redis:\/\/ URL, or --workers 1$/,
+    );
+    expect(refused(["demo", "--workers", "2"])).toMatch(/the demo runs in one process .*: drop --workers$/);
+    expect(refused(["demo", "--workers", "2", "--store", "sqlite"])).toContain("drop --workers");
+    expect(load(["demo", "--workers", "1"]).workers).toBe(1);
+    expect(load([...RS, "--workers", "1", "--store", "memory"]).workers).toBe(1);
   });
 });
 
