@@ -162,6 +162,21 @@ describe("stdio bridge, initialize era (SDK client)", () => {
     ).toBe(held);
   });
 
+  it("forgets the link to a process that is gone once no session uses it", async () => {
+    const { transport } = await connect("kate");
+    const pid = processes.pidOf("everything", "kate")!;
+    await transport.terminateSession();
+    const { links } = server.bridge.size;
+    process.kill(pid, "SIGKILL");
+    await pollUntil(
+      () => processes.pidOf("everything", "kate"),
+      (p) => p === undefined,
+      5000,
+    );
+    await connect("leo"); // a new session sweeps: leo's link in, kate's out
+    expect(server.bridge.size.links).toBe(links);
+  });
+
   it("answers 503 with Retry-After when the pool refuses a process", async () => {
     processes.refuse = "the cap of 1 process is reached";
     try {
