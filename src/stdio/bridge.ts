@@ -41,9 +41,9 @@ export class StdioBridge {
     private readonly deps: BridgeDeps,
   ) {}
 
-  /** Sessions open now (tests). */
-  get sessions(): number {
-    return this.#sessions.size;
+  /** Sessions open now, and processes linked (tests). */
+  get size(): { sessions: number; links: number } {
+    return { sessions: this.#sessions.size, links: this.#links.size };
   }
 
   /**
@@ -121,6 +121,7 @@ export class StdioBridge {
     };
   }
 
+  /** Sessions unused too long, and links with no session, no request and no process left. */
   #forgetIdle(): void {
     const before = this.deps.clock.now() - SESSION_IDLE_MS;
     for (const [id, session] of this.#sessions)
@@ -128,6 +129,7 @@ export class StdioBridge {
         this.#sessions.delete(id);
         void session.close();
       }
+    for (const [key, link] of this.#links) if (link.unused) this.#links.delete(key);
   }
 }
 

@@ -15,6 +15,8 @@ import { BRIDGE_ERRORS, errorResponse, type Peer } from "./peer.js";
 
 /** How long a process gets to answer the bridge's `initialize`. */
 const INITIALIZE_TIMEOUT_MS = 30_000;
+/** How long a request of the process, made outside any call, waits for a session to open its GET stream. */
+const LISTEN_WAIT_MS = 10_000;
 
 type ProgressToken = string | number;
 type Call = { kind: "call"; peer: Peer; id: RequestId; token: ProgressToken | undefined; release: () => void };
@@ -38,6 +40,8 @@ export class ChildLink {
   readonly #asked = new Map<string, { peer: Peer; childId: RequestId }>();
   /** Session-era clients, reached by notifications of no request of theirs. */
   readonly #peers = new Set<Peer>();
+  /** Requests of the process made outside any call while no session listened (a server asks for roots right after `initialized`). */
+  readonly #parked: { request: JSONRPCRequest; timer: NodeJS.Timeout }[] = [];
 
   constructor(
     readonly server: string,
@@ -203,16 +207,37 @@ export class ChildLink {
     const callers = new Set(calls.map((call) => call.peer));
     const call = calls.at(-1);
     const peer = call ? call.peer : [...this.#peers].reverse().find((each) => each.listening);
-    const refuse = (why: string) => {
-      this.log.warn(`stdio ${this.server}: its ${request.method} request answered with an error: ${why}`);
-      void child.send(errorResponse(request.id, BRIDGE_ERRORS.internalError, why)).catch(() => undefined);
-    };
+    const refuse = (why: string) => this.#refuse(child, request, why);
+    if (!peer && this.#peers.size > 0) {
+      const timer = setTimeout(() => {
+        const at = this.#parked.findIndex((parked) => parked.request === request);
+        if (at >= 0 && this.#parked.splice(at, 1)) refuse(`No client of the gateway can answer ${request.method} now.`);
+      }, LISTEN_WAIT_MS).unref();
+      return void this.#parked.push({ request, timer });
+    }
     if (!peer) return refuse(`No client of the gateway can answer ${request.method} now.`);
     if (callers.size > 1) return refuse(`Several clients have calls in flight: the gateway cannot tell which one ${request.method} is for.`);
     if (!peer.takesRequests) return refuse(`The client speaks MCP 2026-07-28: ${request.method} cannot reach it through the gateway's stdio bridge.`);
+    this.#forward(peer, request, call?.id);
+  }
+
+  /** A session opened its GET stream: the requests of the process waiting for one go down it. */
+  listening(peer: Peer): void {
+    for (const { request, timer } of this.#parked.splice(0)) {
+      clearTimeout(timer);
+      this.#forward(peer, request);
+    }
+  }
+
+  #forward(peer: Peer, request: JSONRPCRequest, relatedTo?: RequestId): void {
     const clientId = `gateway-${++this.#next}`;
     this.#asked.set(clientId, { peer, childId: request.id });
-    peer.deliver({ ...request, id: clientId }, call?.id);
+    peer.deliver({ ...request, id: clientId }, relatedTo);
+  }
+
+  #refuse(child: StdioChild, request: JSONRPCRequest, why: string): void {
+    this.log.warn(`stdio ${this.server}: its ${request.method} request answered with an error: ${why}`);
+    void child.send(errorResponse(request.id, BRIDGE_ERRORS.internalError, why)).catch(() => undefined);
   }
 
   #exited(): void {
@@ -222,6 +247,7 @@ export class ChildLink {
     const pending = [...this.#pending.entries()];
     this.#pending.clear();
     this.#asked.clear();
+    for (const { timer } of this.#parked.splice(0)) clearTimeout(timer);
     const calls = pending.filter(([, entry]) => entry.kind === "call").length;
     if (calls) this.log.warn(`stdio ${this.server}: the process exited with ${calls} request(s) in flight, each answered with an error`);
     for (const [id, entry] of pending) {

@@ -64,8 +64,19 @@ export class BridgeSession implements Peer {
     if (req.method === "GET") {
       this.#getStreams++;
       res.once("close", () => this.#getStreams--);
+      this.#whenStreaming(res);
     }
     await this.#transport.handleRequest(req, res, body);
+  }
+
+  /** Once the transport has answered the GET with its stream (and registered it), what waited for one goes down it. */
+  #whenStreaming(res: ServerResponse): void {
+    const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.writeHead = (...args: unknown[]) => {
+      const written = writeHead(...args);
+      if (res.statusCode === 200) queueMicrotask(() => this.link.listening(this));
+      return written;
+    };
   }
 
   /** The bridge ends the session (shutdown, or idle too long). */

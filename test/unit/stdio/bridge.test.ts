@@ -10,7 +10,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBridgeServer } from "../../support/bridge-server.js";
 import { TestProcesses } from "../../support/stdio-children.js";
-import { pollUntil, withDeadline } from "../../support/waiting.js";
+import { pollUntil, readUntil, withDeadline } from "../../support/waiting.js";
 
 /** The bridge (src/stdio/) against real server-everything processes, through the real SDK client; no gateway in front. */
 
@@ -160,6 +160,37 @@ describe("stdio bridge, initialize era (SDK client)", () => {
         5000,
       ),
     ).toBe(held);
+  });
+
+  it("keeps such a request until the session opens its GET stream, and sends it down that stream then", async () => {
+    const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", "x-test-user": "mia" };
+    const init = { protocolVersion: "2025-11-25", capabilities: { roots: {} }, clientInfo: { name: "late", version: "1" } };
+    const opened = await fetch(server.url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: init }) });
+    const sessionId = opened.headers.get("mcp-session-id")!;
+    await opened.text();
+    const inSession = { ...headers, "mcp-session-id": sessionId, "mcp-protocol-version": "2025-11-25" };
+    await fetch(server.url, { method: "POST", headers: inSession, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) });
+    // server-everything asks for the roots 350 ms after `initialized`; no stream listens yet
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const get = await fetch(server.url, { headers: { ...inSession, accept: "text/event-stream" } });
+    const reader = get.body!.getReader();
+    expect(await withDeadline(readUntil(reader, '"method":"roots/list"'), 5000, "roots/list on the GET stream")).toContain('"id":"gateway-');
+    await reader.cancel();
+  });
+
+  it("forgets the link to a process that is gone once no session uses it", async () => {
+    const { transport } = await connect("kate");
+    const pid = processes.pidOf("everything", "kate")!;
+    await transport.terminateSession();
+    const { links } = server.bridge.size;
+    process.kill(pid, "SIGKILL");
+    await pollUntil(
+      () => processes.pidOf("everything", "kate"),
+      (p) => p === undefined,
+      5000,
+    );
+    await connect("leo"); // a new session sweeps: leo's link in, kate's out
+    expect(server.bridge.size.links).toBe(links);
   });
 
   it("answers 503 with Retry-After when the pool refuses a process", async () => {
