@@ -57,6 +57,8 @@ export interface GatewayOptions {
   args?: string[];
   /** Another build's entry point, to compare two builds in one run (default dist/main.js). */
   entry?: string;
+  /** The store flags (default `--store memory`; several processes need a shared one). */
+  store?: string[];
 }
 
 export async function startGateway(upstream: Upstream, dir: string, opts: GatewayOptions): Promise<GatewayUnderTest> {
@@ -72,7 +74,8 @@ export async function startGateway(upstream: Upstream, dir: string, opts: Gatewa
   const { profileDir } = opts;
   const node = [...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []), ...(opts.nodeFlags ?? []), opts.entry ?? "dist/main.js"];
   const args = [
-    ...["--port", String(port), "--public-url", publicUrl, "--store", "memory", "--upstream-rs", upstream.mcpUrl, "--upstream-client-id", "bench"],
+    ...["--port", String(port), "--public-url", publicUrl, ...(opts.store ?? ["--store", "memory"])],
+    ...["--upstream-rs", upstream.mcpUrl, "--upstream-client-id", "bench"],
     ...["--upstream-authorize-endpoint", `${up}/authorize`, "--upstream-token-endpoint", `${up}/token`],
     // the idle-streams section holds thousands of event streams on one token, from one address (docs/security.md HI9)
     ...["--max-streams-per-grant", "100000", "--max-streams-per-address", "1000000"],
