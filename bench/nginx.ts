@@ -14,11 +14,12 @@ export interface Nginx {
   mcpUrl: string;
 }
 
-export function config(dir: string, port: number, upstream: URL, fdLimit: number): string {
+/** One worker and no master (one core, as the gateway's one Node thread), or a master and `workers` workers. */
+export function config(dir: string, port: number, upstream: URL, fdLimit: number, workers = 1): string {
   const temp = (name: string) => join(dir, "temp", name);
   return `daemon off;
-master_process off;
-worker_processes 1;
+master_process ${workers > 1 ? "on" : "off"};
+worker_processes ${workers};
 worker_rlimit_nofile ${fdLimit};
 pid ${join(dir, "nginx.pid")};
 error_log ${join(dir, "error.log")} warn;
@@ -49,12 +50,12 @@ http {
 `;
 }
 
-export async function startNginx(binary: string, dir: string, upstreamUrl: string, fdLimit: number): Promise<Nginx> {
+export async function startNginx(binary: string, dir: string, upstreamUrl: string, fdLimit: number, workers = 1): Promise<Nginx> {
   const port = await freePort();
   const upstream = new URL(upstreamUrl);
   mkdirSync(join(dir, "temp"), { recursive: true });
   const conf = join(dir, "nginx.conf");
-  writeFileSync(conf, config(dir, port, upstream, fdLimit));
+  writeFileSync(conf, config(dir, port, upstream, fdLimit, workers));
   const child = launch(binary, ["-p", dir, "-e", join(dir, "error.log"), "-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));

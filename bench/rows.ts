@@ -5,6 +5,7 @@ import { describePropagation, type Propagation } from "./revocation.js";
 import { fmtMs, mb, type Crossing, type Latency, type Million, type PathName, type Saturation } from "./sections.js";
 import type { IdleStreams } from "./streams.js";
 import type { Validations } from "./validations.js";
+import type { Scaling } from "./workers.js";
 
 /** A section's outcome: its figures, or why there are none. */
 export type Outcome<T> = { ok: T } | { failed: string } | { skipped: string };
@@ -109,6 +110,43 @@ export function millionRow(o: Outcome<Million>, wanted: number): Row {
   const gateway = `${mb(m.beforeKb)} → ${mb(m.afterKb)}${short ? ` over ${int(m.requests)} requests only` : ""}`;
   const versus = `${growth >= 0 ? "+" : "−"}${Math.abs(100 * growth).toFixed(1)}% (peak ${mb(m.peakKb)}; ${m.seconds.toFixed(0)} s)`;
   return { metric, direct: "—", nginx: "—", gateway, versus, target, holds: short ? `not at ${int(m.wanted)}` : holds(growth <= 0.05) };
+}
+
+/** CPU µs per request by path ("direct": the upstream's own, for scale), and the bare Node proxy's. */
+export function cpuRow(o: Outcome<Map<PathName, number>>): Row {
+  const metric = "CPU per proxied request (utime + stime from /proc, the proxy's processes only)";
+  const target = "≤ 1.3× the bare Node proxy, ≤ 60 µs";
+  if (!("ok" in o)) return unmeasured(metric, target, o, ALL);
+  const us = (p: PathName) => o.ok.get(p);
+  const cell = (p: PathName) => (us(p) === undefined ? "not measured" : `${us(p)!.toFixed(1)} µs${p === "direct" ? " (the upstream itself)" : ""}`);
+  const [g, b, n] = [us("gateway")!, us("bare"), us("nginx")];
+  const ratio = b === undefined ? undefined : g / b;
+  const versus = [
+    b === undefined ? "bare Node proxy not measured" : `${ratio!.toFixed(2)}× the bare Node proxy (${b.toFixed(1)} µs)`,
+    ...(n === undefined ? [] : [`${(g / n).toFixed(1)}× nginx`]),
+  ].join("; ");
+  return compared(metric, cell, { versus, target, holds: ratio === undefined ? "not measured" : holds(ratio <= 1.3 && g <= 60) });
+}
+
+/** Requests/s with one worker and with two, gateway (`--workers`) against nginx. */
+export function scalingRows(o: Outcome<Scaling>): Row[] {
+  return [1, 2].map((n) => {
+    const metric = `Requests/s with ${n === 1 ? "one worker process" : "two worker processes"} (wrk pinned apart, -c64)`;
+    const target = n === 1 ? "— (the base of the next row)" : "gateway --workers 2 ≥ 1.6× --workers 1";
+    if (!("ok" in o)) return { ...unmeasured(metric, target, o, ["nginx", "gateway"]), direct: "—" };
+    const { gateway, nginx } = o.ok;
+    const measured = gateway instanceof Map;
+    const g = measured ? gateway.get(n) : undefined;
+    const nginxCell = nginx.has(n) ? int(nginx.get(n)!) : "not measured (nginx missing)";
+    const gatewayCell = g === undefined ? `not measured (${measured ? "failed" : gateway.skipped})` : `${int(g)} (--workers ${n})`;
+    const scale = (m: Map<number, number>) => (m.has(1) && m.has(2) ? `${(m.get(2)! / m.get(1)!).toFixed(2)}×` : "—");
+    const versus =
+      n === 1
+        ? `${g !== undefined && nginx.has(1) ? `${pct(g / nginx.get(1)!)} of nginx; ` : ""}${o.ok.pinning}`
+        : `2 workers / 1: gateway ${measured ? scale(gateway) : "not measured"}, nginx ${scale(nginx)}`;
+    const holdsCell = n === 1 ? "—" : measured && gateway.has(1) && gateway.has(2) ? holds(gateway.get(2)! >= 1.6 * gateway.get(1)!) : "not measured";
+    return { metric, direct: "—", nginx: nginxCell, gateway: gatewayCell, versus, target, holds: holdsCell };
+  });
 }
 
 /** Revocation propagation (bench/revocation.ts): the gateway's own figure, no reference path. */

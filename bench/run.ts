@@ -12,12 +12,14 @@ import { median } from "./measure.js";
 import { hardFdLimit, installCleanup, stop, tempDir, which } from "./processes.js";
 import { busiestProfile, originLine, topLines } from "./profile.js";
 import { machine, markdownTable, versions, writePerformanceDoc, type Row } from "./report.js";
+import { cpuPerRequestAll } from "./cpu.js";
 import { revocationPropagation } from "./revocation.js";
-import { crossingRows, latencyRows, millionRow, revocationRow, saturationRow, streamsRow, validationsRows, type Outcome } from "./rows.js";
+import { cpuRow, crossingRows, latencyRows, millionRow, revocationRow, saturationRow, scalingRows, streamsRow, validationsRows, type Outcome } from "./rows.js";
 import { latencyAtRate, millionRequests, saturation, sseCrossing, type Path, type Settings } from "./sections.js";
 import { checkPost, startBareProxy, startGateway, startUpstream } from "./stack.js";
 import { holdIdleStreams, streamBound } from "./streams.js";
 import { validationsPerSecond } from "./validations.js";
+import { scaling } from "./workers.js";
 
 const started = performance.now();
 const elapsed = () => (performance.now() - started) / 1000;
@@ -40,6 +42,8 @@ const settings: Settings = {
   million: env("BENCH_MILLION", 1_000_000),
   millionMaxSeconds: env("BENCH_MILLION_MAX_SECONDS", 240),
 };
+const cpuSettings = { requests: env("BENCH_CPU_REQUESTS", 30_000), connections: 16, rounds: env("BENCH_CPU_ROUNDS", 3) };
+const scalingSettings = { rounds: env("BENCH_SCALING_ROUNDS", 3), seconds: env("BENCH_SCALING_SECONDS", 5) };
 const loadAtStart = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const profileDir = process.env.BENCH_PROFILE === "1" ? mkdtempSync(join(tmpdir(), "mcp-gateway-cpuprofile-")) : undefined;
 
@@ -108,6 +112,22 @@ const latency = await attempt(
 const crossing = await attempt(`SSE crossing: ${settings.sseEvents} events ${settings.sseIntervalMs} ms apart per path and round`, [], () =>
   sseCrossing(paths, upstream.controlUrl, settings, log),
 );
+const cpu = await attempt(
+  `CPU per request: ${cpuSettings.rounds} alternating rounds of ${cpuSettings.requests} requests at -c${cpuSettings.connections} per path`,
+  ["wrk"],
+  () =>
+    cpuPerRequestAll(
+      w,
+      [
+        { ...paths[0]!, pid: upstream.child.pid! },
+        ...(nginx ? [{ name: "nginx" as const, url: nginx.mcpUrl, pid: nginx.child.pid! }] : []),
+        { ...bareNode, pid: bare.child.pid! },
+        { name: "gateway", url: gateway.mcpUrl, authorization: gateway.authorization, pid: gateway.pid },
+      ],
+      cpuSettings,
+      log,
+    ),
+);
 const gatewayRate = "ok" in sat ? median(sat.ok.rates.get("gateway")!) : undefined;
 const million = await attempt(`RSS over ${settings.million} requests`, ["wrk"], async () => {
   if (gatewayRate === undefined || !("ok" in sat)) throw new Error("needs the saturation figures, which failed");
@@ -129,10 +149,17 @@ const revocation = await attempt("revocation propagation: /revoke on A, refused 
 
 if (nginx) await stop(nginx.child, "SIGQUIT");
 await stop(bare.child);
+const scaled = await attempt(
+  `one worker and two: gateway --workers 1/2 and nginx 1/2 workers, ${scalingSettings.rounds} alternating rounds of ${scalingSettings.seconds} s`,
+  ["wrk"],
+  () => scaling(w, upstream, { nginx: nginxBinary, hard, ...scalingSettings }, log),
+);
 await stop(upstream.child);
 
 const rows: Row[] = [
   saturationRow(sat),
+  cpuRow(cpu),
+  ...scalingRows(scaled),
   ...latencyRows(latency, settings.rate),
   ...crossingRows(crossing),
   streamsRow(streams, settings.streams),
@@ -145,6 +172,8 @@ const notes = [
   "Load: Debian's wrk, one thread; every request a `POST /mcp` `tools/call` with `Accept: application/json, text/event-stream` (and the gateway's Bearer token). Any socket error, timeout or status ≥ 400 fails the run; the paced and million runs also count every non-2xx status.",
   `Saturation: each path at the concurrency (of ${settings.connections.join(", ")}) that gave it the most requests/s in a 2 s trial. On ${settings.rounds === 1 ? "one round" : `${settings.rounds} alternating rounds`}, the median.`,
   `Latency: wrk's, from writing a request to the end of its response, at a fixed rate paced by a Lua delay() over ${settings.rateConnections} connections (wrk 4.1 has no -R); the rate achieved is shown. Medians of the rounds' p50 and p99.`,
+  `CPU per request: utime + stime (every thread) from /proc/<pid>/stat of the proxy's processes (nginx's or the gateway's primary and all its descendants), read before and after a wrk run that stops at ${cpuSettings.requests} responses at -c${cpuSettings.connections}, divided by the responses; the upstream's and wrk's CPU are not counted, except in the direct column, which is the upstream's own for scale. One warm-up run per path, then ${cpuSettings.rounds} alternating rounds; the median. /proc counts in ticks of 10 ms: over a run of about a second of CPU that is 1%.`,
+  "One worker and two: each proxy on its own, its processes started afresh, at -c64; the gateway with `--workers 1` and `--workers 2` over one SQLite store, nginx with one worker (no master) and with a master and two workers. wrk is pinned with `taskset -c` to the last CPU; with 3 or more CPUs the proxies (every thread of every process) to the others; on 2 CPUs they cannot be kept apart.",
   "SSE crossing: the upstream stamps each event with process.hrtime.bigint() (CLOCK_MONOTONIC) right before writing it; a raw node:http client in the bench process stamps it on arrival. One stream open at a time.",
   `Idle streams: a freshly started gateway (so the figure is not blurred by the garbage of the runs before), with \`--inspect-port\` so the bench can open its inspector (SIGUSR1) and run full collections (HeapProfiler.collectGarbage) before each reading; one batch opened and closed first as a warm-up; raw sockets, opened in batches of 250, each checked for 200 and text/event-stream; VmRSS from /proc with none, half and all of them open. The hard fd limit (${hard}) bounds the count: 2 gateway sockets per stream.`,
   "Validations: `validateAccessToken` (src/grants/validate.ts) awaited in a loop in the bench process with a MemoryStore, without and with a `VerifiedTokens` cache. jose's WebCrypto work runs on libuv's thread pool, hence the figure per CPU-second too.",

@@ -50,7 +50,18 @@ export interface GatewayUnderTest {
 }
 
 /** `node dist/main.js`, as the bin runs it (`npm run bench` builds first), with nothing from the shell's MCP_GATEWAY_* variables. */
-export async function startGateway(upstream: Upstream, dir: string, opts: { profileDir?: string; nodeFlags?: string[] }): Promise<GatewayUnderTest> {
+export interface GatewayOptions {
+  profileDir?: string;
+  nodeFlags?: string[];
+  /** Extra gateway flags (`--workers 2`). */
+  args?: string[];
+  /** Another build's entry point, to compare two builds in one run (default dist/main.js). */
+  entry?: string;
+  /** The store flags (default `--store memory`; several processes need a shared one). */
+  store?: string[];
+}
+
+export async function startGateway(upstream: Upstream, dir: string, opts: GatewayOptions): Promise<GatewayUnderTest> {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const up = new URL(upstream.mcpUrl).origin;
@@ -61,15 +72,17 @@ export async function startGateway(upstream: Upstream, dir: string, opts: { prof
     MCP_GATEWAY_PASSWORD: "bench-password",
   };
   const { profileDir } = opts;
-  const node = [...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []), ...(opts.nodeFlags ?? []), "dist/main.js"];
+  const node = [...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []), ...(opts.nodeFlags ?? []), opts.entry ?? "dist/main.js"];
   const args = [
-    ...["--port", String(port), "--public-url", publicUrl, "--store", "memory", "--upstream-rs", upstream.mcpUrl, "--upstream-client-id", "bench"],
+    ...["--port", String(port), "--public-url", publicUrl, ...(opts.store ?? ["--store", "memory"])],
+    ...["--upstream-rs", upstream.mcpUrl, "--upstream-client-id", "bench"],
     ...["--upstream-authorize-endpoint", `${up}/authorize`, "--upstream-token-endpoint", `${up}/token`],
     // the idle-streams section holds thousands of event streams on one token, from one address (docs/security.md HI9)
     ...["--max-streams-per-grant", "100000", "--max-streams-per-address", "1000000"],
+    ...(opts.args ?? []),
   ];
   // The access log goes to a file: read only when the gateway fails, never a pipe the bench must drain.
-  const logPath = join(dir, "gateway.stderr");
+  const logPath = join(dir, `gateway-${port}.stderr`);
   const log = openSync(logPath, "w");
   const child = launch(process.execPath, [...node, ...args], { env, stdio: ["ignore", "pipe", log] });
   closeSync(log);

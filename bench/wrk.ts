@@ -26,6 +26,8 @@ export interface WrkRun {
   rate?: number;
   /** Stop the thread once exactly this many responses arrived (`seconds` is then only a bound). */
   stopAfter?: number;
+  /** Run wrk under `taskset -c <cpus>`, apart from the processes it loads. */
+  cpus?: string;
 }
 
 const luaString = (s: string) => `[==[${s}]==]`;
@@ -100,7 +102,9 @@ export async function wrk(binary: string, dir: string, run: WrkRun, label: strin
   const path = join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
   writeFileSync(path, script(run));
   const args = ["-t1", `-c${run.connections}`, `-d${run.seconds}s`, "--timeout", "10s", "-s", path, run.url];
-  const child = launch(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = run.cpus
+    ? launch("taskset", ["-c", run.cpus, binary, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    : launch(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stopped = false;
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {

@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createApp } from "./app.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config/types.js";
@@ -15,7 +15,7 @@ import { listenAll } from "./listeners.js";
 import { createDispatcher, oauthFetch } from "./upstream/http.js";
 import type { McpPolicy } from "./rs/policy.js";
 import type { StdioProcesses } from "./stdio/child.js";
-import { StdioPool } from "./stdio/pool.js";
+import { StdioPool, type StdioPoolDeps } from "./stdio/pool.js";
 
 export interface Gateway {
   /** Where the server listens, e.g. http://127.0.0.1:8002 */
@@ -68,10 +68,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const newServer = (): Server => createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)) });
   let servers: Server[] = [];
-  const stdio = new StdioPool(given.upstreams, given.stdio, { log, clock });
-  // An exit without close() (a second signal, a crash) must not leave a stdio server behind
-  const killStdio = () => stdio.kill();
-  process.once("exit", killStdio);
+  const { pool: stdio, close: closeStdio } = startStdio(given, { log, clock });
   let revocations: RevocationView | undefined;
   try {
     const { keys, source: keySource } = await loadKeys(given, store);
@@ -94,13 +91,20 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
       log,
       offersClientMetadata: offersClientMetadata(config),
     });
-    const app = createApp({ config, store, keys, mounts, dispatcher, relays, stdio, revocations, clock, log, ...(options.policy ? { policy: options.policy } : {}) });
-    for (const each of servers) {
-      each.on("request", app);
-      // Both cover receiving the request only: an event stream in the response may stay open for hours
-      each.headersTimeout = Math.min(30_000, requestTimeout); // Node widens requestTimeout to headersTimeout when shorter
-      each.requestTimeout = requestTimeout;
-    }
+    const app = createApp({
+      config,
+      store,
+      keys,
+      mounts,
+      dispatcher,
+      relays,
+      stdio,
+      revocations,
+      clock,
+      log,
+      ...(options.policy ? { policy: options.policy } : {}),
+    });
+    for (const each of servers) serve(each, app, requestTimeout);
     return {
       listenUrl: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
       publicUrl: config.publicUrl,
@@ -112,8 +116,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
         const closed = Promise.all(servers.map((each) => new Promise<void>((resolve) => each.close(() => resolve()))));
         await relays.drain(graceMs);
         for (const each of servers) each.closeAllConnections();
-        await Promise.all([closed, stdio.close()]);
-        process.off("exit", killStdio);
+        await Promise.all([closed, closeStdio()]);
         await dispatcher.close();
         await revocations?.close();
         if (ownStore) await store.close();
@@ -121,10 +124,30 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     };
   } catch (error) {
     for (const each of servers) each.close();
-    await stdio.close();
-    process.off("exit", killStdio);
+    await closeStdio();
     await revocations?.close();
     if (ownStore) await store.close();
     throw error;
   }
+}
+
+function serve(server: Server, app: (req: IncomingMessage, res: ServerResponse) => void, requestTimeout: number): void {
+  server.on("request", app);
+  // Both cover receiving the request only: an event stream in the response may stay open for hours
+  server.headersTimeout = Math.min(30_000, requestTimeout); // Node widens requestTimeout to headersTimeout when shorter
+  server.requestTimeout = requestTimeout;
+}
+
+/** The stdio servers' processes; an exit without close() (a second signal, a crash) must not leave one behind. */
+function startStdio(config: Readonly<Config>, deps: StdioPoolDeps): { pool: StdioPool; close: () => Promise<void> } {
+  const pool = new StdioPool(config.upstreams, config.stdio, deps);
+  const kill = () => pool.kill();
+  process.once("exit", kill);
+  return {
+    pool,
+    close: async () => {
+      await pool.close();
+      process.off("exit", kill);
+    },
+  };
 }

@@ -22,14 +22,16 @@ export function bearerChallenge(deps: BearerDeps, request: McpRequest, error?: {
   });
 }
 
+/** RFC 6750 §2.1: `Bearer`, one or more spaces, the token (b64token, here any visible ASCII), trailing spaces tolerated. */
+const BEARER = /^Bearer +[\x21-\x7E]+ *$/i;
+
 /**
  * Authenticate one /mcp request from its Authorization header only (RFC 6750 §2.1; MCP forbids the
  * query string). No token: 401 without an error code (RFC 6750 §3.1). Bad token: 401 invalid_token.
  */
 export async function authenticate(request: McpRequest, deps: BearerDeps): Promise<ValidatedAccess> {
   const header = request.headers.authorization;
-  const match = header === undefined ? undefined : /^Bearer +([\x21-\x7E]+) *$/i.exec(header);
-  if (!match) {
+  if (header === undefined || !BEARER.test(header)) {
     const malformed = header !== undefined && /^bearer\b/i.test(header);
     const error = malformed ? { code: "invalid_request", description: "The Authorization header is malformed." } : undefined;
     throw new OAuthError(malformed ? "invalid_request" : "invalid_token", error?.description ?? "An access token is required.", malformed ? 400 : 401, {
@@ -37,7 +39,8 @@ export async function authenticate(request: McpRequest, deps: BearerDeps): Promi
     });
   }
   try {
-    return await validateAccessToken(deps, match[1]!, deps.resource);
+    // past "Bearer" and its spaces, to the trailing ones: the token itself has none
+    return await validateAccessToken(deps, header.slice(7).trim(), deps.resource);
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error;
     throw new OAuthError(error.code, error.description, 401, {

@@ -28,7 +28,7 @@ export const declaredLength = (req: IncomingMessage): number | undefined =>
 export async function requestBody(req: IncomingMessage, length: number | undefined): Promise<RequestBody | undefined> {
   if (req.method !== "POST") return { body: null, overLimit: none };
   if (length !== undefined && length <= SMALL_BODY) {
-    const whole = await readWhole(req);
+    const whole = arrived(req, length) ?? (await readWhole(req));
     return whole && { body: whole, overLimit: none };
   }
   if (length !== undefined) return { body: req, overLimit: none };
@@ -46,6 +46,16 @@ export const wholeBody = (body: RequestBody["body"]): Buffer | undefined => (Buf
 export function refuseBody(res: { setHeader(name: string, value: string): unknown }): never {
   res.setHeader("Connection", "close");
   throw new OAuthError("invalid_request", `The request body is larger than ${MCP_BODY_LIMIT / 1024 / 1024} MB.`, 413);
+}
+
+/**
+ * The whole body when Node's parser has already buffered all of it (it usually came in the packet of the
+ * headers, parsed before the token check resumed): taken in one read, with no listener, promise or copy.
+ */
+function arrived(req: IncomingMessage, length: number): Buffer | undefined {
+  // the parser ends a body at its Content-Length: once that many bytes wait, no more belong to it
+  if (length === 0 || req.readableLength !== length) return undefined;
+  return (req.read(length) as Buffer | null) ?? undefined;
 }
 
 /** The whole body, or undefined when the client went away before sending it all. */

@@ -167,14 +167,26 @@ const NOT_RETURNED = new Set([
   "www-authenticate", // rewritten: the upstream's challenge names the upstream's authorization server
 ]);
 
-const connectionNominated = (headers: Record<string, unknown>): Set<string> =>
-  new Set(
-    (typeof headers.connection === "string" ? headers.connection : "")
-      .toLowerCase()
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
+/** Connection values seen, parsed: peers send the same one or two on every message (`keep-alive`). Bounded. */
+const nominations = new Map<string, ReadonlySet<string>>();
+const REMEMBERED_CONNECTIONS = 100;
+
+/** RFC 9110 §7.6.1: the header names a Connection header lists are hop-by-hop too. */
+function connectionNominated(headers: Record<string, unknown>): ReadonlySet<string> {
+  const value = typeof headers.connection === "string" ? headers.connection : "";
+  let names = nominations.get(value);
+  if (names === undefined) {
+    names = new Set(
+      value
+        .toLowerCase()
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+    if (nominations.size < REMEMBERED_CONNECTIONS) nominations.set(value, names);
+  }
+  return names;
+}
 
 /**
  * The client's end-to-end headers, the operator's fixed headers (`headers`, static credentials and

@@ -10,7 +10,7 @@ import { clientHeaderPolicy, identityHeaders } from "./headers.js";
 import { JSONRPC, sendJsonRpcError } from "./jsonrpc.js";
 import { jsonRpcCall, type McpPolicy } from "./policy.js";
 import { answerRefusal, refusedByPolicy, relayFailed, type RefusalDeps } from "./refusals.js";
-import { relay, track, type RelayDeps } from "./relay.js";
+import { relay, type Outbound, type RelayDeps, type Target } from "./relay.js";
 import { McpSessions } from "./sessions.js";
 import { holdStream, type StreamLimits } from "./streams.js";
 
@@ -30,12 +30,12 @@ export interface ProxyDeps extends TokenContext, RelayDeps {
 /**
  * POST|GET|DELETE /mcp of one upstream (DESIGN §5): authenticate, ask the policy, then relay the request
  * and the response as streams, byte for byte, with the upstream half of the token in place of the client's.
+ * Errors are thrown for the caller to answer.
  */
 export function mcpProxy(mount: Mount, deps: ProxyDeps) {
   const own = refusalDeps(mount, deps);
-  const forwardable = clientHeaderPolicy(mount.upstreamHeaders);
   const { origin, pathname, search } = own.target;
-  const path = pathname + search;
+  const target: Target = { deps, origin, path: pathname + search, resource: mount.resource, forwardable: clientHeaderPolicy(mount.upstreamHeaders) };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const length = declaredLength(req);
     if (req.method === "POST" && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
@@ -49,26 +49,18 @@ export function mcpProxy(mount: Mount, deps: ProxyDeps) {
     if (req.method === "GET" && !holdStream(deps.streams, access.claims.gid, deps.clientAddress(req), res)) return;
     // a grant from before the operator switched this upstream to fixed credentials never overrides them
     const upstreamAccessToken = mount.signsUsersIn ? access.upstreamAccessToken : "";
-    const tracked = track(deps.relays, req, res);
+    const exchange = deps.relays.add(req, res);
     const read = await requestBody(req, length);
     if (read === undefined || res.destroyed) return;
     if (deps.policy) {
       const verdict = await deps.policy(access, jsonRpcCall(wholeBody(read.body)));
       if (!verdict.allow) return refusedByPolicy(res, verdict, wholeBody(read.body));
     }
+    const fixed = fixedHeaders(mount, access, upstreamAccessToken !== "");
+    const out: Outbound = { target, exchange, body: read.body, upstreamAccessToken, fixed, sessionId, owner, refused: undefined };
     let refused;
     try {
-      refused = await relay(deps, req, res, tracked, {
-        origin,
-        path,
-        resource: mount.resource,
-        body: read.body,
-        upstreamAccessToken,
-        fixed: fixedHeaders(mount, access, upstreamAccessToken !== ""),
-        forwardable,
-        sessionId,
-        owner,
-      });
+      refused = await relay(out);
     } catch (error) {
       if (read.overLimit()) return refuseBody(res);
       return relayFailed(own, res, error, wholeBody(read.body));

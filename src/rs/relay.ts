@@ -1,11 +1,10 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { EventEmitter } from "node:events";
+import type { ServerResponse } from "node:http";
 import { Writable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { RequestBody } from "./body.js";
 import { requestHeadersForUpstream, responseHeadersForClient } from "./headers.js";
 import { isRefusal, type UpstreamRefusal } from "./refusals.js";
-import { onClose, openedAfter, type Exchange, type Relays } from "./relays.js";
+import { openedAfter, type Exchange, type Relays } from "./relays.js";
 import type { McpSessions } from "./sessions.js";
 
 export interface RelayDeps {
@@ -17,93 +16,83 @@ export interface RelayDeps {
   sessions: McpSessions;
 }
 
-/** One request as it goes upstream. */
-export interface Outbound {
+/** One upstream MCP endpoint, worked out once per mount. */
+export interface Target {
+  deps: RelayDeps;
   /** The upstream MCP endpoint, split once per mount. */
   origin: string;
   path: string;
   /** The gateway's resource for this upstream: where its sessions are bound. */
   resource: string;
+  forwardable: (name: string) => boolean;
+}
+
+/** One request as it goes upstream, and (undici's `opaque`) what its answer needs: no closure per request. */
+export interface Outbound {
+  target: Target;
+  exchange: Exchange;
   body: RequestBody["body"];
   /** The user's token upstream, or "" when the gateway's own credentials (or none) are used. */
   upstreamAccessToken: string;
   /** Headers every request to this upstream carries (and the user's identity, when sent). */
   fixed: Readonly<Record<string, string>>;
-  forwardable: (name: string) => boolean;
   /** The Mcp-Session-Id the client sent, and who the caller is. */
   sessionId: string | undefined;
   owner: string;
-}
-
-/** One exchange in flight, and the signal that stops its upstream request. */
-export interface Tracked {
-  exchange: Exchange;
-  cancel: EventEmitter;
-}
-
-/** Note the exchange in flight (heartbeats, shutdown) from before its body is read, until the response closes. */
-export function track(relays: Relays, req: IncomingMessage, res: ServerResponse): Tracked {
-  const exchange = relays.add(req, res);
-  // The client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too.
-  // undici listens for "abort" only while its request runs, so after a finished one this does nothing.
-  const cancel = new EventEmitter();
-  onClose(res, () => {
-    relays.delete(exchange);
-    cancel.emit("abort");
-  });
-  return { exchange, cancel };
+  /** Set when the upstream's answer is a refusal the client must hear about as a challenge. */
+  refused: UpstreamRefusal | undefined;
 }
 
 /**
  * Relay the request and the response as streams, byte for byte. A refusal the client must hear about as
- * a challenge (src/rs/refusals.ts) is not relayed: it is returned.
+ * a challenge (src/rs/refusals.ts) is not relayed: it is returned. The exchange is the request's abort
+ * signal: its response closing stops the upstream request.
  */
-export async function relay(
-  deps: RelayDeps,
-  req: IncomingMessage,
-  res: ServerResponse,
-  { exchange, cancel }: Tracked,
-  out: Outbound,
-): Promise<UpstreamRefusal | undefined> {
-  let refused: UpstreamRefusal | undefined;
-  await deps.dispatcher.stream(
+export async function relay(out: Outbound): Promise<UpstreamRefusal | undefined> {
+  const { target, exchange } = out;
+  await target.deps.dispatcher.stream<Outbound>(
     {
-      origin: out.origin,
-      path: out.path,
-      method: req.method as Dispatcher.HttpMethod,
-      headers: requestHeadersForUpstream(req.headers, out.upstreamAccessToken, out.fixed, out.forwardable),
+      origin: target.origin,
+      path: target.path,
+      method: exchange.req.method as Dispatcher.HttpMethod,
+      headers: requestHeadersForUpstream(exchange.req.headers, out.upstreamAccessToken, out.fixed, target.forwardable),
       body: out.body,
-      signal: cancel,
-      headersTimeout: deps.upstreamTimeoutMs,
+      signal: exchange,
+      headersTimeout: target.deps.upstreamTimeoutMs,
       bodyTimeout: 0,
+      opaque: out,
     },
-    ({ statusCode, headers }) => {
-      if (isRefusal(statusCode, headers, out.upstreamAccessToken)) {
-        refused = { statusCode, headers };
-        return discard();
-      }
-      const sse = String(headers["content-type"] ?? "").startsWith("text/event-stream");
-      const forClient = responseHeadersForClient(headers);
-      // MCP transports (2026-07-28): event streams SHOULD tell buffering proxies such as nginx not to buffer
-      if (sse) forClient["x-accel-buffering"] = "no";
-      const open = () => {
-        res.writeHead(statusCode, forClient);
-        if (!sse) return res;
-        res.flushHeaders();
-        return deps.relays.eventStream(exchange);
-      };
-      // the session's binding is written before the client can name it anywhere, on any instance
-      const recorded = deps.sessions.record(out.resource, {
-        method: req.method,
-        sent: out.sessionId,
-        owner: out.owner,
-        status: statusCode,
-        issued: headers["mcp-session-id"],
-      });
-      return recorded ? openedAfter(recorded, open) : open();
-    },
+    answer,
   );
-  return refused;
+  return out.refused;
+}
+
+/** Where the upstream's answer goes: the client's response, once any session it names is recorded. */
+function answer({ statusCode, headers, opaque: out }: Dispatcher.StreamFactoryData<Outbound>): Writable {
+  if (isRefusal(statusCode, headers, out.upstreamAccessToken)) {
+    out.refused = { statusCode, headers };
+    return discard();
+  }
+  const { req, res } = out.exchange;
+  const sse = String(headers["content-type"] ?? "").startsWith("text/event-stream");
+  const forClient = responseHeadersForClient(headers);
+  // MCP transports (2026-07-28): event streams SHOULD tell buffering proxies such as nginx not to buffer
+  if (sse) forClient["x-accel-buffering"] = "no";
+  const issued = headers["mcp-session-id"];
+  // the session's binding is written before the client can name it anywhere, on any instance
+  const recorded =
+    issued === undefined && req.method !== "DELETE"
+      ? undefined
+      : out.target.deps.sessions.record(out.target.resource, { method: req.method, sent: out.sessionId, owner: out.owner, status: statusCode, issued });
+  if (recorded) return openedAfter(recorded, () => open(out, res, statusCode, forClient, sse));
+  return open(out, res, statusCode, forClient, sse);
+}
+
+function open(out: Outbound, res: ServerResponse, statusCode: number, forClient: Record<string, string | string[]>, sse: boolean): Writable {
+  res.writeHead(statusCode, forClient);
+  if (!sse) return res;
+  res.flushHeaders();
+  return out.target.deps.relays.eventStream(out.exchange);
 }
 
 const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });

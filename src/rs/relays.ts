@@ -4,16 +4,51 @@ import { finished, Writable } from "node:stream";
 /** An SSE comment (WHATWG HTML §9.2.6: lines starting with a colon are ignored by clients). */
 const HEARTBEAT = Buffer.from(": keep-alive\n\n");
 
-/** One /mcp request in flight and, once the upstream answered with one, its event stream. */
-export interface Exchange {
-  req: IncomingMessage;
-  res: ServerResponse;
-  sse: boolean;
+/**
+ * One /mcp request in flight and, once the upstream answered with one, its event stream. It is also
+ * the signal that stops its upstream request: undici takes any object with `aborted`, `on`/`once` and
+ * `removeListener`, and adds one "abort" listener while its request runs, so one slot is enough and no
+ * EventEmitter or AbortController is made per request.
+ */
+export class Exchange {
+  sse = false;
   /** When the client was last sent an event-stream byte (performance.now()). */
-  lastWrite: number;
+  lastWrite = 0;
   /** The last four bytes sent, to tell whether the stream rests between two events. */
-  tail: number;
+  tail = FRESH;
+  /** The response closed: the upstream request stops, or never starts. */
+  aborted = false;
+  private onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {}
+
+  on(event: string, listener: () => void): this {
+    if (event === "abort") this.onAbort = listener;
+    return this;
+  }
+
+  once(event: string, listener: () => void): this {
+    return this.on(event, listener);
+  }
+
+  removeListener(event: string, listener: () => void): this {
+    if (event === "abort" && this.onAbort === listener) this.onAbort = undefined;
+    return this;
+  }
+
+  abort(): void {
+    this.aborted = true;
+    const listener = this.onAbort;
+    this.onAbort = undefined;
+    listener?.();
+  }
 }
+
+const EXCHANGE = Symbol("the /mcp exchange of a response");
+type Tagged = ServerResponse & { [EXCHANGE]?: Exchange };
 
 /**
  * Every /mcp exchange in flight: event streams get heartbeats when idle, and shutdown ends the
@@ -24,23 +59,36 @@ export class Relays {
   private readonly timer: NodeJS.Timeout | undefined;
   private closing = false;
 
+  /** One listener for every response: the client went away, the answer ended, or shutdown cut it. */
+  private readonly closed: (this: Tagged) => void;
+
   /** `heartbeatMs` 0: no heartbeats. */
   constructor(private readonly heartbeatMs: number) {
     if (heartbeatMs > 0) this.timer = setInterval(() => this.beat(), Math.max(50, Math.floor(heartbeatMs / 3))).unref();
+    const open = this.open;
+    this.closed = function () {
+      const exchange = this[EXCHANGE]!;
+      open.delete(exchange);
+      // the client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too
+      exchange.abort();
+    };
   }
 
   get size(): number {
     return this.open.size;
   }
 
-  add(req: IncomingMessage, res: ServerResponse): Exchange {
-    const exchange: Exchange = { req, res, sse: false, lastWrite: 0, tail: FRESH };
+  /** Note an exchange in flight (heartbeats, shutdown) from before its body is read until its response closes, when its upstream request stops. */
+  add(req: IncomingMessage, res: Tagged): Exchange {
+    const exchange = new Exchange(req, res);
+    if (res.destroyed) {
+      exchange.abort();
+      return exchange;
+    }
     this.open.add(exchange);
+    res[EXCHANGE] = exchange;
+    res.on("close", this.closed);
     return exchange;
-  }
-
-  delete(exchange: Exchange): void {
-    this.open.delete(exchange);
   }
 
   /**

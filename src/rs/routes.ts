@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import cors from "cors";
 import { OAuthError, sendError } from "../errors.js";
-import { accessLog, type Logger } from "../log.js";
+import { knownPathAccessLog, type Logger } from "../log.js";
 import type { StdioProcesses } from "../stdio/child.js";
 import type { Mount } from "../upstream/mounts.js";
 import { originGuard } from "./origin.js";
@@ -32,10 +32,10 @@ const METHODS = new Set(["GET", "POST", "DELETE", "OPTIONS"]);
 
 /**
  * One upstream's MCP endpoint (/mcp or /mcp/<name>), the hot path, without Express: access log, Origin check (DNS rebinding), CORS, then the
- * proxy. Errors take the same JSON form as the rest of the gateway's.
+ * proxy. Errors take the same JSON form as the rest of the gateway's. Nothing is allocated per request here beyond what the proxy needs.
  */
 export function mcpEndpoint(mount: Mount, deps: McpEndpointDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const log = accessLog(deps.log);
+  const logged = knownPathAccessLog(deps.log, mount.config.path);
   const origin = originGuard(deps);
   const corsFor = cors((req, callback) =>
     callback(null, {
@@ -48,17 +48,26 @@ export function mcpEndpoint(mount: Mount, deps: McpEndpointDeps): (req: Incoming
   );
   // a local (stdio) server: the bridge to its processes in place of the relay
   const proxy = mount.config.stdio ? stdioEndpoint(mount, { ...deps, stdio: required(deps.stdio) }) : mcpProxy(mount, deps);
-  const fail = (res: ServerResponse) => (error: unknown) => sendError(res, error, deps.log);
-  return (req, res) =>
-    log(req, res, () => {
-      // RFC 9110 §15.5.6: 405 names the methods the endpoint has
-      if (!METHODS.has(req.method!))
-        return fail(res)(new OAuthError("invalid_request", "The MCP endpoint takes GET, POST and DELETE.", 405, { Allow: "GET, POST, DELETE, OPTIONS" }));
-      const relay = () => void proxy(req, res).catch(fail(res));
-      // Only browsers read CORS headers, and they always send Origin cross-origin: native clients skip both checks
-      if (req.headers.origin === undefined && req.method !== "OPTIONS") return relay();
-      origin(req, res, () => corsFor(req, res, relay));
-    });
+  const relay = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      await proxy(req, res);
+    } catch (error) {
+      sendError(res, error, deps.log);
+    }
+  };
+  return (req, res) => {
+    logged(res);
+    // RFC 9110 §15.5.6: 405 names the methods the endpoint has
+    if (!METHODS.has(req.method!))
+      return sendError(
+        res,
+        new OAuthError("invalid_request", "The MCP endpoint takes GET, POST and DELETE.", 405, { Allow: "GET, POST, DELETE, OPTIONS" }),
+        deps.log,
+      );
+    // Only browsers read CORS headers, and they always send Origin cross-origin: native clients skip both checks
+    if (req.headers.origin === undefined && req.method !== "OPTIONS") return void relay(req, res);
+    origin(req, res, () => corsFor(req, res, () => void relay(req, res)));
+  };
 }
 
 function required(stdio: StdioProcesses | undefined): StdioProcesses {

@@ -9,7 +9,6 @@ import { sendJsonRpcError } from "./jsonrpc.js";
 import { jsonRpcCall } from "./policy.js";
 import type { ProxyDeps } from "./proxy.js";
 import { refusedByPolicy } from "./refusals.js";
-import { onClose } from "./relays.js";
 import { holdStream } from "./streams.js";
 
 export interface StdioEndpointDeps extends ProxyDeps {
@@ -42,7 +41,6 @@ export function stdioEndpoint(mount: Mount, deps: StdioEndpointDeps) {
     const exchange = deps.relays.add(req, res);
     // shutdown ends the streams that wait for events (GET) at once, as the proxy's
     exchange.sse = req.method === "GET";
-    onClose(res, () => deps.relays.delete(exchange));
     const raw = req.method === "POST" ? await wholeBody(req) : Buffer.alloc(0);
     if (raw === undefined || res.destroyed) return;
     if (raw === "over") return refuseBody(res);

@@ -203,6 +203,8 @@ export class Mounts {
 
   /** By request path: any case, one optional trailing slash, as Express matches. */
   byPath(url: string | undefined): Mount | undefined {
+    const exact = url === undefined ? undefined : this.#byPath.get(url); // the usual spelling, with no string built
+    if (exact) return exact;
     const path = (url ?? "").split("?", 1)[0]!.toLowerCase();
     return this.#byPath.get(path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path);
   }
