@@ -59,6 +59,13 @@ export interface RedirectUriPolicy {
   unusedClientTtl?: number;
 }
 
+/**
+ * MC5: a device client has no redirect URI for `--redirect-uri-allow` to check, so anyone could register
+ * one under any name and phish with it (RFC 8628 §5.4): an operator who narrowed redirect URIs gets no device grant.
+ */
+export const deviceGrantClosed = (policy: RedirectUriPolicy): boolean => policy.redirectUriAllow.length > 0;
+export const DEVICE_GRANT_CLOSED = `This gateway allows only listed redirect URIs (--redirect-uri-allow), so it takes no client of the ${DEVICE_CODE_GRANT} grant: such a client has no redirect URI to check.`;
+
 /** The defaults of `--max-clients` and `--unused-client-ttl`, for a policy built without them (tests). */
 const NEW_CLIENT_DEFAULTS = { maxClients: 10_000, unusedClientTtl: 86_400 } as const;
 
@@ -96,6 +103,7 @@ export function clientMetadata(
   if (unsupportedGrant) throw metadataError(`grant_type "${unsupportedGrant.slice(0, 100)}" is not supported; use ${GRANT_TYPES.join(", ")}.`);
   const browserFlow = grantTypes.includes("authorization_code");
   if (!browserFlow && !grantTypes.includes(DEVICE_CODE_GRANT)) throw metadataError(`grant_types must include authorization_code or ${DEVICE_CODE_GRANT}.`);
+  if (grantTypes.includes(DEVICE_CODE_GRANT) && deviceGrantClosed(policy)) throw metadataError(DEVICE_GRANT_CLOSED);
   // RFC 8628 §3.1: a device client receives nothing at a redirect URI, so it need not register one
   const redirectUris = browserFlow || m.redirect_uris !== undefined ? validateRedirectUris(m.redirect_uris, policy) : [];
   const responseTypes = stringList(m.response_types, "response_types") ?? (browserFlow ? ["code"] : []);

@@ -8,7 +8,7 @@ import { storeKey, type Store } from "../store/store.js";
 import { requestedTarget, type DeviceBinding } from "./authorize.js";
 import { isClientIdUrl, resolveMetadataClient } from "./cimd.js";
 import { authenticateClient, type ClientAuthDeps } from "./client-auth.js";
-import type { ClientCredentials } from "./clients.js";
+import { DEVICE_GRANT_CLOSED, deviceGrantClosed, type ClientCredentials } from "./clients.js";
 import { DEVICE_CODE_GRANT } from "./grant-types.js";
 import type { Clock } from "../clock.js";
 import type { GatewayUrls } from "./metadata.js";
@@ -98,6 +98,8 @@ export async function deviceAuthorization(
       address: from.address,
     });
   const client = await authenticateClient(deps, credentials);
+  // MC5: also a client registered before the operator narrowed redirect URIs
+  if (deviceGrantClosed(deps.registration)) throw new OAuthError("unauthorized_client", DEVICE_GRANT_CLOSED);
   if (!client.grant_types.includes(DEVICE_CODE_GRANT))
     throw new OAuthError("unauthorized_client", `This client did not register the ${DEVICE_CODE_GRANT} grant.`);
   const target = requestedTarget(body, deps.mounts, issuerMount);

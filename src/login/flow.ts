@@ -65,9 +65,7 @@ export async function pendingRequest(store: Store, requestId: unknown): Promise<
 
 export function consentView(request: AuthorizationRequest, client: ClientRecord, mounts: Mounts): ConsentView {
   const mount = mounts.byResource(request.resource);
-  const warning = loopbackOnlyDocument(client)
-    ? "This client names itself by a web address but receives its answer on your own computer: any program running on your computer can claim to be it. Approve only if you just started this from that client."
-    : undefined;
+  const warning = request.device ? deviceWarning(client) : loopbackOnlyDocument(client) ? LOOPBACK_WARNING : undefined;
   return {
     upstream: { title: mount?.config.title ?? "", resource: request.resource, signsIn: mount?.signsUsersIn ?? true },
     requestId: request.id,
@@ -83,6 +81,13 @@ export function consentView(request: AuthorizationRequest, client: ClientRecord,
 /** Unicode bidirectional controls (UAX #9), which can make a shown name read as another: never shown (MC31). */
 const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
 const withoutBidiControls = (text: string): string => text.replace(BIDI_CONTROLS, "");
+
+const LOOPBACK_WARNING =
+  "This client names itself by a web address but receives its answer on your own computer: any program running on your computer can claim to be it. Approve only if you just started this from that client.";
+const PUBLIC_DEVICE_WARNING =
+  "Anyone can use this client id: a public client proves nothing at the device endpoint, so the name shown is not proof of who is asking. Approve only if the code above is the one shown by a device you just started this on yourself.";
+/** RFC 8628 §5.4: the tokens go to whoever polls; a client without credentials (auth `none`) can be named by anyone. */
+const deviceWarning = (client: ClientRecord): string | undefined => (client.token_endpoint_auth_method === "none" ? PUBLIC_DEVICE_WARNING : undefined);
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 /** MC11: a metadata document proves who wrote it, not who receives its codes; a loopback redirect is any local program's. */

@@ -26,7 +26,10 @@ describe("the device grant for a Client ID Metadata Document client", () => {
     const started = await deviceAuthorizationRequest(`${gateway.url}/device_authorization`, { client_id: clientId });
     expect(started.status, JSON.stringify(started.body)).toBe(200);
     expect(world.docs.hits("/device/agent.json")).toBe(1);
-    const { end } = await approveOnBrowser(started.body.verification_uri!, started.body.user_code!);
+    const { screen1, end } = await approveOnBrowser(started.body.verification_uri!, started.body.user_code!);
+    // anyone may name this URL at /device_authorization: Screen 1 says the name proves nothing, not the loopback text
+    expect(screen1.text).toContain("Anyone can use this client id");
+    expect(screen1.text).not.toContain("receives its answer on your own computer");
     expect(end.text).toContain("Device connected");
     await new Promise((r) => setTimeout(r, 5_100));
     const granted = await poll(gateway.url, clientId, started.body.device_code!);
@@ -39,4 +42,12 @@ describe("the device grant for a Client ID Metadata Document client", () => {
     const refused = await deviceAuthorizationRequest(`${gateway.url}/device_authorization`, { client_id: clientId });
     expect(refused).toMatchObject({ status: 400, body: { error: "unauthorized_client" } });
   });
+
+  it("MC5 refuses a device document at a gateway that allows only listed redirect URIs", async () => {
+    const narrowed = await world.startGateway(["--redirect-uri-allow", "loopback"]);
+    const clientId = publish("/device/narrowed.json", { redirect_uris: undefined, response_types: undefined, grant_types: [DEVICE_CODE_GRANT, "refresh_token"] });
+    const refused = await deviceAuthorizationRequest(`${narrowed.url}/device_authorization`, { client_id: clientId });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error_description).toContain("--redirect-uri-allow");
+  }, 30_000);
 });

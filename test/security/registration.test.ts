@@ -119,6 +119,35 @@ describe("registration", () => {
     }
   });
 
+  it("MC5 with an allowlist, no device client: registration and /device_authorization refuse the device grant", async () => {
+    const gw = await gateway({ redirectUriAllow: ["https://app.example/oauth/"] });
+    const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code";
+    for (const metadata of [{ grant_types: [deviceGrant] }, { redirect_uris: ["https://app.example/oauth/cb"], grant_types: ["authorization_code", deviceGrant] }]) {
+      const response = await call(`${gw}/register`, { method: "POST", body: { token_endpoint_auth_method: "none", ...metadata } });
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ error: "invalid_client_metadata" });
+      expect(response.body.error_description).toContain("--redirect-uri-allow");
+    }
+    // a device client registered before the operator narrowed redirect URIs gets no device code either
+    const earlier: ClientRecord = {
+      client_id: "registered-before",
+      client_id_issued_at: 1,
+      redirect_uris: [],
+      token_endpoint_auth_method: "none",
+      grant_types: [deviceGrant],
+      response_types: [],
+      client_name: "Trusted Vendor",
+    };
+    await stack!.gateway.store.put(storeKey.client(earlier.client_id), earlier, 3600);
+    const started = await fetch(`${gw}/device_authorization`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ client_id: earlier.client_id }).toString(),
+    });
+    expect(started.status).toBe(400);
+    expect(await started.json()).toMatchObject({ error: "unauthorized_client" });
+  });
+
   it("MC6 an unregistered redirect_uri gets an error page, never a redirect", async () => {
     const gw = await gateway();
     const { client_id } = await registerOk(gw);

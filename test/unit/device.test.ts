@@ -38,6 +38,13 @@ describe("client metadata for the device grant", () => {
     expect(() => clientMetadata({ grant_types: [DEVICE_CODE_GRANT], redirect_uris: ["javascript:alert(1)"] }, policy, "none")).toThrow(OAuthError);
   });
 
+  it("MC5 refuses the device grant while the operator allows only listed redirect URIs", () => {
+    const narrowed = { redirectUriAllow: ["loopback"] };
+    for (const grants of [[DEVICE_CODE_GRANT], ["authorization_code", DEVICE_CODE_GRANT]])
+      expect(() => clientMetadata({ grant_types: grants, redirect_uris: ["http://127.0.0.1/cb"] }, narrowed, "none")).toThrow(/--redirect-uri-allow/);
+    expect(clientMetadata({ redirect_uris: ["http://127.0.0.1/cb"] }, narrowed, "none").grant_types).toEqual(["authorization_code", "refresh_token"]);
+  });
+
   it("keeps requiring redirect_uris of a client of the code grant, and refuses a client of neither grant", () => {
     expect(() => clientMetadata({ grant_types: ["authorization_code", DEVICE_CODE_GRANT] }, policy, "none")).toThrow(/redirect_uris is required/);
     expect(() => clientMetadata({ grant_types: ["refresh_token"] }, policy, "none")).toThrow(/must include authorization_code or/);
