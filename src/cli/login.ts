@@ -54,8 +54,9 @@ export async function deviceLogin(command: LoginCommand, io: LoginIo): Promise<T
   const clientId = command.clientId ?? (await registerDeviceClient(as, io));
   const params = { client_id: clientId, resource, ...(command.scope ? { scope: command.scope } : {}) };
   const started = await processDeviceAuthorizationResponse(await postForm(io, endpoint, params));
-  io.tell(`To sign in, open ${started.verification_uri} and enter the code ${started.user_code}`);
-  if (started.verification_uri_complete) io.tell(`(or open ${started.verification_uri_complete} and check the code is the same)`);
+  // the server's words reach a terminal: no control characters (escape sequences could rewrite what the user reads)
+  io.tell(`To sign in, open ${printable(started.verification_uri)} and enter the code ${printable(started.user_code)}`);
+  if (typeof started.verification_uri_complete === "string") io.tell(`(or open ${printable(started.verification_uri_complete)} and check the code is the same)`);
   return pollForTokens(io, as.token_endpoint, { clientId, deviceCode: started.device_code, interval: started.interval ?? 5, expiresIn: started.expires_in });
 }
 
@@ -76,10 +77,15 @@ async function discoverResource(url: string, io: LoginIo): Promise<{ resource: s
   const fromChallenge = /resource_metadata="([^"]+)"/.exec(probe.headers.get("www-authenticate") ?? "")?.[1];
   const target = new URL(url);
   const metadataUrl = fromChallenge ?? `${target.origin}/.well-known/oauth-protected-resource${target.pathname.replace(/\/$/, "")}`;
+  if (parsedUrl(metadataUrl)?.origin !== target.origin)
+    throw new LoginError(`${url} points at resource metadata elsewhere (${printable(metadataUrl.slice(0, 200))}): refused, a token is asked for only from the server's own origin.`);
   const prm = await getJson(io, metadataUrl);
   const authorizationServer: unknown = Array.isArray(prm.authorization_servers) ? (prm.authorization_servers as unknown[])[0] : undefined;
   if (typeof prm.resource !== "string" || typeof authorizationServer !== "string")
     throw new LoginError(`${metadataUrl} names no resource or authorization server.`);
+  // RFC 9728 §3.3: the metadata is for the URL given, or its token would go to a server it was not issued for
+  if (resourceIdentifier(prm.resource) !== resourceIdentifier(url))
+    throw new LoginError(`${metadataUrl} describes the resource ${printable(prm.resource.slice(0, 200))}, not ${url}: refused (RFC 9728 §3.3).`);
   return { resource: prm.resource, authorizationServer };
 }
 
@@ -166,4 +172,24 @@ async function getJson(io: LoginIo, url: string): Promise<Record<string, unknown
 }
 
 const describe = (body: Record<string, unknown>): string =>
-  typeof body.error === "string" ? `${body.error}${typeof body.error_description === "string" ? `: ${body.error_description}` : ""}` : "";
+  typeof body.error === "string" ? printable(`${body.error}${typeof body.error_description === "string" ? `: ${body.error_description}` : ""}`) : "";
+
+/** C0 and C1 controls, DEL and Unicode bidirectional controls: never printed as a server sent them. */
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+export const printable = (text: string): string => text.replace(CONTROLS, "");
+
+const parsedUrl = (text: string): URL | undefined => {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+};
+
+/** A resource URL compared as RFC 9728 §3.3 means it: parsed, without fragment or trailing slash. */
+function resourceIdentifier(text: string): string | undefined {
+  const url = parsedUrl(text);
+  if (!url) return undefined;
+  url.hash = "";
+  return url.href.replace(/\/$/, "");
+}

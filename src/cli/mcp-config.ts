@@ -1,4 +1,6 @@
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { LoginError } from "./login.js";
 
 /** The `mcpServers` entry name for a URL: its last path segment (`/mcp/github` → github), else its host. */
@@ -30,6 +32,26 @@ export function writeMcpConfig(path: string, name: string, url: string, accessTo
   }
   const servers = typeof config.mcpServers === "object" && config.mcpServers !== null ? (config.mcpServers as Record<string, unknown>) : {};
   config.mcpServers = { ...servers, [name]: { url, headers: { Authorization: `Bearer ${accessToken}` } } };
-  writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(path, 0o600);
+  replaceFile(path, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/**
+ * A new 0600 file beside the target, renamed over it: the token is never written into an existing file
+ * that others may read (or hold open) before a chmod. A symbolic link is followed and stays a link.
+ */
+function replaceFile(path: string, text: string): void {
+  let target = path;
+  try {
+    target = realpathSync(path);
+  } catch {
+    // not there yet: written where named
+  }
+  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    writeFileSync(temp, text, { mode: 0o600, flag: "wx" });
+    renameSync(temp, target);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw new LoginError(`${path} cannot be written: ${(error as Error).message}`);
+  }
 }
