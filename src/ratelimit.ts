@@ -27,6 +27,16 @@ export const RATE_RULES = {
   device: { name: "device", limit: 120, windowSeconds: 600, message: "Too many device pages from this address." },
   /** RFC 8628 §5.1: wrong user codes per address; at the limit even a right one waits for the window to pass. */
   deviceCodeFailure: { name: "device-code-failure", limit: 10, windowSeconds: 900, message: "Too many wrong device codes from this address." },
+  /**
+   * Wrong user codes from all addresses together: one holder of a /48 has 65,536 per-address budgets. At
+   * the limit no code is checked until the window passes (a right one neither: else guessing goes on).
+   */
+  deviceCodeFailureAll: {
+    name: "device-code-failure-all",
+    limit: 300,
+    windowSeconds: 900,
+    message: "Too many wrong device codes were tried at this gateway lately (not necessarily by you).",
+  },
 } as const satisfies Record<string, RateRule>;
 
 /**

@@ -5,7 +5,7 @@ import { nowSeconds } from "../clock.js";
 import { randomToken } from "../crypto.js";
 import { OAuthError } from "../errors.js";
 import { PATHS } from "../paths.js";
-import { addressSubject, RATE_RULES, reserveCheck } from "../ratelimit.js";
+import { addressSubject, RATE_RULES, reserveCheck, type Wait } from "../ratelimit.js";
 import { storeKey } from "../store/store.js";
 import { browserBinding, csrfMatches, csrfToken, keepBinding, postedFromHere, servedOverTls } from "./browser.js";
 import { AUTHORIZATION_REQUEST_TTL } from "../as/authorize.js";
@@ -18,7 +18,7 @@ const FORM_ID = "device";
  * GET and POST /device (RFC 8628 §3.3): the user types the code the device shows. A code is never taken
  * from the link alone: `verification_uri_complete` fills the field, the user still sends it (§5.4). A
  * right code starts the browser flow's pending request, bound to this browser, for the device's
- * client, scope and resource; wrong codes are counted per address and stop guessing (§5.1).
+ * client, scope and resource; wrong codes are counted per address and in all, and stop guessing (§5.1).
  */
 export function deviceHandlers(deps: LoginDeps): { show: RequestHandler; submit: RequestHandler } {
   const https = servedOverTls(deps.urls.issuer);
@@ -40,7 +40,7 @@ export function deviceHandlers(deps: LoginDeps): { show: RequestHandler; submit:
       if (!csrfMatches(deps.keys, FORM_ID, { browser: browser.hash }, body.csrf))
         throw new OAuthError("access_denied", "The form is stale or was not sent from this gateway's page. Reload the page and try again.", 403);
       const typed = typeof body.user_code === "string" ? body.user_code.slice(0, 20) : "";
-      const turn = await reserveCheck(deps.store, deps.clock, RATE_RULES.deviceCodeFailure, addressSubject(req.ip));
+      const turn = await codeCheckTurn(deps, req.ip);
       if ("wait" in turn) {
         res.set("Retry-After", String(turn.wait));
         return render(req, res, 429, typed, `${turn.message} Try again in ${Math.ceil(turn.wait / 60)} minutes.`);
@@ -68,4 +68,17 @@ export function deviceHandlers(deps: LoginDeps): { show: RequestHandler; submit:
       res.redirect(303, `${PATHS.login}?request=${encodeURIComponent(request.id)}`);
     },
   };
+}
+
+/**
+ * RFC 8628 §5.1: one code check, reserved against this address's wrong codes and against everyone's;
+ * `giveBack` when the code was right.
+ */
+async function codeCheckTurn(deps: LoginDeps, ip: string | undefined): Promise<Wait | { giveBack: () => Promise<void> }> {
+  const own = await reserveCheck(deps.store, deps.clock, RATE_RULES.deviceCodeFailure, addressSubject(ip));
+  if ("wait" in own) return own;
+  const everyone = await reserveCheck(deps.store, deps.clock, RATE_RULES.deviceCodeFailureAll, "all");
+  if (!("wait" in everyone)) return { giveBack: async () => void (await Promise.all([own.giveBack(), everyone.giveBack()])) };
+  await own.giveBack();
+  return everyone;
 }

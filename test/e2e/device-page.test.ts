@@ -108,6 +108,36 @@ describe("the /device page", () => {
   });
 });
 
+describe("the /device page's limit on everyone's wrong codes", () => {
+  let stack: Stack;
+  afterEach(() => stack?.close());
+
+  /** Open /device and send `typed`, both as from `address` (behind a trusted proxy). */
+  const enterFrom = async (gw: string, address: string, typed: string) => {
+    const browser = new TestBrowser();
+    const headers = { "x-forwarded-for": address };
+    const page = await browser.request(`${gw}/device`, { headers });
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
+    return browser.request(`${gw}/device`, { form: { csrf, user_code: typed }, headers });
+  };
+
+  it("stops guessing from many addresses (§5.1): after 300 wrong codes in all, no code is checked, a right one neither, until the window passes", async () => {
+    stack = await startStack({ config: { trustProxy: "loopback" } });
+    const gw = stack.gateway.publicUrl;
+    const started = await startDevice(gw, (await registerDeviceClient(gw)).body.client_id);
+    // 5 wrong codes from each of 60 /64s of one IPv6 /48: each far under its own limit of 10
+    for (let net = 0; net < 60; net++)
+      for (let i = 0; i < 5; i++) expect((await enterFrom(gw, `2001:db8:7:${net.toString(16)}::${i + 1}`, "BCDF-GHJK")).status).toBe(400);
+    const limited = await enterFrom(gw, "198.51.100.200", started.user_code);
+    expect(limited.status).toBe(429);
+    expect(limited.text).toContain("not necessarily by you");
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    stack.clock.advance(900_000);
+    const fresh = await startDevice(gw, (await registerDeviceClient(gw)).body.client_id);
+    expect((await enterFrom(gw, "198.51.100.200", fresh.user_code)).status).toBe(303);
+  }, 60_000);
+});
+
 describe("device authorization at each upstream's issuer", () => {
   let stack: MultiStack;
   beforeAll(async () => {
