@@ -56,7 +56,8 @@ export async function deviceLogin(command: LoginCommand, io: LoginIo): Promise<T
   const started = await processDeviceAuthorizationResponse(await postForm(io, endpoint, params));
   // the server's words reach a terminal: no control characters (escape sequences could rewrite what the user reads)
   io.tell(`To sign in, open ${printable(started.verification_uri)} and enter the code ${printable(started.user_code)}`);
-  if (typeof started.verification_uri_complete === "string") io.tell(`(or open ${printable(started.verification_uri_complete)} and check the code is the same)`);
+  if (typeof started.verification_uri_complete === "string")
+    io.tell(`(or open ${printable(started.verification_uri_complete)} and check the code is the same)`);
   return pollForTokens(io, as.token_endpoint, { clientId, deviceCode: started.device_code, interval: started.interval ?? 5, expiresIn: started.expires_in });
 }
 
@@ -78,7 +79,9 @@ async function discoverResource(url: string, io: LoginIo): Promise<{ resource: s
   const target = new URL(url);
   const metadataUrl = fromChallenge ?? `${target.origin}/.well-known/oauth-protected-resource${target.pathname.replace(/\/$/, "")}`;
   if (parsedUrl(metadataUrl)?.origin !== target.origin)
-    throw new LoginError(`${url} points at resource metadata elsewhere (${printable(metadataUrl.slice(0, 200))}): refused, a token is asked for only from the server's own origin.`);
+    throw new LoginError(
+      `${url} points at resource metadata elsewhere (${printable(metadataUrl.slice(0, 200))}): refused, a token is asked for only from the server's own origin.`,
+    );
   const prm = await getJson(io, metadataUrl);
   const authorizationServer: unknown = Array.isArray(prm.authorization_servers) ? (prm.authorization_servers as unknown[])[0] : undefined;
   if (typeof prm.resource !== "string" || typeof authorizationServer !== "string")
@@ -175,8 +178,12 @@ const describe = (body: Record<string, unknown>): string =>
   typeof body.error === "string" ? printable(`${body.error}${typeof body.error_description === "string" ? `: ${body.error_description}` : ""}`) : "";
 
 /** C0 and C1 controls, DEL and Unicode bidirectional controls: never printed as a server sent them. */
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
-export const printable = (text: string): string => text.replace(CONTROLS, "");
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/;
+const isControl = (char: string): boolean => {
+  const code = char.codePointAt(0)!;
+  return code < 0x20 || (code >= 0x7f && code <= 0x9f) || BIDI_CONTROLS.test(char);
+};
+export const printable = (text: string): string => [...text].filter((char) => !isControl(char)).join("");
 
 const parsedUrl = (text: string): URL | undefined => {
   try {

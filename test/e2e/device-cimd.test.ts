@@ -45,7 +45,11 @@ describe("the device grant for a Client ID Metadata Document client", () => {
 
   it("MC5 refuses a device document at a gateway that allows only listed redirect URIs", async () => {
     const narrowed = await world.startGateway(["--redirect-uri-allow", "loopback"]);
-    const clientId = publish("/device/narrowed.json", { redirect_uris: undefined, response_types: undefined, grant_types: [DEVICE_CODE_GRANT, "refresh_token"] });
+    const clientId = publish("/device/narrowed.json", {
+      redirect_uris: undefined,
+      response_types: undefined,
+      grant_types: [DEVICE_CODE_GRANT, "refresh_token"],
+    });
     const refused = await deviceAuthorizationRequest(`${narrowed.url}/device_authorization`, { client_id: clientId });
     expect(refused.status).toBe(400);
     expect(refused.body.error_description).toContain("--redirect-uri-allow");

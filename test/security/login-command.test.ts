@@ -51,7 +51,9 @@ describe("the login command does not believe the server", () => {
     // evil.example's 401 names metadata (on its own origin) of the genuine gateway's resource
     challenges.set("/evil", at("127.0.0.1", "/.well-known/oauth-protected-resource/evil"));
     documents.set("/.well-known/oauth-protected-resource/evil", { resource: at("127.0.0.1", "/genuine/mcp"), authorization_servers: [at("127.0.0.1", "")] });
-    await expect(deviceLogin({ url: at("127.0.0.1", "/evil"), clientId: "c" }, quietIo())).rejects.toThrow(/describes the resource .*genuine\/mcp, not .*RFC 9728/);
+    await expect(deviceLogin({ url: at("127.0.0.1", "/evil"), clientId: "c" }, quietIo())).rejects.toThrow(
+      /describes the resource .*genuine\/mcp, not .*RFC 9728/,
+    );
   });
 
   it("refuses resource metadata on another origin than the URL given, even naming that URL", async () => {
@@ -79,7 +81,9 @@ describe("the login command does not believe the server", () => {
       `To sign in, open ${at("127.0.0.1", "/device")}]8;;https://evil.example and enter the code [2J[HBCDF-GHJK`,
       `(or open ${at("127.0.0.1", "/device")}31m and check the code is the same)`,
     ]);
-    for (const line of [...told, (failure as Error).message]) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    const controls = (line: string) =>
+      [...line].filter((c) => c.codePointAt(0)! < 0x20 || (c.codePointAt(0)! >= 0x7f && c.codePointAt(0)! <= 0x9f) || c === "\u202e");
+    for (const line of [...told, (failure as Error).message]) expect(controls(line)).toEqual([]);
   });
 });
 

@@ -122,7 +122,10 @@ describe("registration", () => {
   it("MC5 with an allowlist, no device client: registration and /device_authorization refuse the device grant", async () => {
     const gw = await gateway({ redirectUriAllow: ["https://app.example/oauth/"] });
     const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code";
-    for (const metadata of [{ grant_types: [deviceGrant] }, { redirect_uris: ["https://app.example/oauth/cb"], grant_types: ["authorization_code", deviceGrant] }]) {
+    for (const metadata of [
+      { grant_types: [deviceGrant] },
+      { redirect_uris: ["https://app.example/oauth/cb"], grant_types: ["authorization_code", deviceGrant] },
+    ]) {
       const response = await call(`${gw}/register`, { method: "POST", body: { token_endpoint_auth_method: "none", ...metadata } });
       expect(response.status).toBe(400);
       expect(response.body).toMatchObject({ error: "invalid_client_metadata" });
