@@ -93,10 +93,13 @@ const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 /** MC11: a metadata document proves who wrote it, not who receives its codes; a loopback redirect is any local program's. */
 function loopbackOnlyDocument(client: ClientRecord): boolean {
   if (!isClientIdUrl(client.client_id)) return false;
-  return client.redirect_uris.every((uri) => {
-    const url = new URL(uri);
-    return url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname);
-  });
+  return (
+    client.redirect_uris.length > 0 &&
+    client.redirect_uris.every((uri) => {
+      const url = new URL(uri);
+      return url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname);
+    })
+  );
 }
 
 /**
