@@ -8,8 +8,8 @@ import { authenticate } from "./bearer.js";
 import { declaredLength, MCP_BODY_LIMIT, refuseBody, requestBody, wholeBody } from "./body.js";
 import { clientHeaderPolicy, identityHeaders } from "./headers.js";
 import { JSONRPC, sendJsonRpcError } from "./jsonrpc.js";
-import { jsonRpcCall, type McpPolicy } from "./policy.js";
-import { answerRefusal, refusedByPolicy, relayFailed, type RefusalDeps } from "./refusals.js";
+import { isBatch, jsonRpcCall, type McpPolicy } from "./policy.js";
+import { answerRefusal, refusedBatch, refusedByPolicy, relayFailed, type RefusalDeps } from "./refusals.js";
 import { relay, type Outbound, type RelayDeps, type Target } from "./relay.js";
 import { McpSessions } from "./sessions.js";
 import { holdStream, type StreamLimits } from "./streams.js";
@@ -53,6 +53,7 @@ export function mcpProxy(mount: Mount, deps: ProxyDeps) {
     const read = await requestBody(req, length);
     if (read === undefined || res.destroyed) return;
     if (deps.policy) {
+      if (isBatch(wholeBody(read.body))) return refusedBatch(res);
       const verdict = await deps.policy(access, jsonRpcCall(wholeBody(read.body)));
       if (!verdict.allow) return refusedByPolicy(res, verdict, wholeBody(read.body));
     }

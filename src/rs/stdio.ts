@@ -8,7 +8,7 @@ import { declaredLength, MCP_BODY_LIMIT, refuseBody } from "./body.js";
 import { sendJsonRpcError } from "./jsonrpc.js";
 import { jsonRpcCall } from "./policy.js";
 import type { ProxyDeps } from "./proxy.js";
-import { refusedByPolicy } from "./refusals.js";
+import { refusedBatch, refusedByPolicy } from "./refusals.js";
 import { holdStream } from "./streams.js";
 
 export interface StdioEndpointDeps extends ProxyDeps {
@@ -51,6 +51,8 @@ export function stdioEndpoint(mount: Mount, deps: StdioEndpointDeps) {
       return sendJsonRpcError(res, 400, null, PARSE_ERROR, "Parse error: the body is not JSON.");
     }
     if (deps.policy) {
+      // the SDK's transport takes batches: each call of one would pass unjudged
+      if (Array.isArray(body)) return refusedBatch(res);
       const verdict = await deps.policy(access, jsonRpcCall(raw));
       if (!verdict.allow) return refusedByPolicy(res, verdict, raw);
     }

@@ -132,12 +132,16 @@ describe("the /mcp policy hook", () => {
     expect(asked.at(-1)!.call).toEqual({ method: "tools/list" });
   });
 
-  it("a batch, or a body streamed without Content-Length, is given to the policy as no call", async () => {
-    const batch = `[${call(9, "tools/call", { name: "delete_repo" })}]`;
-    const batched = await post(batch);
-    await batched.body.text();
-    expect(batched.statusCode).toBe(200);
-    expect(asked.at(-1)!.call).toBeUndefined();
+  it("a batch is refused 400 (-32600) before the policy is asked, and nothing goes upstream: a policy judges one call", async () => {
+    const before = { upstream: upstreamBodies.length, asked: asked.length };
+    const batched = await post(` \n[${call(9, "tools/call", { name: "delete_repo" })}]`);
+    expect(batched.statusCode).toBe(400);
+    expect(await batched.body.json()).toMatchObject({ id: null, error: { code: JSONRPC.invalidRequest, message: expect.stringContaining("batches") } });
+    expect(upstreamBodies.length).toBe(before.upstream);
+    expect(asked.length).toBe(before.asked);
+  });
+
+  it("a body streamed without Content-Length is given to the policy as no call", async () => {
     const streamed = await post(Readable.from([Buffer.from(call(10, "tools/call", { name: "delete_repo" }))]));
     await streamed.body.text();
     expect(streamed.statusCode).toBe(200);
