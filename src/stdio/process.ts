@@ -35,6 +35,8 @@ export interface ProcessDeps {
 
 /** Longer stderr lines are cut: a server cannot flood one log line. */
 export const MAX_STDERR_LINE = 1000;
+/** Stderr lines of one process logged per second: past them, lines are counted and one line says how many were dropped. */
+export const STDERR_LINES_PER_SECOND = 100;
 
 /**
  * One stdio server process, started through the MCP SDK's StdioClientTransport (no shell, stderr piped,
@@ -69,7 +71,10 @@ export class StdioProcess implements StdioChild {
     this.#transport.onmessage = (message) => this.onmessage?.(message);
     this.#transport.onerror = (error) => deps.log.warn(`stdio ${spawn.server}: ${cut(error.message)}`);
     this.#transport.onclose = () => this.#closed();
-    logLines(this.#transport, (line) => deps.log.info(`stdio ${spawn.server}: ${line}`));
+    logLines(
+      this.#transport,
+      budgeted(deps.clock, (line) => deps.log.info(`stdio ${spawn.server}: ${line}`)),
+    );
   }
 
   get pid(): number | undefined {
@@ -173,6 +178,24 @@ function logLines(transport: StdioClientTransport, write: (line: string) => void
   transport.stderr?.on("end", () => {
     if (pending && !dropping) write(cut(pending));
   });
+}
+
+/** `write`, at most STDERR_LINES_PER_SECOND lines a second: the rest counted, and said once the next second lets a line through. */
+function budgeted(clock: Clock, write: (line: string) => void): (line: string) => void {
+  let windowStart = -Infinity;
+  let written = 0;
+  let dropped = 0;
+  return (line) => {
+    const now = clock.now();
+    if (now - windowStart >= 1000) {
+      windowStart = now;
+      written = 0;
+      if (dropped) write(`${dropped} stderr line(s) dropped (over ${STDERR_LINES_PER_SECOND} a second)`);
+      dropped = 0;
+    }
+    if (written++ < STDERR_LINES_PER_SECOND) write(line);
+    else dropped++;
+  };
 }
 
 const cut = (line: string): string => (line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line);
