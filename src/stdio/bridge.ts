@@ -119,7 +119,7 @@ export class StdioBridge {
     res.once("close", child.hold());
     const key = this.processes.keyOf(this.server, caller);
     let link = this.#links.get(key);
-    if (!link) this.#links.set(key, (link = new ChildLink(this.server, this.deps.log)));
+    if (!link) this.#links.set(key, (link = new ChildLink(this.server, this.deps.log, this.processes.isShared(this.server))));
     link.attach(child);
     return link;
   }

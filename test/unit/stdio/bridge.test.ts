@@ -279,6 +279,53 @@ describe("stdio bridge, how many sessions it keeps", () => {
   });
 });
 
+describe("stdio bridge, a shared process (one for every user)", () => {
+  const shared = new TestProcesses({ everything: { bin: "mcp-server-everything", shared: true } });
+  let one: Awaited<ReturnType<typeof startBridgeServer>>;
+  const theirs: Client[] = [];
+  beforeAll(async () => {
+    one = await startBridgeServer("everything", shared);
+  });
+  afterAll(async () => {
+    await Promise.all(theirs.map((c) => c.close().catch(() => undefined)));
+    await one.close();
+    await shared.close();
+  });
+
+  /** A client declaring roots, noting every roots/list and log message that reaches it. */
+  async function user(name: string) {
+    const client = new Client({ name, version: "1.0.0" }, { capabilities: { roots: { listChanged: true } } });
+    const seen: string[] = [];
+    client.setRequestHandler(ListRootsRequestSchema, async () => {
+      seen.push("roots/list");
+      return { roots: [{ uri: `file:///srv/${name}`, name }] };
+    });
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void seen.push(`log: ${String(n.params.data)}`));
+    await client.connect(new StreamableHTTPClientTransport(new URL(one.url), { requestInit: { headers: { "x-test-user": name } } }));
+    theirs.push(client);
+    return { client, seen };
+  }
+
+  it("answers the process's request made outside any call with an error instead of sending it to whichever user listens", async () => {
+    const ann = await user("ann");
+    // server-everything asks for the roots 350 ms after `initialized`
+    await pollUntil(() => one.warnings.find((line) => line.includes("roots/list request answered with an error")), Boolean, 5000);
+    expect(one.warnings.join("\n")).toContain("The server is shared by several users: roots/list outside a call cannot be sent to any one of them.");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ann.seen).toEqual([]);
+  });
+
+  it("sends no user's log messages to another user's session", async () => {
+    const ann = await user("ann2");
+    const ben = await user("ben");
+    await new Promise((resolve) => setTimeout(resolve, 500)); // both GET streams listen
+    expect(text(await ann.client.callTool({ name: "toggle-simulated-logging", arguments: {} }))).toContain("Started simulated");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await ann.client.callTool({ name: "toggle-simulated-logging", arguments: {} });
+    expect(ben.seen).toEqual([]);
+  });
+});
+
 const MODERN = "2026-07-28";
 const meta = (capabilities: Record<string, unknown> = {}) => ({
   "io.modelcontextprotocol/protocolVersion": MODERN,
