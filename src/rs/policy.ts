@@ -11,8 +11,8 @@ export type PolicyVerdict = { allow: true } | { allow: false; reason: string };
 
 /**
  * Whether the gateway relays one /mcp request: given the validated access and the call it makes
- * (undefined for GET and DELETE, a body too large to read whole, or one that is not a JSON-RPC
- * request; a batch is refused with 400 before the policy is asked). A deny is answered with HTTP 403
+ * (undefined for GET and DELETE, or a body that is not a JSON-RPC request; with a policy every POST
+ * body is read whole, and a batch is refused with 400 before the policy is asked). A deny is answered with HTTP 403
  * and JSON-RPC error JSONRPC.forbiddenByPolicy. None is installed by default: every authenticated request is relayed, and no body is parsed for a policy.
  */
 export type McpPolicy = (access: ValidatedAccess, call: McpCall | undefined) => PolicyVerdict | Promise<PolicyVerdict>;

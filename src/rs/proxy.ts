@@ -5,7 +5,7 @@ import type { TokenContext } from "../grants/format.js";
 import type { ValidatedAccess } from "../grants/validate.js";
 import { typedSlash, type Mount } from "../upstream/mounts.js";
 import { authenticate } from "./bearer.js";
-import { declaredLength, MCP_BODY_LIMIT, refuseBody, requestBody, wholeBody } from "./body.js";
+import { declaredLength, MCP_BODY_LIMIT, refuseBody, requestBody, requestBodyWhole, wholeBody } from "./body.js";
 import { clientHeaderPolicy, identityHeaders } from "./headers.js";
 import { JSONRPC, sendJsonRpcError } from "./jsonrpc.js";
 import { isBatch, jsonRpcCall, type McpPolicy } from "./policy.js";
@@ -50,7 +50,8 @@ export function mcpProxy(mount: Mount, deps: ProxyDeps) {
     // a grant from before the operator switched this upstream to fixed credentials never overrides them
     const upstreamAccessToken = mount.signsUsersIn ? access.upstreamAccessToken : "";
     const exchange = deps.relays.add(req, res);
-    const read = await requestBody(req, length);
+    // an installed policy reads every body whole, so that no call or batch passes it streamed
+    const read = deps.policy ? await requestBodyWhole(req, res) : await requestBody(req, length);
     if (read === undefined || res.destroyed) return;
     if (deps.policy) {
       if (isBatch(wholeBody(read.body))) return refusedBatch(res);
