@@ -335,6 +335,22 @@ describe("StdioPool: the log", () => {
     expect(notice).toBeGreaterThan(-1);
     expect(notice).toBeLessThan(lines.findIndex((l) => l.endsWith("stdio echo: after the flood")));
     expect(logged().length).toBe(100);
+    // in the same second: 99 more lines, the rest said when the process ends
+    await ask(echo, "stderr", { text: `${flood}\n` });
+    await withDeadline(
+      waitFor(() => logged().length >= 199),
+      5000,
+      "99 more lines",
+    );
+    const exit = exited(echo);
+    void echo.send({ jsonrpc: "2.0", id: 0, method: "exit", params: { code: 0 } });
+    await exit;
+    await withDeadline(
+      waitFor(() => lines.some((l) => l.endsWith("stdio echo: 151 stderr line(s) dropped (over 100 a second)"))),
+      5000,
+      "the count at the end",
+    );
+    expect(logged().length).toBe(199);
   });
 });
 
