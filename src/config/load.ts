@@ -57,7 +57,12 @@ function serveConfig(read: Reader, demo: boolean, env: Env, processEnv: Env): Om
     ...(secret === undefined ? {} : { secret }),
     previousSecrets: read.value("previous-secrets"),
     store,
-    workers: parseWorkers(read, demo, store),
+    workers: parseWorkers(
+      read,
+      demo,
+      store,
+      upstreams.filter((upstream) => upstream.stdio).map((upstream) => upstream.name),
+    ),
     trustProxy: read.value("trust-proxy"),
     registration: {
       redirectUriAllow: read.value("redirect-uri-allow"),

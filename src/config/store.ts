@@ -23,10 +23,15 @@ export function parseStore(read: Reader, demo: boolean, home: string | undefined
 }
 
 /** `--workers`: more than one process only on a store they all reach, and not for the demo, whose simulator lives in one process. */
-export function parseWorkers(read: Reader, demo: boolean, store: StoreConfig): number {
+export function parseWorkers(read: Reader, demo: boolean, store: StoreConfig, stdioServers: readonly string[] = []): number {
   const workers = read.value("workers");
   if (workers === 1) return 1;
   if (demo) throw new ConfigError(`${label("workers")} ${workers}: the demo runs in one process (its simulator lives there): drop --workers`);
+  // a stdio bridge session lives in one worker's memory (connections are round-robin), and each worker would run its own processes per user
+  if (stdioServers.length)
+    throw new ConfigError(
+      `${label("workers")} ${workers} cannot serve local (stdio) servers (${stdioServers.join(", ")}): their sessions and processes live in one process: use --workers 1`,
+    );
   if (store.kind === "memory")
     throw new ConfigError(
       `${label("workers")} ${workers} needs a store every worker shares, and --store memory lives inside one process: use --store sqlite or a redis:// URL, or --workers 1`,

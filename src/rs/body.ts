@@ -80,3 +80,30 @@ function counted(source: Readable, limit: number): { chunks: Readable; overLimit
   }
   return { chunks: Readable.from(chunks(), { objectMode: false }), overLimit: () => total > limit };
 }
+
+/** The body whole, "over" past MCP_BODY_LIMIT (docs/security.md HI2), undefined when the client went away first. */
+export async function bodyWhole(req: IncomingMessage): Promise<Buffer | "over" | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > MCP_BODY_LIMIT) return "over";
+      chunks.push(chunk);
+    }
+  } catch {
+    return undefined;
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The body of a POST read whole, for an installed policy: it then sees the call of every request, however
+ * large (up to MCP_BODY_LIMIT, past which 413) or chunked, and a batch (security.md ST4).
+ */
+export async function requestBodyWhole(req: IncomingMessage, res: { setHeader(name: string, value: string): unknown }): Promise<RequestBody | undefined> {
+  if (req.method !== "POST") return { body: null, overLimit: none };
+  const whole = await bodyWhole(req);
+  if (whole === "over") return refuseBody(res);
+  return whole && { body: whole, overLimit: none };
+}

@@ -8,7 +8,14 @@ type Id = string | number | null;
  * -32003, from the implementation-defined server-error range (-32000 to -32099), is a call the gateway's
  * policy refused (src/rs/policy.ts): with HTTP 200 for a request with an id, else 403 (rs/refusals.ts).
  */
-export const JSONRPC = { serverError: -32000, requestTimeout: -32001, sessionNotFound: -32001, forbiddenByPolicy: -32003, internalError: -32603 } as const;
+export const JSONRPC = {
+  serverError: -32000,
+  requestTimeout: -32001,
+  sessionNotFound: -32001,
+  forbiddenByPolicy: -32003,
+  invalidRequest: -32600,
+  internalError: -32603,
+} as const;
 
 /**
  * The id of the request in a JSON-RPC body, for an error about it (JSON-RPC 2.0 §5: null when it

@@ -5,11 +5,11 @@ import type { TokenContext } from "../grants/format.js";
 import type { ValidatedAccess } from "../grants/validate.js";
 import { typedSlash, type Mount } from "../upstream/mounts.js";
 import { authenticate } from "./bearer.js";
-import { declaredLength, MCP_BODY_LIMIT, refuseBody, requestBody, wholeBody } from "./body.js";
+import { declaredLength, MCP_BODY_LIMIT, refuseBody, requestBody, requestBodyWhole, wholeBody } from "./body.js";
 import { clientHeaderPolicy, identityHeaders } from "./headers.js";
 import { JSONRPC, sendJsonRpcError } from "./jsonrpc.js";
-import { jsonRpcCall, type McpPolicy } from "./policy.js";
-import { answerRefusal, refusedByPolicy, relayFailed, type RefusalDeps } from "./refusals.js";
+import { isBatch, jsonRpcCall, type McpPolicy } from "./policy.js";
+import { answerRefusal, refusedBatch, refusedByPolicy, relayFailed, type RefusalDeps } from "./refusals.js";
 import { relay, type Outbound, type RelayDeps, type Target } from "./relay.js";
 import { McpSessions } from "./sessions.js";
 import { holdStream, type StreamLimits } from "./streams.js";
@@ -50,9 +50,11 @@ export function mcpProxy(mount: Mount, deps: ProxyDeps) {
     // a grant from before the operator switched this upstream to fixed credentials never overrides them
     const upstreamAccessToken = mount.signsUsersIn ? access.upstreamAccessToken : "";
     const exchange = deps.relays.add(req, res);
-    const read = await requestBody(req, length);
+    // an installed policy reads every body whole, so that no call or batch passes it streamed
+    const read = deps.policy ? await requestBodyWhole(req, res) : await requestBody(req, length);
     if (read === undefined || res.destroyed) return;
     if (deps.policy) {
+      if (isBatch(wholeBody(read.body))) return refusedBatch(res);
       const verdict = await deps.policy(access, jsonRpcCall(wholeBody(read.body)));
       if (!verdict.allow) return refusedByPolicy(res, verdict, wholeBody(read.body));
     }

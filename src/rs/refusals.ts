@@ -92,6 +92,17 @@ export function refusedByPolicy(res: ServerResponse, verdict: Extract<PolicyVerd
   sendJsonRpcError(res, id === null ? 403 : 200, id, JSONRPC.forbiddenByPolicy, verdict.reason);
 }
 
+/** A JSON-RPC batch while a policy is installed: 400 (batching left MCP in 2025-06-18; a policy judges one call). */
+export function refusedBatch(res: ServerResponse): void {
+  sendJsonRpcError(
+    res,
+    400,
+    null,
+    JSONRPC.invalidRequest,
+    "Invalid Request: JSON-RPC batches are not accepted while a policy is installed (MCP 2025-06-18 removed batching).",
+  );
+}
+
 function rewritten(
   deps: BearerDeps,
   request: IncomingMessage,

@@ -4,11 +4,11 @@ import type { StdioProcesses } from "../stdio/child.js";
 import { StdioBridge } from "../stdio/bridge.js";
 import { typedSlash, type Mount } from "../upstream/mounts.js";
 import { authenticate, type BearerDeps } from "./bearer.js";
-import { declaredLength, MCP_BODY_LIMIT, refuseBody } from "./body.js";
+import { bodyWhole, declaredLength, MCP_BODY_LIMIT, refuseBody } from "./body.js";
 import { sendJsonRpcError } from "./jsonrpc.js";
 import { jsonRpcCall } from "./policy.js";
 import type { ProxyDeps } from "./proxy.js";
-import { refusedByPolicy } from "./refusals.js";
+import { refusedBatch, refusedByPolicy } from "./refusals.js";
 import { holdStream } from "./streams.js";
 
 export interface StdioEndpointDeps extends ProxyDeps {
@@ -41,7 +41,7 @@ export function stdioEndpoint(mount: Mount, deps: StdioEndpointDeps) {
     const exchange = deps.relays.add(req, res);
     // shutdown ends the streams that wait for events (GET) at once, as the proxy's
     exchange.sse = req.method === "GET";
-    const raw = req.method === "POST" ? await wholeBody(req) : Buffer.alloc(0);
+    const raw = req.method === "POST" ? await bodyWhole(req) : Buffer.alloc(0);
     if (raw === undefined || res.destroyed) return;
     if (raw === "over") return refuseBody(res);
     let body: unknown;
@@ -51,6 +51,8 @@ export function stdioEndpoint(mount: Mount, deps: StdioEndpointDeps) {
       return sendJsonRpcError(res, 400, null, PARSE_ERROR, "Parse error: the body is not JSON.");
     }
     if (deps.policy) {
+      // the SDK's transport takes batches: each call of one would pass unjudged
+      if (Array.isArray(body)) return refusedBatch(res);
       const verdict = await deps.policy(access, jsonRpcCall(raw));
       if (!verdict.allow) return refusedByPolicy(res, verdict, raw);
     }
@@ -58,20 +60,4 @@ export function stdioEndpoint(mount: Mount, deps: StdioEndpointDeps) {
     const refused = await bridge.handle(req, res, { user, clientId, grantId }, body);
     if (refused) sendJsonRpcError(res, refused.status, refused.id, refused.code, refused.message, refused.headers);
   };
-}
-
-/** The body whole, "over" past MCP_BODY_LIMIT (docs/security.md HI2), undefined when the client went away first. */
-async function wholeBody(req: IncomingMessage): Promise<Buffer | "over" | undefined> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > MCP_BODY_LIMIT) return "over";
-      chunks.push(chunk);
-    }
-  } catch {
-    return undefined;
-  }
-  return Buffer.concat(chunks);
 }

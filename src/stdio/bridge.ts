@@ -7,8 +7,18 @@ import { ChildLink } from "./link.js";
 import { BridgeSession } from "./session.js";
 import { isStateless, refusal, statelessCall } from "./stateless.js";
 
-/** A session no request has used for this long, with no GET stream open, is forgotten. */
-const SESSION_IDLE_MS = 24 * 3600 * 1000;
+/** How many sessions the bridge keeps (docs/security.md ST1): each holds an SDK transport and a peer of its process. */
+export interface SessionLimits {
+  /** Sessions of one owner (client and user): a new one past this ends the owner's least recently used. */
+  perOwner: number;
+  /** Sessions of this server, every owner's: past this a new session gets 503. */
+  total: number;
+  /** A session no request has used for this long, with no GET stream open, is forgotten. */
+  idleMs: number;
+}
+export const SESSION_LIMITS: SessionLimits = { perOwner: 32, total: 1024, idleMs: 3600 * 1000 };
+/** Retry-After of the 503 past `total`: idle sessions go within the hour, ended ones at once. */
+const FULL_RETRY_AFTER_SECONDS = 60;
 /** JSON-RPC codes of the bridge's refusals, as the MCP SDK answers them. */
 const CODES = { sessionNotFound: -32001, serverError: -32000 } as const;
 
@@ -29,6 +39,8 @@ export interface BridgeRefusal {
 export interface BridgeDeps {
   log: Pick<Logger, "warn">;
   clock: Clock;
+  /** SESSION_LIMITS unless given (tests). */
+  sessionLimits?: SessionLimits;
 }
 
 export class StdioBridge {
@@ -87,6 +99,8 @@ export class StdioBridge {
 
   async #open(req: IncomingMessage, res: ServerResponse, caller: StdioOwner, body: unknown): Promise<BridgeRefusal | undefined> {
     this.#forgetIdle();
+    const full = this.#makeRoom(ownerKey(caller));
+    if (full) return { ...full, id: requestIdOf(body) };
     const link = await this.#link(res, caller);
     if ("status" in link) return { ...link, id: requestIdOf(body) };
     const session = new BridgeSession(ownerKey(caller), link, this.deps.clock, {
@@ -105,7 +119,7 @@ export class StdioBridge {
     res.once("close", child.hold());
     const key = this.processes.keyOf(this.server, caller);
     let link = this.#links.get(key);
-    if (!link) this.#links.set(key, (link = new ChildLink(this.server, this.deps.log)));
+    if (!link) this.#links.set(key, (link = new ChildLink(this.server, this.deps.log, this.processes.isShared(this.server))));
     link.attach(child);
     return link;
   }
@@ -121,9 +135,26 @@ export class StdioBridge {
     };
   }
 
+  get #limits(): SessionLimits {
+    return this.deps.sessionLimits ?? SESSION_LIMITS;
+  }
+
+  /** Room for one more session of `owner`: its least recently used ended past `perOwner`; a refusal past `total`. */
+  #makeRoom(owner: string): Omit<BridgeRefusal, "id"> | undefined {
+    const own = [...this.#sessions].filter(([, session]) => session.owner === owner).sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
+    for (const [id, session] of own.slice(0, Math.max(0, own.length - this.#limits.perOwner + 1))) {
+      this.#sessions.delete(id);
+      void session.close();
+    }
+    if (this.#sessions.size < this.#limits.total) return undefined;
+    this.deps.log.warn(`stdio ${this.server}: ${this.#sessions.size} sessions open, the most it keeps: a new one refused (503)`);
+    const message = `The stdio server ${this.server} has as many sessions open as it keeps: try again later.`;
+    return { status: 503, code: CODES.serverError, message, headers: { "retry-after": String(FULL_RETRY_AFTER_SECONDS) } };
+  }
+
   /** Sessions unused too long, and links with no session, no request and no process left. */
   #forgetIdle(): void {
-    const before = this.deps.clock.now() - SESSION_IDLE_MS;
+    const before = this.deps.clock.now() - this.#limits.idleMs;
     for (const [id, session] of this.#sessions)
       if (session.lastUsed < before && !session.listening) {
         this.#sessions.delete(id);

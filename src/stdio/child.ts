@@ -36,6 +36,8 @@ export interface StdioProcesses {
    * `shared`, else the server with the owner's user and client. Bridges keep their state by it.
    */
   keyOf(server: string, owner: StdioOwner): string;
+  /** Whether one process serves every user of the server (`shared`): its messages must not cross between them. */
+  isShared(server: string): boolean;
   /** The process for this key, started if none runs, or refused. */
   acquire(server: string, owner: StdioOwner): Promise<Acquired>;
   /** Processes running now (for tests, the banner and /readyz). */

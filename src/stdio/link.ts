@@ -13,6 +13,8 @@ import type { Logger } from "../log.js";
 import type { StdioChild } from "./child.js";
 import { BRIDGE_ERRORS, errorResponse, type Peer } from "./peer.js";
 
+/** The notifications a shared process may send every session: a list of tools, prompts or resources changed. */
+const LIST_CHANGED = /^notifications\/[a-z]+\/list_changed$/;
 /** How long a process gets to answer the bridge's `initialize`. */
 const INITIALIZE_TIMEOUT_MS = 30_000;
 /** How long a request of the process, made outside any call, waits for a session to open its GET stream. */
@@ -27,7 +29,8 @@ type Handshake = { kind: "initialize"; resolve: (result: InitializeResult) => vo
  * initialize era to one peer, the bridge; clients are multiplexed over it: each request gets the
  * bridge's own id (and its progress token that id), mapped back on the answer. The process is
  * initialized once per generation, with the first client's parameters; a new generation (a restart)
- * is initialized again before its first call, so sessions outlive processes.
+ * is initialized again before its first call, so sessions outlive processes. A `shared` process is thus
+ * told the capabilities and clientInfo of whichever user's client came first (docs/security.md ST2).
  */
 export class ChildLink {
   #child: StdioChild | undefined;
@@ -46,6 +49,8 @@ export class ChildLink {
   constructor(
     readonly server: string,
     private readonly log: Pick<Logger, "warn">,
+    /** One process for every user (`shared`): what no call of a session asked for reaches no one's session but list changes. */
+    private readonly shared = false,
   ) {}
 
   /** The process a request was given by the pool: when it is not the one linked, the next call initializes it. */
@@ -193,7 +198,9 @@ export class ChildLink {
         }
       return;
     }
-    // list changes, resource updates, log messages: every session of this process that listens
+    // list changes, resource updates, log messages: every session of this process that listens (all one owner's
+    // unless shared); a shared process's log messages and resource updates may be about one user: for no session
+    if (this.shared && !LIST_CHANGED.test(message.method)) return;
     for (const peer of this.#peers) if (peer.listening) peer.deliver(message);
   }
 
@@ -206,8 +213,10 @@ export class ChildLink {
     const calls = [...this.#pending.values()].filter((entry): entry is Call => entry.kind === "call");
     const callers = new Set(calls.map((call) => call.peer));
     const call = calls.at(-1);
-    const peer = call ? call.peer : [...this.#peers].reverse().find((each) => each.listening);
     const refuse = (why: string) => this.#refuse(child, request, why);
+    // a shared process serves every user: a request of no call would reach whichever user listens
+    if (this.shared && !call) return refuse(`The server is shared by several users: ${request.method} outside a call cannot be sent to any one of them.`);
+    const peer = call ? call.peer : [...this.#peers].reverse().find((each) => each.listening);
     if (!peer && this.#peers.size > 0) {
       const timer = setTimeout(() => {
         const at = this.#parked.findIndex((parked) => parked.request === request);

@@ -51,6 +51,10 @@ export class StdioPool implements StdioProcesses {
     return this.#servers.get(server)?.shared ? server : JSON.stringify([server, owner.user, owner.clientId]);
   }
 
+  isShared(server: string): boolean {
+    return this.#servers.get(server)?.shared === true;
+  }
+
   get running(): number {
     return this.#slots.size + this.#ending.size;
   }

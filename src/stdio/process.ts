@@ -35,6 +35,8 @@ export interface ProcessDeps {
 
 /** Longer stderr lines are cut: a server cannot flood one log line. */
 export const MAX_STDERR_LINE = 1000;
+/** Stderr lines of one process logged per second: past them, lines are counted and one line says how many were dropped. */
+export const STDERR_LINES_PER_SECOND = 100;
 
 /**
  * One stdio server process, started through the MCP SDK's StdioClientTransport (no shell, stderr piped,
@@ -69,7 +71,8 @@ export class StdioProcess implements StdioChild {
     this.#transport.onmessage = (message) => this.onmessage?.(message);
     this.#transport.onerror = (error) => deps.log.warn(`stdio ${spawn.server}: ${cut(error.message)}`);
     this.#transport.onclose = () => this.#closed();
-    logLines(this.#transport, (line) => deps.log.info(`stdio ${spawn.server}: ${line}`));
+    const stderr = budgeted(deps.clock, (line) => deps.log.info(`stdio ${spawn.server}: ${line}`));
+    logLines(this.#transport, stderr.line, stderr.ended);
   }
 
   get pid(): number | undefined {
@@ -154,7 +157,7 @@ export class StdioProcess implements StdioChild {
 }
 
 /** Each stderr line to `write`, cut at MAX_STDERR_LINE; a line longer than that is cut, its rest dropped. */
-function logLines(transport: StdioClientTransport, write: (line: string) => void): void {
+function logLines(transport: StdioClientTransport, write: (line: string) => void, ended: () => void): void {
   let pending = "";
   let dropping = false;
   transport.stderr?.on("data", (chunk: Buffer) => {
@@ -172,7 +175,33 @@ function logLines(transport: StdioClientTransport, write: (line: string) => void
   });
   transport.stderr?.on("end", () => {
     if (pending && !dropping) write(cut(pending));
+    ended();
   });
+}
+
+/**
+ * `write`, at most STDERR_LINES_PER_SECOND lines a second: the rest counted, and said once the next
+ * second lets a line through, or when stderr ends.
+ */
+function budgeted(clock: Clock, write: (line: string) => void): { line: (line: string) => void; ended: () => void } {
+  let windowStart = -Infinity;
+  let written = 0;
+  let dropped = 0;
+  const sayDropped = () => {
+    if (dropped) write(`${dropped} stderr line(s) dropped (over ${STDERR_LINES_PER_SECOND} a second)`);
+    dropped = 0;
+  };
+  const line = (text: string) => {
+    const now = clock.now();
+    if (now - windowStart >= 1000) {
+      windowStart = now;
+      written = 0;
+      sayDropped();
+    }
+    if (written++ < STDERR_LINES_PER_SECOND) write(text);
+    else dropped++;
+  };
+  return { line, ended: sayDropped };
 }
 
 const cut = (line: string): string => (line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line);

@@ -46,6 +46,19 @@ describe("the gates in front of a stdio server", () => {
     }
   });
 
+  it("refuses a JSON-RPC batch 400 (-32600) while a policy is installed: the refused tool inside it never runs", async () => {
+    const { client, transport, token: own } = await stdioClient(gateway.publicUrl, url());
+    try {
+      const sessionId = transport.sessionId!;
+      const sum = { jsonrpc: "2.0", id: 41, method: "tools/call", params: { name: "get-sum", arguments: { a: 1, b: 2 } } };
+      const batch = await post(JSON.stringify([sum]), { authorization: `Bearer ${own}`, "mcp-session-id": sessionId, "mcp-protocol-version": "2025-03-26" });
+      expect(batch.status).toBe(400);
+      expect(await batch.json()).toMatchObject({ id: null, error: { code: JSONRPC.invalidRequest } });
+    } finally {
+      await client.close();
+    }
+  });
+
   it("challenges a request without a token with this server's metadata URL (401)", async () => {
     const response = await fetch(url(), { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     expect(response.status).toBe(401);

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { systemClock } from "../../src/clock.js";
-import { StdioBridge } from "../../src/stdio/bridge.js";
+import { systemClock, type Clock } from "../../src/clock.js";
+import { StdioBridge, type SessionLimits } from "../../src/stdio/bridge.js";
 import type { StdioProcesses } from "../../src/stdio/child.js";
 
 /**
@@ -11,9 +11,14 @@ import type { StdioProcesses } from "../../src/stdio/child.js";
 export async function startBridgeServer(
   server: string,
   processes: StdioProcesses,
+  options: { clock?: Clock; sessionLimits?: SessionLimits } = {},
 ): Promise<{ url: string; bridge: StdioBridge; warnings: string[]; close(): Promise<void> }> {
   const warnings: string[] = [];
-  const bridge = new StdioBridge(server, processes, { log: { warn: (line) => warnings.push(line) }, clock: systemClock });
+  const bridge = new StdioBridge(server, processes, {
+    log: { warn: (line) => warnings.push(line) },
+    clock: options.clock ?? systemClock,
+    ...(options.sessionLimits ? { sessionLimits: options.sessionLimits } : {}),
+  });
   const http: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));

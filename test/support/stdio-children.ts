@@ -26,6 +26,10 @@ export class TestProcesses implements StdioProcesses {
     return this.servers[server]?.shared ? server : `${server}\n${owner.user}\n${owner.clientId}`;
   }
 
+  isShared(server: string): boolean {
+    return this.servers[server]?.shared === true;
+  }
+
   async acquire(server: string, owner: StdioOwner): Promise<Acquired> {
     if (this.refuse) return { refused: this.refuse, retryAfterSeconds: 7 };
     const key = this.keyOf(server, owner);

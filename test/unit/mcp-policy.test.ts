@@ -132,15 +132,30 @@ describe("the /mcp policy hook", () => {
     expect(asked.at(-1)!.call).toEqual({ method: "tools/list" });
   });
 
-  it("a batch, or a body streamed without Content-Length, is given to the policy as no call", async () => {
-    const batch = `[${call(9, "tools/call", { name: "delete_repo" })}]`;
-    const batched = await post(batch);
-    await batched.body.text();
-    expect(batched.statusCode).toBe(200);
-    expect(asked.at(-1)!.call).toBeUndefined();
+  it("a batch is refused 400 (-32600) before the policy is asked, and nothing goes upstream: a policy judges one call", async () => {
+    const before = { upstream: upstreamBodies.length, asked: asked.length };
+    const batched = await post(` \n[${call(9, "tools/call", { name: "delete_repo" })}]`);
+    expect(batched.statusCode).toBe(400);
+    expect(await batched.body.json()).toMatchObject({ id: null, error: { code: JSONRPC.invalidRequest, message: expect.stringContaining("batches") } });
+    expect(upstreamBodies.length).toBe(before.upstream);
+    expect(asked.length).toBe(before.asked);
+  });
+
+  it("a body streamed without Content-Length, or one over 64 KB, is read whole and judged: its refused tool, or a batch, never goes upstream", async () => {
+    const before = upstreamBodies.length;
     const streamed = await post(Readable.from([Buffer.from(call(10, "tools/call", { name: "delete_repo" }))]));
-    await streamed.body.text();
     expect(streamed.statusCode).toBe(200);
-    expect(asked.at(-1)!.call).toBeUndefined();
+    expect(await streamed.body.json()).toMatchObject({ id: 10, error: { code: JSONRPC.forbiddenByPolicy } });
+    expect(asked.at(-1)!.call).toEqual({ method: "tools/call", tool: "delete_repo" });
+    const large = await post(call(11, "tools/call", { name: "delete_repo", arguments: { pad: "x".repeat(100 * 1024) } }));
+    expect(await large.body.json()).toMatchObject({ id: 11, error: { code: JSONRPC.forbiddenByPolicy } });
+    const streamedBatch = await post(Readable.from([Buffer.from("["), Buffer.from(`${call(12, "tools/call", { name: "delete_repo" })}]`)]));
+    expect(streamedBatch.statusCode).toBe(400);
+    await streamedBatch.body.text();
+    expect(upstreamBodies.length).toBe(before);
+    const allowed = await post(Readable.from([Buffer.from(call(13, "tools/list"))]));
+    expect(allowed.statusCode).toBe(200);
+    await allowed.body.text();
+    expect(upstreamBodies.at(-1)).toBe(call(13, "tools/list"));
   });
 });

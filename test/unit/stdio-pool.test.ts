@@ -308,6 +308,50 @@ describe("StdioPool: the log", () => {
     expect(lines.some((l) => l.endsWith(`info stdio echo: ${"x".repeat(1000)}…`))).toBe(true);
     expect(lines.join("\n")).not.toContain(SECRET);
   });
+
+  it("logs at most 100 stderr lines a second per process, then one line saying how many were dropped", async () => {
+    const clock = new ManualClock();
+    const { pool, lines } = makePool({ echo: fixture("stdio-echo") }, {}, clock);
+    const echo = child(await pool.acquire("echo", ALICE));
+    const flood = Array.from({ length: 250 }, (_, i) => `flood ${i}`).join("\n");
+    await ask(echo, "stderr", { text: `${flood}\n` });
+    const logged = () => lines.filter((l) => l.includes("stdio echo: flood "));
+    await withDeadline(
+      waitFor(() => logged().length >= 100),
+      5000,
+      "the first 100 lines",
+    );
+    await sleep(300); // the other 150 arrive, and are dropped
+    expect(logged().length).toBe(100);
+    expect(logged().at(-1)).toMatch(/flood 99$/);
+    clock.advance(1000);
+    await ask(echo, "stderr", { text: "after the flood\n" });
+    await withDeadline(
+      waitFor(() => lines.some((l) => l.endsWith("stdio echo: after the flood"))),
+      5000,
+      "the line after the flood",
+    );
+    const notice = lines.findIndex((l) => l.endsWith("stdio echo: 150 stderr line(s) dropped (over 100 a second)"));
+    expect(notice).toBeGreaterThan(-1);
+    expect(notice).toBeLessThan(lines.findIndex((l) => l.endsWith("stdio echo: after the flood")));
+    expect(logged().length).toBe(100);
+    // in the same second: 99 more lines, the rest said when the process ends
+    await ask(echo, "stderr", { text: `${flood}\n` });
+    await withDeadline(
+      waitFor(() => logged().length >= 199),
+      5000,
+      "99 more lines",
+    );
+    const exit = exited(echo);
+    void echo.send({ jsonrpc: "2.0", id: 0, method: "exit", params: { code: 0 } });
+    await exit;
+    await withDeadline(
+      waitFor(() => lines.some((l) => l.endsWith("stdio echo: 151 stderr line(s) dropped (over 100 a second)"))),
+      5000,
+      "the count at the end",
+    );
+    expect(logged().length).toBe(199);
+  });
 });
 
 async function waitFor(condition: () => boolean): Promise<void> {

@@ -1,8 +1,9 @@
+import { writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { helpText } from "../../../src/config/options.js";
-import { RS, load, refused } from "../../support/config-load.js";
+import { RS, load, refused, scratch } from "../../support/config-load.js";
 
 describe("loadConfig: --store and --data-dir", () => {
   const HOME = { HOME: "/home/tester" };
@@ -77,6 +78,18 @@ describe("loadConfig: --workers", () => {
     expect(refused(["demo", "--workers", "2", "--store", "sqlite"])).toContain("drop --workers");
     expect(load(["demo", "--workers", "1"]).workers).toBe(1);
     expect(load([...RS, "--workers", "1", "--store", "memory"]).workers).toBe(1);
+  });
+
+  it("refuses more than one worker with a local (stdio) server, naming it: its sessions and processes live in one process", () => {
+    const { dir } = scratch();
+    const file = join(dir, "gateway.json");
+    writeFileSync(file, JSON.stringify({ mcpServers: { notes: { command: "node", args: ["notes.js"] }, remote: { url: "https://a.example/mcp" } } }));
+    expect(refused(["--config", file, "--workers", "2"])).toBe(
+      "--workers (MCP_GATEWAY_WORKERS) 2 cannot serve local (stdio) servers (notes): their sessions and processes live in one process: use --workers 1",
+    );
+    expect(load(["--config", file, "--workers", "1"]).workers).toBe(1);
+    writeFileSync(file, JSON.stringify({ mcpServers: { remote: { url: "https://a.example/mcp" } } }));
+    expect(load(["--config", file, "--workers", "2"]).workers).toBe(2);
   });
 });
 

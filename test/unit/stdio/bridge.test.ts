@@ -8,6 +8,7 @@ import {
   type Progress,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../../src/clock.js";
 import { startBridgeServer } from "../../support/bridge-server.js";
 import { TestProcesses } from "../../support/stdio-children.js";
 import { pollUntil, readUntil, withDeadline } from "../../support/waiting.js";
@@ -212,6 +213,116 @@ describe("stdio bridge, initialize era (SDK client)", () => {
     } finally {
       processes.refuse = undefined;
     }
+  });
+});
+
+describe("stdio bridge, how many sessions it keeps", () => {
+  const clock = new ManualClock();
+  let small: Awaited<ReturnType<typeof startBridgeServer>>;
+  const mine: Client[] = [];
+  beforeAll(async () => {
+    small = await startBridgeServer("everything", processes, { clock, sessionLimits: { perOwner: 2, total: 3, idleMs: 3600_000 } });
+  });
+  afterAll(async () => {
+    await Promise.all(mine.map((c) => c.close().catch(() => undefined)));
+    await small.close();
+  });
+
+  const open = async (user: string) => {
+    const client = new Client({ name: "bridge-test", version: "1.0.0" });
+    const transport = new StreamableHTTPClientTransport(new URL(small.url), { requestInit: { headers: { "x-test-user": user } } });
+    await client.connect(transport);
+    mine.push(client);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // its GET stream opened (and used the session) at this time of the clock
+    return { client, transport };
+  };
+  const listWith = (user: string, sessionId: string) =>
+    fetch(small.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "x-test-user": user, "mcp-session-id": sessionId },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/list" }),
+    });
+
+  it("ends an owner's least recently used session past its cap, refuses a new one (503) past the total, and forgets idle ones", async () => {
+    const first = await open("quinn");
+    clock.advance(1000);
+    const second = await open("quinn");
+    clock.advance(1000);
+    await first.client.listTools(); // first is now the more recently used
+    clock.advance(1000);
+    const third = await open("quinn");
+    expect((await listWith("quinn", second.transport.sessionId!)).status).toBe(404);
+    expect((await listWith("quinn", first.transport.sessionId!)).status).toBe(200);
+    expect(small.bridge.size.sessions).toBe(2);
+    await open("rosa");
+    expect(small.bridge.size.sessions).toBe(3);
+    const refused = await fetch(small.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "x-test-user": "sam" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
+      }),
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("60");
+    expect(await refused.json()).toMatchObject({ id: 1, error: { code: -32000 } });
+    // a session with its GET stream open is never idle: the clients go away without DELETE
+    await Promise.all(mine.map((c) => c.close()));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    clock.advance(3600_000 + 1);
+    await open("sam"); // the idle ones are forgotten first
+    expect(small.bridge.size.sessions).toBe(1);
+    expect((await listWith("quinn", third.transport.sessionId!)).status).toBe(404);
+  });
+});
+
+describe("stdio bridge, a shared process (one for every user)", () => {
+  const shared = new TestProcesses({ everything: { bin: "mcp-server-everything", shared: true } });
+  let one: Awaited<ReturnType<typeof startBridgeServer>>;
+  const theirs: Client[] = [];
+  beforeAll(async () => {
+    one = await startBridgeServer("everything", shared);
+  });
+  afterAll(async () => {
+    await Promise.all(theirs.map((c) => c.close().catch(() => undefined)));
+    await one.close();
+    await shared.close();
+  });
+
+  /** A client declaring roots, noting every roots/list and log message that reaches it. */
+  async function user(name: string) {
+    const client = new Client({ name, version: "1.0.0" }, { capabilities: { roots: { listChanged: true } } });
+    const seen: string[] = [];
+    client.setRequestHandler(ListRootsRequestSchema, async () => {
+      seen.push("roots/list");
+      return { roots: [{ uri: `file:///srv/${name}`, name }] };
+    });
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void seen.push(`log: ${String(n.params.data)}`));
+    await client.connect(new StreamableHTTPClientTransport(new URL(one.url), { requestInit: { headers: { "x-test-user": name } } }));
+    theirs.push(client);
+    return { client, seen };
+  }
+
+  it("answers the process's request made outside any call with an error instead of sending it to whichever user listens", async () => {
+    const ann = await user("ann");
+    // server-everything asks for the roots 350 ms after `initialized`
+    await pollUntil(() => one.warnings.find((line) => line.includes("roots/list request answered with an error")), Boolean, 5000);
+    expect(one.warnings.join("\n")).toContain("The server is shared by several users: roots/list outside a call cannot be sent to any one of them.");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ann.seen).toEqual([]);
+  });
+
+  it("sends no user's log messages to another user's session", async () => {
+    const ann = await user("ann2");
+    const ben = await user("ben");
+    await new Promise((resolve) => setTimeout(resolve, 500)); // both GET streams listen
+    expect(text(await ann.client.callTool({ name: "toggle-simulated-logging", arguments: {} }))).toContain("Started simulated");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await ann.client.callTool({ name: "toggle-simulated-logging", arguments: {} });
+    expect(ben.seen).toEqual([]);
   });
 });
 
