@@ -9,7 +9,7 @@ import { createLogger, type Logger } from "./log.js";
 import { Relays } from "./rs/relays.js";
 import { openStore } from "./store/open.js";
 import type { Store } from "./store/store.js";
-import { Mounts } from "./upstream/mounts.js";
+import { Mounts, type MountDeps } from "./upstream/mounts.js";
 import { PublicOrigins } from "./origins.js";
 import { listenAll } from "./listeners.js";
 import { createDispatcher, oauthFetch } from "./upstream/http.js";
@@ -77,20 +77,11 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     const listening = await listenAll(given, newServer, log);
     const { host, port } = listening;
     servers = listening.servers;
-    const publicUrl = new URL(given.publicUrl);
-    if (publicUrl.port === "0") publicUrl.port = String(port);
-    const config: Readonly<Config> = { ...given, publicUrl: publicUrl.origin };
+    const config = withPort(given, port);
 
     const dispatcher = createDispatcher();
     const relays = new Relays(config.proxy.sseHeartbeat * 1000);
-    const mounts = new Mounts(config.upstreams, new PublicOrigins(config.publicUrl, config.loopbackNames ? listening.loopbackNames : []), {
-      store,
-      keys,
-      clock,
-      fetch: oauthFetch(dispatcher),
-      log,
-      offersClientMetadata: offersClientMetadata(config),
-    });
+    const mounts = mountsOf(config, listening.loopbackNames, { store, keys, clock, dispatcher, log });
     const app = createApp({
       config,
       store,
@@ -150,4 +141,24 @@ function startStdio(config: Readonly<Config>, deps: StdioPoolDeps): { pool: Stdi
       process.off("exit", kill);
     },
   };
+}
+
+/** A public URL with port 0 (tests, the demo) takes the port the server was given. */
+function withPort(given: Readonly<Config>, port: number): Readonly<Config> {
+  const publicUrl = new URL(given.publicUrl);
+  if (publicUrl.port === "0") publicUrl.port = String(port);
+  return { ...given, publicUrl: publicUrl.origin };
+}
+
+function mountsOf(
+  config: Readonly<Config>,
+  loopbackNames: readonly string[],
+  deps: Pick<MountDeps, "store" | "keys" | "clock" | "log"> & { dispatcher: ReturnType<typeof createDispatcher> },
+): Mounts {
+  const { dispatcher, ...rest } = deps;
+  return new Mounts(config.upstreams, new PublicOrigins(config.publicUrl, config.loopbackNames ? loopbackNames : []), {
+    ...rest,
+    fetch: oauthFetch(dispatcher),
+    offersClientMetadata: offersClientMetadata(config),
+  });
 }
