@@ -18,6 +18,8 @@ export class Exchange {
   tail = FRESH;
   /** The response closed: the upstream request stops, or never starts. */
   aborted = false;
+  /** Where it sits in its registry's list while in flight; -1 once out. */
+  slot = -1;
   private onAbort: (() => void) | undefined = undefined;
 
   constructor(
@@ -53,9 +55,15 @@ type Tagged = ServerResponse & { [EXCHANGE]?: Exchange };
 /**
  * Every /mcp exchange in flight: event streams get heartbeats when idle, and shutdown ends the
  * streams that wait for events (GET) at once while requests (POST) get a grace period to finish.
+ *
+ * Held in an array, each exchange knowing its slot, not in a Set: a Set under constant add and delete
+ * rebuilds its table every few requests, and V8 leaves each replaced table pointing at its entries and
+ * at the next table (for live iterators). Once one replaced table sits in the old generation, every later
+ * table and every exchange in it (request, response and what they hold) survives each scavenge and is
+ * promoted, to be freed only by a full collection. An array slot is overwritten when its exchange leaves.
  */
 export class Relays {
-  private readonly open = new Set<Exchange>();
+  private readonly open: Exchange[] = [];
   private readonly timer: NodeJS.Timeout | undefined;
   private closing = false;
 
@@ -68,14 +76,14 @@ export class Relays {
     const open = this.open;
     this.closed = function () {
       const exchange = this[EXCHANGE]!;
-      open.delete(exchange);
+      forget(open, exchange);
       // the client went away (or, in MCP 2026-07-28, cancelled by closing the stream): stop upstream too
       exchange.abort();
     };
   }
 
   get size(): number {
-    return this.open.size;
+    return this.open.length;
   }
 
   /** Note an exchange in flight (heartbeats, shutdown) from before its body is read until its response closes, when its upstream request stops. */
@@ -85,7 +93,8 @@ export class Relays {
       exchange.abort();
       return exchange;
     }
-    this.open.add(exchange);
+    exchange.slot = this.open.length;
+    this.open.push(exchange);
     res[EXCHANGE] = exchange;
     res.on("close", this.closed);
     return exchange;
@@ -123,20 +132,37 @@ export class Relays {
   async drain(graceMs: number): Promise<void> {
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
-    for (const x of this.open) if (x.sse && x.req.method === "GET") x.res.end();
+    // from the end: an exchange that leaves meanwhile moves the last one, already visited, into its slot
+    for (let i = this.open.length - 1; i >= 0; i--) {
+      const x = this.open[i]!;
+      if (x.sse && x.req.method === "GET") x.res.end();
+    }
     const deadline = performance.now() + graceMs;
-    while (this.open.size > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-    for (const x of this.open) x.res.destroy();
+    while (this.open.length > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    for (let i = this.open.length - 1; i >= 0; i--) this.open[i]?.res.destroy();
   }
 
   private beat(): void {
     const idleSince = performance.now() - this.heartbeatMs;
-    for (const x of this.open)
+    for (let i = this.open.length - 1; i >= 0; i--) {
+      const x = this.open[i]!;
       if (x.sse && x.lastWrite <= idleSince && betweenEvents(x.tail) && !x.res.writableEnded) {
         x.res.write(HEARTBEAT);
         x.lastWrite = performance.now();
       }
+    }
   }
+}
+
+/** Take `exchange` out of `open` in O(1): the last exchange moves into its slot, and no slot points at it any more. */
+function forget(open: Exchange[], exchange: Exchange): void {
+  const slot = exchange.slot;
+  if (slot < 0) return;
+  exchange.slot = -1;
+  const last = open.pop()!;
+  if (last === exchange) return;
+  open[slot] = last;
+  last.slot = slot;
 }
 
 /** Run `then` once the response closes (the client went away, the answer ended, or shutdown cut it); at once if it already has. */
