@@ -64,7 +64,7 @@ async function contenders(upstream: Upstream, dir: string, nginxBinary: string |
     }
     if (withWorkers) {
       const dataDir = join(dir, `store-${workers}w`);
-      mkdirSync(dataDir, { recursive: true });
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 }); // the gateway refuses a data directory others can read
       const g = await startGateway(upstream, dir, { args: ["--workers", String(workers)], store: ["--store", "sqlite", "--data-dir", dataDir] });
       out.push({ label: `gateway ${workers}`, url: g.mcpUrl, authorization: g.authorization, pid: g.pid, close: () => g.stop() });
     }
