@@ -14,7 +14,7 @@ import { MemoryStore } from "../src/store/memory.js";
 import { startRedis } from "../test/support/processes.js";
 import { median, percentile } from "./measure.js";
 import { firstLine, freePort, launch, stop, tempDir } from "./processes.js";
-import { SECRET, TOOLS_CALL, type Upstream } from "./stack.js";
+import { gatewayEnv, SECRET, TOOLS_CALL, type Upstream } from "./stack.js";
 
 const GRANTS = Number(process.env.BENCH_REVOCATIONS ?? 20);
 const GIVE_UP_MS = 5000;
@@ -27,12 +27,7 @@ export interface Propagation {
 
 async function gatewayOn(store: string[], publicUrl: string, port: number, upstream: Upstream, dir: string, name: string): Promise<ChildProcess> {
   const up = new URL(upstream.mcpUrl).origin;
-  const env = {
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MCP_GATEWAY_"))),
-    MCP_GATEWAY_ENV_FILE: "/dev/null",
-    MCP_GATEWAY_SECRET: SECRET,
-    MCP_GATEWAY_PASSWORD: "bench-password",
-  };
+  const env = gatewayEnv();
   const args = [
     ...["--port", String(port), "--public-url", publicUrl, ...store, "--upstream-rs", upstream.mcpUrl, "--upstream-client-id", "bench"],
     ...["--upstream-authorize-endpoint", `${up}/authorize`, "--upstream-token-endpoint", `${up}/token`],

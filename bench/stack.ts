@@ -61,16 +61,19 @@ export interface GatewayOptions {
   store?: string[];
 }
 
+/** A gateway's environment in the bench: none of the caller's gateway settings, the bench's secret and password. */
+export const gatewayEnv = (): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MCP_GATEWAY_"))),
+  MCP_GATEWAY_ENV_FILE: "/dev/null",
+  MCP_GATEWAY_SECRET: SECRET,
+  MCP_GATEWAY_PASSWORD: "bench-password",
+});
+
 export async function startGateway(upstream: Upstream, dir: string, opts: GatewayOptions): Promise<GatewayUnderTest> {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const up = new URL(upstream.mcpUrl).origin;
-  const env = {
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MCP_GATEWAY_"))),
-    MCP_GATEWAY_ENV_FILE: "/dev/null",
-    MCP_GATEWAY_SECRET: SECRET,
-    MCP_GATEWAY_PASSWORD: "bench-password",
-  };
+  const env = gatewayEnv();
   const { profileDir } = opts;
   const node = [...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []), ...(opts.nodeFlags ?? []), opts.entry ?? "dist/main.js"];
   const args = [

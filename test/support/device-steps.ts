@@ -1,4 +1,5 @@
 import { expect } from "vitest";
+import type { DeviceAuthorizationResponse } from "../../src/as/device.js";
 import { TestBrowser } from "./browser.js";
 import { LOGIN } from "./config.js";
 import { tokenRequest } from "./oauth-steps.js";
@@ -15,14 +16,8 @@ export async function registerDeviceClient(gatewayUrl: string, metadata: Record<
   return { status: response.status, body: (await response.json()) as Record<string, unknown> & { client_id: string } };
 }
 
-export interface DeviceAuthorization {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete: string;
-  expires_in: number;
-  interval: number;
-}
+/** RFC 8628 §3.2, as the gateway answers it. */
+export type DeviceAuthorization = DeviceAuthorizationResponse;
 
 /** POST the device authorization endpoint (RFC 8628 §3.1) with `form`. */
 export async function deviceAuthorizationRequest(endpoint: string, form: Record<string, string>) {
