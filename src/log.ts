@@ -22,7 +22,7 @@ const SECRETS: ReadonlyArray<[RegExp, string]> = [
   // JWS/JWE compact and our concatenated tokens (R~V too); each match starts a run, so redaction stays linear
   [/(?<![\w-])[\w-]*~?\beyJ[\w-]*\.[\w.~-]+/g, "[redacted]"],
   [/(?<![\w-])[\w-]{16,}~[\w.-]{16,}/g, "[redacted]"], // any two halves joined by our separator
-  [/\b(gh[opusr]_|github_pat_)\w+/g, "[redacted]"],
+  [/\b(gh[opusr]_|github_pat_)[\w-]+/g, "[redacted]"], // a test or forged token may go on with "-"
   [new RegExp(`\\b(${SECRET_FIELDS})=[^&\\s"]+`, "gi"), "$1=[redacted]"],
   [new RegExp(`"(${SECRET_FIELDS})"(\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, "gi"), '"$1"$2"[redacted]"'], // the same fields in JSON
 ];
