@@ -90,7 +90,7 @@ export async function cpuPerRequestAll(w: Wrk, paths: readonly Measured[], s: Cp
     for (const path of paths) {
       const x = await cpuPerRequest(w, path, s);
       us.get(path.name)!.push(x);
-      log(`  round ${round} ${path.name.padEnd(7)} ${x.toFixed(1)} µs CPU per request`);
+      log(`  round ${round} ${path.name.padEnd(10)} ${x.toFixed(1)} µs CPU per request`);
     }
   return new Map([...us].map(([name, xs]) => [name, median(xs)]));
 }

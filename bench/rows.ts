@@ -119,11 +119,12 @@ export function cpuRow(o: Outcome<Map<PathName, number>>): Row {
   if (!("ok" in o)) return unmeasured(metric, target, o, ALL);
   const us = (p: PathName) => o.ok.get(p);
   const cell = (p: PathName) => (us(p) === undefined ? "not measured" : `${us(p)!.toFixed(1)} µs${p === "direct" ? " (the upstream itself)" : ""}`);
-  const [g, b, n] = [us("gateway")!, us("bare"), us("nginx")];
+  const [g, b, n, p] = [us("gateway")!, us("bare"), us("nginx"), us("pretenured")];
   const ratio = b === undefined ? undefined : g / b;
   const versus = [
     b === undefined ? "bare Node proxy not measured" : `${ratio!.toFixed(2)}× the bare Node proxy (${b.toFixed(1)} µs)`,
     ...(n === undefined ? [] : [`${(g / n).toFixed(1)}× nginx`]),
+    ...(p === undefined ? [] : [`with V8's pretenuring left on: ${p.toFixed(1)} µs (${(p / g).toFixed(2)}× the gateway)`]),
   ].join("; ");
   return compared(metric, cell, { versus, target, holds: ratio === undefined ? "not measured" : holds(ratio <= 1.3 && g <= 60) });
 }

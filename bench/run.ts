@@ -115,18 +115,26 @@ const crossing = await attempt(`SSE crossing: ${settings.sseEvents} events ${set
 const cpu = await attempt(
   `CPU per request: ${cpuSettings.rounds} alternating rounds of ${cpuSettings.requests} requests at -c${cpuSettings.connections} per path`,
   ["wrk"],
-  () =>
-    cpuPerRequestAll(
-      w,
-      [
-        { ...paths[0]!, pid: upstream.child.pid! },
-        ...(nginx ? [{ name: "nginx" as const, url: nginx.mcpUrl, pid: nginx.child.pid! }] : []),
-        { ...bareNode, pid: bare.child.pid! },
-        { name: "gateway", url: gateway.mcpUrl, authorization: gateway.authorization, pid: gateway.pid },
-      ],
-      cpuSettings,
-      log,
-    ),
+  async () => {
+    // the same build with V8's default kept (src/pretenuring.ts), side by side
+    const pretenured = await startGateway(upstream, dir, { nodeFlags: ["--allocation-site-pretenuring"] });
+    try {
+      return await cpuPerRequestAll(
+        w,
+        [
+          { ...paths[0]!, pid: upstream.child.pid! },
+          ...(nginx ? [{ name: "nginx" as const, url: nginx.mcpUrl, pid: nginx.child.pid! }] : []),
+          { ...bareNode, pid: bare.child.pid! },
+          { name: "gateway", url: gateway.mcpUrl, authorization: gateway.authorization, pid: gateway.pid },
+          { name: "pretenured", url: pretenured.mcpUrl, authorization: pretenured.authorization, pid: pretenured.pid },
+        ],
+        cpuSettings,
+        log,
+      );
+    } finally {
+      await pretenured.stop();
+    }
+  },
 );
 const gatewayRate = "ok" in sat ? median(sat.ok.rates.get("gateway")!) : undefined;
 const million = await attempt(`RSS over ${settings.million} requests`, ["wrk"], async () => {

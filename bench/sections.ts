@@ -8,8 +8,11 @@ import { measureCrossing } from "./sse.js";
 import type { GatewayUnderTest } from "./stack.js";
 import { wrk, type WrkResult } from "./wrk.js";
 
-/** "bare": bench/bare-proxy.mjs, measured at saturation only. */
-export type PathName = "direct" | "nginx" | "gateway" | "bare";
+/**
+ * "bare": bench/bare-proxy.mjs, measured at saturation and for CPU. "pretenured": the gateway run with
+ * V8's allocation-site pretenuring left on (src/pretenuring.ts), for CPU only, to show what turning it off saves.
+ */
+export type PathName = "direct" | "nginx" | "gateway" | "bare" | "pretenured";
 
 export interface Path {
   name: PathName;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import "./pretenuring.js"; // first: before the modules below allocate
 import cluster from "node:cluster";
 import { startCluster } from "./cluster/primary.js";
 import { runWorker } from "./cluster/worker.js";
