@@ -50,18 +50,10 @@ describe("the gateway's process runs without V8's allocation-site pretenuring (s
     const port = await freePort();
     const publicUrl = `http://127.0.0.1:${port}`;
     const args = [
-      "--port",
-      String(port),
-      "--public-url",
-      publicUrl,
-      "--store",
-      "memory",
-      "--upstream-rs",
-      `${upstreamUrl}/mcp`,
-      "--upstream-client-id",
-      "test",
+      ...["--port", String(port), "--public-url", publicUrl, "--store", "memory"],
+      ...["--upstream-rs", `${upstreamUrl}/mcp`, "--upstream-client-id", "test"],
+      ...["--upstream-authorize-endpoint", `${upstreamUrl}/authorize`, "--upstream-token-endpoint", `${upstreamUrl}/token`],
     ];
-    args.push("--upstream-authorize-endpoint", `${upstreamUrl}/authorize`, "--upstream-token-endpoint", `${upstreamUrl}/token`);
     const env = cleanEnv({ MCP_GATEWAY_SECRET: SECRET, MCP_GATEWAY_PASSWORD: "pretenuring-test-password" });
     const gateway = launch(process.execPath, ["--trace-pretenuring-statistics", ...nodeFlags, "--import", "tsx", "src/main.ts", ...args], env);
     try {
