@@ -81,6 +81,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
 
     const dispatcher = createDispatcher();
     const relays = new Relays(config.proxy.sseHeartbeat * 1000);
+    revocations.onRevoked((grantId) => endRevoked(relays, grantId, log));
     const mounts = mountsOf(config, listening.loopbackNames, { store, keys, clock, dispatcher, log });
     const app = createApp({
       config,
@@ -120,6 +121,12 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     if (ownStore) await store.close();
     throw error;
   }
+}
+
+/** A revoked grant's /mcp exchanges in flight end, within the view's bound (docs/security.md RU5). */
+function endRevoked(relays: Relays, grantId: string, log: Logger): void {
+  const ended = relays.endGrant(grantId);
+  if (ended > 0) log.info(`revocations: ended ${ended} open /mcp exchange${ended === 1 ? "" : "s"} of a revoked grant`);
 }
 
 function serve(server: Server, app: (req: IncomingMessage, res: ServerResponse) => void, requestTimeout: number): void {

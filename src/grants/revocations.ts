@@ -29,6 +29,7 @@ export class RevocationView implements Watcher {
   #warned = false;
   #sweptAt: number;
   #stop: (() => Promise<void>) | undefined;
+  #onRevoked: (grantId: string) => void = () => {};
 
   constructor(deps: { clock: Clock; log: Pick<Logger, "info" | "warn"> }) {
     this.#clock = deps.clock;
@@ -52,6 +53,11 @@ export class RevocationView implements Watcher {
     return undefined;
   }
 
+  /** Hear of each grant the first time the view learns it is revoked (to end what it has open). */
+  onRevoked(listener: (grantId: string) => void): void {
+    this.#onRevoked = listener;
+  }
+
   /** Grants held (live or expired since the last sweep). */
   get size(): number {
     return this.#revoked.size;
@@ -61,7 +67,10 @@ export class RevocationView implements Watcher {
     if (!key.startsWith(PREFIX)) return;
     const grantId = key.slice(PREFIX.length);
     const expiresAt = this.#clock.now() + ttlMs;
-    if (expiresAt > (this.#revoked.get(grantId) ?? 0)) this.#revoked.set(grantId, expiresAt);
+    const known = this.#revoked.get(grantId);
+    if (expiresAt <= (known ?? 0)) return;
+    this.#revoked.set(grantId, expiresAt);
+    if (known === undefined) this.#onRevoked(grantId);
   }
 
   current(at: number): void {

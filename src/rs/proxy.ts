@@ -49,7 +49,7 @@ export function mcpProxy(mount: Mount, deps: ProxyDeps) {
     if (req.method === "GET" && !holdStream(deps.streams, access.claims.gid, deps.clientAddress(req), res)) return;
     // a grant from before the operator switched this upstream to fixed credentials never overrides them
     const upstreamAccessToken = mount.signsUsersIn ? access.upstreamAccessToken : "";
-    const exchange = deps.relays.add(req, res);
+    const exchange = deps.relays.add(req, res, access.claims.gid);
     // an installed policy reads every body whole, so that no call or batch passes it streamed
     const read = deps.policy ? await requestBodyWhole(req, res) : await requestBody(req, length);
     if (read === undefined || res.destroyed) return;

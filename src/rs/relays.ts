@@ -25,6 +25,8 @@ export class Exchange {
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    /** The grant whose token it carries: its revocation ends the exchange. */
+    readonly grantId: string,
   ) {}
 
   on(event: string, listener: () => void): this {
@@ -86,9 +88,9 @@ export class Relays {
     return this.open.length;
   }
 
-  /** Note an exchange in flight (heartbeats, shutdown) from before its body is read until its response closes, when its upstream request stops. */
-  add(req: IncomingMessage, res: Tagged): Exchange {
-    const exchange = new Exchange(req, res);
+  /** Note an exchange of `grantId` in flight (heartbeats, shutdown, revocation) from before its body is read until its response closes, when its upstream request stops. */
+  add(req: IncomingMessage, res: Tagged, grantId: string): Exchange {
+    const exchange = new Exchange(req, res, grantId);
     if (res.destroyed) {
       exchange.abort();
       return exchange;
@@ -128,6 +130,23 @@ export class Relays {
     });
   }
 
+  /**
+   * A grant was revoked: its exchanges in flight end now, as shutdown ends them without grace. A stream
+   * that waits for events (GET) ends cleanly, so the client reconnects and hears 401; any other answer
+   * is cut, never ended as if whole. Returns how many ended.
+   */
+  endGrant(grantId: string): number {
+    let ended = 0;
+    // from the end: an exchange that leaves meanwhile moves the last one, already visited, into its slot
+    for (let i = this.open.length - 1; i >= 0; i--) {
+      const x = this.open[i];
+      if (x?.grantId !== grantId) continue;
+      ended++;
+      end(x);
+    }
+    return ended;
+  }
+
   /** Stop: event streams waiting for events end now; the rest get until `graceMs` to finish. */
   async drain(graceMs: number): Promise<void> {
     this.closing = true;
@@ -135,7 +154,7 @@ export class Relays {
     // from the end: an exchange that leaves meanwhile moves the last one, already visited, into its slot
     for (let i = this.open.length - 1; i >= 0; i--) {
       const x = this.open[i]!;
-      if (x.sse && x.req.method === "GET") x.res.end();
+      if (waitsForEvents(x)) x.res.end();
     }
     const deadline = performance.now() + graceMs;
     while (this.open.length > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
@@ -152,6 +171,15 @@ export class Relays {
       }
     }
   }
+}
+
+/** An event stream the client opened with GET to wait for the server's messages: it can end at any moment without losing an answer. */
+const waitsForEvents = (x: Exchange): boolean => x.sse && x.req.method === "GET";
+
+/** End `x` now: a stream waiting for events cleanly, anything else cut. */
+function end(x: Exchange): void {
+  if (waitsForEvents(x)) x.res.end();
+  else x.res.destroy();
 }
 
 /** Take `exchange` out of `open` in O(1): the last exchange moves into its slot, and no slot points at it any more. */

@@ -38,7 +38,7 @@ export function stdioEndpoint(mount: Mount, deps: StdioEndpointDeps) {
     if (req.method === "POST" && length !== undefined && length > MCP_BODY_LIMIT) return refuseBody(res);
     const access = await authenticate(req, bearer);
     if (req.method === "GET" && !holdStream(deps.streams, access.claims.gid, deps.clientAddress(req), res)) return;
-    const exchange = deps.relays.add(req, res);
+    const exchange = deps.relays.add(req, res, access.claims.gid);
     // shutdown ends the streams that wait for events (GET) at once, as the proxy's
     exchange.sse = req.method === "GET";
     const raw = req.method === "POST" ? await bodyWhole(req) : Buffer.alloc(0);

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REVOCATION_BOUND_MS } from "../../src/grants/revocations.js";
@@ -6,7 +7,9 @@ import { DEFAULT_APPS, startSimulator } from "../../src/simulator/index.js";
 import { startBalancer } from "../support/balancer.js";
 import { TestBrowser } from "../support/browser.js";
 import { LOGIN } from "../support/config.js";
+import { startMcpUpstream, type McpUpstream } from "../support/mcp-upstream.js";
 import { mcpInitialize, obtainCode, redeem } from "../support/oauth-steps.js";
+import { pollUntil, withDeadline } from "../support/waiting.js";
 import { freePort, killAll, launch, cleanEnv, startGatewayProcess, startRedis, tempDir, type GatewayProcess, type RedisServer } from "../support/processes.js";
 
 type Instance = "A" | "B";
@@ -18,9 +21,15 @@ const CANNOT_VOUCH = /warn revocations: the local view cannot vouch/g;
  * Two real gateway processes (A, B) behind one public URL on one store: a grant revoked on A is
  * refused by B within REVOCATION_BOUND_MS (docs/security.md RU5), whether its view is fed or not.
  */
-async function twoGateways(store: string[], storeOf: (instance: Instance) => string[] = () => store) {
+async function twoGateways(store: string[], storeOf: (instance: Instance) => string[] = () => store, mcpUpstream?: McpUpstream) {
   const [simulator, lb] = await Promise.all([startSimulator(), startBalancer()]);
-  const upstream = ["--upstream-rs", simulator.mcpUrl, "--upstream-client-id", app.clientId, "--upstream-api-url", simulator.apiOrigin];
+  const upstream = ["--upstream-rs", mcpUpstream?.url ?? simulator.mcpUrl, "--upstream-client-id", app.clientId, "--upstream-api-url", simulator.apiOrigin];
+  // an upstream MCP server other than the simulator's: the simulator still signs users in
+  if (mcpUpstream)
+    upstream.push(
+      ...["--upstream-authorize-endpoint", `${simulator.webOrigin}/login/oauth/authorize`],
+      ...["--upstream-token-endpoint", `${simulator.webOrigin}/login/oauth/access_token`],
+    );
   const start = async (instance: Instance) =>
     startGatewayProcess(["--port", String(await freePort()), "--public-url", lb.url, ...storeOf(instance), ...upstream], { HOME: tempDir("gw-home"), ...env });
   const gw = { A: await start("A"), B: await start("B") } as Record<Instance, GatewayProcess>;
@@ -53,7 +62,8 @@ async function refusedByB({ lb }: World, accessToken: string, since: number): Pr
     const elapsed = performance.now() - since;
     const challenge = answer.headers.get("www-authenticate") ?? "";
     if (answer.status === 401 && challenge.includes("has been revoked")) return elapsed;
-    expect([200, 401]).toContain(answer.status);
+    // 502: the balancer's answer when B cut a request in flight as the revocation reached it
+    expect([200, 401, 502]).toContain(answer.status);
     if (elapsed > 2 * REVOCATION_BOUND_MS) throw new Error(`B still relays a token revoked ${elapsed.toFixed(0)} ms ago`);
   }
 }
@@ -152,3 +162,63 @@ describe("RU5 a gateway whose Redis subscription is down reads the store per req
     expect(world.gw.B.stderr().match(CANNOT_VOUCH)).toHaveLength(1);
   });
 });
+
+describe("RU5 a revoked grant's open event stream on another gateway process ends within the bound", () => {
+  let world: World;
+  let upstream: McpUpstream;
+  beforeAll(async () => {
+    // a stateful MCP server (sessions, a GET stream each) behind both gateways, one SQLite store
+    upstream = await startMcpUpstream(() => new McpServer({ name: "streams-upstream", version: "1.0.0" }));
+    world = await twoGateways(["--data-dir", join(tempDir("gw-revocation-streams"), "data")], undefined, upstream);
+  }, 60_000);
+  afterAll(async () => {
+    killAll();
+    await world?.lb.close();
+    await world?.simulator.close();
+    await upstream?.close();
+  });
+
+  it(`/revoke on A ends B's GET stream of that grant within ${REVOCATION_BOUND_MS} ms, and B's streams of other grants stay open`, async () => {
+    const revoked = await grantSeenByB(world);
+    const kept = await grantSeenByB(world);
+    const [stream, other] = [await openStreamOnB(world, revoked.accessToken), await openStreamOnB(world, kept.accessToken)];
+    const since = await revokeOnA(world, revoked);
+    const ended = await withDeadline(stream.ended, 3 * REVOCATION_BOUND_MS, "B's end of the revoked grant's stream");
+    expect(ended - since).toBeLessThan(REVOCATION_BOUND_MS);
+    // B's log comes through a pipe of its own: it may arrive after the stream's end
+    const said = await pollUntil(
+      () => world.gw.B.stderr(),
+      (text) => text.includes("revocations: ended"),
+      2_000,
+    );
+    expect(said).toContain("revocations: ended 1 open /mcp exchange of a revoked grant");
+    expect(other.isOpen()).toBe(true);
+    // the client that reconnects is refused: the grant is gone, not only its stream
+    expect((await mcpInitialize(`${world.lb.url}/mcp`, `Bearer ${revoked.accessToken}`)).status).toBe(401);
+    other.close();
+  });
+});
+
+/** An MCP session on B and its GET event stream, held open: when it ended (performance.now()), whether it still is. */
+async function openStreamOnB({ lb }: World, accessToken: string) {
+  lb.use("B");
+  const initialized = await mcpInitialize(`${lb.url}/mcp`, `Bearer ${accessToken}`);
+  const sessionId = initialized.headers.get("mcp-session-id");
+  expect(sessionId, "the upstream's session").toBeTruthy();
+  await initialized.body?.cancel();
+  const abort = new AbortController();
+  const response = await fetch(`${lb.url}/mcp`, {
+    headers: { authorization: `Bearer ${accessToken}`, accept: "text/event-stream", "mcp-session-id": sessionId!, "mcp-protocol-version": "2025-06-18" },
+    signal: abort.signal,
+  });
+  expect(response.status).toBe(200);
+  expect(response.headers.get("content-type")).toContain("text/event-stream");
+  let open = true;
+  const reader = response.body!.getReader();
+  const ended = (async () => {
+    for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) break;
+    open = false;
+    return performance.now();
+  })();
+  return { ended, isOpen: () => open, close: () => abort.abort() };
+}

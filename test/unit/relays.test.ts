@@ -17,26 +17,65 @@ describe("the /mcp exchange registry", () => {
 
   beforeAll(async () => {
     // every request is held open: it stays in flight until its client goes away or shutdown cuts it
-    server = createServer((req, res) => void exchanges.push(relays.add(req, res)));
+    server = createServer((req, res) => {
+      const exchange = relays.add(req, res, String(req.headers["x-grant"] ?? "grant-0"));
+      exchanges.push(exchange);
+      // a GET is an event stream waiting for events, as the proxy marks it once the upstream's stream starts
+      if (req.method === "GET") {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.flushHeaders();
+        exchange.sse = true;
+      }
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     port = (server.address() as AddressInfo).port;
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  /** One client with a request in flight, and whether the gateway side closed its connection. */
-  async function client(): Promise<{ socket: Socket; closed: () => boolean }> {
+  /** One client with a request in flight, and whether the gateway side closed its connection; what it received. */
+  async function client(method = "POST", grant = "grant-0"): Promise<{ socket: Socket; closed: () => boolean; received: () => string }> {
     const before = exchanges.length;
     const socket = connect(port, "127.0.0.1");
     let closed = false;
+    let received = "";
     socket.on("close", () => (closed = true)).on("error", () => {});
-    socket.write("POST /mcp HTTP/1.1\r\nHost: gateway\r\nContent-Length: 0\r\n\r\n");
+    socket.setEncoding("utf8").on("data", (chunk: string) => (received += chunk));
+    socket.write(`${method} /mcp HTTP/1.1\r\nHost: gateway\r\nX-Grant: ${grant}\r\nContent-Length: 0\r\n\r\n`);
     await pollUntil(
       () => exchanges.length,
       (n) => n > before,
       5_000,
     );
-    return { socket, closed: () => closed };
+    return { socket, closed: () => closed, received: () => received };
   }
+
+  it("ends a revoked grant's exchanges and no other's: a stream waiting for events cleanly, an answer in progress cut", async () => {
+    const stream = await client("GET", "revoked");
+    const answer = await client("POST", "revoked");
+    const other = await client("GET", "other");
+    const [streamX, answerX, otherX] = exchanges.slice(-3);
+    expect(relays.endGrant("revoked")).toBe(2);
+    // the stream's chunked body ends (a last chunk of size 0) and its connection stays open for the next request
+    expect(await pollUntil(stream.received, (text) => text.endsWith("0\r\n\r\n"), 5_000)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(await pollUntil(answer.closed, (closed) => closed, 5_000)).toBe(true);
+    expect(answer.received()).toBe("");
+    await pollUntil(
+      () => relays.size,
+      (n) => n === 1,
+      5_000,
+    );
+    expect([streamX!.aborted, answerX!.aborted, otherX!.aborted]).toEqual([true, true, false]);
+    expect(stream.closed()).toBe(false);
+    expect(relays.endGrant("revoked")).toBe(0);
+    other.socket.destroy();
+    stream.socket.destroy();
+    await pollUntil(
+      () => relays.size,
+      (n) => n === 0,
+      5_000,
+    );
+    exchanges.length = 0;
+  });
 
   it("forgets each exchange whose response closed, first, middle or last, and shutdown cuts exactly the others", async () => {
     const clients = [];

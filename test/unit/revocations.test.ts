@@ -79,6 +79,18 @@ describe("the revocation view (src/grants/revocations.ts)", () => {
     expect(log.said.at(-1)).toBe("info revocations: the local view is current again; /mcp checks it without a store read");
   });
 
+  it("RU5 tells its listener of each grant the first time it learns the grant is revoked, not on a reload or a longer marker", async () => {
+    const { ctx, revocations } = await world();
+    const heard: string[] = [];
+    revocations.onRevoked((grantId) => heard.push(grantId));
+    await revokeGrant(ctx, GRANT.grantId);
+    expect(heard).toEqual([GRANT.grantId]);
+    revocations.record(storeKey.revokedGrant(GRANT.grantId), 10 * 86_400_000); // the same grant again (a reload), marked longer
+    revocations.record(storeKey.revokedGrant("grant-2"), 60_000);
+    revocations.record("client:not-a-revocation", 60_000);
+    expect(heard).toEqual([GRANT.grantId, "grant-2"]);
+  });
+
   it(`RU5 a view that hears nothing from its store for over ${REVOCATION_BOUND_MS} ms stops answering alone`, async () => {
     const clock = new ManualClock();
     const log = lines();
