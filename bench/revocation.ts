@@ -82,15 +82,12 @@ async function propagation(store: string[], upstream: Upstream, dir: string): Pr
       if (revoked.status !== 200) throw new Error(`/revoke on A answered ${revoked.status}`);
       const since = performance.now();
       for (;;) {
-        const answer = await post(onB, `Bearer ${access_token}`).catch(() => undefined);
-        if (answer === undefined) break; // B cut the request in flight as the revocation reached it (docs/security.md RU5)
+        const answer = await post(onB, `Bearer ${access_token}`);
         await answer.arrayBuffer();
         if (answer.status === 401) break;
         if (performance.now() - since > GIVE_UP_MS) throw new Error(`B still accepts a token revoked ${GIVE_UP_MS} ms ago`);
       }
       times.push(performance.now() - since);
-      const after = await post(onB, `Bearer ${access_token}`);
-      if (after.status !== 401) throw new Error(`B answered ${after.status} to a token it had refused as revoked`);
     }
     return times;
   } finally {

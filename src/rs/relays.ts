@@ -131,18 +131,18 @@ export class Relays {
   }
 
   /**
-   * A grant was revoked: its exchanges in flight end now, as shutdown ends them without grace. A stream
-   * that waits for events (GET) ends cleanly, so the client reconnects and hears 401; any other answer
-   * is cut, never ended as if whole. Returns how many ended.
+   * A grant was revoked: its streams that wait for events (GET) end now, cleanly, so each client
+   * reconnects and hears 401. A call already under way is answered: it was let in before the
+   * revocation, and cutting it would show the client a broken connection where a 401 is due next.
+   * Returns how many ended.
    */
   endGrant(grantId: string): number {
     let ended = 0;
-    // from the end: an exchange that leaves meanwhile moves the last one, already visited, into its slot
     for (let i = this.open.length - 1; i >= 0; i--) {
-      const x = this.open[i];
-      if (x?.grantId !== grantId) continue;
+      const x = this.open[i]!;
+      if (x.grantId !== grantId || !waitsForEvents(x)) continue;
       ended++;
-      end(x);
+      x.res.end();
     }
     return ended;
   }
@@ -175,12 +175,6 @@ export class Relays {
 
 /** An event stream the client opened with GET to wait for the server's messages: it can end at any moment without losing an answer. */
 const waitsForEvents = (x: Exchange): boolean => x.sse && x.req.method === "GET";
-
-/** End `x` now: a stream waiting for events cleanly, anything else cut. */
-function end(x: Exchange): void {
-  if (waitsForEvents(x)) x.res.end();
-  else x.res.destroy();
-}
 
 /** Take `exchange` out of `open` in O(1): the last exchange moves into its slot, and no slot points at it any more. */
 function forget(open: Exchange[], exchange: Exchange): void {
