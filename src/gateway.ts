@@ -80,8 +80,7 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
     const config = withPort(given, port);
 
     const dispatcher = createDispatcher();
-    const relays = new Relays(config.proxy.sseHeartbeat * 1000);
-    revocations.onRevoked((grantId) => endRevoked(relays, grantId, log));
+    const relays = relaysFollowing(revocations, config.proxy.sseHeartbeat * 1000, log);
     const mounts = mountsOf(config, listening.loopbackNames, { store, keys, clock, dispatcher, log });
     const app = createApp({
       config,
@@ -123,10 +122,14 @@ export async function startGateway(given: Readonly<Config>, options: GatewayOpti
   }
 }
 
-/** A revoked grant's /mcp exchanges in flight end, within the view's bound (docs/security.md RU5). */
-function endRevoked(relays: Relays, grantId: string, log: Logger): void {
-  const ended = relays.endGrant(grantId);
-  if (ended > 0) log.info(`revocations: ended ${ended} open /mcp exchange${ended === 1 ? "" : "s"} of a revoked grant`);
+/** The /mcp exchange registry, whose GET event streams of a revoked grant end as the view learns of it (docs/security.md RU5). */
+function relaysFollowing(view: RevocationView, heartbeatMs: number, log: Logger): Relays {
+  const relays = new Relays(heartbeatMs, (grantId) => view.revoked(grantId) === true);
+  view.onRevoked((grantId) => {
+    const ended = relays.endGrant(grantId);
+    if (ended > 0) log.info(`revocations: ended ${ended} open /mcp event stream${ended === 1 ? "" : "s"} of a revoked grant`);
+  });
+  return relays;
 }
 
 function serve(server: Server, app: (req: IncomingMessage, res: ServerResponse) => void, requestTimeout: number): void {

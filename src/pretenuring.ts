@@ -14,4 +14,7 @@
  */
 import { setFlagsFromString } from "node:v8";
 
-if (!process.execArgv.includes("--allocation-site-pretenuring")) setFlagsFromString("--no-allocation-site-pretenuring");
+/** V8 takes dashes or underscores in a flag's name, and `=true`. */
+const KEPT = /^--allocation[-_]site[-_]pretenuring(=true)?$/;
+
+if (!process.execArgv.some((flag) => KEPT.test(flag))) setFlagsFromString("--no-allocation-site-pretenuring");

@@ -53,7 +53,7 @@ export class RevocationView implements Watcher {
     return undefined;
   }
 
-  /** Hear of each grant the first time the view learns it is revoked (to end what it has open). */
+  /** The one listener told of each grant the first time the view learns it is revoked (to end what it has open). */
   onRevoked(listener: (grantId: string) => void): void {
     this.#onRevoked = listener;
   }
@@ -70,7 +70,7 @@ export class RevocationView implements Watcher {
     const known = this.#revoked.get(grantId);
     if (expiresAt <= (known ?? 0)) return;
     this.#revoked.set(grantId, expiresAt);
-    if (known === undefined) this.#onRevoked(grantId);
+    if (known === undefined) this.#tell(grantId);
   }
 
   current(at: number): void {
@@ -91,6 +91,15 @@ export class RevocationView implements Watcher {
   async close(): Promise<void> {
     await this.#stop?.();
     this.#stop = undefined;
+  }
+
+  /** The listener runs inside the store's feed: whatever it throws must not stop the feed or fail a `/revoke`. */
+  #tell(grantId: string): void {
+    try {
+      this.#onRevoked(grantId);
+    } catch (error) {
+      this.#log.warn(`revocations: ending what a revoked grant has open failed: ${(error as Error).message}`);
+    }
   }
 
   #warn(reason: string): void {

@@ -11,6 +11,7 @@ const HEARTBEAT = Buffer.from(": keep-alive\n\n");
  * EventEmitter or AbortController is made per request.
  */
 export class Exchange {
+  /** Its answer is an event stream, under way (its headers are written): set by `Relays.streaming`. */
   sse = false;
   /** When the client was last sent an event-stream byte (performance.now()). */
   lastWrite = 0;
@@ -25,7 +26,7 @@ export class Exchange {
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    /** The grant whose token it carries: its revocation ends the exchange. */
+    /** The grant whose token it carries: its revocation ends the exchange's GET event stream. */
     readonly grantId: string,
   ) {}
 
@@ -72,8 +73,14 @@ export class Relays {
   /** One listener for every response: the client went away, the answer ended, or shutdown cut it. */
   private readonly closed: (this: Tagged) => void;
 
-  /** `heartbeatMs` 0: no heartbeats. */
-  constructor(private readonly heartbeatMs: number) {
+  /**
+   * `heartbeatMs` 0: no heartbeats. `revoked`: whether the process knows a grant is revoked (the
+   * revocation view), so that a GET event stream of one that starts after `endGrant` ends too.
+   */
+  constructor(
+    private readonly heartbeatMs: number,
+    private readonly revoked: (grantId: string) => boolean = () => false,
+  ) {
     if (heartbeatMs > 0) this.timer = setInterval(() => this.beat(), Math.max(50, Math.floor(heartbeatMs / 3))).unref();
     const open = this.open;
     this.closed = function () {
@@ -108,10 +115,8 @@ export class Relays {
    * transports §Resumability). Any other body that breaks off is cut, never ended as if whole.
    */
   eventStream(exchange: Exchange): Writable {
-    const { req, res } = exchange;
-    exchange.sse = true;
-    exchange.lastWrite = performance.now();
-    if (this.closing && req.method === "GET") res.end();
+    const { res } = exchange;
+    this.streaming(exchange);
     return new Writable({
       write(chunk: Buffer, _encoding, callback) {
         if (res.writableEnded) return callback();
@@ -131,16 +136,26 @@ export class Relays {
   }
 
   /**
+   * The exchange's answer is an event stream, its headers written: noted for heartbeats. A GET stream
+   * ends at once when shutdown has begun or its grant is revoked (it started after `endGrant`).
+   */
+  streaming(exchange: Exchange): void {
+    exchange.sse = true;
+    exchange.lastWrite = performance.now();
+    if (waitsForEvents(exchange) && (this.closing || this.revoked(exchange.grantId))) exchange.res.end();
+  }
+
+  /**
    * A grant was revoked: its streams that wait for events (GET) end now, cleanly, so each client
-   * reconnects and hears 401. A call already under way is answered: it was let in before the
-   * revocation, and cutting it would show the client a broken connection where a 401 is due next.
-   * Returns how many ended.
+   * reconnects and hears 401; one that starts later ends as it starts (`streaming`). A call already
+   * under way is answered: it was let in before the revocation, and cutting it would show the client a
+   * broken connection where a 401 is due next. Returns how many ended.
    */
   endGrant(grantId: string): number {
     let ended = 0;
     for (let i = this.open.length - 1; i >= 0; i--) {
       const x = this.open[i]!;
-      if (x.grantId !== grantId || !waitsForEvents(x)) continue;
+      if (x.grantId !== grantId || !waitsForEvents(x) || x.res.writableEnded) continue;
       ended++;
       x.res.end();
     }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import type { StdioProcesses } from "../stdio/child.js";
 import { StdioBridge } from "../stdio/bridge.js";
+import { afterStreamOpens } from "../stdio/session.js";
 import { typedSlash, type Mount } from "../upstream/mounts.js";
 import { authenticate, type BearerDeps } from "./bearer.js";
 import { bodyWhole, declaredLength, MCP_BODY_LIMIT, refuseBody } from "./body.js";
@@ -39,8 +40,8 @@ export function stdioEndpoint(mount: Mount, deps: StdioEndpointDeps) {
     const access = await authenticate(req, bearer);
     if (req.method === "GET" && !holdStream(deps.streams, access.claims.gid, deps.clientAddress(req), res)) return;
     const exchange = deps.relays.add(req, res, access.claims.gid);
-    // shutdown ends the streams that wait for events (GET) at once, as the proxy's
-    exchange.sse = req.method === "GET";
+    // a GET's event stream, once under way, is noted as the proxy's: heartbeats, shutdown, revocation
+    if (req.method === "GET") afterStreamOpens(res, () => deps.relays.streaming(exchange));
     const raw = req.method === "POST" ? await bodyWhole(req) : Buffer.alloc(0);
     if (raw === undefined || res.destroyed) return;
     if (raw === "over") return refuseBody(res);

@@ -64,19 +64,9 @@ export class BridgeSession implements Peer {
     if (req.method === "GET") {
       this.#getStreams++;
       res.once("close", () => this.#getStreams--);
-      this.#whenStreaming(res);
+      afterStreamOpens(res, () => this.link.listening(this));
     }
     await this.#transport.handleRequest(req, res, body);
-  }
-
-  /** Once the transport has answered the GET with its stream (and registered it), what waited for one goes down it. */
-  #whenStreaming(res: ServerResponse): void {
-    const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
-    res.writeHead = (...args: unknown[]) => {
-      const written = writeHead(...args);
-      if (res.statusCode === 200) queueMicrotask(() => this.link.listening(this));
-      return written;
-    };
   }
 
   /** The bridge ends the session (shutdown, or idle too long). */
@@ -99,4 +89,18 @@ export class BridgeSession implements Peer {
       if (cancelled !== undefined) this.#transport.closeSSEStream(cancelled);
     } else if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) this.link.answer(this, message as JSONRPCMessage & { id: RequestId });
   }
+}
+
+/**
+ * `then`, once the SDK's transport has answered a GET with its event stream: a 200 written (and, a
+ * microtask later, the stream registered). Here what waited for a stream goes down it; the endpoint
+ * notes the stream for heartbeats, shutdown and revocation.
+ */
+export function afterStreamOpens(res: ServerResponse, then: () => void): void {
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.writeHead = (...args: unknown[]) => {
+    const written = writeHead(...args);
+    if (res.statusCode === 200) queueMicrotask(then);
+    return written;
+  };
 }

@@ -16,7 +16,7 @@ import { cleanEnv, freePort, launch, stop, waitForStdout } from "../support/proc
  * (V8's default kept) prints them, which shows the tracing and the load are enough to see it.
  */
 const SECRET = "pretenuring-test-secret-0123456789abcdefgh";
-const REQUESTS = 4000;
+const REQUESTS = 6000;
 const SITE_WEIGHED = /pretenuring: AllocationSite/g;
 const TOOLS_CALL = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "get_me", arguments: {} } });
 

@@ -5,12 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Relays, type Exchange } from "../../src/rs/relays.js";
 import { pollUntil } from "../support/waiting.js";
 
+/** An event stream's response from its status line to its chunked body's last chunk (size 0). */
+const ENDED_STREAM = /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n0\r\n\r\n$/;
+
 /**
  * The registry of /mcp exchanges in flight (src/rs/relays.ts) over real connections: an exchange leaves it
  * when its response closes, in any order, and shutdown cuts exactly those still in it.
  */
 describe("the /mcp exchange registry", () => {
-  const relays = new Relays(0);
+  /** Grants the process knows are revoked (the revocation view, in the gateway). */
+  const revoked = new Set<string>();
+  const relays = new Relays(0, (grantId) => revoked.has(grantId));
   const exchanges: Exchange[] = [];
   let server: Server;
   let port: number;
@@ -20,11 +25,11 @@ describe("the /mcp exchange registry", () => {
     server = createServer((req, res) => {
       const exchange = relays.add(req, res, String(req.headers["x-grant"] ?? "grant-0"));
       exchanges.push(exchange);
-      // a GET is an event stream waiting for events, as the proxy marks it once the upstream's stream starts
+      // a GET is an event stream waiting for events, noted as the proxy notes it once the upstream's stream starts
       if (req.method === "GET") {
         res.writeHead(200, { "content-type": "text/event-stream" });
         res.flushHeaders();
-        exchange.sse = true;
+        relays.streaming(exchange);
       }
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -56,7 +61,7 @@ describe("the /mcp exchange registry", () => {
     const [streamX, callX, otherX] = exchanges.slice(-3);
     expect(relays.endGrant("revoked")).toBe(1);
     // the stream's chunked body ends (a last chunk of size 0) and its connection stays open for the next request
-    expect(await pollUntil(stream.received, (text) => text.endsWith("0\r\n\r\n"), 5_000)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(await pollUntil(stream.received, (text) => text.endsWith("0\r\n\r\n"), 5_000)).toMatch(ENDED_STREAM);
     await pollUntil(
       () => relays.size,
       (n) => n === 2,
@@ -66,6 +71,22 @@ describe("the /mcp exchange registry", () => {
     expect([stream.closed(), call.closed(), other.closed()]).toEqual([false, false, false]);
     expect(relays.endGrant("revoked")).toBe(0);
     for (const c of [stream, call, other]) c.socket.destroy();
+    await pollUntil(
+      () => relays.size,
+      (n) => n === 0,
+      5_000,
+    );
+    exchanges.length = 0;
+  });
+
+  it("ends a revoked grant's GET event stream that starts after the revocation was learned, as it starts", async () => {
+    revoked.add("revoked-before");
+    const late = await client("GET", "revoked-before");
+    expect(await pollUntil(late.received, (text) => text.endsWith("0\r\n\r\n"), 5_000)).toMatch(ENDED_STREAM);
+    const kept = await client("GET", "other");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(kept.received()).not.toMatch(/0\r\n\r\n$/);
+    for (const c of [late, kept]) c.socket.destroy();
     await pollUntil(
       () => relays.size,
       (n) => n === 0,
