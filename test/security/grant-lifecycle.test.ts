@@ -203,7 +203,8 @@ describe("RU1 mcp-oauth-gateway revoke, against a running gateway's SQLite store
 
     // nothing left to end; a client id ends that client's grants
     expect((await revokeCli(["--user", "bob"])).stdout).toContain("No live grants of user bob");
-    const byClient = await revokeCli(["--client", alice.clientId]);
+    // `=`: a generated client id may start with "-" (base64url), which the parser would take for an option
+    const byClient = await revokeCli([`--client=${alice.clientId}`]);
     expect([byClient.code, byClient.stdout.includes("Ended 1 grant of client")]).toEqual([0, true]);
     expect(await statusWithin(1000, () => mcpStatus(`${gw}/mcp`, alice), 401)).toBe(401);
   }, 60_000);
