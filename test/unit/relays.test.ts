@@ -54,6 +54,17 @@ describe("the /mcp exchange registry", () => {
     return { socket, closed: () => closed, received: () => received };
   }
 
+  /** The clients go away; once the registry is empty, the next test starts from none. */
+  async function goAway(clients: Array<{ socket: Socket }>): Promise<void> {
+    for (const c of clients) c.socket.destroy();
+    await pollUntil(
+      () => relays.size,
+      (n) => n === 0,
+      5_000,
+    );
+    exchanges.length = 0;
+  }
+
   it("ends a revoked grant's streams that wait for events, cleanly, and nothing else: its call under way, another grant's stream", async () => {
     const stream = await client("GET", "revoked");
     const call = await client("POST", "revoked");
@@ -70,13 +81,7 @@ describe("the /mcp exchange registry", () => {
     expect([streamX!.aborted, callX!.aborted, otherX!.aborted]).toEqual([true, false, false]);
     expect([stream.closed(), call.closed(), other.closed()]).toEqual([false, false, false]);
     expect(relays.endGrant("revoked")).toBe(0);
-    for (const c of [stream, call, other]) c.socket.destroy();
-    await pollUntil(
-      () => relays.size,
-      (n) => n === 0,
-      5_000,
-    );
-    exchanges.length = 0;
+    await goAway([stream, call, other]);
   });
 
   it("ends a revoked grant's GET event stream that starts after the revocation was learned, as it starts", async () => {
@@ -86,13 +91,7 @@ describe("the /mcp exchange registry", () => {
     const kept = await client("GET", "other");
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(kept.received()).not.toMatch(/0\r\n\r\n$/);
-    for (const c of [late, kept]) c.socket.destroy();
-    await pollUntil(
-      () => relays.size,
-      (n) => n === 0,
-      5_000,
-    );
-    exchanges.length = 0;
+    await goAway([late, kept]);
   });
 
   it("forgets each exchange whose response closed, first, middle or last, and shutdown cuts exactly the others", async () => {
